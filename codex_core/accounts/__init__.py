@@ -1,0 +1,1 @@
+"""Account state: who the server acts as towards the model provider."""

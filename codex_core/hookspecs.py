@@ -1,0 +1,261 @@
+"""The plugin contract: every way a plugin can extend codex-core.
+
+This is the one file a plugin author needs to read. A plugin is a module (or any object) with
+functions decorated by ``hookimpl`` whose names match the hooks below; it is found through the
+``codex_core.plugins`` entry-point group::
+
+    # pyproject.toml of codex-plugin-hello
+    [project.entry-points."codex_core.plugins"]
+    hello = "codex_plugin_hello"
+
+    # codex_plugin_hello.py
+    from codex_core.hookspecs import hookimpl
+    from codex_core.rpc import RpcMethod
+
+    async def say_hello(ctx, params):
+        return {"greeting": f"hello {ctx.connection.client_name}"}
+
+    @hookimpl
+    def codex_rpc_methods():
+        return [RpcMethod("hello/say", say_hello)]
+
+Capability hooks (transports, auth providers, reviewers, tools, fs watchers, model providers,
+RPC methods) are called once at startup and return the objects the plugin contributes; each
+object implements the small interface defined right below its hook. Every hook may accept any
+subset of its documented arguments, so new arguments can be added without breaking plugins.
+A plugin whose hook raises is marked ``failed`` and everything it contributed is dropped; the
+kernel keeps serving.
+
+Hooks are synchronous (pluggy calls them); the interfaces' methods that do I/O are ``async``
+and run on the kernel's event loop (anyio), so they must never block it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import pluggy
+
+if TYPE_CHECKING:
+    from codex_core.kernel import Kernel
+    from codex_core.rpc.connection import Connection
+    from codex_core.rpc.handlers import RpcMethod
+
+hookspec = pluggy.HookspecMarker("codex")
+hookimpl = pluggy.HookimplMarker("codex")
+
+
+# --------------------------------------------------------------------------- transports
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """One client's message pipe, as a transport presents it to the kernel.
+
+    A frame is one protocol message: a line on stdio, a text frame on a websocket.
+    """
+
+    @property
+    def peer(self) -> str:
+        """Who is on the other end, for logs (``stdio``, ``127.0.0.1:53412``)."""
+
+    async def receive(self) -> bytes | str:
+        """The next frame; raises ``anyio.EndOfStream`` when the client is gone."""
+
+    async def send(self, frames: Sequence[str]) -> None:
+        """Write frames in order; batching lets a transport save system calls."""
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """A listen-URL scheme (``stdio``, ``ws``, ``unix``) and the server behind it."""
+
+    scheme: str
+
+    async def serve(self, url: str, kernel: Kernel) -> None:
+        """Accept clients at ``url`` and hand each one to ``kernel.serve_channel``.
+
+        Runs until cancelled. Bad URLs raise ``ValueError`` with a message for the operator.
+        """
+
+
+@hookspec
+def codex_transports(kernel: Kernel) -> Iterable[Transport]:
+    """Listen-URL schemes this plugin serves (stdio is built in)."""
+    raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+@runtime_checkable
+class AuthProvider(Protocol):
+    """A login type of ``account/login/start`` (the params' ``type``: ``apiKey``, ...)."""
+
+    login_type: str
+
+    async def start_login(self, params: dict[str, Any], connection: Connection) -> dict[str, Any]:
+        """Begin a login and return the ``account/login/start`` result.
+
+        Logins that finish later (browser, device code) complete by sending
+        ``account/login/completed`` themselves.
+        """
+
+    async def cancel_login(self, login_id: str) -> bool:
+        """Stop a pending login; ``False`` when this provider does not know ``login_id``."""
+
+
+@hookspec
+def codex_auth_providers(kernel: Kernel) -> Iterable[AuthProvider]:
+    """Login types this plugin adds."""
+    raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- approvals
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """Something the agent wants to do that the approval policy says needs a decision.
+
+    ``method`` is the server request the ``user`` reviewer would send to the client
+    (``item/commandExecution/requestApproval``, ``item/fileChange/requestApproval``, ...) and
+    ``params`` its wire params, so every reviewer sees exactly what a person would.
+    """
+
+    method: str
+    thread_id: str
+    turn_id: str
+    item_id: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class ApprovalReviewer(Protocol):
+    """Who answers approval requests; chosen by ``approvals_reviewer`` (``user``, ...)."""
+
+    name: str
+
+    async def review(self, request: ApprovalRequest) -> dict[str, Any]:
+        """Decide; returns the wire result of the request (``{"decision": "accept"}``)."""
+
+
+@hookspec
+def codex_approval_reviewers(kernel: Kernel) -> Iterable[ApprovalReviewer]:
+    """Approval reviewers this plugin adds."""
+    raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- tools
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """What the model sees of a tool call: text output and whether it succeeded."""
+
+    output: str
+    success: bool = True
+
+
+@runtime_checkable
+class Tool(Protocol):
+    """A function the model may call during a turn."""
+
+    name: str
+    description: str
+    #: JSON Schema of the arguments object, as sent to the model.
+    input_schema: dict[str, Any]
+
+    async def call(self, arguments: dict[str, Any], context: Any) -> ToolResult:
+        """Run the tool; ``context`` carries the thread, turn, cwd and approval helpers."""
+
+
+@hookspec
+def codex_tools(kernel: Kernel) -> Iterable[Tool]:
+    """Tools this plugin offers the model."""
+    raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- fs watchers
+
+
+@runtime_checkable
+class FsWatcher(Protocol):
+    """A backend for ``fs/watch``; the one with the highest ``priority`` is used."""
+
+    name: str
+    priority: int
+
+    def watch(self, path: Path, on_change: Callable[[list[str]], None]) -> AsyncIterator[None]:
+        """Watch ``path`` until the iterator is closed, reporting changed absolute paths."""
+
+
+@hookspec
+def codex_fs_watchers(kernel: Kernel) -> Iterable[FsWatcher]:
+    """File-watching backends this plugin provides (polling is built in)."""
+    raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- model providers
+
+
+@runtime_checkable
+class ModelProvider(Protocol):
+    """A model wire API (``responses``, ``chat``) that turns a request into a stream of events."""
+
+    wire_api: str
+
+    def stream(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Send ``request`` to the model and yield its events as they arrive."""
+
+
+@hookspec
+def codex_model_providers(kernel: Kernel) -> Iterable[ModelProvider]:
+    """Model wire APIs this plugin speaks."""
+    raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- RPC methods
+
+
+@hookspec
+def codex_rpc_methods(kernel: Kernel) -> Iterable[RpcMethod]:
+    """JSON-RPC methods this plugin answers.
+
+    Methods of the official protocol are validated against the schema's params model before
+    the handler runs; a plugin may also add methods of its own.
+    """
+    raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+@hookspec
+def codex_startup(kernel: Kernel) -> Awaitable[None] | None:
+    """The kernel is about to serve; may return an awaitable, which the kernel awaits."""
+
+
+@hookspec
+def codex_shutdown(kernel: Kernel) -> Awaitable[None] | None:
+    """The kernel is stopping; may return an awaitable, which the kernel awaits."""
+
+
+@hookspec
+def codex_connection_opened(connection: Connection) -> None:
+    """A client connected (it has not initialized yet)."""
+
+
+@hookspec
+def codex_connection_closed(connection: Connection) -> None:
+    """A client went away; drop whatever state the plugin kept for it."""
+
+
+@hookspec
+def codex_config_loaded(kernel: Kernel, config: dict[str, Any]) -> None:
+    """The effective configuration was loaded (at startup and after every reload)."""

@@ -1,0 +1,280 @@
+"""The kernel: configuration, plugins and the services they contribute, in one object.
+
+A host that embeds codex-core creates a ``Kernel`` and either serves a listen URL with it or
+connects to it in-process (``codex_core.client``); the ``codex-app-server`` command does the
+former. Nothing is global, so several kernels can share a process.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import platform
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from codex_core import __version__
+from codex_core.config import Config, load_config
+from codex_core.hookspecs import (
+    ApprovalReviewer,
+    AuthProvider,
+    Channel,
+    FsWatcher,
+    ModelProvider,
+    Tool,
+    Transport,
+)
+from codex_core.plugins import PluginManager, PluginRecord, disabled_from_env
+from codex_core.protocol.methods import CLIENT_REQUESTS
+from codex_core.rpc.connection import Connection
+from codex_core.rpc.handlers import RpcMethod
+from codex_core.rpc.router import Route, Router
+
+if TYPE_CHECKING:
+    from codex_core.client import Client
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """An object a plugin contributed, remembered with the plugin's name."""
+
+    plugin: str
+    value: Any
+
+
+class Kernel:
+    """Loads config and plugins, owns the router and the live connections.
+
+    ``plugins`` are extra plugin objects registered after the entry points (a host's own
+    hooks); ``load_entry_points=False`` gives a kernel with only those, for tests and hosts that
+    want full control.
+    """
+
+    def __init__(
+        self,
+        *,
+        codex_home: str | os.PathLike[str] | None = None,
+        config_overrides: Sequence[str] = (),
+        disabled_plugins: Iterable[str] = (),
+        plugins: Iterable[object] = (),
+        load_entry_points: bool = True,
+    ) -> None:
+        self.codex_home = resolve_codex_home(codex_home)
+        self.config: Config = load_config(self.codex_home, config_overrides)
+        self.plugins = PluginManager()
+        if load_entry_points:
+            disabled = set(disabled_plugins) | disabled_from_env() | self.config.disabled_plugins()
+            self.plugins.load_entry_points(disabled)
+        for plugin in plugins:
+            self.plugins.add(plugin)
+        self.connections: set[Connection] = set()
+        #: Services plugins share with each other, by name (``"threads"``, ...).
+        self.services: dict[str, Any] = {}
+        self._collect()
+        for _record, _result in self.plugins.call_each(
+            "codex_config_loaded", kernel=self, config=self.config.effective
+        ):
+            pass
+
+    # ------------------------------------------------------------------ plugin contributions
+
+    def _collect(self) -> None:
+        """Ask every plugin for its contributions, then keep those of plugins still healthy.
+
+        Collecting everything first means a plugin that fails in its third hook loses what its
+        first two contributed, instead of leaving half a feature behind.
+        """
+        hooks: dict[str, type] = {
+            "codex_transports": Transport,
+            "codex_rpc_methods": RpcMethod,
+            "codex_auth_providers": AuthProvider,
+            "codex_approval_reviewers": ApprovalReviewer,
+            "codex_tools": Tool,
+            "codex_fs_watchers": FsWatcher,
+            "codex_model_providers": ModelProvider,
+        }
+        collected: dict[str, list[Contribution]] = {hook: [] for hook in hooks}
+        for hook, kind in hooks.items():
+            for record, result in self.plugins.call_each(hook, kernel=self):
+                try:
+                    items = list(result or ())
+                    wrong = [item for item in items if not isinstance(item, kind)]
+                    if wrong:
+                        raise TypeError(f"returned {wrong[0]!r}, not a {kind.__name__}")
+                except TypeError as exc:
+                    self.plugins.fail(record, f"{hook} {exc}")
+                    continue
+                collected[hook].extend(Contribution(record.name, item) for item in items)
+        healthy = {name for name, record in self.plugins.records.items() if record.state == "loaded"}
+
+        def keep(hook: str) -> list[Contribution]:
+            return [c for c in collected[hook] if c.plugin in healthy]
+
+        self.transports = self._by_key(keep("codex_transports"), "scheme", "transport scheme")
+        self.auth_providers = self._by_key(keep("codex_auth_providers"), "login_type", "login type")
+        self.approval_reviewers = self._by_key(
+            keep("codex_approval_reviewers"), "name", "approval reviewer"
+        )
+        self.tools = self._by_key(keep("codex_tools"), "name", "tool")
+        self.model_providers = self._by_key(keep("codex_model_providers"), "wire_api", "wire API")
+        self.fs_watchers = sorted(
+            (c.value for c in keep("codex_fs_watchers")), key=lambda w: -w.priority
+        )
+        routes: dict[str, Route] = {}
+        for contribution in keep("codex_rpc_methods"):
+            method: RpcMethod = contribution.value
+            if method.name in routes:
+                log.warning(
+                    "method %s: plugin %s is ignored, %s registered it first",
+                    method.name,
+                    contribution.plugin,
+                    routes[method.name].plugin,
+                )
+                continue
+            routes[method.name] = Route(method, contribution.plugin)
+        self.router = Router(CLIENT_REQUESTS, routes)
+
+    @staticmethod
+    def _by_key(contributions: list[Contribution], attribute: str, what: str) -> dict[str, Any]:
+        """Index contributions by name; the first plugin to claim a name keeps it."""
+        found: dict[str, Any] = {}
+        owners: dict[str, str] = {}
+        for contribution in contributions:
+            key = getattr(contribution.value, attribute)
+            if key in found:
+                log.warning(
+                    "%s %r: plugin %s is ignored, %s provides it already",
+                    what,
+                    key,
+                    contribution.plugin,
+                    owners[key],
+                )
+                continue
+            found[key] = contribution.value
+            owners[key] = contribution.plugin
+        return found
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> Kernel:
+        await self._lifecycle("codex_startup")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        for connection in list(self.connections):
+            connection.close()
+        await self._lifecycle("codex_shutdown")
+
+    async def _lifecycle(self, hook: str) -> None:
+        for record, result in self.plugins.call_each(hook, kernel=self):
+            if inspect.isawaitable(result):
+                try:
+                    await result
+                except Exception as exc:
+                    self.plugins.fail(record, f"{hook} raised {type(exc).__name__}: {exc}")
+                    log.exception("plugin %s failed in %s", record.name, hook)
+
+    # ------------------------------------------------------------------ serving
+
+    async def serve(self, url: str = "stdio://") -> None:
+        """Serve clients at a listen URL until cancelled, using the transport for its scheme."""
+        transport = self.transport_for(url)
+        async with self:
+            await transport.serve(url, self)
+
+    def transport_for(self, url: str) -> Transport:
+        scheme = url.split("://", 1)[0] if "://" in url else url
+        transport = self.transports.get(scheme)
+        if transport is None:
+            installed = ", ".join(f"{name}://" for name in sorted(self.transports)) or "none"
+            raise ValueError(
+                f"no installed transport serves {scheme}:// (listen URL {url!r}); "
+                f"installed: {installed}"
+            )
+        return transport  # type: ignore[no-any-return]
+
+    async def serve_channel(self, channel: Channel) -> None:
+        """Run one client session over ``channel`` until the client leaves."""
+        connection = Connection(self, channel)
+        self.connections.add(connection)
+        self._notify_plugins("codex_connection_opened", connection)
+        try:
+            await connection.run()
+        finally:
+            self.connections.discard(connection)
+            self._notify_plugins("codex_connection_closed", connection)
+
+    def _notify_plugins(self, hook: str, connection: Connection) -> None:
+        for _record, _result in self.plugins.call_each(hook, connection=connection):
+            pass
+
+    def connect(self) -> Client:
+        """An in-process client connected to this kernel (see ``codex_core.client``)."""
+        from codex_core.client import Client
+
+        return Client.in_process(self)
+
+    def broadcast(self, method: str, params: Any = None) -> None:
+        """Send a notification to every initialized connection (minus those opted out)."""
+        for connection in list(self.connections):
+            connection.notify(method, params)
+
+    # ------------------------------------------------------------------ initialize
+
+    def initialize_result(self, client_name: str, client_version: str) -> dict[str, Any]:
+        return {
+            "userAgent": user_agent(client_name, client_version),
+            "codexHome": str(self.codex_home),
+            "platformFamily": "windows" if os.name == "nt" else "unix",
+            "platformOs": {"darwin": "macos", "win32": "windows"}.get(sys.platform, "linux"),
+        }
+
+    def startup_notifications(self) -> list[tuple[str, dict[str, Any]]]:
+        """What a client is told right after ``initialize``: config and plugin problems."""
+        warnings = [("configWarning", warning) for warning in self.config.warnings]
+        for record in self.plugins.failures():
+            warnings.append(("configWarning", plugin_warning(record)))
+        return warnings
+
+
+def plugin_warning(record: PluginRecord) -> dict[str, Any]:
+    return {
+        "summary": f"Plugin `{record.name}` failed and is not active: {record.error}",
+        "details": "Run `codex-app-server plugins list` for every plugin's state.",
+        "path": None,
+        "range": None,
+    }
+
+
+def resolve_codex_home(codex_home: str | os.PathLike[str] | None) -> Path:
+    """``CODEX_HOME`` as the official server resolves it: argument, environment, ~/.codex."""
+    raw = codex_home or os.environ.get("CODEX_HOME") or Path.home() / ".codex"
+    return Path(raw).expanduser().absolute()
+
+
+def user_agent(client_name: str, client_version: str) -> str:
+    """``name/version (os os-version; arch) terminal (name; client-version)``, as the reference."""
+    try:
+        release = platform.freedesktop_os_release()
+        system = f"{release.get('NAME', 'Linux').split()[0]} {release.get('VERSION_ID', '')}"
+    except OSError:
+        system = f"{platform.system()} {platform.release()}"
+    terminal = os.environ.get("TERM_PROGRAM") or os.environ.get("TERM") or "unknown"
+    return (
+        f"{client_name}/{__version__} ({system.strip()}; {platform.machine()}) "
+        f"{terminal} ({client_name}; {client_version})"
+    )

@@ -1,0 +1,1 @@
+"""The model catalog clients pick from (``model/list``)."""

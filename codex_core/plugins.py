@@ -1,0 +1,194 @@
+"""Finding, loading and isolating plugins.
+
+Plugins come from the ``codex_core.plugins`` entry-point group, read through stevedore with its
+on-disk entry-point cache so startup does not parse every installed distribution's metadata.
+The kernel's own defaults (stdio, fs/*, ...) arrive the same way, from codex-core's own entry
+points. pluggy alone would let one broken plugin take the whole process down (llm#1280); here
+each plugin is imported, version-checked and called in isolation, and whatever goes wrong is
+recorded on its ``PluginRecord`` for ``plugins list``, the log, and a warning to clients.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pluggy
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from codex_core import __version__, hookspecs
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "codex_core.plugins"
+#: Comma-separated plugin names to skip, for one run (``CODEX_CORE_DISABLE_PLUGINS=mcp,guardian``).
+DISABLE_ENV = "CODEX_CORE_DISABLE_PLUGINS"
+
+State = Literal["loaded", "failed", "disabled"]
+
+
+@dataclass(slots=True)
+class PluginRecord:
+    """What the kernel knows about one plugin, whether or not it works."""
+
+    name: str
+    source: str  # the entry point's target, or the object's repr for plugins passed in
+    distribution: str | None = None
+    version: str | None = None
+    state: State = "loaded"
+    error: str | None = None
+    hooks: list[str] = field(default_factory=list)
+
+    def fail(self, error: str) -> None:
+        self.state = "failed"
+        self.error = error
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "state": self.state,
+            "hooks": self.hooks,
+            "error": self.error,
+        }
+
+
+def disabled_from_env() -> set[str]:
+    return {name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()}
+
+
+class PluginManager:
+    """One pluggy manager plus the record of every plugin it was offered.
+
+    A kernel owns one; nothing here is module-global, so several kernels can live in one
+    process (embedding, tests).
+    """
+
+    def __init__(self) -> None:
+        self._pm = pluggy.PluginManager("codex")
+        self._pm.add_hookspecs(hookspecs)
+        self.records: dict[str, PluginRecord] = {}
+
+    # ------------------------------------------------------------------ loading
+
+    def load_entry_points(self, disabled: Iterable[str] = ()) -> None:
+        """Import and register every plugin of the entry-point group, except ``disabled``."""
+        # stevedore's cache turns "scan every installed distribution" into one small JSON read,
+        # refreshed whenever an install changes sys.path or an entry_points.txt.
+        from stevedore._cache import get_group_all
+
+        skip = set(disabled)
+        for entry_point in get_group_all(ENTRY_POINT_GROUP):
+            name, target = entry_point.name, entry_point.value
+            if name in self.records:
+                log.warning("plugin %s: a second entry point (%s) was ignored", name, target)
+                continue
+            record = self.records[name] = PluginRecord(name, target)
+            record.distribution, record.version, requirement = _distribution_of(target)
+            if name in skip:
+                record.state = "disabled"
+                continue
+            incompatible = _incompatibility(requirement)
+            if incompatible:
+                record.fail(incompatible)
+                log.error("plugin %s not loaded: %s", name, incompatible)
+                continue
+            try:
+                plugin = entry_point.load()
+            except Exception as exc:
+                record.fail(f"failed to import {target}: {type(exc).__name__}: {exc}")
+                log.exception("plugin %s failed to import", name)
+                continue
+            self._register(record, plugin)
+
+    def add(self, plugin: object, name: str | None = None) -> PluginRecord:
+        """Register a plugin object directly (embedding hosts and tests)."""
+        name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        record = self.records[name] = PluginRecord(name, repr(plugin))
+        self._register(record, plugin)
+        return record
+
+    def _register(self, record: PluginRecord, plugin: object) -> None:
+        try:
+            self._pm.register(plugin, name=record.name)
+        except Exception as exc:  # pluggy validates hookimpl signatures here
+            record.fail(f"invalid plugin: {exc}")
+            log.error("plugin %s rejected: %s", record.name, exc)
+            return
+        record.hooks = sorted(
+            impl_caller.name for impl_caller in self._pm.get_hookcallers(plugin) or ()
+        )
+
+    # ------------------------------------------------------------------ calling
+
+    def call_each(self, hook: str, **kwargs: Any) -> Iterator[tuple[PluginRecord, Any]]:
+        """Call ``hook`` on each healthy plugin separately, isolating failures.
+
+        pluggy stops at the first exception; calling implementations one by one lets us blame
+        the right plugin and keep going. A plugin that raises is marked failed and
+        unregistered, so it never contributes half of its features.
+        """
+        caller = getattr(self._pm.hook, hook)
+        # get_hookimpls() is in registration order (pluggy calls them in reverse); oldest
+        # first is what people expect.
+        for impl in list(caller.get_hookimpls()):
+            record = self.records.get(impl.plugin_name)
+            if record is None or record.state != "loaded":
+                continue
+            try:
+                result = impl.function(*(kwargs[arg] for arg in impl.argnames))
+            except Exception as exc:
+                self.fail(record, f"{hook} raised {type(exc).__name__}: {exc}")
+                log.exception("plugin %s failed in %s", record.name, hook)
+                continue
+            yield record, result
+
+    def fail(self, record: PluginRecord, error: str) -> None:
+        record.fail(error)
+        plugin = self._pm.get_plugin(record.name)
+        if plugin is not None:
+            self._pm.unregister(plugin)
+
+    def failures(self) -> list[PluginRecord]:
+        return [record for record in self.records.values() if record.state == "failed"]
+
+
+def _distribution_of(target: str) -> tuple[str | None, str | None, Requirement | None]:
+    """The distribution providing an entry point, its version and its codex-core requirement.
+
+    stevedore's cached entry points do not carry their distribution, so look it up by the
+    target's top-level package (the usual case, one cheap lookup) before scanning everything.
+    """
+    top = target.split(":", 1)[0].split(".", 1)[0]
+    try:
+        dist = importlib.metadata.distribution(top)
+    except importlib.metadata.PackageNotFoundError:
+        names = importlib.metadata.packages_distributions().get(top)
+        if not names:
+            return None, None, None
+        dist = importlib.metadata.distribution(names[0])
+    name = dist.metadata["Name"]
+    requirement = None
+    if canonicalize_name(name) != "codex-core":
+        for line in dist.requires or ():
+            try:
+                parsed = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if canonicalize_name(parsed.name) == "codex-core" and not parsed.marker:
+                requirement = parsed
+                break
+    return name, dist.version, requirement
+
+
+def _incompatibility(requirement: Requirement | None) -> str | None:
+    if requirement is None or requirement.specifier.contains(Version(__version__), prereleases=True):
+        return None
+    return f"requires codex-core{requirement.specifier}, but this is codex-core {__version__}"

@@ -1,0 +1,1 @@
+"""Threads: conversations with the agent, their settings and their subscribers."""

@@ -1,0 +1,1 @@
+"""Transports built into the kernel (stdio) and the in-process one used by embedding hosts."""

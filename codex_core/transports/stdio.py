@@ -1,0 +1,125 @@
+"""The built-in ``stdio://`` transport: one JSON message per line on stdin/stdout.
+
+The protocol owns file descriptor 1. At startup the real stdout is moved to a private
+descriptor and fd 1 is pointed at stderr, so a stray ``print`` in some plugin ends up in the log
+instead of corrupting the message stream. Lines are read as bytes so invalid UTF-8 is one
+dropped message, not the end of the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import anyio
+
+from codex_core.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from codex_core.kernel import Kernel
+
+log = logging.getLogger(__name__)
+
+#: Longest line accepted; a longer one is dropped (and logged) without ending the session.
+MAX_LINE = 256 * 1024 * 1024
+
+
+class StdioChannel:
+    peer = "stdio"
+
+    def __init__(self, reader: asyncio.StreamReader, write_fd: int) -> None:
+        self._reader = reader
+        self._fd = write_fd
+        self._writer: asyncio.StreamWriter | None = None
+
+    @classmethod
+    async def open(cls) -> StdioChannel:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=MAX_LINE)
+        try:
+            await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(0, "rb", buffering=0)
+            )
+        except ValueError:  # stdin is a regular file or /dev/null: read it in a thread
+            threading.Thread(target=_pump_stdin, args=(loop, reader), daemon=True).start()
+        write_fd = os.dup(1)
+        os.dup2(2, 1)  # stray prints go to stderr from now on
+        sys.stdout = sys.stderr
+        channel = cls(reader, write_fd)
+        try:
+            transport, protocol = await loop.connect_write_pipe(
+                asyncio.streams.FlowControlMixin, os.fdopen(write_fd, "wb", buffering=0)
+            )
+        except ValueError:  # stdout is a regular file: plain writes in a worker thread
+            return channel
+        channel._writer = asyncio.StreamWriter(transport, protocol, None, loop)
+        return channel
+
+    async def receive(self) -> bytes:
+        while True:
+            try:
+                line = await self._reader.readuntil(b"\n")
+            except asyncio.IncompleteReadError as exc:
+                if exc.partial.strip():
+                    return exc.partial
+                raise anyio.EndOfStream from None
+            except asyncio.LimitOverrunError:
+                await self._discard_line()
+                continue
+            if line.strip():
+                return line
+            log.debug("stdio: dropped an empty line")
+
+    async def _discard_line(self) -> None:
+        log.warning("stdio: dropped a message longer than %d bytes", MAX_LINE)
+        while True:
+            try:
+                await self._reader.readuntil(b"\n")
+                return
+            except asyncio.LimitOverrunError as exc:
+                await self._reader.readexactly(exc.consumed)
+            except asyncio.IncompleteReadError:
+                return
+
+    async def send(self, frames: Sequence[str]) -> None:
+        data = ("\n".join(frames) + "\n").encode()
+        if self._writer is not None:
+            self._writer.write(data)
+            await self._writer.drain()
+        else:
+            await anyio.to_thread.run_sync(_write_all, self._fd, data)
+
+    async def aclose(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+def _pump_stdin(loop: asyncio.AbstractEventLoop, reader: asyncio.StreamReader) -> None:
+    while chunk := os.read(0, 1 << 16):
+        loop.call_soon_threadsafe(reader.feed_data, chunk)
+    loop.call_soon_threadsafe(reader.feed_eof)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class StdioTransport:
+    scheme = "stdio"
+
+    async def serve(self, url: str, kernel: Kernel) -> None:
+        if url not in ("stdio", "stdio://"):
+            raise ValueError(f"stdio takes no address: use --listen stdio:// (got {url!r})")
+        await kernel.serve_channel(await StdioChannel.open())
+
+
+@hookimpl
+def codex_transports() -> list[StdioTransport]:
+    return [StdioTransport()]

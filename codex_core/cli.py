@@ -20,28 +20,39 @@ if TYPE_CHECKING:
 LOG_ENV = "CODEX_CORE_LOG"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _common_options(*, top_level: bool) -> argparse.ArgumentParser:
+    """Options accepted before and after a subcommand.
+
+    Only the top level sets defaults: a subcommand's default would silently replace what was
+    given before the subcommand name.
+    """
     common = argparse.ArgumentParser(add_help=False)
+    default: object = [] if top_level else argparse.SUPPRESS
     common.add_argument(
         "-c",
         "--config",
         dest="overrides",
         action="append",
-        default=[],
+        default=default,
         metavar="KEY=VALUE",
         help="override a config.toml key for this run (TOML value, else a raw string)",
     )
     common.add_argument(
         "--disable-plugin",
         action="append",
-        default=[],
+        default=default,
         metavar="NAME",
         help="do not load this plugin (repeatable; also CODEX_CORE_DISABLE_PLUGINS=a,b)",
     )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options(top_level=False)
     parser = argparse.ArgumentParser(
         prog="codex-app-server",
         description="A Codex app-server whose features come from plugins.",
-        parents=[common],
+        parents=[_common_options(top_level=True)],
     )
     parser.add_argument("--version", action="version", version=f"codex-app-server {__version__}")
     parser.add_argument(

@@ -1,0 +1,105 @@
+"""``codex-app-server`` as an operator runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codex_core import __version__
+from conftest import SHARED, StdioServer
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "codex_core", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+
+
+def test_version(server_env: dict[str, str]) -> None:
+    assert run_cli(server_env, "--version").stdout.strip() == f"codex-app-server {__version__}"
+
+
+def test_console_script_is_installed() -> None:
+    assert shutil.which("codex-app-server"), "pip install should put codex-app-server on PATH"
+
+
+def test_unknown_listen_scheme_lists_installed_transports(server_env: dict[str, str]) -> None:
+    completed = run_cli(server_env, "--listen", "carrier-pigeon://loft")
+    assert completed.returncode == 2
+    assert "no installed transport serves carrier-pigeon://" in completed.stderr
+    assert "installed: stdio://" in completed.stderr
+
+
+def test_stdio_takes_no_address(server_env: dict[str, str]) -> None:
+    completed = run_cli(server_env, "--listen", "stdio://somewhere")
+    assert completed.returncode != 0
+    assert "stdio takes no address" in completed.stderr
+
+
+def test_config_overrides_are_toml_with_raw_string_fallback(start_server: Any) -> None:
+    server: StdioServer = start_server(
+        "-c", 'model_reasoning_effort="high"', "-c", "foo.bar=unquoted value", "-c", "model=gpt-x"
+    )
+    server.initialize()
+    result = server.result("config/read", {"includeLayers": True})
+    assert result["config"]["model_reasoning_effort"] == "high"
+    assert result["config"]["model"] == "gpt-x"
+    assert result["origins"]["foo.bar"]["name"] == {"type": "sessionFlags"}
+    flags = result["layers"][0]
+    assert flags["name"] == {"type": "sessionFlags"}
+    assert flags["config"]["foo"] == {"bar": "unquoted value"}
+    assert flags["version"].startswith("sha256:")
+
+
+def test_malformed_override_is_a_clear_error(server_env: dict[str, str]) -> None:
+    completed = run_cli(server_env, "-c", "no-equals-sign")
+    assert completed.returncode == 2
+    assert "invalid -c override 'no-equals-sign': expected key=value" in completed.stderr
+
+
+def test_broken_config_file_warns_and_serves(codex_home: Path, start_server: Any) -> None:
+    (codex_home / "config.toml").write_text('model = "ok"\nbroken = = 1\n')
+    server: StdioServer = start_server()
+    server.initialize()
+    warning = server.wait_notification("configWarning")["params"]
+    assert warning["path"] == str(codex_home / "config.toml")
+    assert warning["range"]["start"]["line"] == 2
+    assert server.result("config/read", {})["config"]["model"] is None
+
+
+@pytest.mark.parametrize("experimental", [False, True])
+def test_generate_json_schema_matches_the_official_one(
+    server_env: dict[str, str], tmp_path: Path, experimental: bool
+) -> None:
+    out = tmp_path / "schema"
+    args = ["generate-json-schema", "--out", str(out)] + (["--experimental"] if experimental else [])
+    assert run_cli(server_env, *args).returncode == 0
+    vendored = Path(__file__).resolve().parents[1] / "codex_core" / "protocol" / "schema"
+    expected = vendored / ("experimental" if experimental else "stable")
+    produced = sorted(p.relative_to(out) for p in out.rglob("*.json"))
+    assert produced == sorted(p.relative_to(expected) for p in expected.rglob("*.json"))
+    bundle = json.loads((out / "codex_app_server_protocol.schemas.json").read_text())
+    assert "definitions" in bundle
+
+
+def test_generate_ts_writes_the_reference_layout(server_env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "ts"
+    assert run_cli(server_env, "generate-ts", "--out", str(out)).returncode == 0
+    assert (out / "index.ts").is_file() and (out / "v2" / "ThreadStartParams.ts").is_file()
+    assert (out / "ClientRequest.ts").read_text().startswith("// GENERATED CODE! DO NOT MODIFY BY HAND!")
+    reference = SHARED / "conformance" / "ts-codex-0.169.0"
+    if reference.is_dir():
+        ours = {p.relative_to(out) for p in out.rglob("*.ts")}
+        theirs = {p.relative_to(reference) for p in reference.rglob("*.ts")}
+        assert len(ours & theirs) >= 0.95 * len(theirs)

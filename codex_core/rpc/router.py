@@ -81,6 +81,8 @@ class Router:
         model = self.params_model(method)
         if model is not None:
             if request.params is None:
+                if spec is not None and spec.params_optional:
+                    return None
                 raise invalid_request("Invalid request: missing field `params`")
             try:
                 return model.model_validate(request.params)

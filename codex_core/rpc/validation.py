@@ -73,7 +73,9 @@ def _message(error: ErrorDetails) -> str:
     if kind == "union_tag_invalid":
         return f"unknown variant `{ctx.get('tag')}`, expected one of {ctx.get('expected_tags')}"
     if kind == "union_tag_not_found":
-        return f"missing field `{ctx.get('discriminator', 'type').strip(chr(39))}`"
+        # pydantic quotes the tag and, for callable discriminators, appends "()".
+        tag = str(ctx.get("discriminator", "type")).strip("'").removesuffix("()")
+        return f"missing field `{tag}`"
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
     return error["msg"]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from codex_core import __version__
@@ -64,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     plugins = commands.add_parser("plugins", help="inspect installed plugins", parents=[common])
     plugins_commands = plugins.add_subparsers(dest="plugins_command", required=True)
-    listing = plugins_commands.add_parser("list", help="every plugin with its state", parents=[common])
+    listing = plugins_commands.add_parser(
+        "list", help="every plugin with its state", parents=[common]
+    )
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     for name, what in (("generate-json-schema", "JSON Schema"), ("generate-ts", "TypeScript")):
         export = commands.add_parser(name, help=f"write the protocol's {what} to a folder")
@@ -85,7 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("generate-json-schema", "generate-ts"):
         from codex_core.protocol import export
 
-        write = export.write_json_schema if args.command == "generate-json-schema" else export.write_typescript
+        write = (
+            export.write_json_schema
+            if args.command == "generate-json-schema"
+            else export.write_typescript
+        )
         written = write(args.out, experimental=args.experimental)
         print(f"wrote {len(written)} files to {args.out}", file=sys.stderr)
         return 0
@@ -109,10 +115,8 @@ def _serve(kernel: Kernel, url: str) -> int:
     except ValueError as exc:
         print(f"codex-app-server: {exc}", file=sys.stderr)
         return 2
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         anyio.run(kernel.serve, url, backend="asyncio")
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
@@ -125,7 +129,13 @@ def _list_plugins(kernel: Kernel, *, as_json: bool) -> int:
     for record in records:
         hooks = ",".join(hook.removeprefix("codex_") for hook in record["hooks"])
         rows.append(
-            [record["name"], record["version"] or "-", record["state"], hooks or "-", record["error"] or ""]
+            [
+                record["name"],
+                record["version"] or "-",
+                record["state"],
+                hooks or "-",
+                record["error"] or "",
+            ]
         )
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     for row in rows:

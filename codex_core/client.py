@@ -15,12 +15,13 @@ registers::
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
 import math
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -95,7 +96,9 @@ async def _lines(stream: TextReceiveStream) -> AsyncIterator[str]:
 
 
 class Client:
-    def __init__(self, pipe: _Pipe, serve: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self, pipe: _Pipe, serve: Callable[[], Coroutine[Any, Any, None]] | None = None
+    ) -> None:
         self._pipe = pipe
         self._serve = serve
         self._ids = itertools.count(1)
@@ -125,9 +128,7 @@ class Client:
         cwd: str | os.PathLike[str] | None = None,
     ) -> Client:
         """Start an app-server subprocess speaking stdio; its stderr stays the caller's."""
-        process = await anyio.open_process(
-            list(command), env=env, cwd=cwd, stderr=None
-        )
+        process = await anyio.open_process(list(command), env=env, cwd=cwd, stderr=None)
         return cls(_ProcessPipe(process))
 
     # ------------------------------------------------------------------ lifecycle
@@ -174,12 +175,17 @@ class Client:
             capabilities["optOutNotificationMethods"] = list(opt_out_notification_methods)
         result = await self.request(
             "initialize",
-            {"clientInfo": {"name": name, "title": None, "version": version}, "capabilities": capabilities},
+            {
+                "clientInfo": {"name": name, "title": None, "version": version},
+                "capabilities": capabilities,
+            },
         )
         await self.notify("initialized")
         return dict(result)
 
-    async def request(self, method: str, params: Any = _UNSET, *, timeout: float | None = 60) -> Any:
+    async def request(
+        self, method: str, params: Any = _UNSET, *, timeout: float | None = 60
+    ) -> Any:
         """Send a request and return its result; a JSON-RPC error raises ``RpcError``."""
         request_id = next(self._ids)
         send, receive = anyio.create_memory_object_stream[Response](1)
@@ -276,7 +282,5 @@ class Client:
         except Exception as exc:
             log.exception("client: handler for %s failed", request.method)
             reply = {"id": request.id, "error": {"code": INTERNAL_ERROR, "message": str(exc)}}
-        try:
+        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
             await self._pipe.send([json.dumps(reply)])
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass

@@ -114,7 +114,9 @@ class Kernel:
                     self.plugins.fail(record, f"{hook} {exc}")
                     continue
                 collected[hook].extend(Contribution(record.name, item) for item in items)
-        healthy = {name for name, record in self.plugins.records.items() if record.state == "loaded"}
+        healthy = {
+            name for name, record in self.plugins.records.items() if record.state == "loaded"
+        }
 
         def keep(hook: str) -> list[Contribution]:
             return [c for c in collected[hook] if c.plugin in healthy]

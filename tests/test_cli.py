@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import SHARED, StdioServer
 
 from codex_core import __version__
-from conftest import SHARED, StdioServer
 
 
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -83,7 +83,9 @@ def test_generate_json_schema_matches_the_official_one(
     server_env: dict[str, str], tmp_path: Path, experimental: bool
 ) -> None:
     out = tmp_path / "schema"
-    args = ["generate-json-schema", "--out", str(out)] + (["--experimental"] if experimental else [])
+    args = ["generate-json-schema", "--out", str(out)] + (
+        ["--experimental"] if experimental else []
+    )
     assert run_cli(server_env, *args).returncode == 0
     vendored = Path(__file__).resolve().parents[1] / "codex_core" / "protocol" / "schema"
     expected = vendored / ("experimental" if experimental else "stable")
@@ -93,11 +95,17 @@ def test_generate_json_schema_matches_the_official_one(
     assert "definitions" in bundle
 
 
-def test_generate_ts_writes_the_reference_layout(server_env: dict[str, str], tmp_path: Path) -> None:
+def test_generate_ts_writes_the_reference_layout(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
     out = tmp_path / "ts"
     assert run_cli(server_env, "generate-ts", "--out", str(out)).returncode == 0
     assert (out / "index.ts").is_file() and (out / "v2" / "ThreadStartParams.ts").is_file()
-    assert (out / "ClientRequest.ts").read_text().startswith("// GENERATED CODE! DO NOT MODIFY BY HAND!")
+    assert (
+        (out / "ClientRequest.ts")
+        .read_text()
+        .startswith("// GENERATED CODE! DO NOT MODIFY BY HAND!")
+    )
     reference = SHARED / "conformance" / "ts-codex-0.169.0"
     if reference.is_dir():
         ours = {p.relative_to(out) for p in out.rglob("*.ts")}

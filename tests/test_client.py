@@ -36,7 +36,9 @@ class HostPlugin:
                 return {"failed": str(exc)}
 
         async def shout(ctx: RequestContext, params: Any) -> Any:
-            ctx.kernel.broadcast("warning", {"message": str(params["text"]).upper(), "threadId": None})
+            ctx.kernel.broadcast(
+                "warning", {"message": str(params["text"]).upper(), "threadId": None}
+            )
             return {}
 
         return [RpcMethod("host/ask", ask), RpcMethod("host/shout", shout)]
@@ -61,7 +63,10 @@ async def test_in_process_kernel(codex_home: Path, tmp_path: Path) -> None:
         assert caught.value.code == -32600
 
         async def tool_call(params: Any) -> Any:
-            return {"success": True, "contentItems": [{"type": "inputText", "text": params["tool"]}]}
+            return {
+                "success": True,
+                "contentItems": [{"type": "inputText", "text": params["tool"]}],
+            }
 
         client.on_request("item/tool/call", tool_call)
         answer = await client.request("host/ask", {"tool": "lookup"})

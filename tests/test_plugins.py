@@ -12,15 +12,15 @@ from conftest import write_distribution
 
 RAISES_AT_IMPORT = 'raise ImportError("this plugin is broken on purpose")\n'
 
-RAISES_IN_HOOK = '''
+RAISES_IN_HOOK = """
 from codex_core.hookspecs import hookimpl
 
 @hookimpl
 def codex_rpc_methods():
     raise RuntimeError("no methods today")
-'''
+"""
 
-HALF_BROKEN = '''
+HALF_BROKEN = """
 from codex_core.hookspecs import hookimpl
 from codex_core.rpc import RpcMethod
 
@@ -34,17 +34,17 @@ def codex_rpc_methods():
 @hookimpl
 def codex_transports():
     raise RuntimeError("transport setup failed")
-'''
+"""
 
-WRONG_RETURN = '''
+WRONG_RETURN = """
 from codex_core.hookspecs import hookimpl
 
 @hookimpl
 def codex_rpc_methods():
     return ["not an RpcMethod"]
-'''
+"""
 
-HELLO = '''
+HELLO = """
 from codex_core.hookspecs import hookimpl
 from codex_core.rpc import RpcMethod
 
@@ -54,7 +54,7 @@ async def hello(ctx, params):
 @hookimpl
 def codex_rpc_methods():
     return [RpcMethod("hello/say", hello)]
-'''
+"""
 
 
 def plugins_list(env: dict[str, str], *args: str) -> dict[str, dict[str, Any]]:
@@ -86,7 +86,9 @@ def test_broken_plugins_are_isolated(
     write_distribution(plugin_site, "codex-hello", HELLO, version="2.3")
     records = plugins_list(server_env)
     assert records["codex_broken_import"]["state"] == "failed"
-    assert "ImportError: this plugin is broken on purpose" in records["codex_broken_import"]["error"]
+    assert (
+        "ImportError: this plugin is broken on purpose" in records["codex_broken_import"]["error"]
+    )
     assert records["codex_broken_hook"]["error"] == (
         "codex_rpc_methods raised RuntimeError: no methods today"
     )
@@ -125,11 +127,16 @@ def test_incompatible_kernel_range_is_refused(
     source = f"open({str(marker)!r}, 'w').close()\n" + HELLO
     write_distribution(plugin_site, "codex-future", source, requires=["codex-core>=99"])
     write_distribution(
-        plugin_site, "codex-fits", HELLO.replace("hello/say", "fits/say"), requires=["codex-core>=0.1,<1"]
+        plugin_site,
+        "codex-fits",
+        HELLO.replace("hello/say", "fits/say"),
+        requires=["codex-core>=0.1,<1"],
     )
     records = plugins_list(server_env)
     assert records["codex_future"]["state"] == "failed"
-    assert records["codex_future"]["error"].startswith("requires codex-core>=99, but this is codex-core ")
+    assert records["codex_future"]["error"].startswith(
+        "requires codex-core>=99, but this is codex-core "
+    )
     assert records["codex_fits"]["state"] == "loaded"
     assert not marker.exists(), "an incompatible plugin must not even be imported"
     server = start_server()
@@ -142,7 +149,10 @@ def test_plugins_can_be_disabled_three_ways(
 ) -> None:
     write_distribution(plugin_site, "codex-hello", HELLO)
     assert plugins_list(server_env)["codex_hello"]["state"] == "loaded"
-    assert plugins_list(server_env, "--disable-plugin", "codex_hello")["codex_hello"]["state"] == "disabled"
+    assert (
+        plugins_list(server_env, "--disable-plugin", "codex_hello")["codex_hello"]["state"]
+        == "disabled"
+    )
     env = {**server_env, "CODEX_CORE_DISABLE_PLUGINS": "codex_hello, fs"}
     records = plugins_list(env)
     assert records["codex_hello"]["state"] == records["fs"]["state"] == "disabled"

@@ -40,28 +40,45 @@ def test_ids_are_echoed_with_their_type(raw_server: StdioServer) -> None:
 def test_unknown_method_lists_the_known_ones(server: StdioServer) -> None:
     error = server.error("no/such", {})
     assert error["code"] == -32600
-    assert error["message"].startswith("Invalid request: unknown variant `no/such`, expected one of")
+    assert error["message"].startswith(
+        "Invalid request: unknown variant `no/such`, expected one of"
+    )
     assert "`initialize`" in error["message"] and "`fs/readFile`" in error["message"]
 
 
 def test_bad_params_get_actionable_errors(server: StdioServer) -> None:
     cases: list[tuple[str, Any, str]] = [
-        ("thread/read", {"threadId": 5}, "Invalid request: invalid type: integer `5`, expected a string"),
+        (
+            "thread/read",
+            {"threadId": 5},
+            "Invalid request: invalid type: integer `5`, expected a string",
+        ),
         ("thread/read", {}, "Invalid request: missing field `threadId`"),
         ("thread/read", None, "Invalid request: missing field `params`"),
-        ("thread/list", ["not", "an", "object"], "Invalid request: invalid type: sequence, expected a map"),
+        (
+            "thread/list",
+            ["not", "an", "object"],
+            "Invalid request: invalid type: sequence, expected a map",
+        ),
         (
             "fs/readFile",
             {"path": "relative/file.txt"},
             "Invalid request: AbsolutePathBuf deserialized without a base path",
         ),
-        ("account/read", {"refreshToken": "x"}, 'Invalid request: invalid type: string "x", expected a boolean'),
+        (
+            "account/read",
+            {"refreshToken": "x"},
+            'Invalid request: invalid type: string "x", expected a boolean',
+        ),
         ("configRequirements/read", [1], "Invalid request: invalid type: sequence, expected unit"),
     ]
     for method, params, message in cases:
         assert server.error(method, params) == {"code": -32600, "message": message}, method
     missing = server.request("fs/readFile")
-    assert missing["error"] == {"code": -32600, "message": "Invalid request: missing field `params`"}
+    assert missing["error"] == {
+        "code": -32600,
+        "message": "Invalid request: missing field `params`",
+    }
 
 
 def test_params_less_methods_accept_absent_null_and_empty(server: StdioServer) -> None:
@@ -92,7 +109,10 @@ def test_experimental_methods_and_fields_need_the_capability(start_server: Any) 
     experimental.initialize(experimentalApi=True)
     error = experimental.error("server/diagnostics", {})
     assert error["code"] == -32601
-    assert "`server/diagnostics` is part of the protocol but no installed plugin implements it" in error["message"]
+    assert (
+        "`server/diagnostics` is part of the protocol but no installed plugin implements it"
+        in error["message"]
+    )
     assert "thread" in experimental.result("thread/start", {"dynamicTools": []})
 
 
@@ -167,7 +187,8 @@ def test_flood_meets_overload_and_every_request_is_answered_once(
     server.process.stdin.flush()
     overloaded = [server.wait_response(i, timeout=30) for i in range(256, total)]
     assert all(
-        r["error"] == {"code": -32001, "message": "Server overloaded; retry later."} for r in overloaded
+        r["error"] == {"code": -32001, "message": "Server overloaded; retry later."}
+        for r in overloaded
     )
     answered = [server.wait_response(i, timeout=30) for i in range(256)]
     assert all(r["result"] == {"slept": 3} for r in answered)
@@ -183,7 +204,10 @@ def test_client_error_reply_reaches_the_caller(probe_plugin: Path, start_server:
         {
             "id": "ask",
             "method": "probe/askClient",
-            "params": {"method": "account/chatgptAuthTokens/refresh", "params": {"reason": "unauthorized"}},
+            "params": {
+                "method": "account/chatgptAuthTokens/refresh",
+                "params": {"reason": "unauthorized"},
+            },
         }
     )
     server.drain(0.5)
@@ -194,22 +218,39 @@ def test_client_error_reply_reaches_the_caller(probe_plugin: Path, start_server:
     outcome = server.wait_response("ask")["result"]
     assert outcome["outcome"] == "error"
     assert (outcome["code"], outcome["message"]) == (-32000, "refresh failed")
-    assert outcome["text"] == "account/chatgptAuthTokens/refresh request failed: code=-32000 message=refresh failed"
+    assert (
+        outcome["text"]
+        == "account/chatgptAuthTokens/refresh request failed: code=-32000 message=refresh failed"
+    )
 
-    server.send({"id": "ask2", "method": "probe/askClient", "params": {"method": "attestation/generate", "params": {}}})
+    server.send(
+        {
+            "id": "ask2",
+            "method": "probe/askClient",
+            "params": {"method": "attestation/generate", "params": {}},
+        }
+    )
     server.drain(0.5)
     second = server.server_requests[-1]
     assert second["id"] == 1
     server.send({"id": 1, "result": {"token": "t"}})
     assert server.wait_response("ask2")["result"] == {"outcome": "result", "result": {"token": "t"}}
 
-    server.send({"id": "ask3", "method": "probe/askClient", "params": {"method": "attestation/generate", "timeout": 0.2}})
+    server.send(
+        {
+            "id": "ask3",
+            "method": "probe/askClient",
+            "params": {"method": "attestation/generate", "timeout": 0.2},
+        }
+    )
     assert server.wait_response("ask3")["result"] == {"outcome": "timeout"}
     server.send({"id": 2, "result": {}})  # a late answer is dropped quietly
     assert "account" in server.result("account/read", {})
 
 
-def test_a_crashing_handler_answers_with_an_internal_error(probe_plugin: Path, start_server: Any) -> None:
+def test_a_crashing_handler_answers_with_an_internal_error(
+    probe_plugin: Path, start_server: Any
+) -> None:
     server = start_server()
     server.initialize()
     error = server.error("probe/crash", {})

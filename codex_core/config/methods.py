@@ -6,36 +6,29 @@ configuration work; reading is built in because every client asks for it at star
 
 from __future__ import annotations
 
-from importlib import resources
 import json
 from typing import Any
 
-from codex_core.config.loader import Config, Layer
+from codex_core.config.loader import DEFAULTS, Config
 from codex_core.hookspecs import hookimpl
 from codex_core.rpc import RequestContext, RpcMethod
 
 #: The keys ``config/read`` reports (unset ones as null), with their packaged defaults.
-_KNOWN_KEYS: list[str] = list(
-    json.loads(resources.files("codex_core.config").joinpath("defaults.json").read_text())
-)
-
-
-def _layer_name(layer: Layer) -> dict[str, Any]:
-    return layer.name
+_KNOWN_KEYS: list[str] = list(json.loads(DEFAULTS.read_text()))
 
 
 def read_config(config: Config, include_layers: bool) -> dict[str, Any]:
     result: dict[str, Any] = {
         "config": {key: config.effective.get(key) for key in _KNOWN_KEYS},
         "origins": {
-            key: {"name": _layer_name(layer), "version": layer.version}
+            key: {"name": layer.name, "version": layer.version}
             for key, layer in config.origins.items()
         },
     }
     if include_layers:
         # The key is absent, not null, when layers were not asked for (as the reference).
         result["layers"] = [
-            {"name": _layer_name(layer), "version": layer.version, "config": layer.data}
+            {"name": layer.name, "version": layer.version, "config": layer.data}
             for layer in config.layers
         ]
     return result

@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from codex_core.hookspecs import hookimpl
-from codex_core.rpc import RequestContext, RpcError, RpcMethod, INVALID_REQUEST
+from codex_core.rpc import INVALID_REQUEST, RequestContext, RpcError, RpcMethod
+
+CATALOG = Path(__file__).with_name("catalog.json")
 
 
 @cache
 def catalog() -> tuple[dict[str, Any], ...]:
-    text = resources.files(__package__).joinpath("catalog.json").read_text()
-    return tuple(json.loads(text))
+    return tuple(json.loads(CATALOG.read_text()))
 
 
 def default_model() -> str:
-    return next(entry["id"] for entry in catalog() if entry["isDefault"])
+    return str(next(entry["id"] for entry in catalog() if entry["isDefault"]))
 
 
 async def model_list(ctx: RequestContext, params: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ other connection notices.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 from dataclasses import dataclass, field
@@ -153,10 +154,8 @@ class Connection:
 
     async def _send(self, text: str) -> None:
         """Queue a reply, waiting while the client's queue is full (backpressure)."""
-        try:
+        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
             await self._out_send.send(text)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass
 
     # ------------------------------------------------------------------ inbound
 
@@ -201,7 +200,9 @@ class Connection:
             reply = envelope.encode_error(request.id, exc.to_wire())
         except Exception as exc:
             log.exception("%r: %s (plugin %s) failed", self, request.method, call.plugin)
-            error = RpcError(INTERNAL_ERROR, f"{request.method} failed in plugin {call.plugin}: {exc}")
+            error = RpcError(
+                INTERNAL_ERROR, f"{request.method} failed in plugin {call.plugin}: {exc}"
+            )
             reply = envelope.encode_error(request.id, error.to_wire())
         try:
             await self._send(reply)
@@ -271,7 +272,9 @@ class Connection:
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             pass
 
-    async def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any:
+    async def request(
+        self, method: str, params: Any = None, *, timeout: float | None = None
+    ) -> Any:
         """Ask the client something and wait for its answer.
 
         Raises ``ClientErrorResponse`` when the client answers with an error (its code, message

@@ -102,7 +102,9 @@ class Router:
         method = request.method
         spec = self._specs.get(method)
         route = self._routes.get(method)
-        if (spec is not None and spec.experimental) or (route is not None and route.method.experimental):
+        if (spec is not None and spec.experimental) or (
+            route is not None and route.method.experimental
+        ):
             raise invalid_request(f"{method} requires experimentalApi capability")
         if spec is not None and spec.experimental_fields and isinstance(request.params, dict):
             for path in spec.experimental_fields:

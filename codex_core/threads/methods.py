@@ -74,7 +74,9 @@ class ThreadRegistry:
         )
         thread = {
             "id": thread_id,
-            "environments": [{"environmentId": "local", "cwd": cwd, "runtimeWorkspaceRoots": [cwd]}],
+            "environments": [
+                {"environmentId": "local", "cwd": cwd, "runtimeWorkspaceRoots": [cwd]}
+            ],
             "extra": None,
             "sessionId": thread_id,
             "forkedFromId": None,

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Benchmark codex-core and the reference server side by side, and write docs/performance.md.
+
+    python bench/run.py                      # startup, rtt, pipelined; 3 interleaved rounds
+    python bench/run.py --scenario startup --rounds 5
+
+Runs ``../shared/bench/appserver_bench.py`` alternately against ``codex-app-server`` and, when
+it is installed, the reference (``codex-peer app-server``), so both see the same machine state;
+only ratios from one run mean anything on a noisy machine. The server runs as an installed
+Python program normally does, with bytecode caching on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HARNESS = ROOT.parent / "shared" / "bench" / "appserver_bench.py"
+DOC = ROOT / "docs" / "performance.md"
+OURS = "env -u PYTHONDONTWRITEBYTECODE codex-app-server"
+REFERENCE = "codex-peer app-server"
+
+
+def measure(server: str, label: str, scenario: str, out: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            str(HARNESS),
+            "--server",
+            server,
+            "--label",
+            label,
+            "--scenario",
+            scenario,
+            "--json",
+            str(out),
+        ],
+        check=True,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scenario", default="startup,rtt,pipelined")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--no-write", action="store_true", help="print the table, leave the docs alone"
+    )
+    args = parser.parse_args()
+    if not HARNESS.is_file():
+        print(f"benchmark harness not found at {HARNESS}", file=sys.stderr)
+        return 2
+    servers = [(OURS, "codex-core")]
+    if shutil.which("codex-peer"):
+        servers.append((REFERENCE, "reference"))
+    else:
+        print(
+            "codex-peer not installed (../shared/peer/install.sh): measuring codex-core only",
+            file=sys.stderr,
+        )
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "results.jsonl"
+        for _ in range(args.rounds):
+            for server, label in servers:
+                measure(server, label, args.scenario, out)
+        table = subprocess.run(
+            [sys.executable, str(HARNESS), "--report", str(out)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        results = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    print(table)
+    if not args.no_write:
+        DOC.write_text(render(table, results, args))
+        print(f"wrote {DOC}", file=sys.stderr)
+    return 0
+
+
+def render(table: str, results: list[dict[str, object]], args: argparse.Namespace) -> str:
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    return f"""# Performance
+
+Measured with `python bench/run.py` ({args.rounds} interleaved rounds of `{args.scenario}`) on
+{datetime.now(UTC):%Y-%m-%d}, {machine}: codex-core (`codex-app-server`, stdio) and the
+reference (`codex-peer app-server`, the official Codex 0.169.0) in the same run, alternating.
+Only the ratios between the two columns are meaningful; absolute numbers move with the machine.
+
+{table}
+
+What the scenarios measure (see `../shared/bench/README.md`): `startup` is process spawn to the
+`initialize` reply (and idle memory); `rtt` is sequential `fs/getMetadata` round trips;
+`pipelined` keeps a window of 256 `fs/getMetadata` requests outstanding and counts `-32001`
+answers separately.
+
+Targets for the foundation: startup no worse than 2x the reference; pipelined throughput at
+least 0.5x the reference.
+
+<!-- raw results: {len(results)} scenario runs -->
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

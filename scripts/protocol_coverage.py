@@ -20,7 +20,7 @@ def render() -> str:
     with tempfile.TemporaryDirectory() as home:
         kernel = Kernel(codex_home=home, config_overrides=())
     routes = kernel.router.routes
-    implemented = sum(1 for method in CLIENT_REQUESTS if method in routes)
+    implemented = sum(1 for method in CLIENT_REQUESTS if method in routes or method == "initialize")
     lines = [
         "# Protocol coverage",
         "",

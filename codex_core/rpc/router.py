@@ -85,7 +85,8 @@ class Router:
                     return None
                 raise invalid_request("Invalid request: missing field `params`")
             try:
-                return model.model_validate(request.params)
+                # Strict, like serde: "yes" is not a boolean and 1.5 is not an integer.
+                return model.model_validate(request.params, strict=True)
             except ValidationError as exc:
                 raise invalid_request(f"Invalid request: {serde_message(exc)}") from None
         if spec is not None and request.params not in (None, {}):

@@ -1,0 +1,1 @@
+"""The built-in ``fs/*`` methods (see ``codex_core.fs.methods``)."""

@@ -64,7 +64,9 @@ def parse(frame: bytes | str) -> Message:
     except ValueError as exc:
         return Garbage(f"Failed to deserialize JSONRPCMessage: {exc}")
     if not isinstance(data, dict):
-        return Garbage(f"Failed to deserialize JSONRPCMessage: expected an object, got {_kind(data)}")
+        return Garbage(
+            f"Failed to deserialize JSONRPCMessage: expected an object, got {_kind(data)}"
+        )
     method = data.get("method")
     if "id" in data:
         request_id = data["id"]

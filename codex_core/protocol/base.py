@@ -6,8 +6,10 @@ aliases, and both are accepted on input. ``WireRootModel`` is the base of the mo
 the definitions that are not objects (tagged unions, string enums, aliases), so that every
 definition has a class with ``model_validate`` / ``model_dump``.
 
-Wire form of any model: ``model.model_dump(mode="json", by_alias=True)``. Optional fields are
-kept as ``null`` (never omitted), as the official server does.
+Wire form of any model: ``model.model_dump(mode="json", by_alias=True)``. Optional fields whose
+schema type admits ``null`` are kept as ``null`` when unset, as the official server does; the
+optional fields whose type does not (``OmitNone`` / ``NotNull`` from ``codex_core.protocol.types``,
+serde ``default`` fields) reject an explicit ``null`` and are omitted when unset.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from pydantic import Field
 from typing_extensions import TypeAliasType
 
 from codex_core.protocol.base import WireModel, WireRootModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._plan_type import PlanType
 
@@ -29,7 +30,7 @@ class ApiKeyAccount(WireModel):
 class AmazonBedrockAccount(WireModel):
     type: Literal["amazonBedrock"] = "amazonBedrock"
     uses_codex_managed_credentials: Annotated[
-        bool | None, Field(alias="usesCodexManagedCredentials")
+        OmitNone[bool], NotNull("a boolean"), Field(alias="usesCodexManagedCredentials")
     ] = False
 
 

@@ -8,11 +8,12 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["AccountSessionsListParams"]
 
 
 class AccountSessionsListParams(WireModel):
-    refresh_workspace_metadata: Annotated[bool | None, Field(alias="refreshWorkspaceMetadata")] = (
-        None
-    )
+    refresh_workspace_metadata: Annotated[
+        OmitNone[bool], NotNull("a boolean"), Field(alias="refreshWorkspaceMetadata")
+    ] = None

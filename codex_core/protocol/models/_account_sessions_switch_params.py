@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["AccountSessionsSwitchParams"]
 
@@ -22,7 +23,8 @@ class AccountSessionsSwitchParams(WireModel):
         ),
     ]
     allow_browser_login: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="allowBrowserLogin",
             description="Allow Core to start browser sign-in if this session needs SSO for the workspace.",

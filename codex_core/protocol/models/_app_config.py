@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._app_links_config import AppLinksConfig
 from ._app_tool_approval import AppToolApproval
@@ -23,7 +24,7 @@ class AppConfig(WireModel):
     default_tools_approval_mode: AppToolApproval | None = None
     default_tools_enabled: bool | None = None
     destructive_enabled: bool | None = None
-    enabled: bool | None = True
+    enabled: Annotated[OmitNone[bool], NotNull("a boolean")] = True
     links: Annotated[
         AppLinksConfig | None, Field(description="Per-account approval settings keyed by link ID.")
     ] = None

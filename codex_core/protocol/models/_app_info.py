@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._app_branding import AppBranding
 from ._app_metadata import AppMetadata
@@ -29,9 +30,12 @@ class AppInfo(WireModel):
     icon_dark_assets: Annotated[dict[str, Any] | None, Field(alias="iconDarkAssets")] = None
     id: str
     install_url: Annotated[str | None, Field(alias="installUrl")] = None
-    is_accessible: Annotated[bool | None, Field(alias="isAccessible")] = False
+    is_accessible: Annotated[OmitNone[bool], NotNull("a boolean"), Field(alias="isAccessible")] = (
+        False
+    )
     is_enabled: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="isEnabled",
             description="Whether this app is enabled in config.toml. Example: ```toml [apps.bad_app] enabled = false ```",
@@ -41,4 +45,6 @@ class AppInfo(WireModel):
     logo_url: Annotated[str | None, Field(alias="logoUrl")] = None
     logo_url_dark: Annotated[str | None, Field(alias="logoUrlDark")] = None
     name: str
-    plugin_display_names: Annotated[list[str] | None, Field(alias="pluginDisplayNames")] = []
+    plugin_display_names: Annotated[
+        OmitNone[list[str]], NotNull("a sequence"), Field(alias="pluginDisplayNames")
+    ] = []

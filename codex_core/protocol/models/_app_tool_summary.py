@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["AppToolSummary"]
 
@@ -19,7 +20,7 @@ class AppToolSummary(WireModel):
 
     description: str
     disabled_reason: Annotated[str | None, Field(alias="disabledReason")] = None
-    is_enabled: Annotated[bool | None, Field(alias="isEnabled")] = True
-    is_read_only: Annotated[bool | None, Field(alias="isReadOnly")] = False
+    is_enabled: Annotated[OmitNone[bool], NotNull("a boolean"), Field(alias="isEnabled")] = True
+    is_read_only: Annotated[OmitNone[bool], NotNull("a boolean"), Field(alias="isReadOnly")] = False
     name: str
     title: str | None = None

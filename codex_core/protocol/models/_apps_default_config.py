@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._app_tool_approval import AppToolApproval
 from ._approvals_reviewer import ApprovalsReviewer
@@ -14,6 +17,6 @@ __all__ = ["AppsDefaultConfig"]
 class AppsDefaultConfig(WireModel):
     approvals_reviewer: ApprovalsReviewer | None = None
     default_tools_approval_mode: AppToolApproval | None = None
-    destructive_enabled: bool | None = True
-    enabled: bool | None = True
-    open_world_enabled: bool | None = True
+    destructive_enabled: Annotated[OmitNone[bool], NotNull("a boolean")] = True
+    enabled: Annotated[OmitNone[bool], NotNull("a boolean")] = True
+    open_world_enabled: Annotated[OmitNone[bool], NotNull("a boolean")] = True

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["AppsInstalledParams"]
 
@@ -19,7 +20,8 @@ class AppsInstalledParams(WireModel):
     """
 
     force_refresh: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="forceRefresh",
             description="When true and Apps are permitted, refresh and publish the hosted connector runtime tool snapshot first.",

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["AppsListParams"]
 
@@ -22,7 +23,8 @@ class AppsListParams(WireModel):
         str | None, Field(description="Opaque pagination cursor returned by a previous call.")
     ] = None
     force_refetch: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="forceRefetch",
             description="When true, bypass app caches and fetch the latest data from sources.",

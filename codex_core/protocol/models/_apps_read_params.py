@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["AppsReadParams"]
 
@@ -26,7 +27,8 @@ class AppsReadParams(WireModel):
         ),
     ]
     include_tools: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="includeTools",
             description="When true, include display-only public tool summaries in the returned metadata.",

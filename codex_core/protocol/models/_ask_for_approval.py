@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict
 from typing_extensions import TypeAliasType
 
 from codex_core.protocol.base import WireModel, WireRootModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = [
     "AskForApproval",
@@ -20,10 +21,10 @@ __all__ = [
 
 class GranularAskForApprovalPayload(WireModel):
     mcp_elicitations: bool
-    request_permissions: bool | None = False
+    request_permissions: Annotated[OmitNone[bool], NotNull("a boolean")] = False
     rules: bool
     sandbox_approval: bool
-    skill_approval: bool | None = False
+    skill_approval: Annotated[OmitNone[bool], NotNull("a boolean")] = False
 
 
 class GranularAskForApproval(WireModel):

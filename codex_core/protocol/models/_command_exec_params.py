@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._command_exec_terminal_size import CommandExecTerminalSize
 from ._sandbox_policy import SandboxPolicy
@@ -30,14 +31,16 @@ class CommandExecParams(WireModel):
         str | None, Field(description="Optional working directory. Defaults to the server cwd.")
     ] = None
     disable_output_cap: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="disableOutputCap",
             description="Disable stdout/stderr capture truncation for this request.\n\nCannot be combined with `outputBytesCap`.",
         ),
     ] = None
     disable_timeout: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="disableTimeout",
             description="Disable the timeout entirely for this request.\n\nCannot be combined with `timeoutMs`.",
@@ -85,14 +88,16 @@ class CommandExecParams(WireModel):
         ),
     ] = None
     stream_stdin: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="streamStdin",
             description="Allow follow-up `command/exec/write` requests to write stdin bytes.\n\nRequires a client-supplied `processId`.",
         ),
     ] = None
     stream_stdout_stderr: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="streamStdoutStderr",
             description="Stream stdout/stderr via `command/exec/outputDelta` notifications.\n\nStreamed bytes are not duplicated into the final response and require a client-supplied `processId`.",
@@ -106,7 +111,8 @@ class CommandExecParams(WireModel):
         ),
     ] = None
     tty: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             description="Enable PTY mode.\n\nThis implies `streamStdin` and `streamStdoutStderr`."
         ),

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._additional_permission_profile import AdditionalPermissionProfile
 from ._command_action import CommandAction
@@ -60,7 +61,8 @@ class CommandExecutionRequestApprovalParams(WireModel):
     ] = None
     item_id: Annotated[str, Field(alias="itemId")]
     kind: Annotated[
-        CommandExecutionApprovalKind | None,
+        OmitNone[CommandExecutionApprovalKind],
+        NotNull("string or map"),
         Field(description="Kind of action under review. Defaults to `command` for older servers."),
     ] = "command"
     network_approval_context: Annotated[

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["ConfigReadParams"]
 
@@ -20,4 +21,6 @@ class ConfigReadParams(WireModel):
             description="Optional working directory to resolve project config layers. If specified, return the effective config as seen from that directory (i.e., including any project layers between `cwd` and the project/repo root)."
         ),
     ] = None
-    include_layers: Annotated[bool | None, Field(alias="includeLayers")] = None
+    include_layers: Annotated[
+        OmitNone[bool], NotNull("a boolean"), Field(alias="includeLayers")
+    ] = None

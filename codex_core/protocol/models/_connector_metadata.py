@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._app_tool_summary import AppToolSummary
 
@@ -26,5 +27,7 @@ class ConnectorMetadata(WireModel):
     id: str
     install_url: Annotated[str | None, Field(alias="installUrl")] = None
     name: str
-    plugin_display_names: Annotated[list[str] | None, Field(alias="pluginDisplayNames")] = []
+    plugin_display_names: Annotated[
+        OmitNone[list[str]], NotNull("a sequence"), Field(alias="pluginDisplayNames")
+    ] = []
     tool_summaries: Annotated[list[AppToolSummary] | None, Field(alias="toolSummaries")] = None

@@ -10,6 +10,7 @@ from pydantic import Field
 from typing_extensions import TypeAliasType
 
 from codex_core.protocol.base import WireModel, WireRootModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = [
     "DynamicToolNamespaceTool",
@@ -19,7 +20,9 @@ __all__ = [
 
 
 class FunctionDynamicToolNamespaceTool(WireModel):
-    defer_loading: Annotated[bool | None, Field(alias="deferLoading")] = None
+    defer_loading: Annotated[OmitNone[bool], NotNull("a boolean"), Field(alias="deferLoading")] = (
+        None
+    )
     description: str
     input_schema: Annotated[Any, Field(alias="inputSchema")]
     name: str

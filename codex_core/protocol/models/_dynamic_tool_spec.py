@@ -9,6 +9,7 @@ from pydantic import Field
 from typing_extensions import TypeAliasType
 
 from codex_core.protocol.base import WireModel, WireRootModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._dynamic_tool_namespace_tool import DynamicToolNamespaceTool
 
@@ -21,7 +22,9 @@ __all__ = [
 
 
 class FunctionDynamicToolSpec(WireModel):
-    defer_loading: Annotated[bool | None, Field(alias="deferLoading")] = None
+    defer_loading: Annotated[OmitNone[bool], NotNull("a boolean"), Field(alias="deferLoading")] = (
+        None
+    )
     description: str
     input_schema: Annotated[Any, Field(alias="inputSchema")]
     name: str

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["ExternalAgentConfigDetectParams"]
 
@@ -19,7 +20,8 @@ class ExternalAgentConfigDetectParams(WireModel):
         Field(description="Zero or more working directories to include for repo-scoped detection."),
     ] = None
     include_home: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="includeHome",
             description="If true, include detection under the user's home directory.",

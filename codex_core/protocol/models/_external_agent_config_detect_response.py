@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._external_agent_config_migration_item import ExternalAgentConfigMigrationItem
 from ._external_agent_detected_connector_candidate import ExternalAgentDetectedConnectorCandidate
@@ -17,6 +18,8 @@ __all__ = ["ExternalAgentConfigDetectResponse"]
 
 class ExternalAgentConfigDetectResponse(WireModel):
     connectors: Annotated[
-        list[ExternalAgentDetectedConnectorCandidate] | None, Field(validate_default=True)
+        OmitNone[list[ExternalAgentDetectedConnectorCandidate]],
+        NotNull("a sequence"),
+        Field(validate_default=True),
     ] = []
     items: list[ExternalAgentConfigMigrationItem]

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._legacy_app_path_string import LegacyAppPathString
 
@@ -18,7 +19,7 @@ __all__ = ["FeedbackSaveParams"]
 class FeedbackSaveParams(WireModel):
     classification: str
     extra_log_files: Annotated[list[str] | None, Field(alias="extraLogFiles")] = None
-    include_logs: Annotated[bool | None, Field(alias="includeLogs")] = None
+    include_logs: Annotated[OmitNone[bool], NotNull("a boolean"), Field(alias="includeLogs")] = None
     reason: str | None = None
     save_path: Annotated[
         LegacyAppPathString,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["FeedbackUploadParams"]
 
@@ -15,7 +16,7 @@ __all__ = ["FeedbackUploadParams"]
 class FeedbackUploadParams(WireModel):
     classification: str
     extra_log_files: Annotated[list[str] | None, Field(alias="extraLogFiles")] = None
-    include_logs: Annotated[bool | None, Field(alias="includeLogs")] = None
+    include_logs: Annotated[OmitNone[bool], NotNull("a boolean"), Field(alias="includeLogs")] = None
     reason: str | None = None
     tags: dict[str, Any] | None = None
     thread_id: Annotated[str | None, Field(alias="threadId")] = None

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._absolute_path_buf import AbsolutePathBuf
 
@@ -23,7 +24,9 @@ class FsCopyParams(WireModel):
         AbsolutePathBuf, Field(alias="destinationPath", description="Absolute destination path.")
     ]
     recursive: Annotated[
-        bool | None, Field(description="Required for directory copies; ignored for file copies.")
+        OmitNone[bool],
+        NotNull("a boolean"),
+        Field(description="Required for directory copies; ignored for file copies."),
     ] = None
     source_path: Annotated[
         AbsolutePathBuf, Field(alias="sourcePath", description="Absolute source path.")

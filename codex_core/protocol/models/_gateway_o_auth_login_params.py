@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["GatewayOAuthLoginParams"]
 
@@ -18,7 +19,8 @@ class GatewayOAuthLoginParams(WireModel):
     """
 
     device_auth: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="deviceAuth",
             description="Select device authorization when the server advertises support for it.",

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._gateway_o_auth_status import GatewayOAuthStatus
 
@@ -34,7 +35,8 @@ class GatewayOAuthReadResponse(WireModel):
         Field(description="Null when the effective provider does not use gateway OAuth."),
     ] = None
     supports_device_auth: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="supportsDeviceAuth",
             description="Whether the administrator configured a device authorization endpoint.",

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["GetAccountRateLimitsParams"]
 
@@ -19,14 +20,16 @@ class GetAccountRateLimitsParams(WireModel):
     """
 
     exclude_reset_credit_details: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="excludeResetCreditDetails",
             description="Skip the separate reset-credit detail lookup for background usage polls. The usage response still includes the available count; omitted/false preserves detailed reads.",
         ),
     ] = None
     supports_luna_reserve: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="supportsLunaReserve",
             description="The client supports automatic Luna Reserve fallback. For eligible ChatGPT CLI users, allow the backend to record experiment exposure after ordinary usage is blocked.",

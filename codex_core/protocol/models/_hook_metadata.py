@@ -10,6 +10,7 @@ from pydantic import Field
 from typing_extensions import TypeAliasType
 
 from codex_core.protocol.base import WireModel, WireRootModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._absolute_path_buf import AbsolutePathBuf
 from ._hook_event_name import HookEventName
@@ -55,7 +56,7 @@ class CommandHookMetadata(WireModel):
     status_message: Annotated[str | None, Field(alias="statusMessage")] = None
     timeout_sec: Annotated[int, Field(alias="timeoutSec", ge=0)]
     trust_status: Annotated[HookTrustStatus, Field(alias="trustStatus")]
-    async_: Annotated[bool | None, Field(alias="async")] = False
+    async_: Annotated[OmitNone[bool], NotNull("a boolean"), Field(alias="async")] = False
     command: str
     handler_type: Annotated[Literal["command"], Field(alias="handlerType")] = "command"
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._hook_event_name import HookEventName
 from ._hook_execution_mode import HookExecutionMode
@@ -31,7 +32,7 @@ class HookRunSummary(WireModel):
     handler_type: Annotated[HookHandlerType, Field(alias="handlerType")]
     id: str
     scope: HookScope
-    source: HookSource | None = "unknown"
+    source: Annotated[OmitNone[HookSource], NotNull("string or map")] = "unknown"
     source_path: Annotated[LegacyAppPathString, Field(alias="sourcePath")]
     started_at: Annotated[int, Field(alias="startedAt")]
     status: HookRunStatus

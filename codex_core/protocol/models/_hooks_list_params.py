@@ -9,13 +9,15 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["HooksListParams"]
 
 
 class HooksListParams(WireModel):
     cwds: Annotated[
-        list[str] | None,
+        OmitNone[list[str]],
+        NotNull("a sequence"),
         Field(
             description="Working directories to inspect when no thread is specified. An empty list uses the session cwd."
         ),

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["InitializeCapabilities"]
 
@@ -19,14 +20,16 @@ class InitializeCapabilities(WireModel):
     """
 
     experimental_api: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="experimentalApi",
             description="Opt into receiving experimental API methods and fields.",
         ),
     ] = False
     explicit_gateway_oauth: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="explicitGatewayOauth",
             description="Use explicit gateway OAuth login instead of automatic browser authorization. Applies to this app-server's gateway runtime; later connections cannot undo it.",
@@ -37,7 +40,8 @@ class InitializeCapabilities(WireModel):
         Field(description="MCP extension settings declared by the app-server client."),
     ] = None
     mcp_server_openai_form_elicitation: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="mcpServerOpenaiFormElicitation",
             description="Legacy opt-in for the `openai/form` MCP extension.\n\nNew clients should declare `openai/form` in [`Self::extensions`].",
@@ -51,14 +55,16 @@ class InitializeCapabilities(WireModel):
         ),
     ] = None
     request_attestation: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="requestAttestation",
             description="Opt into `attestation/generate` requests for upstream `x-oai-attestation`.",
         ),
     ] = False
     required_human_approval: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="requiredHumanApproval",
             description="Present `humanCommand` approvals to a person and return only a one-time decision. Requires `experimentalApi`. Pending requests can be replayed to compatible clients.",

@@ -10,6 +10,7 @@ from pydantic import Field
 from typing_extensions import TypeAliasType
 
 from codex_core.protocol.base import WireModel, WireRootModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._login_app_brand import LoginAppBrand
 
@@ -87,10 +88,12 @@ class AmazonBedrockAccessKeysv2LoginAccountParams(WireModel):
 
 class Chatgptv2LoginAccountParams(WireModel):
     app_brand: Annotated[LoginAppBrand | None, Field(alias="appBrand")] = None
-    codex_streamlined_login: Annotated[bool | None, Field(alias="codexStreamlinedLogin")] = None
+    codex_streamlined_login: Annotated[
+        OmitNone[bool], NotNull("a boolean"), Field(alias="codexStreamlinedLogin")
+    ] = None
     type: Literal["chatgpt"] = "chatgpt"
     use_hosted_login_success_page: Annotated[
-        bool | None, Field(alias="useHostedLoginSuccessPage")
+        OmitNone[bool], NotNull("a boolean"), Field(alias="useHostedLoginSuccessPage")
     ] = None
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._configured_hook_matcher_group import ConfiguredHookMatcherGroup
 
@@ -16,25 +17,31 @@ __all__ = ["ManagedHooksRequirements"]
 
 class ManagedHooksRequirements(WireModel):
     interrupt: Annotated[
-        list[ConfiguredHookMatcherGroup] | None, Field(alias="Interrupt", validate_default=True)
+        OmitNone[list[ConfiguredHookMatcherGroup]],
+        NotNull("a sequence"),
+        Field(alias="Interrupt", validate_default=True),
     ] = []
     permission_request: Annotated[
         list[ConfiguredHookMatcherGroup], Field(alias="PermissionRequest")
     ]
     post_compact: Annotated[list[ConfiguredHookMatcherGroup], Field(alias="PostCompact")]
     post_model_request: Annotated[
-        list[ConfiguredHookMatcherGroup] | None,
+        OmitNone[list[ConfiguredHookMatcherGroup]],
+        NotNull("a sequence"),
         Field(alias="PostModelRequest", validate_default=True),
     ] = []
     post_tool_use: Annotated[list[ConfiguredHookMatcherGroup], Field(alias="PostToolUse")]
     pre_compact: Annotated[list[ConfiguredHookMatcherGroup], Field(alias="PreCompact")]
     pre_model_request: Annotated[
-        list[ConfiguredHookMatcherGroup] | None,
+        OmitNone[list[ConfiguredHookMatcherGroup]],
+        NotNull("a sequence"),
         Field(alias="PreModelRequest", validate_default=True),
     ] = []
     pre_tool_use: Annotated[list[ConfiguredHookMatcherGroup], Field(alias="PreToolUse")]
     session_end: Annotated[
-        list[ConfiguredHookMatcherGroup] | None, Field(alias="SessionEnd", validate_default=True)
+        OmitNone[list[ConfiguredHookMatcherGroup]],
+        NotNull("a sequence"),
+        Field(alias="SessionEnd", validate_default=True),
     ] = []
     session_start: Annotated[list[ConfiguredHookMatcherGroup], Field(alias="SessionStart")]
     stop: Annotated[list[ConfiguredHookMatcherGroup], Field(alias="Stop")]

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._command_migration import CommandMigration
 from ._hook_migration import HookMigration
@@ -21,13 +22,27 @@ __all__ = ["MigrationDetails"]
 
 
 class MigrationDetails(WireModel):
-    commands: Annotated[list[CommandMigration] | None, Field(validate_default=True)] = []
-    hooks: Annotated[list[HookMigration] | None, Field(validate_default=True)] = []
-    mcp_servers: Annotated[
-        list[McpServerMigration] | None, Field(alias="mcpServers", validate_default=True)
+    commands: Annotated[
+        OmitNone[list[CommandMigration]], NotNull("a sequence"), Field(validate_default=True)
     ] = []
-    memory: list[str] | None = None
-    plugins: Annotated[list[PluginsMigration] | None, Field(validate_default=True)] = []
-    sessions: Annotated[list[SessionMigration] | None, Field(validate_default=True)] = []
-    skills: Annotated[list[SkillMigration] | None, Field(validate_default=True)] = []
-    subagents: Annotated[list[SubagentMigration] | None, Field(validate_default=True)] = []
+    hooks: Annotated[
+        OmitNone[list[HookMigration]], NotNull("a sequence"), Field(validate_default=True)
+    ] = []
+    mcp_servers: Annotated[
+        OmitNone[list[McpServerMigration]],
+        NotNull("a sequence"),
+        Field(alias="mcpServers", validate_default=True),
+    ] = []
+    memory: Annotated[OmitNone[list[str]], NotNull("a sequence")] = None
+    plugins: Annotated[
+        OmitNone[list[PluginsMigration]], NotNull("a sequence"), Field(validate_default=True)
+    ] = []
+    sessions: Annotated[
+        OmitNone[list[SessionMigration]], NotNull("a sequence"), Field(validate_default=True)
+    ] = []
+    skills: Annotated[
+        OmitNone[list[SkillMigration]], NotNull("a sequence"), Field(validate_default=True)
+    ] = []
+    subagents: Annotated[
+        OmitNone[list[SubagentMigration]], NotNull("a sequence"), Field(validate_default=True)
+    ] = []

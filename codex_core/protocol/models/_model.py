@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._input_modality import InputModality
 from ._model_access_programs import ModelAccessPrograms
@@ -23,7 +24,8 @@ __all__ = ["Model"]
 
 class Model(WireModel):
     additional_speed_tiers: Annotated[
-        list[str] | None,
+        OmitNone[list[str]],
+        NotNull("a sequence"),
         Field(alias="additionalSpeedTiers", description="Deprecated: use `serviceTiers` instead."),
     ] = []
     availability_nux: Annotated[ModelAvailabilityNux | None, Field(alias="availabilityNux")] = None
@@ -46,10 +48,9 @@ class Model(WireModel):
     display_name: Annotated[str, Field(alias="displayName")]
     hidden: bool
     id: str
-    input_modalities: Annotated[list[InputModality] | None, Field(alias="inputModalities")] = [
-        "text",
-        "image",
-    ]
+    input_modalities: Annotated[
+        OmitNone[list[InputModality]], NotNull("a sequence"), Field(alias="inputModalities")
+    ] = ["text", "image"]
     is_default: Annotated[bool, Field(alias="isDefault")]
     model: str
     model_specialty: Annotated[str | None, Field(alias="modelSpecialty")] = None
@@ -61,13 +62,16 @@ class Model(WireModel):
         ),
     ] = None
     service_tiers: Annotated[
-        list[ModelServiceTier] | None, Field(alias="serviceTiers", validate_default=True)
+        OmitNone[list[ModelServiceTier]],
+        NotNull("a sequence"),
+        Field(alias="serviceTiers", validate_default=True),
     ] = []
     supported_reasoning_efforts: Annotated[
         list[ReasoningEffortOption], Field(alias="supportedReasoningEfforts")
     ]
     supports_personality: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="supportsPersonality",
             description="@deprecated Always false; models no longer support personality selection.",

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._granted_permission_profile import GrantedPermissionProfile
 from ._permission_grant_scope import PermissionGrantScope
@@ -18,7 +19,7 @@ __all__ = ["PermissionsRequestApprovalResponse"]
 
 class PermissionsRequestApprovalResponse(WireModel):
     permissions: GrantedPermissionProfile
-    scope: PermissionGrantScope | None = "turn"
+    scope: Annotated[OmitNone[PermissionGrantScope], NotNull("string or map")] = "turn"
     strict_auto_review: Annotated[
         bool | None,
         Field(

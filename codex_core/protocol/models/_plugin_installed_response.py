@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._marketplace_load_error_info import MarketplaceLoadErrorInfo
 from ._plugin_marketplace_entry import PluginMarketplaceEntry
@@ -17,7 +18,8 @@ __all__ = ["PluginInstalledResponse"]
 
 class PluginInstalledResponse(WireModel):
     marketplace_load_errors: Annotated[
-        list[MarketplaceLoadErrorInfo] | None,
+        OmitNone[list[MarketplaceLoadErrorInfo]],
+        NotNull("a sequence"),
         Field(alias="marketplaceLoadErrors", validate_default=True),
     ] = []
     marketplaces: list[PluginMarketplaceEntry]

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._absolute_path_buf import AbsolutePathBuf
 from ._plugin_list_marketplace_kind import PluginListMarketplaceKind
@@ -24,7 +25,8 @@ class PluginListParams(WireModel):
         ),
     ] = None
     force_refetch: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="forceRefetch",
             description="Whether the client requests a fresh remote plugin catalog fetch.",

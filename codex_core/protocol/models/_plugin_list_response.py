@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._marketplace_load_error_info import MarketplaceLoadErrorInfo
 from ._plugin_marketplace_entry import PluginMarketplaceEntry
@@ -16,9 +17,12 @@ __all__ = ["PluginListResponse"]
 
 
 class PluginListResponse(WireModel):
-    featured_plugin_ids: Annotated[list[str] | None, Field(alias="featuredPluginIds")] = []
+    featured_plugin_ids: Annotated[
+        OmitNone[list[str]], NotNull("a sequence"), Field(alias="featuredPluginIds")
+    ] = []
     marketplace_load_errors: Annotated[
-        list[MarketplaceLoadErrorInfo] | None,
+        OmitNone[list[MarketplaceLoadErrorInfo]],
+        NotNull("a sequence"),
         Field(alias="marketplaceLoadErrors", validate_default=True),
     ] = []
     marketplaces: list[PluginMarketplaceEntry]

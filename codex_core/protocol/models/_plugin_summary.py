@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._plugin_auth_policy import PluginAuthPolicy
 from ._plugin_availability import PluginAvailability
@@ -25,7 +26,8 @@ __all__ = ["PluginSummary"]
 class PluginSummary(WireModel):
     auth_policy: Annotated[PluginAuthPolicy, Field(alias="authPolicy")]
     availability: Annotated[
-        PluginAvailability | None,
+        OmitNone[PluginAvailability],
+        NotNull("string or map"),
         Field(description="Availability state for installing and using the plugin."),
     ] = "AVAILABLE"
     disabled_reason: Annotated[
@@ -57,7 +59,7 @@ class PluginSummary(WireModel):
         ),
     ] = None
     interface: PluginInterface | None = None
-    keywords: list[str] | None = []
+    keywords: Annotated[OmitNone[list[str]], NotNull("a sequence")] = []
     local_version: Annotated[
         str | None,
         Field(

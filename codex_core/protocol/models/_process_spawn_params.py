@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._absolute_path_buf import AbsolutePathBuf
 from ._process_terminal_size import ProcessTerminalSize
@@ -57,14 +58,16 @@ class ProcessSpawnParams(WireModel):
         ),
     ] = None
     stream_stdin: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="streamStdin",
             description="Allow follow-up `process/writeStdin` requests to write stdin bytes.",
         ),
     ] = None
     stream_stdout_stderr: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="streamStdoutStderr",
             description="Stream stdout/stderr via `process/outputDelta` notifications.\n\nStreamed bytes are not duplicated into the `process/exited` notification.",
@@ -78,7 +81,8 @@ class ProcessSpawnParams(WireModel):
         ),
     ] = None
     tty: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             description="Enable PTY mode.\n\nThis implies `streamStdin` and `streamStdoutStderr`."
         ),

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["ProcessWriteStdinParams"]
 
@@ -18,7 +19,8 @@ class ProcessWriteStdinParams(WireModel):
     """
 
     close_stdin: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="closeStdin", description="Close stdin after writing `deltaBase64`, if present."
         ),

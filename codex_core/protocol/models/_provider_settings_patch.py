@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field
 from typing_extensions import TypeAliasType
 
 from codex_core.protocol.base import WireModel, WireRootModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._bedrock_provider_id import BedrockProviderId
 from ._gcp_provider_id import GcpProviderId
@@ -31,7 +32,7 @@ class CustomGatewayProviderSettingsPatch(WireModel):
     model_config = ConfigDict(extra="forbid")
     base_url: Annotated[str | None, Field(alias="baseUrl")] = None
     env_key: Annotated[str | None, Field(alias="envKey")] = None
-    name: str | None = None
+    name: Annotated[OmitNone[str], NotNull("a string")] = None
     provider_id: Annotated[
         str | None,
         Field(

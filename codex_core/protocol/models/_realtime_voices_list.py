@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._realtime_voice import RealtimeVoice
 
@@ -19,4 +20,4 @@ class RealtimeVoicesList(WireModel):
     default_v2: Annotated[RealtimeVoice, Field(alias="defaultV2")]
     v1: list[RealtimeVoice]
     v2: list[RealtimeVoice]
-    v3: list[RealtimeVoice] | None = []
+    v3: Annotated[OmitNone[list[RealtimeVoice]], NotNull("a sequence")] = []

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["RemoteControlDisableParams"]
 
 
 class RemoteControlDisableParams(WireModel):
-    ephemeral: bool | None = None
+    ephemeral: Annotated[OmitNone[bool], NotNull("a boolean")] = None

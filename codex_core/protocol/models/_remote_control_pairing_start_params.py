@@ -8,9 +8,10 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["RemoteControlPairingStartParams"]
 
 
 class RemoteControlPairingStartParams(WireModel):
-    manual_code: Annotated[bool | None, Field(alias="manualCode")] = None
+    manual_code: Annotated[OmitNone[bool], NotNull("a boolean"), Field(alias="manualCode")] = None

@@ -9,6 +9,7 @@ from pydantic import Field
 from typing_extensions import TypeAliasType
 
 from codex_core.protocol.base import WireModel, WireRootModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._absolute_path_buf import AbsolutePathBuf
 from ._network_access import NetworkAccess
@@ -28,21 +29,33 @@ class DangerFullAccessSandboxPolicy(WireModel):
 
 
 class ReadOnlySandboxPolicy(WireModel):
-    network_access: Annotated[bool | None, Field(alias="networkAccess")] = False
+    network_access: Annotated[
+        OmitNone[bool], NotNull("a boolean"), Field(alias="networkAccess")
+    ] = False
     type: Literal["readOnly"] = "readOnly"
 
 
 class ExternalSandboxSandboxPolicy(WireModel):
-    network_access: Annotated[NetworkAccess | None, Field(alias="networkAccess")] = "restricted"
+    network_access: Annotated[
+        OmitNone[NetworkAccess], NotNull("string or map"), Field(alias="networkAccess")
+    ] = "restricted"
     type: Literal["externalSandbox"] = "externalSandbox"
 
 
 class WorkspaceWriteSandboxPolicy(WireModel):
-    exclude_slash_tmp: Annotated[bool | None, Field(alias="excludeSlashTmp")] = False
-    exclude_tmpdir_env_var: Annotated[bool | None, Field(alias="excludeTmpdirEnvVar")] = False
-    network_access: Annotated[bool | None, Field(alias="networkAccess")] = False
+    exclude_slash_tmp: Annotated[
+        OmitNone[bool], NotNull("a boolean"), Field(alias="excludeSlashTmp")
+    ] = False
+    exclude_tmpdir_env_var: Annotated[
+        OmitNone[bool], NotNull("a boolean"), Field(alias="excludeTmpdirEnvVar")
+    ] = False
+    network_access: Annotated[
+        OmitNone[bool], NotNull("a boolean"), Field(alias="networkAccess")
+    ] = False
     type: Literal["workspaceWrite"] = "workspaceWrite"
-    writable_roots: Annotated[list[AbsolutePathBuf] | None, Field(alias="writableRoots")] = []
+    writable_roots: Annotated[
+        OmitNone[list[AbsolutePathBuf]], NotNull("a sequence"), Field(alias="writableRoots")
+    ] = []
 
 
 SandboxPolicy = TypeAliasType(

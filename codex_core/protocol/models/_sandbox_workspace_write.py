@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["SandboxWorkspaceWrite"]
 
 
 class SandboxWorkspaceWrite(WireModel):
-    exclude_slash_tmp: bool | None = False
-    exclude_tmpdir_env_var: bool | None = False
-    network_access: bool | None = False
-    writable_roots: list[str] | None = []
+    exclude_slash_tmp: Annotated[OmitNone[bool], NotNull("a boolean")] = False
+    exclude_tmpdir_env_var: Annotated[OmitNone[bool], NotNull("a boolean")] = False
+    network_access: Annotated[OmitNone[bool], NotNull("a boolean")] = False
+    writable_roots: Annotated[OmitNone[list[str]], NotNull("a sequence")] = []

@@ -8,17 +8,20 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["SkillsListParams"]
 
 
 class SkillsListParams(WireModel):
     cwds: Annotated[
-        list[str] | None,
+        OmitNone[list[str]],
+        NotNull("a sequence"),
         Field(description="When empty, defaults to the current session working directory."),
     ] = None
     force_reload: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="forceReload",
             description="When true, bypass the skills cache and re-scan skills from disk.",

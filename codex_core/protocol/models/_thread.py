@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._absolute_path_buf import AbsolutePathBuf
 from ._git_info import GitInfo
@@ -102,7 +103,8 @@ class Thread(WireModel):
         ),
     ] = None
     history_mode: Annotated[
-        ThreadHistoryMode | None,
+        OmitNone[ThreadHistoryMode],
+        NotNull("string or map"),
         Field(
             alias="historyMode",
             description="Persisted thread history contract selected when this thread was created.",

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._absolute_path_buf import AbsolutePathBuf
 from ._approvals_reviewer import ApprovalsReviewer
@@ -37,7 +38,8 @@ class ThreadForkParams(WireModel):
         ),
     ] = None
     attach_to_source: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="attachToSource",
             description="Persist the fork as an attached thread of its resolved source, hidden from ordinary lists. The source cannot be deleted while attached threads exist. Requires a paginated source and local storage; incompatible with ephemeral and deferGoalContinuation. Omitted or false creates an ordinary fork.",
@@ -54,30 +56,34 @@ class ThreadForkParams(WireModel):
     config: dict[str, Any] | None = None
     cwd: str | None = None
     defer_goal_continuation: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="deferGoalContinuation",
             description="When true, carry the source thread's current goal into the fork without starting its initial automatic continuation. The next explicit turn owns the goal lifecycle, and normal automatic continuation resumes after it.",
         ),
     ] = None
     developer_instructions: Annotated[str | None, Field(alias="developerInstructions")] = None
-    ephemeral: bool | None = None
+    ephemeral: Annotated[OmitNone[bool], NotNull("a boolean")] = None
     exclude_turns: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="excludeTurns",
             description="When true, return only thread metadata and live fork state without populating `thread.turns`. This is useful when the client plans to call `thread/turns/list` immediately after forking. Full-history hydration is deprecated for paginated threads; use this with `thread/turns/list` and `thread/items/list` instead.",
         ),
     ] = None
     experimental_disable_prediction_mcp: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="experimentalDisablePredictionMcp",
             description="Disable MCP servers in prediction mode when the inherited window uses incremental tools on Responses Lite. Requires `experimentalPredictionMode: true`.",
         ),
     ] = None
     experimental_prediction_mode: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="experimentalPredictionMode",
             description="Start from the loaded parent's effective config, tools, environments, and persisted history to maximize prompt-cache reuse. Requires a loaded, persisted parent and `ephemeral: true`. Enables `features.reasoning_effort_override` on the fork. Only `config.thread_unload_delay_secs` may override the inherited config. Cannot be combined with `path`, `lastTurnId`, or `beforeTurnId`.",

@@ -10,6 +10,7 @@ from pydantic import Field, Tag
 from typing_extensions import TypeAliasType
 
 from codex_core.protocol.base import WireModel, WireRootModel, tagged_union
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._absolute_path_buf import AbsolutePathBuf
 from ._agent_message_delivery import AgentMessageDelivery
@@ -137,9 +138,9 @@ class ReasoningThreadItem(WireModel):
             description="Unix timestamp in milliseconds when the item started, if recorded.",
         ),
     ] = None
-    content: list[str] | None = []
+    content: Annotated[OmitNone[list[str]], NotNull("a sequence")] = []
     id: str
-    summary: list[str] | None = []
+    summary: Annotated[OmitNone[list[str]], NotNull("a sequence")] = []
     type: Literal["reasoning"] = "reasoning"
 
 
@@ -348,7 +349,8 @@ class FileIdThreadItem(WireModel):
     ] = None
     id: str
     input_images: Annotated[
-        list[ImageGenerationInputImage] | None,
+        OmitNone[list[ImageGenerationInputImage]],
+        NotNull("a sequence"),
         Field(
             alias="inputImages",
             description="Observed local inputs for a completed generation, absent on older items.",
@@ -393,7 +395,8 @@ class ResultThreadItem(WireModel):
     ] = None
     id: str
     input_images: Annotated[
-        list[ImageGenerationInputImage] | None,
+        OmitNone[list[ImageGenerationInputImage]],
+        NotNull("a sequence"),
         Field(
             alias="inputImages",
             description="Observed local inputs for a completed generation, absent on older items.",
@@ -618,7 +621,7 @@ class CommandExecutionThreadItem(WireModel):
             description="Safe plugin-relative path when this command resolves to one plugin script.",
         ),
     ] = None
-    source: CommandExecutionSource | None = "agent"
+    source: Annotated[OmitNone[CommandExecutionSource], NotNull("string or map")] = "agent"
     status: CommandExecutionStatus
     type: Literal["commandExecution"] = "commandExecution"
 

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._thread_item import ThreadItem
 
@@ -25,7 +26,8 @@ class ThreadItemEntry(WireModel):
     ] = None
     item: ThreadItem
     output_deferred: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="outputDeferred",
             description="The saved output was omitted. Fetch the complete item with `thread/items/read`.",

@@ -8,19 +8,22 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["ThreadItemOutputDeferral"]
 
 
 class ThreadItemOutputDeferral(WireModel):
     command_execution: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="commandExecution", description="Defer nonempty output from successful commands."
         ),
     ] = None
     mcp_tool_call: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="mcpToolCall",
             description="Defer nonempty plain-text results from successful MCP tool calls.",

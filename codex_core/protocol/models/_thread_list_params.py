@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._sort_direction import SortDirection
 from ._thread_list_cwd_filter import ThreadListCwdFilter
@@ -40,7 +41,8 @@ class ThreadListParams(WireModel):
         ),
     ] = None
     current_account_only: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="currentAccountOnly",
             description="Show local history visible to the current ChatGPT account. Defaults to false.",
@@ -63,7 +65,8 @@ class ThreadListParams(WireModel):
         ),
     ] = None
     include_attached_threads: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="includeAttachedThreads",
             description="Include persistent threads attached to a parent when searching by title.",
@@ -137,7 +140,8 @@ class ThreadListParams(WireModel):
         ),
     ] = None
     use_state_db_only: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="useStateDbOnly",
             description="If true, return from the state DB without scanning JSONL rollouts to repair thread metadata. Omitted or false preserves scan-and-repair behavior.",

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._conversation_text_role import ConversationTextRole
 
@@ -19,6 +20,6 @@ class ThreadRealtimeAppendTextParams(WireModel):
     EXPERIMENTAL - append text input to thread realtime.
     """
 
-    role: ConversationTextRole | None = "user"
+    role: Annotated[OmitNone[ConversationTextRole], NotNull("string or map")] = "user"
     text: str
     thread_id: Annotated[str, Field(alias="threadId")]

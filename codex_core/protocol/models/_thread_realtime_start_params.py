@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._codex_response_handoff_mode import CodexResponseHandoffMode
 from ._realtime_conversation_version import RealtimeConversationVersion
@@ -26,7 +27,8 @@ class ThreadRealtimeStartParams(WireModel):
     """
 
     backend_reasoning_status: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="backendReasoningStatus",
             description="Relays public reasoning summaries as quiet context for realtime V3 delegations. Defaults to false.",

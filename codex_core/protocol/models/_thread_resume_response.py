@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._absolute_path_buf import AbsolutePathBuf
 from ._active_permission_profile import ActivePermissionProfile
@@ -50,7 +51,8 @@ class ThreadResumeResponse(WireModel):
     ] = None
     cwd: AbsolutePathBuf
     disabled_plugin_ids: Annotated[
-        list[str] | None,
+        OmitNone[list[str]],
+        NotNull("a sequence"),
         Field(
             alias="disabledPluginIds",
             description="Saved list of disabled plugin IDs. Does not yet filter plugin capabilities.",
@@ -64,7 +66,8 @@ class ThreadResumeResponse(WireModel):
         ),
     ] = None
     instruction_sources: Annotated[
-        list[LegacyAppPathString] | None,
+        OmitNone[list[LegacyAppPathString]],
+        NotNull("a sequence"),
         Field(
             alias="instructionSources",
             description="Environment-native paths to instruction source files currently loaded for this thread.",
@@ -80,7 +83,8 @@ class ThreadResumeResponse(WireModel):
     model: str
     model_provider: Annotated[str, Field(alias="modelProvider")]
     multi_agent_mode: Annotated[
-        MultiAgentMode | None,
+        OmitNone[MultiAgentMode],
+        NotNull("string or map"),
         Field(
             alias="multiAgentMode",
             description="@deprecated Always `explicitRequestOnly`. Use `reasoningEffort` for Ultra behavior.",
@@ -89,7 +93,8 @@ class ThreadResumeResponse(WireModel):
     ] = "explicitRequestOnly"
     reasoning_effort: Annotated[ReasoningEffort | None, Field(alias="reasoningEffort")] = None
     runtime_workspace_roots: Annotated[
-        list[AbsolutePathBuf] | None,
+        OmitNone[list[AbsolutePathBuf]],
+        NotNull("a sequence"),
         Field(
             alias="runtimeWorkspaceRoots",
             description="Thread-scoped runtime workspace roots used to materialize `:workspace_roots`.",

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._reasoning_effort import ReasoningEffort
 from ._thread_source import ThreadSource
@@ -18,14 +19,16 @@ __all__ = ["ThreadSampleParams"]
 
 class ThreadSampleParams(WireModel):
     allow_in_progress_turn: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="allowInProgressTurn",
             description="Allow sampling the latest turn before it finishes.",
         ),
     ] = None
     disable_mcp: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="disableMcp",
             description="Disable MCP servers when the inherited window uses incremental tools on Responses Lite.",

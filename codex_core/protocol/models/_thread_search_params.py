@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._sort_direction import SortDirection
 from ._thread_search_sort_key import ThreadSearchSortKey
@@ -25,7 +26,8 @@ class ThreadSearchParams(WireModel):
         ),
     ] = None
     current_account_only: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="currentAccountOnly",
             description="Show local history visible to the current ChatGPT account. Defaults to false.",
@@ -35,7 +37,8 @@ class ThreadSearchParams(WireModel):
         str | None, Field(description="Opaque pagination cursor returned by a previous call.")
     ] = None
     include_attached_threads: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="includeAttachedThreads",
             description="Include persistent threads attached to a parent in search results.",

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._absolute_path_buf import AbsolutePathBuf
 from ._active_permission_profile import ActivePermissionProfile
@@ -34,7 +35,8 @@ class ThreadSettings(WireModel):
     collaboration_mode: Annotated[CollaborationMode, Field(alias="collaborationMode")]
     cwd: AbsolutePathBuf
     disabled_plugin_ids: Annotated[
-        list[str] | None,
+        OmitNone[list[str]],
+        NotNull("a sequence"),
         Field(
             alias="disabledPluginIds",
             description="Saved list of disabled plugin IDs. Does not yet filter plugin capabilities.",
@@ -50,7 +52,8 @@ class ThreadSettings(WireModel):
     model: str
     model_provider: Annotated[str, Field(alias="modelProvider")]
     multi_agent_mode: Annotated[
-        MultiAgentMode | None,
+        OmitNone[MultiAgentMode],
+        NotNull("string or map"),
         Field(
             alias="multiAgentMode",
             description="@deprecated Always `explicitRequestOnly`. Use `effort` for Ultra behavior.",

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._absolute_path_buf import AbsolutePathBuf
 from ._approvals_reviewer import ApprovalsReviewer
@@ -28,7 +29,8 @@ __all__ = ["ThreadStartParams"]
 
 class ThreadStartParams(WireModel):
     allow_provider_model_fallback: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="allowProviderModelFallback",
             description="Allow a provider with an authoritative static model catalog to replace an unavailable requested model with its default.",
@@ -62,7 +64,8 @@ class ThreadStartParams(WireModel):
     ] = None
     ephemeral: bool | None = None
     experimental_raw_events: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(
             alias="experimentalRawEvents",
             description="If true, opt into emitting raw Responses API items on the event stream. This is for internal use only (e.g. Codex Cloud).",

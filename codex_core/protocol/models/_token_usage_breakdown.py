@@ -8,12 +8,15 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 __all__ = ["TokenUsageBreakdown"]
 
 
 class TokenUsageBreakdown(WireModel):
-    cache_write_input_tokens: Annotated[int | None, Field(alias="cacheWriteInputTokens")] = 0
+    cache_write_input_tokens: Annotated[
+        OmitNone[int], NotNull("i64"), Field(alias="cacheWriteInputTokens")
+    ] = 0
     cached_input_tokens: Annotated[int, Field(alias="cachedInputTokens")]
     input_tokens: Annotated[int, Field(alias="inputTokens")]
     output_tokens: Annotated[int, Field(alias="outputTokens")]

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._tool_request_user_input_option import ToolRequestUserInputOption
 
@@ -21,7 +22,7 @@ class ToolRequestUserInputQuestion(WireModel):
 
     header: str
     id: str
-    is_other: Annotated[bool | None, Field(alias="isOther")] = False
-    is_secret: Annotated[bool | None, Field(alias="isSecret")] = False
+    is_other: Annotated[OmitNone[bool], NotNull("a boolean"), Field(alias="isOther")] = False
+    is_secret: Annotated[OmitNone[bool], NotNull("a boolean"), Field(alias="isSecret")] = False
     options: list[ToolRequestUserInputOption] | None = None
     question: str

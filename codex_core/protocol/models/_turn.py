@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._thread_item import ThreadItem
 from ._turn_error import TurnError
@@ -42,7 +43,8 @@ class Turn(WireModel):
         list[ThreadItem], Field(description="Thread items currently included in this turn payload.")
     ]
     items_view: Annotated[
-        TurnItemsView | None,
+        OmitNone[TurnItemsView],
+        NotNull("string or map"),
         Field(
             alias="itemsView",
             description="Describes how much of `items` has been loaded for this turn.",

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from codex_core.protocol.base import WireModel
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._function_call_output_body import FunctionCallOutputBody
 
@@ -19,6 +20,7 @@ class TurnToolOutput(WireModel):
     namespace: str | None = None
     output: FunctionCallOutputBody
     retain: Annotated[
-        bool | None,
+        OmitNone[bool],
+        NotNull("a boolean"),
         Field(description="Requests retention of this output in the thread's model history."),
     ] = None

@@ -10,6 +10,7 @@ from pydantic import Field, Tag
 from typing_extensions import TypeAliasType
 
 from codex_core.protocol.base import WireModel, WireRootModel, tagged_union
+from codex_core.protocol.types import NotNull, OmitNone
 
 from ._image_detail import ImageDetail
 from ._text_element import TextElement
@@ -36,7 +37,8 @@ __all__ = [
 class TextUserInput(WireModel):
     text: str
     text_elements: Annotated[
-        list[TextElement] | None,
+        OmitNone[list[TextElement]],
+        NotNull("a sequence"),
         Field(
             description="UI-defined spans within `text` used to render or persist special elements.",
             validate_default=True,

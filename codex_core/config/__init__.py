@@ -1,5 +1,5 @@
 """Layered configuration: config.toml files, ``-c`` flags and packaged defaults."""
 
-from codex_core.config.loader import Config, Layer, load_config, parse_override
+from codex_core.config.loader import Config, Layer, load_config, parse_override, version_of
 
-__all__ = ["Config", "Layer", "load_config", "parse_override"]
+__all__ = ["Config", "Layer", "load_config", "parse_override", "version_of"]

@@ -1,35 +1,94 @@
 """Reading the configuration layers into one effective config.
 
-Layers, highest precedence first as ``config/read`` lists them: session flags (``-c``), the
-user's ``$CODEX_HOME/config.toml``, the system ``/etc/codex/config.toml``; below them the
-packaged defaults. Tables merge key by key; scalars and arrays replace. A file that does not
-parse never stops the server: its layer is skipped and the problem becomes a ``configWarning``
-for every client, with the file and position.
+Layers, highest precedence first as ``config/read`` lists them (the official server's order):
+
+1. the legacy managed file, ``/etc/codex/managed_config.toml`` (``$CODEX_HOME/managed_config.toml``
+   on Windows): an administrator's settings, above everything, even ``-c``;
+2. session flags (``-c key=value``);
+3. project layers, ``.codex/config.toml`` in every folder from ``cwd`` up to the project root
+   (nearest first), only when ``config/read`` names a ``cwd`` and the project is trusted
+   (``[projects."<root>"] trust_level = "trusted"``); untrusted ones are listed, disabled;
+4. the user's ``$CODEX_HOME/config.toml``;
+5. the system ``/etc/codex/config.toml``;
+
+and below them the packaged defaults. Tables merge key by key; scalars and arrays replace.
+Relative paths in a file resolve against that file's folder.
+
+Nothing in a file stops the server. A file that does not parse is skipped; a value of the wrong
+type is dropped (that key falls back to the layers below and the defaults). Both become a
+``configWarning`` for every client, with the file, the position and the offending line.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SYSTEM_CONFIG = Path("/etc/codex/config.toml")
+from pydantic import ValidationError
+
+from codex_core.config import diagnostics
+from codex_core.config.schema import Settings, validate
+
+#: Where the system and legacy managed files live; the variable exists for tests and packagers.
+SYSTEM_DIR_ENV = "CODEX_CORE_SYSTEM_CONFIG_DIR"
 #: Packaged defaults, shaped like the official server's effective config (every key it reports,
 #: unset ones as null). A plain path: importlib.resources costs ~15 ms of startup.
 DEFAULTS = Path(__file__).with_name("defaults.json")
+#: Keys holding a path, resolved against the folder of the file that sets them.
+PATH_KEYS = frozenset(
+    {
+        "model_instructions_file",
+        "experimental_compact_prompt_file",
+        "log_dir",
+        "sqlite_home",
+        "js_repl_node_path",
+        "model_catalog_json",
+    }
+)
+
+
+def system_dir() -> Path:
+    return Path(os.environ.get(SYSTEM_DIR_ENV) or "/etc/codex")
+
+
+def system_config_path() -> Path:
+    return system_dir() / "config.toml"
+
+
+def managed_config_path(codex_home: Path) -> Path:
+    """The legacy managed file: under /etc/codex on Unix, in ``CODEX_HOME`` elsewhere."""
+    return (system_dir() if os.name == "posix" else codex_home) / "managed_config.toml"
 
 
 @dataclass(slots=True)
 class Layer:
-    """One source of settings, named as ``ConfigLayerSource`` on the wire."""
+    """One source of settings, named as ``ConfigLayerSource`` on the wire.
+
+    ``data`` is what the source holds (as ``config/read`` lists it); ``applied`` is what takes
+    part in the merge: ``data`` minus the values that failed validation, or nothing at all when
+    the layer is disabled.
+    """
 
     name: dict[str, Any]
     version: str
     data: dict[str, Any]
+    applied: dict[str, Any] = field(default_factory=dict)
+    disabled_reason: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"name": self.name, "version": self.version, "config": self.data}
+        if self.disabled_reason is not None:
+            wire["disabledReason"] = self.disabled_reason
+        return wire
+
+    def metadata(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version}
 
 
 @dataclass(slots=True)
@@ -38,6 +97,9 @@ class Config:
     effective: dict[str, Any]
     origins: dict[str, Layer]  # dotted key -> the layer that set it
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    codex_home: Path = field(default_factory=Path)
+    overrides: tuple[str, ...] = ()
+    cwd: Path | None = None
 
     def get(self, dotted: str, default: Any = None) -> Any:
         value: Any = self.effective
@@ -56,40 +118,110 @@ class Config:
             if isinstance(settings, dict) and settings.get("enabled") is False
         }
 
+    @property
+    def user_file(self) -> Path:
+        return self.codex_home / "config.toml"
 
-def version_of(raw: bytes) -> str:
-    """The layer version clients pass back as ``expectedVersion`` (as the reference)."""
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
+    def user_layer(self) -> Layer | None:
+        return next((layer for layer in self.layers if layer.name["type"] == "user"), None)
+
+    def layered(self) -> dict[str, Any]:
+        """The merge of the enabled layers alone, without the packaged defaults."""
+        merged: dict[str, Any] = {}
+        for layer in reversed(self.layers):
+            merge(merged, layer.applied)
+        return merged
+
+    @property
+    def settings(self) -> Settings:
+        """The effective config, typed, with deprecated spellings turned into current ones.
+
+        ``guardian_approval = true`` (top level or under ``[features]``) means
+        ``approvals_reviewer = "guardian_subagent"`` in the layer that says it, unless that same
+        layer sets ``approvals_reviewer``; a higher layer still wins.
+        """
+        effective = dict(self.effective)
+        for layer in self.layers:
+            data = layer.applied
+            if "approvals_reviewer" in data:
+                break
+            features = data.get("features")
+            legacy = data.get("guardian_approval") is True or (
+                isinstance(features, dict) and features.get("guardian_approval") is True
+            )
+            if legacy:
+                effective["approvals_reviewer"] = "guardian_subagent"
+                break
+        present = {key: value for key, value in effective.items() if value is not None}
+        try:
+            return Settings.model_validate(present)
+        except ValidationError:  # every layer was checked; only defaults could disagree
+            return Settings.model_construct(**present)
 
 
-def load_config(codex_home: Path, overrides: Sequence[str] = ()) -> Config:
+def version_of(data: dict[str, Any]) -> str:
+    """The layer version clients pass back as ``expectedVersion``.
+
+    As the official server: the SHA-256 of the layer's parsed content as compact JSON with
+    sorted keys, so comments and formatting do not change it.
+    """
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def load_config(
+    codex_home: Path, overrides: Sequence[str] = (), cwd: str | os.PathLike[str] | None = None
+) -> Config:
+    """Read every layer from disk. Blocking: call it in a worker thread from async code."""
     warnings: list[dict[str, Any]] = []
     layers: list[Layer] = []
+    managed_file = managed_config_path(codex_home)
+    managed = _file_layer(
+        managed_file, {"type": "legacyManagedConfigTomlFromFile", "file": str(managed_file)}
+    )
+    if isinstance(managed, _FileLayer):
+        layers.append(_checked(managed, warnings))
     if overrides:
         flags: dict[str, Any] = {}
         for override in overrides:
             key, value = parse_override(override)
             _set_dotted(flags, key, value)
-        raw = json.dumps(flags, sort_keys=True).encode()
-        layers.append(Layer({"type": "sessionFlags"}, version_of(raw), flags))
+        resolve_paths(flags, Path.cwd())
+        layers.append(_checked(_FileLayer({"type": "sessionFlags"}, plain(flags)), warnings))
     user_file = codex_home / "config.toml"
-    user = _file_layer(
-        user_file, {"type": "user", "file": str(user_file), "profile": None}, warnings
-    )
-    if user is not None:
-        layers.append(user)
-    system = _file_layer(SYSTEM_CONFIG, {"type": "system", "file": str(SYSTEM_CONFIG)}, warnings)
-    layers.append(
-        system or Layer({"type": "system", "file": str(SYSTEM_CONFIG)}, version_of(b""), {})
-    )
+    user = _file_layer(user_file, {"type": "user", "file": str(user_file), "profile": None})
+    system_file = system_config_path()
+    system = _file_layer(system_file, {"type": "system", "file": str(system_file)})
+    below = [
+        _checked(layer, warnings)
+        for layer in (user, system if isinstance(system, _FileLayer) else _empty_system())
+        if isinstance(layer, _FileLayer)
+    ]
+    if cwd is not None:
+        layers.extend(_project_layers(Path(cwd), codex_home, user_file, layers + below, warnings))
+    layers.extend(below)
+    # A file that could not be read or parsed: its warning, and no layer.
+    for source in (managed, user, system):
+        if isinstance(source, _Unreadable):
+            warnings.append(source.warning)
 
     effective = json.loads(DEFAULTS.read_text())
     origins: dict[str, Layer] = {}
     for layer in reversed(layers):
-        _merge(effective, layer.data)
-        for key in _leaf_keys(layer.data):
+        merge(effective, layer.applied)
+        for key in _leaf_keys(layer.applied):
             origins[key] = layer
-    return Config(layers, effective, origins, warnings)
+    if any("features" in layer.applied for layer in layers):
+        effective["features"].setdefault("network_proxy", None)
+    return Config(
+        layers,
+        effective,
+        origins,
+        warnings,
+        codex_home,
+        tuple(overrides),
+        None if cwd is None else Path(cwd),
+    )
 
 
 def parse_override(override: str) -> tuple[str, Any]:
@@ -105,44 +237,156 @@ def parse_override(override: str) -> tuple[str, Any]:
     return key, value
 
 
-def _file_layer(path: Path, name: dict[str, Any], warnings: list[dict[str, Any]]) -> Layer | None:
+# --------------------------------------------------------------------------- reading files
+
+
+@dataclass(slots=True)
+class _FileLayer:
+    name: dict[str, Any]
+    data: dict[str, Any]
+    text: str | None = None
+    path: Path | None = None
+
+
+@dataclass(slots=True)
+class _Unreadable:
+    warning: dict[str, Any]
+
+
+def _file_layer(path: Path, name: dict[str, Any]) -> _FileLayer | _Unreadable | None:
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
-        warnings.append(_warning(path, f"cannot read {path}: {exc.strerror}", None))
-        return None
+        return _Unreadable(diagnostics.warning(path, f"cannot read: {exc.strerror}", None))
     try:
-        data = tomllib.loads(raw.decode())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        warnings.append(_warning(path, f"{path}: {exc}", _position(exc)))
-        return None
-    return Layer(name, version_of(raw), data)
+        text = raw.decode()
+        data = tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        return _Unreadable(diagnostics.warning(path, f"invalid UTF-8: {exc.reason}", None))
+    except tomllib.TOMLDecodeError as exc:
+        message, range_ = _syntax_error(exc)
+        return _Unreadable(diagnostics.warning(path, message, range_, text))
+    resolve_paths(data, path.parent)
+    return _FileLayer(name, plain(data), text, path)
 
 
-def _position(exc: Exception) -> dict[str, Any] | None:
+def _checked(layer: _FileLayer, warnings: list[dict[str, Any]]) -> Layer:
+    """Validate a parsed layer: report each bad value and leave it out of the merge."""
+    applied = json.loads(json.dumps(layer.data))
+    for problem in validate(layer.data):
+        _remove(applied, problem.loc)
+        if layer.path is not None and layer.text is not None:
+            range_ = diagnostics.locate(layer.text, problem.loc)
+            warnings.append(diagnostics.warning(layer.path, problem.message, range_, layer.text))
+        else:
+            warnings.append(
+                {
+                    "summary": diagnostics.SUMMARY,
+                    "details": f"-c {problem.dotted}: {problem.message}",
+                    "path": None,
+                    "range": None,
+                }
+            )
+    return Layer(layer.name, version_of(layer.data), layer.data, applied)
+
+
+def _empty_system() -> _FileLayer:
+    path = system_config_path()
+    return _FileLayer({"type": "system", "file": str(path)}, {})
+
+
+def _syntax_error(exc: tomllib.TOMLDecodeError) -> tuple[str, dict[str, Any] | None]:
     # tomllib reports "(at line L, column C)" at the end of its message.
     text = str(exc)
-    marker = "(at line "
+    marker = " (at line "
     if marker not in text:
-        return None
-    line_text, _, column_text = text.rsplit(marker, 1)[1].rstrip(")").partition(", column ")
+        return text, None
+    message, _, where = text.rpartition(marker)
+    line_text, _, column_text = where.rstrip(")").partition(", column ")
     try:
-        line, column = int(line_text), int(column_text)
+        point = {"line": int(line_text), "column": int(column_text)}
     except ValueError:
-        return None
-    point = {"line": line, "column": column}
-    return {"start": point, "end": point}
+        return text, None
+    return message, {"start": point, "end": dict(point)}
 
 
-def _warning(path: Path, details: str, position: dict[str, Any] | None) -> dict[str, Any]:
-    return {
-        "summary": f"Error loading config file {path}; its settings are ignored.",
-        "details": details,
-        "path": str(path),
-        "range": position,
-    }
+def resolve_paths(data: dict[str, Any], base: Path) -> None:
+    """Make the known path keys absolute against ``base`` (also inside ``[profiles.*]``)."""
+    tables = [data] + [p for p in (data.get("profiles") or {}).values() if isinstance(p, dict)]
+    for table in tables:
+        for key in PATH_KEYS & table.keys():
+            value = table[key]
+            if isinstance(value, str) and value and not os.path.isabs(value):
+                table[key] = os.path.normpath(base / os.path.expanduser(value))
+
+
+# --------------------------------------------------------------------------- project layers
+
+
+def _project_layers(
+    cwd: Path,
+    codex_home: Path,
+    user_file: Path,
+    above_and_below: list[Layer],
+    warnings: list[dict[str, Any]],
+) -> list[Layer]:
+    """``.codex/config.toml`` from ``cwd`` up to the project root, nearest first."""
+    merged: dict[str, Any] = json.loads(DEFAULTS.read_text())
+    for layer in reversed(above_and_below):
+        merge(merged, layer.applied)
+    cwd = Path(os.path.abspath(cwd))
+    markers = merged.get("project_root_markers") or [".git"]
+    root = next(
+        (
+            folder
+            for folder in _upwards(cwd)
+            if any((folder / marker).exists() for marker in markers)
+        ),
+        cwd,
+    )
+    projects = merged.get("projects") or {}
+    trusted = any(
+        isinstance(projects.get(str(folder)), dict)
+        and projects[str(folder)].get("trust_level") == "trusted"
+        for folder in {root, cwd}
+    )
+    layers = []
+    for folder in _upwards(cwd):
+        dot_codex = folder / ".codex"
+        if dot_codex != codex_home:
+            found = _file_layer(
+                dot_codex / "config.toml", {"type": "project", "dotCodexFolder": str(dot_codex)}
+            )
+            if isinstance(found, _Unreadable):
+                warnings.append(found.warning)
+            elif found is not None:
+                if trusted:
+                    layers.append(_checked(found, warnings))
+                else:
+                    reason = (
+                        "To load project-local config, hooks, and exec policies, "
+                        f"add {root} as a trusted project in {user_file}."
+                    )
+                    layers.append(Layer(found.name, version_of(found.data), found.data, {}, reason))
+        if folder == root:
+            break
+    return layers
+
+
+def _upwards(folder: Path) -> Iterator[Path]:
+    yield folder
+    yield from folder.parents
+
+
+# --------------------------------------------------------------------------- dict helpers
+
+
+def plain(data: dict[str, Any]) -> dict[str, Any]:
+    """JSON-ready: TOML dates and times become their text."""
+    plain: dict[str, Any] = json.loads(json.dumps(data, default=str))
+    return plain
 
 
 def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
@@ -155,20 +399,53 @@ def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
     target[last] = value
 
 
-def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> None:
+def _remove(data: dict[str, Any], loc: tuple[str | int, ...]) -> None:
+    """Drop the value at ``loc`` (an array element's problem drops the whole array)."""
+    keys = []
+    for part in loc:
+        if not isinstance(part, str):
+            break
+        keys.append(part)
+    target: Any = data
+    for key in keys[:-1]:
+        target = target.get(key) if isinstance(target, dict) else None
+    if keys and isinstance(target, dict):
+        target.pop(keys[-1], None)
+
+
+def merge(base: dict[str, Any], overlay: dict[str, Any]) -> None:
+    """Merge ``overlay`` into ``base``: tables key by key, everything else replaces."""
     for key, value in overlay.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
+            merge(base[key], value)
+        elif isinstance(value, dict):
+            base[key] = json.loads(json.dumps(value))
         else:
             base[key] = value
 
 
-def _leaf_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
-    keys = []
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            keys.extend(_leaf_keys(value, dotted + "."))
+def value_at(data: Any, segments: Sequence[str]) -> tuple[bool, Any]:
+    """``(found, value)`` at a key path; array elements by index, as origins name them."""
+    current = data
+    for segment in segments:
+        if isinstance(current, dict) and segment in current:
+            current = current[segment]
+        elif isinstance(current, list) and segment.isdigit() and int(segment) < len(current):
+            current = current[int(segment)]
         else:
-            keys.append(dotted)
+            return False, None
+    return True, current
+
+
+def _leaf_keys(data: Any, prefix: str = "") -> list[str]:
+    """Dotted keys of every leaf; array elements count as ``key.0``, ``key.1`` (as origins)."""
+    if isinstance(data, dict) and data:
+        items: Iterator[tuple[str, Any]] = iter(data.items())
+    elif isinstance(data, list) and data:
+        items = ((str(index), value) for index, value in enumerate(data))
+    else:
+        return [prefix[:-1]] if prefix else []
+    keys = []
+    for key, value in items:
+        keys.extend(_leaf_keys(value, f"{prefix}{key}."))
     return keys

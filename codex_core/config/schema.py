@@ -1,0 +1,191 @@
+"""The typed shape of the configuration keys the product uses, checked layer by layer.
+
+Each layer (a file, the ``-c`` flags) is validated on its own, so a mistake is reported against
+the file that holds it. Keys not modelled here pass through untouched (``extra="allow"``): the
+official server knows many more, and plugins add their own. A value of the wrong type is
+reported with serde's wording (``invalid type: boolean `true`, expected a string``) and dropped,
+so that key falls back to the layers below it and the defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import ErrorDetails
+
+from codex_core.rpc.validation import describe
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class GranularApproval(_Table):
+    granular: dict[str, Any]
+
+
+ApprovalPolicy = Literal["untrusted", "on-failure", "on-request", "never"] | GranularApproval
+SandboxMode = Literal["read-only", "workspace-write", "danger-full-access"]
+ApprovalsReviewer = Literal["user", "auto_review", "guardian_subagent"]
+
+
+class ModelProviderInfo(_Table):
+    name: str | None = None
+    base_url: str | None = None
+    env_key: str | None = None
+    env_key_instructions: str | None = None
+    wire_api: Literal["responses", "chat"] | None = None
+    query_params: dict[str, str] | None = None
+    http_headers: dict[str, str] | None = None
+    env_http_headers: dict[str, str] | None = None
+    request_max_retries: int | None = None
+    stream_max_retries: int | None = None
+    stream_idle_timeout_ms: int | None = None
+    requires_openai_auth: bool | None = None
+
+
+class McpServer(_Table):
+    command: str | None = None
+    args: list[str] | None = None
+    env: dict[str, str] | None = None
+    cwd: str | None = None
+    url: str | None = None
+    bearer_token_env_var: str | None = None
+    http_headers: dict[str, str] | None = None
+    enabled: bool | None = None
+    required: bool | None = None
+    startup_timeout_sec: float | int | None = None
+    tool_timeout_sec: float | int | None = None
+    enabled_tools: list[str] | None = None
+    disabled_tools: list[str] | None = None
+
+
+class PluginSettings(_Table):
+    enabled: bool | None = None
+
+
+class ShellEnvironmentPolicy(_Table):
+    inherit: Literal["core", "all", "none"] | None = None
+    ignore_default_excludes: bool | None = None
+    exclude: list[str] | None = None
+    set: dict[str, str] | None = None
+    include_only: list[str] | None = None
+    experimental_use_profile: bool | None = None
+
+
+class Profile(_Table):
+    model: str | None = None
+    model_provider: str | None = None
+    approval_policy: ApprovalPolicy | None = None
+    sandbox_mode: SandboxMode | None = None
+    approvals_reviewer: ApprovalsReviewer | None = None
+    model_reasoning_effort: str | None = None
+
+
+class ProjectSettings(_Table):
+    trust_level: Literal["trusted", "untrusted"] | None = None
+
+
+class Settings(_Table):
+    """One layer, or the effective configuration, as far as codex-core itself reads it."""
+
+    model: str | None = None
+    review_model: str | None = None
+    model_provider: str | None = None
+    model_providers: dict[str, ModelProviderInfo] | None = None
+    approval_policy: ApprovalPolicy | None = None
+    sandbox_mode: SandboxMode | None = None
+    approvals_reviewer: ApprovalsReviewer | None = None
+    #: Deprecated spelling of ``approvals_reviewer = "guardian_subagent"``.
+    guardian_approval: bool | None = None
+    cli_auth_credentials_store: Literal["file", "keyring", "auto", "ephemeral"] | None = None
+    forced_chatgpt_workspace_id: str | None = None
+    forced_login_method: Literal["chatgpt", "api"] | None = None
+    mcp_servers: dict[str, McpServer] | None = None
+    features: dict[str, bool | None] | None = None
+    plugins: dict[str, PluginSettings] | None = None
+    profile: str | None = None
+    profiles: dict[str, Profile] | None = None
+    projects: dict[str, ProjectSettings] | None = None
+    shell_environment_policy: ShellEnvironmentPolicy | None = None
+    model_instructions_file: str | None = None
+    project_root_markers: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A value that does not fit the schema: where (key path) and serde's description."""
+
+    loc: tuple[str | int, ...]
+    message: str
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(str(part) for part in self.loc)
+
+
+_EXPECTED = {
+    "string_type": "a string",
+    "bool_type": "a boolean",
+    "int_type": "i64",
+    "float_type": "f64",
+    "list_type": "a sequence",
+    "dict_type": "a map",
+    "model_type": "a map",
+    "model_attributes_type": "a map",
+}
+
+
+def _toml_describe(value: Any) -> str:
+    # TOML tables are serde maps, arrays sequences; the rest reads like JSON's wording.
+    if isinstance(value, dict):
+        return "map"
+    return describe(value)
+
+
+def _problem(error: ErrorDetails) -> Problem | None:
+    # Pydantic names the tried branch of a union (``GranularApproval``, ``literal[...]``).
+    loc = tuple(
+        part
+        for part in error["loc"]
+        if not (isinstance(part, str) and (part[:1].isupper() or "[" in part))
+    )
+    kind = error["type"]
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "literal_error":
+        variants = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        if not isinstance(value, str):
+            return Problem(loc, f"invalid type: {_toml_describe(value)}, expected a string")
+        expected = ", ".join(f"`{variant}`" for variant in variants)
+        return Problem(loc, f"unknown variant `{value}`, expected one of {expected}")
+    if kind in _EXPECTED:
+        return Problem(loc, f"invalid type: {_toml_describe(value)}, expected {_EXPECTED[kind]}")
+    if kind == "missing":
+        return None
+    return Problem(loc, error["msg"])
+
+
+def validate(data: dict[str, Any]) -> list[Problem]:
+    """Every value of ``data`` that does not fit the schema, one problem per key path."""
+    try:
+        Settings.model_validate(data)
+    except ValidationError as exc:
+        problems: dict[tuple[str | int, ...], Problem] = {}
+        for error in exc.errors(include_url=False):
+            problem = _problem(error)
+            if problem is None:
+                continue
+            # A union reports each branch; keep the first (most specific) message per key.
+            if problem.loc not in problems:
+                problems[problem.loc] = problem
+        # A literal union also fails its table branch; prefer the variant message.
+        return [
+            p
+            for p in problems.values()
+            if not any(o.loc[: len(p.loc)] == p.loc and o is not p for o in problems.values())
+        ]
+    return []

@@ -1,0 +1,328 @@
+"""``config/value/write`` and ``config/batchWrite``: edits to the user's config.toml.
+
+Edits go through tomlkit, so every comment, blank line and key order of the untouched lines
+survives byte for byte. A write is
+
+- **checked** first, as the official server does: only the user's file may be written, the
+  ``expectedVersion`` must match the file's current version, key paths must be well formed and
+  the resulting file must validate (``configValidationError`` otherwise, nothing written);
+- **serialized**: one ``anyio.Lock`` per kernel, held from reading the file to replacing it,
+  so two clients writing at once never lose an update;
+- **atomic**: the new text goes to a temporary file in the same folder, is fsynced and renamed
+  over the old one, so a crash leaves either the old or the new file, never half of one.
+
+Afterwards the kernel's effective config (``kernel.config``) is reloaded and plugins get
+``codex_config_loaded``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+import tomllib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+try:
+    import fcntl
+except ImportError:  # Windows: the in-process lock still serializes this server's writers
+    fcntl = None  # type: ignore[assignment]
+import tomlkit
+from tomlkit.items import InlineTable, Table
+
+from codex_core.config.loader import (
+    Config,
+    Layer,
+    load_config,
+    plain,
+    resolve_paths,
+    value_at,
+    version_of,
+)
+from codex_core.config.schema import validate
+from codex_core.rpc import INTERNAL_ERROR, INVALID_REQUEST, RpcError
+
+if TYPE_CHECKING:
+    from codex_core.kernel import Kernel
+
+
+class ConfigWriteError(RpcError):
+    """A refused write, with the official server's ``config_write_error_code``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(INVALID_REQUEST, message, {"config_write_error_code": code})
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    key_path: str
+    value: Any  # JSON; null removes the key
+    merge_strategy: str  # "replace" | "upsert"
+
+
+_TABLES = (Table, InlineTable)
+
+
+class ConfigService:
+    """The kernel's config writer, published as ``kernel.services["config"]``."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self._lock = anyio.Lock()
+
+    async def write(
+        self, edits: Sequence[Edit], file_path: str | None, expected_version: str | None
+    ) -> dict[str, Any]:
+        """Apply ``edits`` to the user's config.toml; the ``ConfigWriteResponse`` wire dict."""
+        config = self.kernel.config
+        target = config.user_file
+        if file_path is not None and not _same_file(target, file_path):
+            raise ConfigWriteError(
+                "configLayerReadonly", "Only writes to the user config are allowed"
+            )
+        async with self._lock:
+            await anyio.to_thread.run_sync(_apply, target, edits, expected_version)
+            reloaded = await anyio.to_thread.run_sync(
+                load_config, config.codex_home, config.overrides
+            )
+            self.kernel.config = reloaded
+        for _record, _result in self.kernel.plugins.call_each(
+            "codex_config_loaded", kernel=self.kernel, config=reloaded.effective
+        ):
+            pass
+        user = reloaded.user_layer()
+        overridden = _overridden(reloaded, [_segments(edit.key_path) for edit in edits])
+        return {
+            "status": "okOverridden" if overridden else "ok",
+            "version": user.version if user else version_of({}),
+            "filePath": str(target),
+            "overriddenMetadata": overridden,
+        }
+
+
+# --------------------------------------------------------------------------- applying edits
+
+
+def _same_file(target: Path, provided: str) -> bool:
+    if not os.path.isabs(provided):
+        return False
+    return os.path.realpath(provided) == os.path.realpath(target)
+
+
+def _segments(key_path: str) -> list[str]:
+    if not key_path.strip():
+        raise ConfigWriteError("configValidationError", "keyPath must not be empty")
+    segments = key_path.split(".")
+    if any(not segment for segment in segments):
+        raise ConfigWriteError("configValidationError", "keyPath segments must not be empty")
+    return segments
+
+
+def _apply(target: Path, edits: Sequence[Edit], expected_version: str | None) -> None:
+    """Read, check, edit and atomically replace the file (runs in a worker thread)."""
+    real = Path(os.path.realpath(target))
+    real.parent.mkdir(parents=True, exist_ok=True)
+    with _folder_lock(real.parent):
+        _apply_locked(real, target, edits, expected_version)
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Serialize writers in other processes too (two servers sharing a CODEX_HOME).
+
+    An advisory ``flock`` on the folder itself, so no lock file is left behind.
+    """
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _apply_locked(
+    real: Path, target: Path, edits: Sequence[Edit], expected_version: str | None
+) -> None:
+    try:
+        text = real.read_text()
+    except FileNotFoundError:
+        text = None
+    try:
+        document = tomlkit.parse(text or "")
+        current = tomllib.loads(text or "")
+    except (tomllib.TOMLDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
+        raise RpcError(
+            INTERNAL_ERROR, f"failed to parse existing user config.toml: {exc}"
+        ) from None
+    if expected_version is not None and expected_version != _version(current, target):
+        raise ConfigWriteError(
+            "configVersionConflict",
+            "Configuration was modified since last read. Fetch latest version and retry.",
+        )
+    for edit in edits:
+        segments = _segments(edit.key_path)
+        value = _toml_value(edit.value)
+        if value is None:
+            _clear(document, segments)
+        else:
+            _set(document, segments, value, upsert=edit.merge_strategy == "upsert")
+    updated = document.unwrap()
+    problems = validate(updated)
+    if problems:
+        first = problems[0]
+        raise ConfigWriteError(
+            "configValidationError",
+            f"Invalid configuration: {first.message}\nin `{first.dotted}`\n",
+        )
+    new_text = document.as_string()
+    if text is None or new_text != text:
+        _write_atomically(real, new_text)
+
+
+def _version(data: dict[str, Any], path: Path) -> str:
+    # The version config/read reports: computed after relative paths are resolved.
+    resolved = plain(data)
+    resolve_paths(resolved, path.parent)
+    return version_of(resolved)
+
+
+def _toml_value(value: Any, top: bool = True) -> Any:
+    """A JSON value as TOML can hold it; null is only allowed as the whole value (a removal)."""
+    if value is None:
+        if top:
+            return None
+        raise ConfigWriteError(
+            "configValidationError",
+            "invalid value: invalid type: null, expected any valid TOML value",
+        )
+    if isinstance(value, dict):
+        return {key: _toml_value(item, False) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_toml_value(item, False) for item in value]
+    return value
+
+
+def _set(document: Any, segments: list[str], value: Any, *, upsert: bool) -> None:
+    container = document
+    for index, segment in enumerate(segments[:-1]):
+        if segment not in container:
+            nested: Any = value
+            for later in reversed(segments[index + 1 :]):
+                nested = {later: nested}
+            container[segment] = nested
+            return
+        child = container[segment]
+        if not isinstance(child, _TABLES):
+            raise ConfigWriteError("configValidationError", "cannot set value on non-table parent")
+        container = child
+    last = segments[-1]
+    existing = container.get(last) if last in container else None
+    if upsert and isinstance(existing, _TABLES) and isinstance(value, dict):
+        _merge_into(existing, value)
+    elif existing is None or _plain_value(existing) != value:
+        container[last] = value
+
+
+def _merge_into(table: Any, value: dict[str, Any]) -> None:
+    for key, item in value.items():
+        existing = table.get(key) if key in table else None
+        if isinstance(existing, _TABLES) and isinstance(item, dict):
+            _merge_into(existing, item)
+        elif existing is None or _plain_value(existing) != item:
+            table[key] = item
+
+
+def _plain_value(item: Any) -> Any:
+    return item.unwrap() if hasattr(item, "unwrap") else item
+
+
+def _clear(document: Any, segments: list[str]) -> None:
+    container = document
+    for segment in segments[:-1]:
+        child = container.get(segment) if segment in container else None
+        if child is None:
+            return
+        if not isinstance(child, _TABLES):
+            raise ConfigWriteError("configPathNotFound", "Path not found")
+        container = child
+    if segments[-1] in container:
+        del container[segments[-1]]
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Temp file in the same folder, fsync, rename over, fsync the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o600
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    with contextlib.suppress(OSError):
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+_OVERRIDE_MESSAGES = {
+    "sessionFlags": "Overridden by session flags",
+    "system": "Overridden by managed config (system): {file}",
+    "user": "Overridden by user config: {file}",
+    "project": "Overridden by project config: {dotCodexFolder}/config.toml",
+    "legacyManagedConfigTomlFromFile": "Overridden by legacy managed_config.toml: {file}",
+    "legacyManagedConfigTomlFromMdm": "Overridden by legacy managed configuration from MDM",
+    "mdm": "Overridden by managed policy (MDM): {domain}",
+}
+
+
+def _overridden(config: Config, edits: list[list[str]]) -> dict[str, Any] | None:
+    """The first edited key a higher layer overrides, as ``OverriddenMetadata``."""
+    user = config.user_layer()
+    if user is None:
+        return None
+    effective = config.layered()
+    for segments in edits:
+        in_user, user_value = value_at(user.applied, segments)
+        in_effective, effective_value = value_at(effective, segments)
+        if (in_user and user_value == effective_value) or (not in_user and not in_effective):
+            continue
+        layer = next(
+            (layer for layer in config.layers if value_at(layer.applied, segments)[0]), None
+        )
+        if layer is None:
+            continue
+        return {
+            "message": _message(layer),
+            "overridingLayer": layer.metadata(),
+            "effectiveValue": effective_value,
+        }
+    return None
+
+
+def _message(layer: Layer) -> str:
+    template = _OVERRIDE_MESSAGES.get(layer.name["type"], "Overridden by {type}")
+    return template.format_map({key: value for key, value in layer.name.items()})

@@ -1,0 +1,312 @@
+"""``config/value/write`` and ``config/batchWrite`` against real files in a temp CODEX_HOME."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import signal
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from conftest import StdioServer
+
+from codex_core.kernel import Kernel
+
+MESSY = """\
+# My Codex settings -- hand written, keep the comments!
+
+model   =   "gpt-x"     # the model I like
+approval_policy="on-request"
+
+
+   # an indented comment
+[features]
+# feature flags
+memories = true        # aligned
+  tool_suggest=false
+
+[mcp_servers.docs]
+command = "npx"
+args = [
+    "-y",   # npm
+    "docs-server",
+]
+
+[profiles.fast]  # profile comment
+model = 'gpt-fast'
+"""
+
+
+def write(
+    server: StdioServer, key: str, value: Any, strategy: str = "replace", **extra: Any
+) -> Any:
+    params = {"keyPath": key, "value": value, "mergeStrategy": strategy, **extra}
+    return server.result("config/value/write", params)
+
+
+def changed_lines(before: str, after: str) -> list[str]:
+    return [
+        line for line in difflib.ndiff(before.splitlines(), after.splitlines()) if line[:1] in "+-"
+    ]
+
+
+def test_write_changes_only_the_written_key(codex_home: Path, start_server: Any) -> None:
+    config = codex_home / "config.toml"
+    config.write_text(MESSY)
+    server: StdioServer = start_server()
+    server.initialize()
+    result = write(server, "model", "gpt-y")
+    assert result == {
+        "status": "ok",
+        "version": result["version"],
+        "filePath": str(config),
+        "overriddenMetadata": None,
+    }
+    after = config.read_text()
+    assert changed_lines(MESSY, after) == [
+        '- model   =   "gpt-x"     # the model I like',
+        '+ model   =   "gpt-y"     # the model I like',
+    ]
+    # A new key in an existing table lands in that table; nothing else moves.
+    write(server, "features.memories", False)
+    write(server, "mcp_servers.docs.enabled", True)
+    final = config.read_text()
+    assert changed_lines(after, final) == [
+        "- memories = true        # aligned",
+        "+ memories = false        # aligned",
+        "+ enabled = true",
+    ]
+    assert tomllib.loads(final)["mcp_servers"]["docs"]["args"] == ["-y", "docs-server"]
+    # The kernel reloaded: config/read sees the write, and its version is the write's.
+    read = server.result("config/read", {"includeLayers": True})
+    assert read["config"]["model"] == "gpt-y"
+    assert read["config"]["features"]["memories"] is False
+    user = next(layer for layer in read["layers"] if layer["name"]["type"] == "user")
+    assert user["version"] == server.result("config/read", {})["origins"]["model"]["version"]
+
+
+def test_missing_file_is_created(codex_home: Path, server: StdioServer) -> None:
+    result = write(server, "model", "fresh")
+    assert (codex_home / "config.toml").read_text() == 'model = "fresh"\n'
+    assert result["version"].startswith("sha256:")
+
+
+def test_replace_versus_upsert(codex_home: Path, server: StdioServer) -> None:
+    write(server, "model_providers.local", {"name": "Local", "base_url": "http://a"})
+    write(server, "model_providers.local", {"wire_api": "responses"}, "upsert")
+    providers = tomllib.loads((codex_home / "config.toml").read_text())["model_providers"]
+    assert providers == {
+        "local": {"name": "Local", "base_url": "http://a", "wire_api": "responses"}
+    }
+    write(server, "model_providers.local", {"env_key": "K"}, "replace")
+    providers = tomllib.loads((codex_home / "config.toml").read_text())["model_providers"]
+    assert providers == {"local": {"env_key": "K"}}
+    # null removes the key; removing something absent is fine.
+    write(server, "model_providers.local.env_key", None)
+    write(server, "nothing.here", None)
+    assert tomllib.loads((codex_home / "config.toml").read_text())["model_providers"] == {
+        "local": {}
+    }
+
+
+def test_batch_write_is_all_or_nothing(codex_home: Path, server: StdioServer) -> None:
+    result = server.result(
+        "config/batchWrite",
+        {
+            "edits": [
+                {"keyPath": "model", "value": "m", "mergeStrategy": "replace"},
+                {"keyPath": "features.memories", "value": True, "mergeStrategy": "upsert"},
+            ],
+            "reloadUserConfig": True,
+        },
+    )
+    assert result["status"] == "ok"
+    assert tomllib.loads((codex_home / "config.toml").read_text()) == {
+        "model": "m",
+        "features": {"memories": True},
+    }
+    before = (codex_home / "config.toml").read_text()
+    error = server.error(
+        "config/batchWrite",
+        {
+            "edits": [
+                {"keyPath": "model", "value": "other", "mergeStrategy": "replace"},
+                {"keyPath": "approval_policy", "value": 3, "mergeStrategy": "replace"},
+            ]
+        },
+    )
+    assert error == {
+        "code": -32600,
+        "message": "Invalid configuration: invalid type: integer `3`, expected a string\n"
+        "in `approval_policy`\n",
+        "data": {"config_write_error_code": "configValidationError"},
+    }
+    assert (codex_home / "config.toml").read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "message"),
+    [
+        ({"keyPath": ""}, "configValidationError", "keyPath must not be empty"),
+        ({"keyPath": "a..b"}, "configValidationError", "keyPath segments must not be empty"),
+        (
+            {"keyPath": "model", "filePath": "/elsewhere/config.toml"},
+            "configLayerReadonly",
+            "Only writes to the user config are allowed",
+        ),
+        (
+            {"keyPath": "model", "filePath": "config.toml"},
+            "configLayerReadonly",
+            "Only writes to the user config are allowed",
+        ),
+        (
+            {"keyPath": "model", "expectedVersion": "sha256:stale"},
+            "configVersionConflict",
+            "Configuration was modified since last read. Fetch latest version and retry.",
+        ),
+    ],
+)
+def test_refused_writes(
+    server: StdioServer, params: dict[str, Any], code: str, message: str
+) -> None:
+    error = server.error("config/value/write", {"value": "x", "mergeStrategy": "replace", **params})
+    assert error == {
+        "code": -32600,
+        "message": message,
+        "data": {"config_write_error_code": code},
+    }
+
+
+def test_version_conflict_after_someone_else_wrote(codex_home: Path, server: StdioServer) -> None:
+    first = write(server, "model", "a")
+    # The version ignores comments and formatting, as the reference's does.
+    config = codex_home / "config.toml"
+    config.write_text("# a comment\n" + config.read_text())
+    second = write(server, "model", "b", expectedVersion=first["version"])
+    config.write_text('model = "changed by hand"\n')
+    error = server.error(
+        "config/value/write",
+        {
+            "keyPath": "model",
+            "value": "c",
+            "mergeStrategy": "replace",
+            "expectedVersion": second["version"],
+        },
+    )
+    assert error["data"] == {"config_write_error_code": "configVersionConflict"}
+    assert config.read_text() == 'model = "changed by hand"\n'
+
+
+def test_overridden_by_session_flags(codex_home: Path, start_server: Any) -> None:
+    server: StdioServer = start_server("-c", 'model="from-flag"')
+    server.initialize()
+    result = write(server, "model", "from-user")
+    flags = server.result("config/read", {"includeLayers": True})["layers"][0]
+    assert result["status"] == "okOverridden"
+    assert result["overriddenMetadata"] == {
+        "message": "Overridden by session flags",
+        "overridingLayer": {"name": {"type": "sessionFlags"}, "version": flags["version"]},
+        "effectiveValue": "from-flag",
+    }
+    assert write(server, "review_model", "r")["overriddenMetadata"] is None
+
+
+def test_concurrent_writers_in_two_processes_all_land(codex_home: Path, start_server: Any) -> None:
+    servers: list[StdioServer] = [start_server(), start_server()]
+    for server in servers:
+        server.initialize()
+    ids: list[tuple[StdioServer, int]] = []
+    for n in range(25):
+        for index, server in enumerate(servers):
+            request_id = 5000 + n * 2 + index
+            server.send(
+                {
+                    "id": request_id,
+                    "method": "config/value/write",
+                    "params": {
+                        "keyPath": f"concurrency.s{index}_{n}",
+                        "value": n,
+                        "mergeStrategy": "replace",
+                    },
+                }
+            )
+            ids.append((server, request_id))
+    for server, request_id in ids:
+        assert "result" in server.wait_response(request_id, timeout=30)
+    written = tomllib.loads((codex_home / "config.toml").read_text())["concurrency"]
+    assert len(written) == 50
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_concurrent_writers_on_two_connections_all_land(
+    codex_home: Path, anyio_backend: str
+) -> None:
+    kernel = Kernel(codex_home=codex_home)
+    async with kernel, kernel.connect() as one, kernel.connect() as two:
+        await one.initialize("one", "1")
+        await two.initialize("two", "1")
+
+        async def writes(client: Any, name: str) -> None:
+            for n in range(20):
+                await client.request(
+                    "config/value/write",
+                    {"keyPath": f"many.{name}{n}", "value": n, "mergeStrategy": "replace"},
+                )
+
+        async with anyio.create_task_group() as group:
+            for client, name in ((one, "a"), (two, "b")):
+                for part in range(3):
+                    group.start_soon(writes, client, f"{name}{part}_")
+        many = kernel.config.effective["many"]
+    assert len(many) == 2 * 3 * 20
+    assert tomllib.loads((codex_home / "config.toml").read_text())["many"] == many
+
+
+def test_sigkill_mid_stream_keeps_every_acknowledged_write(
+    codex_home: Path, start_server: Any
+) -> None:
+    (codex_home / "config.toml").write_text(MESSY)
+    server: StdioServer = start_server()
+    server.initialize()
+    # Fewer than the 256 requests a connection may have in flight, so none is refused.
+    for n in range(200):
+        server.send(
+            {
+                "id": 10_000 + n,
+                "method": "config/value/write",
+                "params": {"keyPath": f"stream.k{n}", "value": n, "mergeStrategy": "replace"},
+            }
+        )
+    acknowledged = []
+    deadline = time.monotonic() + 30
+    while len(acknowledged) < 40 and time.monotonic() < deadline:
+        server.drain(0.01)
+        acknowledged = [
+            rid for rid in range(10_000, 10_200) if "result" in server._responses.get(rid, {})
+        ]
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait()
+    assert len(acknowledged) >= 40
+    text = (codex_home / "config.toml").read_text()
+    data = tomllib.loads(text)  # never half a file
+    assert text.startswith("# My Codex settings")
+    for rid in acknowledged:
+        assert data["stream"][f"k{rid - 10_000}"] == rid - 10_000
+    leftovers = [p.name for p in codex_home.iterdir() if p.name.endswith(".tmp")]
+    assert len(leftovers) <= 1  # at most the one write the kill interrupted
+
+
+def test_written_config_reaches_plugins(codex_home: Path, server: StdioServer) -> None:
+    write(server, "plugins.someone.enabled", False)
+    read = server.result("config/read", {})
+    assert read["config"]["plugins"] == {"someone": {"enabled": False}}
+    assert json.loads(json.dumps(read["origins"]["plugins.someone.enabled"]))["name"] == {
+        "type": "user",
+        "file": str(codex_home / "config.toml"),
+        "profile": None,
+    }

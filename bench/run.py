@@ -22,6 +22,7 @@ import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = ROOT.parent / "shared" / "bench" / "appserver_bench.py"
@@ -88,7 +89,33 @@ def main() -> int:
     return 0
 
 
-def render(table: str, results: list[dict[str, object]], args: argparse.Namespace) -> str:
+def median_of(results: list[dict[str, Any]], label: str, scenario: str, key: str) -> float | None:
+    values = sorted(
+        float(r[key])
+        for r in results
+        if r.get("label") == label and r.get("scenario") == scenario and r.get(key)
+    )
+    return values[len(values) // 2] if values else None
+
+
+def ratios(results: list[dict[str, Any]]) -> str:
+    """The two foundation targets, as ratios of medians over the rounds."""
+    lines = []
+    for scenario, key, what, target in (
+        ("startup", "init_ms_p50", "spawn to initialize reply", "at most 2x the reference"),
+        ("pipelined", "ok_rps", "pipelined successful req/s", "at least 0.5x the reference"),
+    ):
+        ours = median_of(results, "codex-core", scenario, key)
+        theirs = median_of(results, "reference", scenario, key)
+        if ours and theirs:
+            lines.append(
+                f"- {what}: codex-core {ours:,.0f}, reference {theirs:,.0f}: "
+                f"**{ours / theirs:.2f}x** (target: {target})"
+            )
+    return "\n".join(lines) or "- (the reference was not measured in this run)"
+
+
+def render(table: str, results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     return f"""# Performance
 
@@ -104,8 +131,9 @@ What the scenarios measure (see `../shared/bench/README.md`): `startup` is proce
 `pipelined` keeps a window of 256 `fs/getMetadata` requests outstanding and counts `-32001`
 answers separately.
 
-Targets for the foundation: startup no worse than 2x the reference; pipelined throughput at
-least 0.5x the reference.
+Against the foundation's targets (medians of the rounds):
+
+{ratios(results)}
 
 <!-- raw results: {len(results)} scenario runs -->
 """

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from codex_core.kernel import Kernel
 
 LOG_ENV = "CODEX_CORE_LOG"
+
+log = logging.getLogger("codex_core.cli")
 
 
 def _common_options(*, top_level: bool) -> argparse.ArgumentParser:
@@ -47,7 +49,8 @@ def _common_options(*, top_level: bool) -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(kernel: Kernel | None = None) -> argparse.ArgumentParser:
+    """The full command line; with a kernel, plus the options its plugins add."""
     common = _common_options(top_level=False)
     parser = argparse.ArgumentParser(
         prog="codex-app-server",
@@ -74,16 +77,31 @@ def build_parser() -> argparse.ArgumentParser:
         export.add_argument(
             "--experimental", action="store_true", help="include experimental methods and fields"
         )
+    if kernel is not None:
+        for _record, _result in kernel.plugins.call_each("codex_cli_options", parser=parser):
+            pass
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         level=os.environ.get(LOG_ENV, "WARNING").upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Two passes: the kernel (and so the plugins, which may add options) needs -c and
+    # --disable-plugin first; then the whole command line is parsed strictly.
+    early, _rest = _common_options(top_level=True).parse_known_args(argv)
+    from codex_core.kernel import Kernel
+
+    try:
+        kernel = Kernel(config_overrides=early.overrides, disabled_plugins=early.disable_plugin)
+    except ValueError as exc:  # a malformed -c flag
+        print(f"codex-app-server: {exc}", file=sys.stderr)
+        return 2
+    args = build_parser(kernel).parse_args(argv)
+    kernel.cli_options = dict(vars(args))
     if args.command in ("generate-json-schema", "generate-ts"):
         from codex_core.protocol import export
 
@@ -95,13 +113,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         written = write(args.out, experimental=args.experimental)
         print(f"wrote {len(written)} files to {args.out}", file=sys.stderr)
         return 0
-    from codex_core.kernel import Kernel
-
-    try:
-        kernel = Kernel(config_overrides=args.overrides, disabled_plugins=args.disable_plugin)
-    except ValueError as exc:  # a malformed -c flag
-        print(f"codex-app-server: {exc}", file=sys.stderr)
-        return 2
     if args.command == "plugins":
         return _list_plugins(kernel, as_json=args.json)
     return _serve(kernel, args.listen)
@@ -115,9 +126,48 @@ def _serve(kernel: Kernel, url: str) -> int:
     except ValueError as exc:
         print(f"codex-app-server: {exc}", file=sys.stderr)
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(kernel.serve, url, backend="asyncio")
-    return 0
+    try:
+        return anyio.run(_serve_until_signalled, kernel, url, backend="asyncio")
+    except KeyboardInterrupt:  # before the signal handlers were in place
+        return 0
+
+
+async def _serve_until_signalled(kernel: Kernel, url: str) -> int:
+    """Serve; the first SIGINT/SIGTERM drains gracefully (exit 0), a second one stops at once.
+
+    Startup errors a transport raises (a bad listen URL or flag, an address in use) are
+    reported without a traceback (exit 1). After a forced stop the exit code is 128 + signal.
+    """
+    import anyio
+
+    forced: list[int] = []
+    exit_code = 0
+    async with anyio.create_task_group() as tasks:
+        if os.name != "nt":
+            tasks.start_soon(_handle_signals, kernel, forced)
+        try:
+            await kernel.serve(url)
+        except (ValueError, OSError) as exc:
+            print(f"codex-app-server: {exc}", file=sys.stderr)
+            exit_code = 1
+        tasks.cancel_scope.cancel()
+    return forced[0] if forced else exit_code
+
+
+async def _handle_signals(kernel: Kernel, forced: list[int]) -> None:
+    import anyio
+
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with anyio.create_task_group() as tasks:
+            async for signum in signals:
+                name = signal.Signals(signum).name
+                if not kernel.stopping:
+                    log.info("%s: finishing running requests, then exiting", name)
+                    tasks.start_soon(kernel.shutdown)
+                else:
+                    log.warning("%s again: exiting now", name)
+                    forced.append(128 + signum)
+                    kernel.stop_now()
 
 
 def _list_plugins(kernel: Kernel, *, as_json: bool) -> int:

@@ -1,10 +1,10 @@
 """An async client for the Codex app-server protocol, for host applications and tests.
 
-The same ``Client`` talks to a kernel in this process (``Client.in_process(kernel)``) or to any
+The same ``Client`` talks to a kernel in this process (``Client.in_process(kernel)``), to any
 app-server over stdio (``Client.spawn(["codex-app-server"])``, which also works with the
-official server). It sends requests and awaits their results, streams notifications, and
-answers the server's own requests (approvals, token refreshes) through handlers the host
-registers::
+official server) or over a websocket (``Client.connect_websocket("ws://127.0.0.1:PORT")``).
+It sends requests and awaits their results, streams notifications, and answers the server's
+own requests (approvals, token refreshes) through handlers the host registers::
 
     async with Client.in_process(Kernel()) as client:
         await client.initialize()
@@ -85,6 +85,34 @@ class _ProcessPipe:
             await self.process.wait()
 
 
+class _WebSocketPipe:
+    """One JSON-RPC message per text frame over a websocket (``websockets`` connection)."""
+
+    def __init__(self, websocket: Any) -> None:
+        self.websocket = websocket
+
+    async def send(self, frames: Sequence[str]) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            for frame in frames:
+                await self.websocket.send(frame)
+        except ConnectionClosed as exc:
+            raise anyio.BrokenResourceError(str(exc)) from None
+
+    async def receive(self) -> bytes | str:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            message: bytes | str = await self.websocket.recv()
+        except ConnectionClosed:
+            raise anyio.EndOfStream from None
+        return message
+
+    async def aclose(self) -> None:
+        await self.websocket.close()
+
+
 async def _lines(stream: TextReceiveStream) -> AsyncIterator[str]:
     buffer = ""
     async for chunk in stream:
@@ -130,6 +158,34 @@ class Client:
         """Start an app-server subprocess speaking stdio; its stderr stays the caller's."""
         process = await anyio.open_process(list(command), env=env, cwd=cwd, stderr=None)
         return cls(_ProcessPipe(process))
+
+    @classmethod
+    async def connect_websocket(cls, url: str, *, token: str | None = None) -> Client:
+        """Connect to an app-server listening on ``ws://HOST:PORT`` or ``unix://PATH``.
+
+        ``token`` is sent as ``Authorization: Bearer <token>`` (a capability token or a signed
+        JWT, for servers started with ``--ws-auth``). A refused upgrade raises
+        ``websockets.exceptions.InvalidStatus`` (its ``response`` has the status and body).
+        Needs the ``websockets`` package.
+        """
+        try:
+            from websockets.asyncio.client import connect, unix_connect
+        except ImportError as exc:  # pragma: no cover - websockets is a plugin dependency
+            raise ImportError("Client.connect_websocket needs `pip install websockets`") from exc
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else None
+        options: dict[str, Any] = {
+            "additional_headers": headers,
+            "compression": None,
+            "max_size": None,
+            "ping_interval": None,
+        }
+        if url.startswith("unix://"):
+            websocket = await unix_connect(
+                url.removeprefix("unix://"), "ws://localhost/", **options
+            )
+        else:
+            websocket = await connect(url, **options)
+        return cls(_WebSocketPipe(websocket))
 
     # ------------------------------------------------------------------ lifecycle
 

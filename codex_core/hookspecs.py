@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import pluggy
 
 if TYPE_CHECKING:
+    import argparse
+
     from codex_core.kernel import Kernel
     from codex_core.rpc.connection import Connection
     from codex_core.rpc.handlers import RpcMethod
@@ -231,6 +233,23 @@ def codex_rpc_methods(kernel: Kernel) -> Iterable[RpcMethod]:
     the handler runs; a plugin may also add methods of its own.
     """
     raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- command line
+
+
+@hookspec
+def codex_cli_options(parser: argparse.ArgumentParser) -> None:
+    """Add options to ``codex-app-server`` (a transport's ``--ws-auth``, say).
+
+    Called once by the command-line entry point, after plugins are loaded and before the command
+    line is parsed for good, so ``--help`` lists the options and unknown ones are still errors.
+    The parsed values land in ``kernel.cli_options``, keyed by each option's argparse ``dest``,
+    where the plugin's transports and startup hooks read them. A kernel that a host embeds never
+    sees a command line and has an empty ``cli_options``: give every option a default that
+    works without it, and read it with ``kernel.cli_options.get(dest)``. Prefix option names
+    (``--ws-...``) so two plugins do not clash; a clash marks the second plugin failed.
+    """
 
 
 # --------------------------------------------------------------------------- lifecycle

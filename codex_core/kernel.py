@@ -18,6 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
+
 from codex_core import __version__
 from codex_core.config import Config, load_config
 from codex_core.hookspecs import (
@@ -41,6 +43,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: How long a graceful shutdown waits for running requests before closing connections anyway.
+SHUTDOWN_DRAIN_SECONDS = 10.0
+#: How long a transport then has to wind down (say goodbye to its clients) before it is cancelled.
+SHUTDOWN_GRACE_SECONDS = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +86,13 @@ class Kernel:
         self.connections: set[Connection] = set()
         #: Services plugins share with each other, by name (``"threads"``, ...).
         self.services: dict[str, Any] = {}
+        #: The parsed command line, by argparse ``dest`` (``listen``, and whatever plugins added
+        #: through ``codex_cli_options``, e.g. ``ws_auth``). Set by ``codex-app-server``; empty
+        #: for a kernel a host embeds, so readers must fall back to defaults.
+        self.cli_options: dict[str, Any] = {}
+        self._stopping: anyio.Event | None = None
+        self._serve_scope: anyio.CancelScope | None = None
+        self._served: anyio.Event | None = None
         self._collect()
         for _record, _result in self.plugins.call_each(
             "codex_config_loaded", kernel=self, config=self.config.effective
@@ -193,10 +207,64 @@ class Kernel:
     # ------------------------------------------------------------------ serving
 
     async def serve(self, url: str = "stdio://") -> None:
-        """Serve clients at a listen URL until cancelled, using the transport for its scheme."""
+        """Serve clients at a listen URL, using the transport for its scheme.
+
+        Returns when the transport does (stdio: the client left) or after ``shutdown``; runs
+        until cancelled otherwise.
+        """
         transport = self.transport_for(url)
-        async with self:
-            await transport.serve(url, self)
+        self._stopping = None
+        self._served = anyio.Event()
+        try:
+            async with self:
+                with anyio.CancelScope() as self._serve_scope:
+                    await transport.serve(url, self)
+        finally:
+            self._serve_scope = None
+            self._served.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether ``shutdown`` has begun: transports should stop accepting clients."""
+        return self._stopping is not None and self._stopping.is_set()
+
+    async def wait_stopping(self) -> None:
+        """Return once ``shutdown`` begins (transports watch this to stop accepting)."""
+        await self._stop_event().wait()
+
+    def _stop_event(self) -> anyio.Event:
+        if self._stopping is None:
+            self._stopping = anyio.Event()
+        return self._stopping
+
+    async def shutdown(self, *, timeout: float = SHUTDOWN_DRAIN_SECONDS) -> None:
+        """Stop serving gracefully (what SIGTERM does to ``codex-app-server``).
+
+        New clients are refused from now on (``serve_channel`` turns them away; transports that
+        watch ``wait_stopping`` stop listening). Running requests get up to ``timeout`` seconds
+        to finish and send their replies, then every connection writes what is queued and
+        closes, and ``serve`` returns: by itself once the transport has wound down, or
+        cancelled after ``SHUTDOWN_GRACE_SECONDS``.
+        """
+        self._stop_event().set()
+        with anyio.move_on_after(timeout):
+            while busy := [c for c in self.connections if c.busy]:
+                log.info("shutdown: waiting for %d busy connection(s)", len(busy))
+                await busy[0].wait_idle()
+        for connection in list(self.connections):
+            connection.finish()
+        if self._served is not None:
+            with anyio.move_on_after(SHUTDOWN_GRACE_SECONDS):
+                await self._served.wait()
+        self.stop_now()
+
+    def stop_now(self) -> None:
+        """Stop at once: running requests are cancelled and ``serve`` returns."""
+        self._stop_event().set()
+        for connection in list(self.connections):
+            connection.close()
+        if self._serve_scope is not None:
+            self._serve_scope.cancel()
 
     def transport_for(self, url: str) -> Transport:
         scheme = url.split("://", 1)[0] if "://" in url else url
@@ -211,6 +279,11 @@ class Kernel:
 
     async def serve_channel(self, channel: Channel) -> None:
         """Run one client session over ``channel`` until the client leaves."""
+        if self.stopping:
+            log.info("refused a client from %s: shutting down", channel.peer)
+            with anyio.CancelScope(shield=True):
+                await channel.aclose()
+            return
         connection = Connection(self, channel)
         self.connections.add(connection)
         self._notify_plugins("codex_connection_opened", connection)

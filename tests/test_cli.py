@@ -111,3 +111,31 @@ def test_generate_ts_writes_the_reference_layout(
         ours = {p.relative_to(out) for p in out.rglob("*.ts")}
         theirs = {p.relative_to(reference) for p in reference.rglob("*.ts")}
         assert len(ours & theirs) >= 0.95 * len(theirs)
+
+
+def test_stdio_from_files_and_dev_null(server_env: dict[str, str], tmp_path: Path) -> None:
+    """Scripts redirect stdin/stdout to files, which asyncio cannot poll."""
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text(
+        json.dumps(
+            {
+                "id": 0,
+                "method": "initialize",
+                "params": {"clientInfo": {"name": "f", "version": "1"}},
+            }
+        )
+        + "\n"
+    )
+    replies = tmp_path / "replies.jsonl"
+    with requests.open("rb") as stdin, replies.open("wb") as stdout:
+        completed = subprocess.run(
+            [sys.executable, "-m", "codex_core"],
+            env=server_env,
+            stdin=stdin,
+            stdout=stdout,
+            timeout=30,
+        )
+    assert completed.returncode == 0
+    assert json.loads(replies.read_text().splitlines()[0])["result"]["platformFamily"] == "unix"
+    quiet = run_cli(server_env)  # stdin is /dev/null: the client is gone at once
+    assert quiet.returncode == 0

@@ -83,7 +83,8 @@ class Connection:
         self._out_receive: MemoryObjectReceiveStream[str]
         self._out_send, self._out_receive = anyio.create_memory_object_stream[str](OUTBOUND_LIMIT)
         self._tasks: TaskGroup | None = None
-        self._drained = anyio.Event()
+        self._idle = anyio.Event()
+        self._idle.set()
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} {self.channel.peer}>"
@@ -100,10 +101,8 @@ class Connection:
                 # The client stopped sending (stdin closed, for instance) but may still read:
                 # let running handlers answer, flush, then end.
                 self._cancel_pending()
-                self._drained = anyio.Event()
                 with anyio.move_on_after(DRAIN_SECONDS):
-                    if self._inflight:
-                        await self._drained.wait()
+                    await self.wait_idle()
                 self._close()
         finally:
             self._close()
@@ -186,6 +185,8 @@ class Connection:
         if self._inflight >= INFLIGHT_LIMIT:
             error = {"code": SERVER_OVERLOADED, "message": OVERLOADED_MESSAGE}
             return [envelope.encode_error(request.id, error)]
+        if not self._inflight:
+            self._idle = anyio.Event()
         self._inflight += 1
         assert self._tasks is not None
         self._tasks.start_soon(self._run_handler, request, call)
@@ -211,7 +212,7 @@ class Connection:
         finally:
             self._inflight -= 1
             if not self._inflight:
-                self._drained.set()
+                self._idle.set()
 
     def _initialize(self, request_id: RequestId, params: Any) -> list[str]:
         if self.initialized:
@@ -297,6 +298,20 @@ class Connection:
         if pending.error is not None:
             raise pending.error
         return pending.result
+
+    @property
+    def busy(self) -> bool:
+        """Whether a request handler is running."""
+        return self._inflight > 0
+
+    async def wait_idle(self) -> None:
+        """Wait until no request handler is running (at once when none is)."""
+        while self._inflight:
+            await self._idle.wait()
+
+    def finish(self) -> None:
+        """End the session gently: stop reading, write what is queued, then close."""
+        self._close()
 
     def close(self) -> None:
         """End the session; in-flight handlers are cancelled, pending requests cancelled."""

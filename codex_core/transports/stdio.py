@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import stat
 import sys
 import threading
 from collections.abc import Sequence
@@ -41,22 +42,21 @@ class StdioChannel:
     async def open(cls) -> StdioChannel:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=MAX_LINE)
-        try:
+        if _pollable(0):
             await loop.connect_read_pipe(
                 lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(0, "rb", buffering=0)
             )
-        except ValueError:  # stdin is a regular file or /dev/null: read it in a thread
+        else:  # a regular file or /dev/null cannot be polled: read it in a thread
             threading.Thread(target=_pump_stdin, args=(loop, reader), daemon=True).start()
         write_fd = os.dup(1)
         os.dup2(2, 1)  # stray prints go to stderr from now on
         sys.stdout = sys.stderr
         channel = cls(reader, write_fd)
-        try:
-            transport, protocol = await loop.connect_write_pipe(
-                asyncio.streams.FlowControlMixin, os.fdopen(write_fd, "wb", buffering=0)
-            )
-        except ValueError:  # stdout is a regular file: plain writes in a worker thread
+        if not _pollable(write_fd):  # stdout is a regular file: plain writes in a thread
             return channel
+        transport, protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, os.fdopen(write_fd, "wb", buffering=0)
+        )
         channel._writer = asyncio.StreamWriter(transport, protocol, None, loop)
         return channel
 
@@ -97,6 +97,11 @@ class StdioChannel:
     async def aclose(self) -> None:
         if self._writer is not None:
             self._writer.close()
+
+
+def _pollable(fd: int) -> bool:
+    mode = os.fstat(fd).st_mode
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or (stat.S_ISCHR(mode) and os.isatty(fd))
 
 
 def _pump_stdin(loop: asyncio.AbstractEventLoop, reader: asyncio.StreamReader) -> None:

@@ -1,0 +1,212 @@
+"""The ``ws://IP:PORT`` and ``unix://PATH`` transports: one JSON-RPC message per text frame.
+
+Each websocket connection is its own kernel ``Connection`` (own ``initialize``, own ids).
+Binary frames are ignored without a word, as the official server does; the server sends text
+frames only, never offers permessage-deflate and never echoes
+``x-codex-app-server-compression`` (an echo would switch official clients to zstd framing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import re
+import socket
+import stat
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from websockets.asyncio.server import ServerConnection, serve, unix_serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from codex_plugin_websocket.auth import AuthPolicy
+from codex_plugin_websocket.http import request_checker
+
+if TYPE_CHECKING:
+    from codex_core.kernel import Kernel
+
+log = logging.getLogger(__name__)
+
+#: Largest message accepted from a client (the reference's library default).
+MAX_MESSAGE = 64 * 1024 * 1024
+#: What the reference advertises on its control socket's 101 response.
+UNIX_MAX_UNFRAGMENTED = 16 * 1024 * 1024
+#: How long closing a connection may wait for the client's close frame.
+CLOSE_TIMEOUT = 2.0
+
+_WS_URL = re.compile(r"ws://(?:\[(?P<v6>[^\]]+)\]|(?P<v4>[^:/\[\]]+)):(?P<port>\d{1,5})")
+
+
+class WebSocketChannel:
+    """One websocket connection as the kernel sees it."""
+
+    def __init__(self, websocket: ServerConnection, peer: str, kernel: Kernel) -> None:
+        self._ws = websocket
+        self.peer = peer
+        self._kernel = kernel
+
+    async def receive(self) -> str:
+        while True:
+            try:
+                message = await self._ws.recv()
+            except ConnectionClosed:
+                raise anyio.EndOfStream from None
+            if isinstance(message, str):
+                return message
+            # Binary frames are ignored silently, as the reference does.
+
+    async def send(self, frames: Sequence[str]) -> None:
+        try:
+            for frame in frames:
+                await self._ws.send(frame)
+        except ConnectionClosed as exc:
+            raise anyio.BrokenResourceError(str(exc)) from None
+
+    async def aclose(self) -> None:
+        code = 1001 if self._kernel.stopping else 1000
+        await self._ws.close(code)
+
+
+def parse_ws_url(url: str) -> tuple[str, int]:
+    """``ws://IP:PORT`` -> (ip, port); an IP is required, as the reference requires it."""
+    match = _WS_URL.fullmatch(url)
+    host = match and (match.group("v6") or match.group("v4"))
+    try:
+        if not match or not host or int(match.group("port")) > 65535:
+            raise ValueError
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(
+            f"invalid websocket --listen URL `{url}`; expected `ws://IP:PORT`"
+        ) from None
+    return host, int(match.group("port"))
+
+
+def _display(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _serve_options() -> dict[str, Any]:
+    return {
+        "compression": None,  # the reference offers no permessage-deflate
+        "server_header": None,
+        "max_size": MAX_MESSAGE,
+        "ping_interval": None,  # the reference sends no keepalive pings
+        "close_timeout": CLOSE_TIMEOUT,
+    }
+
+
+async def _run_until_stopping(server: Any, kernel: Kernel) -> None:
+    """Serve until the kernel begins shutting down, then stop accepting and wait for sessions."""
+    await kernel.wait_stopping()
+    server.close(close_connections=False)  # the kernel drains and closes each session
+    await server.wait_closed()
+
+
+class WebSocketTransport:
+    scheme = "ws"
+
+    async def serve(self, url: str, kernel: Kernel) -> None:
+        host, port = parse_ws_url(url)
+        policy = AuthPolicy.from_options(kernel.cli_options)
+        loopback = ipaddress.ip_address(host).is_loopback
+        if not loopback and policy.mode is None:
+            raise ValueError(
+                f"refusing to start non-loopback websocket listener {_display(host, port)} "
+                "without auth; configure `--ws-auth capability-token` or "
+                "`--ws-auth signed-bearer-token`"
+            )
+
+        async def handler(websocket: ServerConnection) -> None:
+            address = websocket.remote_address
+            peer = _display(str(address[0]), int(address[1])) if address else "websocket"
+            await kernel.serve_channel(WebSocketChannel(websocket, peer, kernel))
+
+        async with serve(
+            handler, host, port, process_request=request_checker(policy), **_serve_options()
+        ) as server:
+            bound = server.sockets[0].getsockname()
+            address = _display(host, int(bound[1]))
+            note = (
+                "binds localhost only (use SSH port-forwarding for remote access)"
+                if loopback
+                else "websocket auth is required for non-localhost listeners"
+            )
+            print(
+                "codex app-server (WebSockets)\n"
+                f"  listening on: ws://{address}\n"
+                f"  readyz: http://{address}/readyz\n"
+                f"  healthz: http://{address}/healthz\n"
+                f"  note: {note}",
+                file=sys.stderr,
+                flush=True,
+            )
+            log.info("websocket listener on %s (auth: %s)", address, policy.mode or "none")
+            await _run_until_stopping(server, kernel)
+
+
+def unix_socket_path(url: str, kernel: Kernel) -> Path:
+    """``unix://`` -> the default control socket under CODEX_HOME; ``unix://PATH`` -> PATH."""
+    raw = url.removeprefix("unix://")
+    if not raw:
+        return kernel.codex_home / "app-server-control" / "app-server-control.sock"
+    return Path(raw).expanduser().absolute()
+
+
+def _prepare_socket_path(path: Path) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise ValueError(f"app-server control socket path exists and is not a socket: {path}")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except ConnectionRefusedError:
+        path.unlink()  # a stale socket left by a server that died
+        return
+    except OSError:
+        return
+    finally:
+        probe.close()
+    raise ValueError(f"app-server control socket is already in use at {path}")
+
+
+def _advertise_limit(_connection: object, _request: Request, response: Response) -> None:
+    if response.status_code == 101:
+        response.headers["x-codex-websocket-max-unfragmented-message-bytes"] = str(
+            UNIX_MAX_UNFRAGMENTED
+        )
+
+
+class UnixTransport:
+    """The control socket: a websocket over a Unix socket, private to the user (no HTTP probes,
+    no auth: the socket's permissions are the access control, as in the reference)."""
+
+    scheme = "unix"
+
+    async def serve(self, url: str, kernel: Kernel) -> None:
+        path = unix_socket_path(url, kernel)
+        _prepare_socket_path(path)
+
+        async def handler(websocket: ServerConnection) -> None:
+            await kernel.serve_channel(WebSocketChannel(websocket, "unix", kernel))
+
+        try:
+            async with unix_serve(
+                handler, str(path), process_response=_advertise_limit, **_serve_options()
+            ) as server:
+                os.chmod(path, 0o600)
+                log.info("control socket listening at %s", path)
+                await _run_until_stopping(server, kernel)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()

@@ -1,0 +1,155 @@
+"""``--ws-auth``: 401s at the upgrade (before initialize) and startup errors, as the reference."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from codex_plugin_websocket.auth import AuthPolicy
+from websockets.exceptions import InvalidStatus
+
+from .conftest import WsServer, initialize, run_cli
+
+SECRET = "s" * 40
+TOKEN = "capability-token-123"
+
+
+def refusal(server: WsServer, token: str | None = None, **kwargs: Any) -> tuple[int, str]:
+    with pytest.raises(InvalidStatus) as refused:
+        server.connect(token, **kwargs)
+    response = refused.value.response
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    return response.status_code, response.body.decode()
+
+
+def signed(claims: dict[str, Any], secret: str = SECRET) -> str:
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def test_capability_token_file(start_ws: Any, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(f"  {TOKEN}\n")
+    server: WsServer = start_ws("--ws-auth", "capability-token", "--ws-token-file", str(token_file))
+    assert refusal(server) == (401, "missing websocket bearer token")
+    assert refusal(server, "wrong") == (401, "invalid websocket bearer token")
+    assert refusal(server, additional_headers={"Authorization": "Basic abc"}) == (
+        401,
+        "invalid authorization header",
+    )
+    assert server.http("GET", "/readyz")[0] == 200, "health probes are not authenticated"
+    with server.connect(TOKEN) as ws:
+        initialize(ws)
+
+
+def test_capability_token_sha256(start_ws: Any) -> None:
+    digest = hashlib.sha256(TOKEN.encode()).hexdigest()
+    server: WsServer = start_ws("--ws-auth", "capability-token", "--ws-token-sha256", digest)
+    assert refusal(server, TOKEN + "x") == (401, "invalid websocket bearer token")
+    with server.connect(TOKEN) as ws:
+        initialize(ws)
+
+
+def test_signed_bearer_token(start_ws: Any, tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET + "\n")
+    server: WsServer = start_ws(
+        "--ws-auth",
+        "signed-bearer-token",
+        "--ws-shared-secret-file",
+        str(secret_file),
+        "--ws-issuer",
+        "issuer-a",
+        "--ws-audience",
+        "codex",
+        "--ws-max-clock-skew-seconds",
+        "5",
+    )
+    now = int(time.time())
+    good = {"iss": "issuer-a", "aud": "codex", "exp": now + 60}
+    cases = [
+        ({**good, "exp": now - 60}, "expired websocket jwt"),
+        ({**good, "iss": "issuer-b"}, "websocket jwt issuer mismatch"),
+        ({**good, "aud": "other"}, "websocket jwt audience mismatch"),
+        ({**good, "nbf": now + 60}, "websocket jwt is not valid yet"),
+        ({"iss": "issuer-a", "aud": "codex"}, "invalid websocket jwt"),
+    ]
+    for claims, reason in cases:
+        assert refusal(server, signed(claims)) == (401, reason), claims
+    assert refusal(server, signed(good, "t" * 40)) == (401, "invalid websocket jwt")
+    assert refusal(server, "not.a.jwt") == (401, "invalid websocket jwt")
+    for claims in (good, {**good, "aud": ["x", "codex"]}, {**good, "exp": now - 3}):
+        with server.connect(signed(claims)) as ws:
+            initialize(ws)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--ws-auth", "capability-token"],
+            "`--ws-token-file` or `--ws-token-sha256` is required when "
+            "`--ws-auth capability-token` is set",
+        ),
+        (
+            ["--ws-auth", "signed-bearer-token"],
+            "`--ws-shared-secret-file` is required when `--ws-auth signed-bearer-token` is set",
+        ),
+        (
+            ["--ws-auth", "capability-token", "--ws-token-file", "/nonexistent/token"],
+            "failed to read websocket auth secret /nonexistent/token: "
+            "No such file or directory (os error 2)",
+        ),
+        (
+            ["--ws-auth", "capability-token", "--ws-token-sha256", "abcd"],
+            "--ws-token-sha256 must be a 64-character hex SHA-256 digest",
+        ),
+        (
+            ["--ws-token-sha256", "ab" * 32],
+            "websocket auth flags require `--ws-auth capability-token` or "
+            "`--ws-auth signed-bearer-token`",
+        ),
+        (
+            [],  # listening beyond loopback without auth: refused, as the reference does
+            "refusing to start non-loopback websocket listener 0.0.0.0:0 without auth",
+        ),
+    ],
+)
+def test_startup_errors(server_env: dict[str, str], args: list[str], message: str) -> None:
+    listen = "ws://0.0.0.0:0" if not args else "ws://127.0.0.1:0"
+    completed = run_cli(server_env, "--listen", listen, *args)
+    assert completed.returncode == 1
+    assert message in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_short_shared_secret_is_refused(server_env: dict[str, str], tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("x" * 31)
+    completed = run_cli(
+        server_env,
+        "--listen",
+        "ws://127.0.0.1:0",
+        "--ws-auth",
+        "signed-bearer-token",
+        "--ws-shared-secret-file",
+        str(secret_file),
+    )
+    assert completed.returncode == 1
+    assert f"signed websocket bearer secret {secret_file} must be at least 32 bytes" in (
+        completed.stderr
+    )
+
+
+def test_policy_unit_checks() -> None:
+    policy = AuthPolicy.from_options(
+        {"ws_auth": "capability-token", "ws_token_sha256": hashlib.sha256(b"t").hexdigest()}
+    )
+    assert policy.authorize("Bearer t") is None
+    assert policy.authorize("bearer   t  ") is None
+    assert policy.authorize("Bearer ") == "invalid authorization header"
+    assert policy.authorize("Bearertoken") == "invalid authorization header"
+    assert AuthPolicy().authorize(None) is None

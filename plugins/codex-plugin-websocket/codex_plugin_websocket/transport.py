@@ -116,11 +116,14 @@ class WebSocketTransport:
         host, port = parse_ws_url(url)
         policy = AuthPolicy.from_options(kernel.cli_options)
         loopback = ipaddress.ip_address(host).is_loopback
-        if not loopback and policy.mode is None:
-            raise ValueError(
-                f"refusing to start non-loopback websocket listener {_display(host, port)} "
-                "without auth; configure `--ws-auth capability-token` or "
-                "`--ws-auth signed-bearer-token`"
+        # The official server refuses to start here; we start (an operator may have a
+        # firewall or a proxy in front) but say it loudly, in the log and the banner.
+        unprotected = not loopback and policy.mode is None
+        if unprotected:
+            log.warning(
+                "websocket listener %s accepts clients from other machines without auth; "
+                "use --ws-auth capability-token or --ws-auth signed-bearer-token",
+                _display(host, port),
             )
 
         async def handler(websocket: ServerConnection) -> None:
@@ -133,11 +136,12 @@ class WebSocketTransport:
         ) as server:
             bound = server.sockets[0].getsockname()
             address = _display(host, int(bound[1]))
-            note = (
-                "binds localhost only (use SSH port-forwarding for remote access)"
-                if loopback
-                else "websocket auth is required for non-localhost listeners"
-            )
+            if loopback:
+                note = "binds localhost only (use SSH port-forwarding for remote access)"
+            elif unprotected:
+                note = "WARNING: no websocket auth; whoever reaches this port controls the agent"
+            else:
+                note = "websocket auth is required for non-localhost listeners"
             print(
                 "codex app-server (WebSockets)\n"
                 f"  listening on: ws://{address}\n"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-BANNER = re.compile(r"listening on: ws://127\.0\.0\.1:(\d+)")
+BANNER = re.compile(r"listening on: ws://[0-9.]+:(\d+)")
 
 
 class WsServer:

@@ -26,7 +26,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = ROOT.parent / "shared" / "bench" / "appserver_bench.py"
-DOC = ROOT / "docs" / "performance.md"
+DOCS = {"stdio": ROOT / "docs" / "performance.md", "ws": ROOT / "docs" / "performance-websocket.md"}
 OURS = "env -u PYTHONDONTWRITEBYTECODE codex-app-server"
 REFERENCE = "codex-peer app-server"
 
@@ -54,6 +54,12 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--scenario", default="startup,rtt,pipelined")
+    parser.add_argument(
+        "--transport",
+        choices=["stdio", "ws"],
+        default="stdio",
+        help="ws needs codex-plugin-websocket (e.g. --transport ws --scenario rtt,ws-fanout)",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--no-write", action="store_true", help="print the table, leave the docs alone"
@@ -74,7 +80,7 @@ def main() -> int:
         out = Path(scratch) / "results.jsonl"
         for _ in range(args.rounds):
             for server, label in servers:
-                measure(server, label, args.scenario, out)
+                measure(server, label, args.scenario, args.transport, out)
         table = subprocess.run(
             [sys.executable, str(HARNESS), "--report", str(out)],
             check=True,
@@ -84,8 +90,8 @@ def main() -> int:
         results = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
     print(table)
     if not args.no_write:
-        DOC.write_text(render(table, results, args))
-        print(f"wrote {DOC}", file=sys.stderr)
+        DOCS[args.transport].write_text(render(table, results, args))
+        print(f"wrote {DOCS[args.transport]}", file=sys.stderr)
     return 0
 
 
@@ -112,14 +118,15 @@ def ratios(results: list[dict[str, Any]]) -> str:
                 f"- {what}: codex-core {ours:,.0f}, reference {theirs:,.0f}: "
                 f"**{ours / theirs:.2f}x** (target: {target})"
             )
-    return "\n".join(lines) or "- (the reference was not measured in this run)"
+    return "\n".join(lines) or "- (no startup or pipelined runs of both servers here)"
 
 
 def render(table: str, results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     return f"""# Performance
 
-Measured with `python bench/run.py` ({args.rounds} interleaved rounds of `{args.scenario}`) on
+Measured with `python bench/run.py` ({args.rounds} interleaved rounds of `{args.scenario}` over
+{args.transport}) on
 {datetime.now(UTC):%Y-%m-%d}, {machine}: codex-core (`codex-app-server`, stdio) and the
 reference (`codex-peer app-server`, the official Codex 0.169.0) in the same run, alternating.
 Only the ratios between the two columns are meaningful; absolute numbers move with the machine.

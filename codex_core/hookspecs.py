@@ -194,7 +194,12 @@ class FsWatcher(Protocol):
     priority: int
 
     def watch(self, path: Path, on_change: Callable[[list[str]], None]) -> AsyncIterator[None]:
-        """Watch ``path`` until the iterator is closed, reporting changed absolute paths."""
+        """Watch ``path`` until the iterator is closed, reporting changed absolute paths.
+
+        Yields once when the watch is armed (the kernel replies to ``fs/watch`` only then, so
+        no change after the reply is missed) and may yield again; ``on_change`` runs on the
+        event loop; raising hands the watch to the next backend.
+        """
 
 
 @hookspec

@@ -6,7 +6,9 @@ rather than left to a plugin. Their replies copy the official server (Codex 0.16
 including its error codes and messages, because clients show those to people and some branch
 on them: I/O failures are ``-32603`` with Rust's ``io::Error`` wording, and requests the
 server refuses on principle (a directory copy without ``recursive``, bad base64, reading a
-directory) are ``-32600``. ``fs/watch`` lives with the watcher backends, not here.
+directory) are ``-32600``. ``fs/watch`` and ``fs/unwatch`` are registered here too, but the
+watching lives in ``codex_core.fs.watch`` (per-connection watches, batching) and in the
+backends plugins contribute (``codex_core.fs.polling`` is the built-in one).
 
 Every method runs its file work in one worker-thread hop so the event loop never blocks.
 ``fs/getMetadata`` is the hot path (clients send it in bulk, and it is benchmarked): it does no
@@ -23,17 +25,24 @@ import shutil
 import stat
 from binascii import b2a_base64
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio.to_thread
 
 from codex_core.fs import b64, offload
+from codex_core.fs import watch as _watching
 from codex_core.fs.oserror import os_error_message
+from codex_core.fs.polling import PollingWatcher
 from codex_core.hookspecs import hookimpl
 from codex_core.rpc import INTERNAL_ERROR, INVALID_REQUEST, RequestContext, RpcError, RpcMethod
 
+if TYPE_CHECKING:
+    from codex_core.rpc.connection import Connection
+
 __all__ = [
     "MAX_READ_FILE_BYTES",
+    "codex_connection_closed",
+    "codex_fs_watchers",
     "codex_rpc_methods",
     "copy",
     "create_directory",
@@ -41,6 +50,8 @@ __all__ = [
     "read_directory",
     "read_file",
     "remove",
+    "unwatch",
+    "watch",
     "write_file",
 ]
 
@@ -79,6 +90,16 @@ class _RemoveParams(_PathParams, Protocol):
 
     @property
     def force(self) -> bool | None: ...
+
+
+class _WatchParams(_PathParams, Protocol):
+    @property
+    def watch_id(self) -> str: ...
+
+
+class _UnwatchParams(Protocol):
+    @property
+    def watch_id(self) -> str: ...
 
 
 class _CopyParams(Protocol):
@@ -138,6 +159,16 @@ async def copy(ctx: RequestContext, params: _CopyParams) -> dict[str, Any]:
     )
 
 
+async def watch(ctx: RequestContext, params: _WatchParams) -> dict[str, Any]:
+    """Notify this client of changes to a path (and a directory's direct children)."""
+    return await _watching.watch(ctx, params, _native_path(params.path))
+
+
+async def unwatch(ctx: RequestContext, params: _UnwatchParams) -> dict[str, Any]:
+    """Stop a watch; an unknown ``watchId`` is not an error."""
+    return await _watching.unwatch(ctx, params)
+
+
 @hookimpl
 def codex_rpc_methods() -> list[RpcMethod]:
     """Registered like any plugin's methods, so a plugin can be swapped in for them."""
@@ -149,7 +180,21 @@ def codex_rpc_methods() -> list[RpcMethod]:
         RpcMethod("fs/readDirectory", read_directory),
         RpcMethod("fs/remove", remove),
         RpcMethod("fs/copy", copy),
+        RpcMethod("fs/watch", watch),
+        RpcMethod("fs/unwatch", unwatch),
     ]
+
+
+@hookimpl
+def codex_fs_watchers() -> list[PollingWatcher]:
+    """The fallback backend: works everywhere, lowest priority (a new one per kernel)."""
+    return [PollingWatcher()]
+
+
+@hookimpl
+def codex_connection_closed(connection: Connection) -> None:
+    """Watches belong to their connection: drop them with it."""
+    _watching.close_connection(connection)
 
 
 # --------------------------------------------------------------------------- plumbing

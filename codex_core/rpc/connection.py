@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -298,6 +299,15 @@ class Connection:
         if pending.error is not None:
             raise pending.error
         return pending.result
+
+    def start_soon(self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
+        """Run a background task for this client; it is cancelled when the connection ends.
+
+        For work that outlives the request that started it, such as an ``fs/watch``.
+        """
+        if self._tasks is None or self.closed:
+            raise RuntimeError(f"{self!r} is not running")
+        self._tasks.start_soon(func, *args)
 
     @property
     def busy(self) -> bool:

@@ -1,0 +1,91 @@
+"""The watchfiles backend on its own: one hub for every watch, and what it reports.
+
+The protocol-level behaviour (fs/watch through a real server, both backends) is tested in
+codex-core's ``tests/test_fs_watch.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import anyio
+import pytest
+from codex_plugin_watchfiles import WatchfilesWatcher
+
+from codex_core.kernel import Kernel
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(sys.platform != "linux", reason="inotify semantics"),
+]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def hub_threads() -> int:
+    return sum(thread.name == "codex-watchfiles" for thread in threading.enumerate())
+
+
+async def test_is_the_preferred_backend(tmp_path: Path) -> None:
+    kernel = Kernel(codex_home=tmp_path)
+    assert [watcher.name for watcher in kernel.fs_watchers][:2] == ["watchfiles", "polling"]
+    fallback = Kernel(codex_home=tmp_path, disabled_plugins=["watchfiles"])
+    assert [watcher.name for watcher in fallback.fs_watchers] == ["polling"]
+
+
+async def test_many_watches_share_one_thread_that_stops_when_idle(tmp_path: Path) -> None:
+    watcher = WatchfilesWatcher()
+    seen: dict[int, list[str]] = {}
+    paths = [tmp_path / f"file{index}" for index in range(40)]  # > 128 would exhaust inotify
+
+    async def watch(index: int, armed: anyio.Event) -> None:
+        async for _ in watcher.watch(paths[index], lambda p: seen.setdefault(index, []).extend(p)):
+            armed.set()
+
+    before = hub_threads()
+    async with anyio.create_task_group() as tasks:
+        for index in range(len(paths)):
+            armed = anyio.Event()
+            tasks.start_soon(watch, index, armed)
+            with anyio.fail_after(5):
+                await armed.wait()
+        assert hub_threads() == before + 1
+        paths[7].write_text("x")
+        paths[31].write_text("y")
+        with anyio.fail_after(5):
+            while len(seen) < 2:
+                await anyio.sleep(0.02)
+        assert seen == {7: [str(paths[7])], 31: [str(paths[31])]}
+        tasks.cancel_scope.cancel()
+    with anyio.fail_after(5):
+        while hub_threads() > before:
+            await anyio.sleep(0.05)
+
+
+async def test_path_under_missing_directories(tmp_path: Path) -> None:
+    watcher = WatchfilesWatcher()
+    target = tmp_path / "a" / "b" / "c.txt"
+    seen: list[str] = []
+    async with anyio.create_task_group() as tasks:
+        armed = anyio.Event()
+
+        async def run() -> None:
+            async for _ in watcher.watch(target, seen.extend):
+                armed.set()
+
+        tasks.start_soon(run)
+        with anyio.fail_after(5):
+            await armed.wait()
+        # Created in one go, faster than the hub can re-arm one level at a time.
+        target.parent.mkdir(parents=True)
+        target.write_text("x")
+        with anyio.fail_after(5):
+            while not seen:
+                await anyio.sleep(0.02)
+        assert set(seen) == {str(target)}
+        tasks.cancel_scope.cancel()

@@ -31,22 +31,12 @@ OURS = "env -u PYTHONDONTWRITEBYTECODE codex-app-server"
 REFERENCE = "codex-peer app-server"
 
 
-def measure(server: str, label: str, scenario: str, out: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            str(HARNESS),
-            "--server",
-            server,
-            "--label",
-            label,
-            "--scenario",
-            scenario,
-            "--json",
-            str(out),
-        ],
-        check=True,
-    )
+def measure(server: str, label: str, scenario: str, transport: str, out: Path) -> None:
+    if transport == "ws":
+        server += " --listen ws://127.0.0.1:{port}"
+    command = [sys.executable, str(HARNESS), "--server", server, "--label", label]
+    command += ["--scenario", scenario, "--transport", transport, "--json", str(out)]
+    subprocess.run(command, check=True)
 
 
 def main() -> int:

@@ -218,7 +218,15 @@ class ModelProvider(Protocol):
     wire_api: str
 
     def stream(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """Send ``request`` to the model and yield its events as they arrive."""
+        """Send ``request`` to the model and yield its events as they arrive.
+
+        ``request`` holds ``model_provider`` (the provider's config table, with its ``name``),
+        ``body`` (the wire API's request body: model, instructions, input, tools, ...) and
+        ``headers`` (``originator``, session and thread ids). Events are the wire API's
+        streaming events as dicts (for ``responses``: ``response.output_text.delta``, ...).
+        Failures raise an exception with a ``message`` a person can act on and, when known,
+        ``codex_error_info`` (the protocol's ``CodexErrorInfo``), which the turn reports.
+        """
 
 
 @hookspec

@@ -12,13 +12,14 @@ import logging
 import os
 import platform
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+from anyio.abc import TaskGroup
 
 from codex_core import __version__
 from codex_core.config import Config, load_config
@@ -90,6 +91,7 @@ class Kernel:
         #: through ``codex_cli_options``, e.g. ``ws_auth``). Set by ``codex-app-server``; empty
         #: for a kernel a host embeds, so readers must fall back to defaults.
         self.cli_options: dict[str, Any] = {}
+        self._task_group: TaskGroup | None = None
         self._stopping: anyio.Event | None = None
         self._serve_scope: anyio.CancelScope | None = None
         self._served: anyio.Event | None = None
@@ -182,6 +184,8 @@ class Kernel:
     # ------------------------------------------------------------------ lifecycle
 
     async def __aenter__(self) -> Kernel:
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
         await self._lifecycle("codex_startup")
         return self
 
@@ -193,7 +197,25 @@ class Kernel:
     ) -> None:
         for connection in list(self.connections):
             connection.close()
-        await self._lifecycle("codex_shutdown")
+        try:
+            await self._lifecycle("codex_shutdown")
+        finally:
+            tasks, self._task_group = self._task_group, None
+            if tasks is not None:
+                tasks.cancel_scope.cancel()
+                await tasks.__aexit__(None, None, None)
+
+    def start_soon(
+        self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: str | None = None
+    ) -> None:
+        """Run work that outlives the request and the connection that started it (a turn).
+
+        It belongs to the kernel: ``codex_shutdown`` hooks run first (so plugins can wind their
+        work down), then whatever is still running is cancelled.
+        """
+        if self._task_group is None:
+            raise RuntimeError("the kernel is not running: use `async with kernel:`")
+        self._task_group.start_soon(func, *args, name=name)
 
     async def _lifecycle(self, hook: str) -> None:
         for record, result in self.plugins.call_each(hook, kernel=self):

@@ -1,13 +1,17 @@
-"""Thread methods of the first slice: start, read, list and the loaded list.
+"""Thread and turn methods: the ``threads`` plugin of the kernel.
 
-Threads live in memory for now, with the settings they were started with; rollout files,
-turns and resume arrive with the agent core (until then no thread is materialized, so
-``thread/list`` is empty, as the official server's is before a thread's first turn). The shapes
-are the official server's, so clients already work against them.
+Threads live in memory while loaded, with their settings and subscribers, and on disk as
+rollouts (``codex_core.threads.rollout``) from their first turn on, as the official server
+does: ``thread/list`` only lists threads that have a rollout, and ephemeral threads never
+write one. Turns run in ``codex_core.threads.turns``. A thread's notifications go only to the
+connections subscribed to it (``thread/start`` and ``thread/resume`` subscribe the caller;
+``thread/unsubscribe`` and closing the connection unsubscribe it).
 """
 
 from __future__ import annotations
 
+import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,12 +21,24 @@ from typing import TYPE_CHECKING, Any
 from codex_core import __version__
 from codex_core.hookspecs import hookimpl
 from codex_core.models.methods import default_model
+from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INVALID_REQUEST, RequestContext, RpcError, RpcMethod
+from codex_core.threads import rollout
 from codex_core.threads.ids import parse_thread_id, uuid7
+from codex_core.threads.rollout import RolloutWriter, StoredThread
+from codex_core.threads.turns import (
+    DEFAULT_CONTEXT_WINDOW,
+    Turn,
+    TurnFailed,
+    empty_usage,
+    usage_from_rollout,
+)
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
     from codex_core.rpc.connection import Connection
+
+log = logging.getLogger(__name__)
 
 _SANDBOXES: dict[str, dict[str, Any]] = {
     "read-only": {"type": "readOnly", "networkAccess": False},
@@ -35,9 +51,16 @@ _SANDBOXES: dict[str, dict[str, Any]] = {
     },
     "danger-full-access": {"type": "dangerFullAccess"},
 }
+_ROLLOUT_SANDBOX = {"readOnly": "read-only", "workspaceWrite": "workspace-write",
+                    "dangerFullAccess": "danger-full-access"}  # fmt: skip
+DEFAULT_PAGE_SIZE = 25
+HYDRATION_DEPRECATED = (
+    "Full-history hydration is deprecated for paginated threads; omit `includeTurns` or set it "
+    "to `false`, then page with `thread/turns/list` and `thread/items/list`."
+)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class LoadedThread:
     thread: dict[str, Any]
     settings: dict[str, Any]
@@ -45,14 +68,43 @@ class LoadedThread:
     #: Whether the thread has a rollout on disk; like the official server, a thread is only
     #: written (and listed by ``thread/list``) once its first turn starts.
     materialized: bool = False
+    writer: RolloutWriter | None = None
+    #: Finished turns with all their items (``itemsView: full``).
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    #: What the model sees: Responses API input items, oldest first.
+    history: list[dict[str, Any]] = field(default_factory=list)
+    token_total: dict[str, int] = field(default_factory=empty_usage)
+    base_instructions: str | None = None
+    active: Turn | None = None
+
+    @property
+    def id(self) -> str:
+        return str(self.thread["id"])
 
 
 class ThreadRegistry:
-    """The threads this server has loaded, by id."""
+    """The threads this server has loaded, by id, and the turns running in them."""
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
         self.threads: dict[str, LoadedThread] = {}
+
+    @property
+    def home(self) -> Path:
+        return self.kernel.codex_home
+
+    # ------------------------------------------------------------------ notifications
+
+    def emit(self, loaded: LoadedThread, method: str, params: dict[str, Any]) -> None:
+        """Send a thread's notification to its subscribers (and nobody else)."""
+        for connection in list(loaded.subscribers):
+            connection.notify(method, params)
+
+    def set_status(self, loaded: LoadedThread, status: dict[str, Any]) -> None:
+        loaded.thread["status"] = status
+        self.emit(loaded, "thread/status/changed", {"threadId": loaded.id, "status": status})
+
+    # ------------------------------------------------------------------ thread/start
 
     async def start(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         config = self.kernel.config
@@ -62,16 +114,11 @@ class ThreadRegistry:
         sandbox_mode = params.sandbox or config.get("sandbox_mode") or "read-only"
         sandbox_mode = getattr(sandbox_mode, "value", sandbox_mode)
         approval = params.approval_policy or config.get("approval_policy") or "on-request"
+        approval = to_wire(getattr(approval, "root", approval))
         approval = getattr(approval, "value", approval)
         now = int(time.time())
         thread_id = uuid7()
-        stamp = datetime.now(UTC)
-        path = (
-            self.kernel.codex_home
-            / "sessions"
-            / stamp.strftime("%Y/%m/%d")
-            / f"rollout-{stamp.strftime('%Y-%m-%dT%H-%M-%S')}-{thread_id}.jsonl"
-        )
+        path = rollout.rollout_path(self.home, thread_id, datetime.now(UTC))
         thread = {
             "id": thread_id,
             "environments": [
@@ -109,7 +156,21 @@ class ThreadRegistry:
             "daybreakEnabled": None,
             "turns": [],
         }
-        settings = {
+        settings = self._settings(model, provider, cwd, approval, sandbox_mode)
+        loaded = self.threads[thread_id] = LoadedThread(thread, settings, {ctx.connection})
+        loaded.base_instructions = params.base_instructions or config.get("instructions")
+        if params.developer_instructions:
+            loaded.history.append(
+                {"type": "message", "role": "developer",
+                 "content": [{"type": "input_text", "text": params.developer_instructions}]}
+            )  # fmt: skip
+        ctx.notify_after_reply("thread/started", {"thread": loaded.thread})
+        return {"thread": thread, **settings}
+
+    def _settings(
+        self, model: str, provider: str, cwd: str, approval: Any, sandbox_mode: str
+    ) -> dict[str, Any]:
+        return {
             "model": model,
             "modelProvider": provider,
             "serviceTier": None,
@@ -118,43 +179,455 @@ class ThreadRegistry:
             "runtimeWorkspaceRoots": [cwd],
             "instructionSources": [],
             "approvalPolicy": approval,
-            "approvalsReviewer": config.get("approvals_reviewer") or "user",
+            "approvalsReviewer": self.kernel.config.get("approvals_reviewer") or "user",
             "sandbox": _SANDBOXES.get(sandbox_mode, _SANDBOXES["read-only"]),
             "activePermissionProfile": {"id": f":{sandbox_mode}", "extends": None},
             "reasoningEffort": None,
             "multiAgentMode": "explicitRequestOnly",
         }
-        loaded = self.threads[thread_id] = LoadedThread(thread, settings, {ctx.connection})
-        ctx.notify_after_reply("thread/started", {"thread": loaded.thread})
-        return {"thread": thread, **settings}
 
-    def get(self, raw_id: str) -> LoadedThread:
+    # ------------------------------------------------------------------ lookups
+
+    def thread_id(self, raw_id: str) -> str:
         try:
-            thread_id = parse_thread_id(raw_id)
+            return parse_thread_id(raw_id)
         except ValueError as exc:
             raise RpcError(INVALID_REQUEST, str(exc)) from None
+
+    def get(self, raw_id: str) -> LoadedThread:
+        thread_id = self.thread_id(raw_id)
         loaded = self.threads.get(thread_id)
         if loaded is None:
             raise RpcError(INVALID_REQUEST, f"thread not loaded: {thread_id}")
         return loaded
 
+    def stored(self, thread_id: str, *, full: bool = True) -> StoredThread | None:
+        path = rollout.find_rollout(self.home, thread_id)
+        return rollout.read_rollout(path, full=full) if path is not None else None
+
+    def stored_thread(self, stored: StoredThread, name: str | None) -> dict[str, Any]:
+        """The protocol ``Thread`` of a thread that is on disk but not loaded."""
+        meta = stored.meta
+        cwd = str(meta.get("cwd") or stored.context.get("cwd") or "")
+        thread_id = stored.id
+        return {
+            "id": thread_id,
+            "environments": None
+            if stored.archived
+            else [{"environmentId": "local", "cwd": cwd, "runtimeWorkspaceRoots": [cwd]}],
+            "extra": None,
+            "sessionId": meta.get("session_id") or thread_id,
+            "forkedFromId": meta.get("forked_from_id"),
+            "attachedToThreadId": None,
+            "parentThreadId": None,
+            "preview": stored.preview,
+            "ephemeral": False,
+            "section": None,
+            "sectionEnteredAt": None,
+            "projectId": None,
+            "historyMode": meta.get("history_mode") or "paginated",
+            "modelProvider": meta.get("model_provider") or "openai",
+            "model": stored.model,
+            "reasoningEffort": None,
+            "createdAt": stored.created_at,
+            "updatedAt": stored.updated_at,
+            "recencyAt": stored.updated_at,
+            "status": {"type": "notLoaded"},
+            "path": str(stored.path),
+            "cwd": cwd,
+            "cliVersion": meta.get("cli_version") or "",
+            "originator": meta.get("originator") or "",
+            "source": meta.get("source") if isinstance(meta.get("source"), str) else "vscode",
+            "canAcceptDirectInput": None,
+            "threadSource": None,
+            "agentNickname": None,
+            "agentRole": None,
+            "gitInfo": None,
+            "name": name,
+            "daybreakEnabled": None,
+            "turns": [],
+        }
+
+    # ------------------------------------------------------------------ thread/read, list
+
     async def read(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
-        return {"thread": self.get(params.thread_id).thread, "readState": None}
+        thread_id = self.thread_id(params.thread_id)
+        loaded = self.threads.get(thread_id)
+        if params.include_turns:
+            ctx.connection.notify(
+                "deprecationNotice", {"summary": HYDRATION_DEPRECATED, "details": None}
+            )
+        if loaded is not None:
+            thread = dict(loaded.thread)
+            if params.include_turns:
+                thread["turns"] = list(loaded.turns)
+            read_state = None
+            if loaded.materialized or thread["name"] is not None:
+                read_state = self.read_state(thread_id, loaded.turns)
+            return {"thread": thread, "readState": read_state}
+        stored = self.stored(thread_id, full=True)
+        if stored is None:
+            raise RpcError(INVALID_REQUEST, f"thread not loaded: {thread_id}")
+        thread = self.stored_thread(stored, rollout.read_names(self.home).get(thread_id))
+        if params.include_turns:
+            thread["turns"] = stored.turns
+        return {"thread": thread, "readState": self.read_state(thread_id, stored.turns)}
+
+    @staticmethod
+    def read_state(thread_id: str, turns: list[dict[str, Any]]) -> dict[str, Any]:
+        """The read marker; unread tracking (``thread/readState/update``) is not kept yet."""
+        first = {"type": "turn", "turnId": turns[0]["id"]} if turns else None
+        return {"firstUnread": first, "revision": f"initial:{thread_id}"}
 
     async def list(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
-        threads = sorted(
-            (t.thread for t in self.threads.values() if t.materialized),
-            key=lambda thread: thread["createdAt"],
-            reverse=True,
-        )
-        return {"data": threads, "readStates": {}, "nextCursor": None, "backwardsCursor": None}
+        archived = bool(params.archived)
+        providers = set(params.model_providers or ())
+        cwd_filter = params.cwd
+        cwds: set[str] | None = None
+        if cwd_filter is not None:
+            raw = to_wire(cwd_filter)
+            cwds = {raw} if isinstance(raw, str) else set(raw or ())
+        search = (params.search_term or "").lower() or None
+        limit = params.limit if params.limit else DEFAULT_PAGE_SIZE
+        paths = rollout.all_rollouts(self.home, archived=archived)
+        sort_key = to_wire(params.sort_key) if params.sort_key is not None else "created_at"
+        sort_key = getattr(sort_key, "value", sort_key)
+        ascending = to_wire(params.sort_direction) == "asc"
+        if sort_key == "updated_at":
+            paths.sort(key=lambda path: (path.stat().st_mtime, path.name), reverse=True)
+        if ascending:
+            paths.reverse()
+        start = 0
+        if params.cursor:
+            names = [path.name for path in paths]
+            if params.cursor not in names:
+                raise RpcError(INVALID_REQUEST, f"invalid cursor: {params.cursor}")
+            start = names.index(params.cursor) + 1
+        names_by_id = rollout.read_names(self.home)
+        data: list[dict[str, Any]] = []
+        next_cursor: str | None = None
+        for index in range(start, len(paths)):
+            stored = rollout.read_rollout(paths[index], full=False)
+            if stored is None:
+                continue
+            thread = self.stored_thread(stored, names_by_id.get(stored.id))
+            loaded = self.threads.get(stored.id)
+            if loaded is not None:
+                thread["status"] = loaded.thread["status"]
+            if providers and thread["modelProvider"] not in providers:
+                continue
+            if cwds is not None and thread["cwd"] not in cwds:
+                continue
+            if (
+                search
+                and search not in thread["preview"].lower()
+                and (search not in (thread["name"] or "").lower())
+            ):
+                continue
+            if len(data) == limit:
+                next_cursor = paths[index - 1].name
+                break
+            data.append(thread)
+        return {"data": data, "readStates": {}, "nextCursor": next_cursor,
+                "backwardsCursor": None}  # fmt: skip
 
     async def loaded_list(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         return {"data": list(self.threads), "nextCursor": None}
 
+    # ------------------------------------------------------------------ thread/resume
+
+    async def resume(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        thread_id = self.thread_id(params.thread_id)
+        loaded = self.threads.get(thread_id)
+        if loaded is None:
+            stored = self.stored(thread_id, full=True)
+            if stored is None:
+                raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
+            if stored.archived:
+                raise RpcError(INVALID_REQUEST, f"thread {thread_id} is archived")
+            loaded = self._load(stored)
+        settings = loaded.settings
+        if params.model:
+            settings["model"] = loaded.thread["model"] = params.model
+        if params.cwd:
+            settings["cwd"] = loaded.thread["cwd"] = params.cwd
+        loaded.subscribers.add(ctx.connection)
+        thread = dict(loaded.thread)
+        exclude = bool(params.exclude_turns)
+        if not exclude:
+            thread["turns"] = list(loaded.turns)
+            ctx.connection.notify(
+                "deprecationNotice", {"summary": HYDRATION_DEPRECATED, "details": None}
+            )
+        ctx.connection.notify(
+            "thread/status/changed", {"threadId": thread_id, "status": loaded.thread["status"]}
+        )
+        if any(loaded.token_total.values()) and loaded.turns:
+            usage = {"threadId": thread_id, "turnId": loaded.turns[-1]["id"],
+                     "tokenUsage": {"total": dict(loaded.token_total),
+                                    "last": dict(loaded.token_total),
+                                    "modelContextWindow": DEFAULT_CONTEXT_WINDOW}}  # fmt: skip
+            ctx.notify_after_reply("thread/tokenUsage/updated", usage)
+        return {"thread": thread, **settings}
+
+    def _load(self, stored: StoredThread) -> LoadedThread:
+        thread = self.stored_thread(stored, rollout.read_names(self.home).get(stored.id))
+        thread["status"] = {"type": "idle"}
+        thread["canAcceptDirectInput"] = True
+        context = stored.context
+        model = stored.model or self.kernel.config.get("model") or default_model()
+        thread["model"] = model
+        approval = context.get("approval_policy") or "on-request"
+        sandbox = (context.get("sandbox_policy") or {}).get("type") or "read-only"
+        sandbox = _ROLLOUT_SANDBOX.get(sandbox, sandbox)
+        settings = self._settings(model, thread["modelProvider"], thread["cwd"], approval, sandbox)
+        loaded = LoadedThread(thread, settings, materialized=True)
+        loaded.writer = RolloutWriter(stored.path, ordinal=stored.lines)
+        loaded.turns = stored.turns
+        loaded.history = stored.history
+        if stored.token_usage and isinstance(stored.token_usage.get("total_token_usage"), dict):
+            loaded.token_total = usage_from_rollout(stored.token_usage["total_token_usage"])
+        self.threads[stored.id] = loaded
+        return loaded
+
+    # ------------------------------------------------------------------ archive, names
+
+    async def archive(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        thread_id = self.thread_id(params.thread_id)
+        loaded = self.threads.get(thread_id)
+        path = rollout.find_rollout(self.home, thread_id)
+        if path is None or rollout.ARCHIVED in path.parts:
+            raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
+        audience: set[Connection] = {ctx.connection}
+        if loaded is not None:
+            audience |= loaded.subscribers
+            await self.interrupt_and_wait(loaded)
+            self.set_status(loaded, {"type": "notLoaded"})
+            if loaded.writer is not None:
+                loaded.writer.close()
+            del self.threads[thread_id]
+        target = self.home / rollout.ARCHIVED / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), str(target))
+        self._after_reply(ctx, audience, "thread/archived", {"threadId": thread_id})
+        return {}
+
+    async def unarchive(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        thread_id = self.thread_id(params.thread_id)
+        path = rollout.find_rollout(self.home, thread_id)
+        if path is None or rollout.ARCHIVED not in path.parts:
+            raise RpcError(INVALID_REQUEST, f"no archived rollout found for thread id {thread_id}")
+        parts = path.name.split("-")  # rollout-YYYY-MM-DDThh-mm-ss-<id>.jsonl
+        day = Path(parts[1]) / parts[2] / parts[3][:2]
+        target = self.home / rollout.SESSIONS / day / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), str(target))
+        stored = rollout.read_rollout(target, full=False)
+        if stored is None:
+            raise RpcError(INVALID_REQUEST, f"rollout of thread {thread_id} is unreadable")
+        thread = self.stored_thread(stored, rollout.read_names(self.home).get(thread_id))
+        ctx.notify_after_reply("thread/unarchived", {"threadId": thread_id})
+        return {"thread": thread}
+
+    async def name_set(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        thread_id = self.thread_id(params.thread_id)
+        loaded = self.threads.get(thread_id)
+        if loaded is None and rollout.find_rollout(self.home, thread_id) is None:
+            raise RpcError(INVALID_REQUEST, f"thread not found: {thread_id}")
+        name = params.name.strip() or None
+        audience: set[Connection] = {ctx.connection}
+        if loaded is not None:
+            loaded.thread["name"] = name
+            audience |= loaded.subscribers
+            if not loaded.thread["ephemeral"]:
+                rollout.write_name(self.home, thread_id, name)
+        else:
+            rollout.write_name(self.home, thread_id, name)
+        self._after_reply(
+            ctx, audience, "thread/name/updated", {"threadId": thread_id, "threadName": name}
+        )
+        return {}
+
+    async def unsubscribe(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        thread_id = self.thread_id(params.thread_id)
+        loaded = self.threads.get(thread_id)
+        if loaded is None:
+            return {"status": "notLoaded"}
+        if ctx.connection not in loaded.subscribers:
+            return {"status": "notSubscribed"}
+        loaded.subscribers.discard(ctx.connection)
+        return {"status": "unsubscribed"}
+
+    def _after_reply(
+        self, ctx: RequestContext, audience: set[Connection], method: str, params: dict[str, Any]
+    ) -> None:
+        def send() -> None:
+            for connection in audience:
+                connection.notify(method, params)
+
+        ctx.after_reply.append(send)
+
+    # ------------------------------------------------------------------ turns
+
+    def provider_for(self, provider_id: str) -> Any:
+        table = self.kernel.config.get(f"model_providers.{provider_id}") or {}
+        wire_api = str(table.get("wire_api") or "responses")
+        provider = self.kernel.model_providers.get(wire_api)
+        if provider is None:
+            installed = ", ".join(sorted(self.kernel.model_providers)) or "none"
+            raise TurnFailed(
+                f"no installed plugin speaks the `{wire_api}` wire API of model provider "
+                f"`{provider_id}` (installed: {installed}); install codex-plugin-openai"
+            )
+        return provider
+
+    async def turn_start(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        loaded = self.get(params.thread_id)
+        if loaded.active is not None:
+            raise RpcError(INVALID_REQUEST, f"a turn is already running: {loaded.active.id}")
+        content = []
+        for entry in params.input:
+            wire = to_wire(getattr(entry, "root", entry))
+            content.append({"type": wire.get("type"), **wire})
+        settings = loaded.settings
+        # Per-turn overrides persist for the thread's later turns.
+        if params.model:
+            settings["model"] = loaded.thread["model"] = params.model
+        if params.cwd:
+            settings["cwd"] = loaded.thread["cwd"] = params.cwd
+            settings["runtimeWorkspaceRoots"] = [params.cwd]
+        if params.effort is not None:
+            effort = to_wire(params.effort)
+            settings["reasoningEffort"] = loaded.thread["reasoningEffort"] = effort
+        if params.approval_policy is not None:
+            settings["approvalPolicy"] = to_wire(params.approval_policy)
+        if params.sandbox_policy is not None:
+            settings["sandbox"] = to_wire(params.sandbox_policy)
+        turn = Turn(
+            registry=self,
+            loaded=loaded,
+            id=uuid7(),
+            user_item={
+                "type": "userMessage",
+                "id": uuid7(),
+                "clientId": params.client_user_message_id,
+                "content": content,
+                "startedAtMs": None,
+                "completedAtMs": None,
+            },
+            client_name=ctx.connection.client_name,
+            client_version=ctx.connection.client_version,
+        )
+        loaded.active = turn
+        if not loaded.thread["preview"]:
+            loaded.thread["preview"] = rollout.user_text({"content": content})
+        ctx.after_reply.append(lambda: self._launch(loaded, turn))
+        return {"turn": turn.wire(started=False)}
+
+    def _launch(self, loaded: LoadedThread, turn: Turn) -> None:
+        """Begin the turn right after the ``turn/start`` reply (so the reply comes first)."""
+        turn.started_at = int(time.time())
+        turn.started_ms = time.time_ns() // 1_000_000
+        self._materialize(loaded)
+        self._record_turn_start(loaded, turn)
+        self.set_status(loaded, {"type": "active", "activeFlags": []})
+        self.emit(loaded, "turn/started", {"threadId": loaded.id, "turn": turn.wire()})
+        self.kernel.start_soon(turn.run, name=f"turn {turn.id}")
+
+    def _materialize(self, loaded: LoadedThread) -> None:
+        if loaded.materialized or loaded.thread["ephemeral"] or not loaded.thread["path"]:
+            return
+        loaded.materialized = True
+        thread = loaded.thread
+        loaded.writer = RolloutWriter(Path(thread["path"]))
+        created = datetime.fromtimestamp(thread["createdAt"], UTC)
+        loaded.writer.append(
+            "session_meta",
+            {
+                "session_id": thread["id"],
+                "id": thread["id"],
+                "timestamp": created.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "cwd": thread["cwd"],
+                "runtime_workspace_roots": [thread["cwd"]],
+                "originator": thread["originator"],
+                "cli_version": thread["cliVersion"],
+                "source": thread["source"],
+                "model_provider": thread["modelProvider"],
+                "base_instructions": {"text": loaded.base_instructions}
+                if loaded.base_instructions
+                else None,
+                "history_mode": thread["historyMode"],
+            },
+        )
+
+    def _record_turn_start(self, loaded: LoadedThread, turn: Turn) -> None:
+        if loaded.writer is None:
+            return
+        settings = loaded.settings
+        loaded.writer.event(
+            {"type": "task_started", "turn_id": turn.id, "root_turn_id": turn.id,
+             "started_at": turn.started_at, "model_context_window": DEFAULT_CONTEXT_WINDOW,
+             "collaboration_mode_kind": "default"}
+        )  # fmt: skip
+        sandbox = settings["sandbox"].get("type")
+        loaded.writer.append(
+            "turn_context",
+            {
+                "turn_id": turn.id,
+                "root_turn_id": turn.id,
+                "cwd": settings["cwd"],
+                "approval_policy": settings["approvalPolicy"],
+                "approvals_reviewer": settings["approvalsReviewer"],
+                "model": settings["model"],
+                "effort": settings["reasoningEffort"],
+                "summary": "none",
+                "sandbox_policy": {"type": _ROLLOUT_SANDBOX.get(sandbox, sandbox)},
+            },
+        )
+
+    def turn_finished(self, loaded: LoadedThread, turn: Turn) -> None:
+        if loaded.active is turn:
+            loaded.active = None
+
+    async def turn_interrupt(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        loaded = self.get(params.thread_id)
+        turn = loaded.active
+        if turn is None:
+            raise RpcError(INVALID_REQUEST, "no active turn to interrupt")
+        if turn.id != params.turn_id:
+            raise RpcError(
+                INVALID_REQUEST, f"expected active turn id `{params.turn_id}` but found `{turn.id}`"
+            )
+        turn.scope.cancel()
+        if not turn.done.is_set():
+            await turn.aborted.wait()
+        ctx.after_reply.append(turn.interrupt_replied.set)
+        return {}
+
+    async def interrupt_and_wait(self, loaded: LoadedThread) -> None:
+        turn = loaded.active
+        if turn is not None:
+            turn.scope.cancel()
+            turn.interrupt_replied.set()
+            await turn.done.wait()
+
+    # ------------------------------------------------------------------ lifecycle
+
     def forget(self, connection: Connection) -> None:
         for loaded in self.threads.values():
             loaded.subscribers.discard(connection)
+
+    async def shutdown(self) -> None:
+        """Interrupt running turns and let each record its end before the kernel stops."""
+        active = [loaded.active for loaded in self.threads.values() if loaded.active is not None]
+        for turn in active:
+            turn.scope.cancel()
+            turn.interrupt_replied.set()
+        for turn in active:
+            await turn.done.wait()
+        for loaded in self.threads.values():
+            if loaded.writer is not None:
+                loaded.writer.close()
 
 
 @hookimpl
@@ -166,6 +639,13 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("thread/read", registry.read),
         RpcMethod("thread/list", registry.list),
         RpcMethod("thread/loaded/list", registry.loaded_list),
+        RpcMethod("thread/resume", registry.resume),
+        RpcMethod("thread/archive", registry.archive),
+        RpcMethod("thread/unarchive", registry.unarchive),
+        RpcMethod("thread/name/set", registry.name_set),
+        RpcMethod("thread/unsubscribe", registry.unsubscribe),
+        RpcMethod("turn/start", registry.turn_start),
+        RpcMethod("turn/interrupt", registry.turn_interrupt),
     ]
 
 
@@ -174,3 +654,9 @@ def codex_connection_closed(connection: Connection) -> None:
     registry: ThreadRegistry | None = connection.kernel.services.get("threads")
     if registry is not None:
         registry.forget(connection)
+
+
+@hookimpl
+def codex_shutdown(kernel: Kernel) -> Any:
+    registry: ThreadRegistry | None = kernel.services.get("threads")
+    return registry.shutdown() if registry is not None else None

@@ -1,0 +1,457 @@
+"""A scripted model server: the OpenAI Responses API on loopback, replaying canned turns.
+
+Tests (and plugin authors) point a server at it instead of a real model::
+
+    from codex_core.testing import ScriptedModelServer, message
+
+    with ScriptedModelServer() as model:
+        model.add(message("Hello!", chunks=["Hel", "lo!"]))
+        server = start_server(*model.config_args(), env=model.env)
+        ...
+        assert model.requests[0].headers["originator"] == "pytest"
+
+Each ``POST .../responses`` takes the next scripted ``ModelResponse`` and streams it as
+server-sent events, in the shapes and order the real API uses (``response.created``,
+``response.output_item.added``, the deltas, ``response.output_item.done``,
+``response.completed`` with usage). Every request is recorded (method, path, lower-cased
+headers, JSON body) in ``requests``. When the script runs out, requests get a 500 error naming
+the request number, so a test that makes one call too many fails loudly.
+
+Only the standard library is used: an ``http.server`` in a background thread, so the helper
+works the same from synchronous tests, anyio tests and other processes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+__all__ = [
+    "ModelResponse",
+    "OutputItem",
+    "RecordedRequest",
+    "ScriptedModelServer",
+    "function_call",
+    "http_error",
+    "message",
+    "reasoning",
+]
+
+_ids = itertools.count(1)
+
+
+@dataclass(slots=True)
+class OutputItem:
+    """One item of a model response: what ``output_item.added`` announces, the deltas
+    streamed for it (events without ``item_id``/``output_index``, filled in when sent), and
+    the finished item of ``output_item.done``."""
+
+    added: dict[str, Any]
+    deltas: list[dict[str, Any]]
+    done: dict[str, Any]
+
+
+def message(text: str, *, chunks: Iterable[str] | None = None, id: str | None = None) -> OutputItem:
+    """An assistant message, streamed as ``chunks`` (default: the whole text in one delta)."""
+    item_id = id or f"msg_{next(_ids)}"
+    parts = list(chunks) if chunks is not None else [text]
+    if "".join(parts) != text:
+        raise ValueError(f"chunks {parts!r} do not add up to {text!r}")
+    deltas = [{"type": "response.output_text.delta", "content_index": 0, "delta": p} for p in parts]
+    return OutputItem(
+        added={"type": "message", "id": item_id, "status": "in_progress", "role": "assistant",
+               "content": []},
+        deltas=deltas,
+        done={"type": "message", "id": item_id, "status": "completed", "role": "assistant",
+              "content": [{"type": "output_text", "text": text, "annotations": []}]},
+    )  # fmt: skip
+
+
+def reasoning(
+    summary: str | Iterable[str] = (),
+    *,
+    content: str | Iterable[str] = (),
+    id: str | None = None,
+) -> OutputItem:
+    """A reasoning item: summary parts (streamed as summary deltas) and raw reasoning text."""
+    item_id = id or f"rs_{next(_ids)}"
+    summaries = [summary] if isinstance(summary, str) else list(summary)
+    contents = [content] if isinstance(content, str) else list(content)
+    deltas: list[dict[str, Any]] = []
+    for index, text in enumerate(summaries):
+        deltas.append(
+            {
+                "type": "response.reasoning_summary_part.added",
+                "summary_index": index,
+                "part": {"type": "summary_text", "text": ""},
+            }
+        )
+        deltas.append(
+            {"type": "response.reasoning_summary_text.delta", "summary_index": index, "delta": text}
+        )
+    for index, text in enumerate(contents):
+        deltas.append(
+            {"type": "response.reasoning_text.delta", "content_index": index, "delta": text}
+        )
+    done: dict[str, Any] = {
+        "type": "reasoning",
+        "id": item_id,
+        "summary": [{"type": "summary_text", "text": text} for text in summaries],
+        "encrypted_content": None,
+    }
+    if contents:
+        done["content"] = [{"type": "reasoning_text", "text": text} for text in contents]
+    return OutputItem(
+        added={"type": "reasoning", "id": item_id, "summary": []}, deltas=deltas, done=done
+    )
+
+
+def function_call(
+    name: str,
+    arguments: dict[str, Any] | str,
+    *,
+    call_id: str | None = None,
+    id: str | None = None,
+) -> OutputItem:
+    """A function (tool) call; ``arguments`` is sent as the JSON string the API uses."""
+    number = next(_ids)
+    item_id = id or f"fc_{number}"
+    call = call_id or f"call_{number}"
+    args = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    base = {"type": "function_call", "id": item_id, "call_id": call, "name": name}
+    return OutputItem(
+        added={**base, "arguments": "", "status": "in_progress"},
+        deltas=[{"type": "response.function_call_arguments.delta", "delta": args}],
+        done={**base, "arguments": args, "status": "completed"},
+    )
+
+
+@dataclass(slots=True)
+class ModelResponse:
+    """One scripted answer to one request.
+
+    ``items`` are streamed in order; ``delay`` seconds pass before each event after
+    ``response.created``; ``stall`` seconds pass (the stream open, nothing sent) before
+    ``response.completed``, to test interrupts and timeouts. ``status`` other than 200 answers
+    with that HTTP status and ``error_body`` instead of a stream; ``failed`` ends the stream
+    with ``response.failed`` carrying that error object.
+    """
+
+    items: list[OutputItem] = field(default_factory=list)
+    usage: dict[str, Any] | None = None
+    delay: float = 0.0
+    stall: float = 0.0
+    status: int = 200
+    error_body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, Any] | None = None
+    id: str | None = None
+    #: Send SSE comments while stalling (so a client notices at once when the server is gone);
+    #: ``False`` stalls in silence, to trip a client's idle timeout.
+    keepalive: bool = True
+
+    def events(self, model: str) -> Iterator[dict[str, Any]]:
+        """The SSE events of this response, in the order the real API sends them."""
+        response_id = self.id or f"resp_{next(_ids)}"
+        created = int(time.time())
+        shell = {"id": response_id, "object": "response", "created_at": created, "model": model}
+        yield {"type": "response.created", "response": {**shell, "status": "in_progress",
+                                                        "output": []}}  # fmt: skip
+        for index, item in enumerate(self.items):
+            yield {"type": "response.output_item.added", "output_index": index, "item": item.added}
+            for delta in item.deltas:
+                yield {**delta, "item_id": item.added["id"], "output_index": index}
+            yield {"type": "response.output_item.done", "output_index": index, "item": item.done}
+        if self.failed is not None:
+            yield {"type": "response.failed", "response": {**shell, "status": "failed",
+                                                          "error": self.failed}}  # fmt: skip
+            return
+        yield {
+            "type": "response.completed",
+            "response": {
+                **shell,
+                "status": "completed",
+                "output": [item.done for item in self.items],
+                "usage": self.usage or default_usage(),
+            },
+        }
+
+
+def default_usage(input_tokens: int = 10, output_tokens: int = 5) -> dict[str, Any]:
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": input_tokens + output_tokens,
+    }
+
+
+def http_error(
+    status: int,
+    message: str = "scripted error",
+    *,
+    type: str = "server_error",
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> ModelResponse:
+    """An HTTP error answer in the API's error envelope (429 rate limit, 500, 401, ...)."""
+    body = {"error": {"message": message, "type": type, "code": code, "param": None}}
+    return ModelResponse(status=status, error_body=body, headers=dict(headers or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """A request the server received: header names are lower-cased; ``body`` is parsed JSON
+    (or the raw text when it is not JSON)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    received_at: float
+
+    def input_texts(self, role: str = "user") -> list[str]:
+        """The ``input_text`` spans of the ``message`` inputs of ``role`` (Responses API)."""
+        texts: list[str] = []
+        for item in (self.body or {}).get("input", []):
+            if item.get("type") == "message" and item.get("role") == role:
+                for span in item.get("content", []):
+                    if span.get("type") in ("input_text", "output_text"):
+                        texts.append(span.get("text", ""))
+        return texts
+
+
+Script = ModelResponse | Callable[[RecordedRequest], ModelResponse]
+
+
+class ScriptedModelServer:
+    """A Responses API server on ``127.0.0.1`` (a free port) that replays scripted answers."""
+
+    def __init__(
+        self,
+        responses: Iterable[Script | OutputItem | str] = (),
+        *,
+        api_key: str = "scripted-model-key",
+        env_key: str = "MOCK_API_KEY",
+    ) -> None:
+        self.api_key = api_key
+        self.env_key = env_key
+        self.requests: list[RecordedRequest] = []
+        self._script: list[Script] = []
+        self._lock = threading.Condition()
+        self._closing = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.add(*responses)
+
+    # ------------------------------------------------------------------ script
+
+    def add(self, *responses: Script | OutputItem | str | list[OutputItem]) -> None:
+        """Queue answers: a ``ModelResponse``, a callable making one from the request, an
+        item or a list of items (one response), or a string (one message)."""
+        with self._lock:
+            for response in responses:
+                self._script.append(_as_response(response))
+
+    @property
+    def pending(self) -> int:
+        """Scripted answers not used yet."""
+        with self._lock:
+            return len(self._script)
+
+    def _next(self, request: RecordedRequest) -> ModelResponse | None:
+        with self._lock:
+            self.requests.append(request)
+            self._lock.notify_all()
+            if not self._script:
+                return None
+            script = self._script.pop(0)
+        return script if isinstance(script, ModelResponse) else script(request)
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[RecordedRequest]:
+        """Block until ``count`` requests arrived; returns them all."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len(self.requests) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"expected {count} model request(s), got {len(self.requests)}"
+                    )
+                self._lock.wait(left)
+            return list(self.requests)
+
+    # ------------------------------------------------------------------ addresses
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("the scripted model server is not running")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """The provider ``base_url`` (``http://127.0.0.1:PORT/v1``)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def config_args(self, provider: str = "mock", model: str = "mock-model") -> list[str]:
+        """``-c`` arguments that point a server (ours or the reference) at this one."""
+        table = (
+            f'{{name="{provider}",base_url="{self.base_url}",wire_api="responses",'
+            f'env_key="{self.env_key}",request_max_retries=0,stream_max_retries=0}}'
+        )
+        return [
+            "-c",
+            f'model_provider="{provider}"',
+            "-c",
+            f"model_providers.{provider}={table}",
+            "-c",
+            f'model="{model}"',
+        ]
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment the server needs (the provider's API key)."""
+        return {self.env_key: self.api_key}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> ScriptedModelServer:
+        handler = type("Handler", (_Handler,), {"owner": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="scripted-model-server", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> ScriptedModelServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _as_response(response: Script | OutputItem | str | list[OutputItem]) -> Script:
+    if isinstance(response, str):
+        return ModelResponse([message(response)])
+    if isinstance(response, OutputItem):
+        return ModelResponse([response])
+    if isinstance(response, list):
+        return ModelResponse(response)
+    return response
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: ScriptedModelServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._record(b"")
+        self._json(404, {"error": {"message": f"not found: {self.path}", "type": "not_found"}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not self.path.rstrip("/").endswith("/responses"):
+            self._record(raw)
+            self._json(404, {"error": {"message": f"not found: {self.path}", "type": "not_found"}})
+            return
+        request = self._request(raw)
+        response = self.owner._next(request)
+        if response is None:
+            number = len(self.owner.requests)
+            message = f"scripted model server: no response left for request {number}"
+            self._json(500, {"error": {"message": message, "type": "server_error"}})
+            return
+        if response.status != 200:
+            self._json(response.status, response.error_body, response.headers)
+            return
+        model = request.body.get("model", "mock-model") if isinstance(request.body, dict) else ""
+        self._stream(response, str(model))
+
+    def _request(self, raw: bytes) -> RecordedRequest:
+        text = raw.decode("utf-8", errors="replace")
+        try:
+            body: Any = json.loads(text) if text else None
+        except ValueError:
+            body = text
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        return RecordedRequest(self.command, self.path, headers, body, time.time())
+
+    def _record(self, raw: bytes) -> None:
+        with self.owner._lock:
+            self.owner.requests.append(self._request(raw))
+            self.owner._lock.notify_all()
+
+    def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _stream(self, response: ModelResponse, model: str) -> None:
+        closing = self.owner._closing
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("transfer-encoding", "chunked")
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        try:
+            for number, event in enumerate(response.events(model)):
+                last = event["type"] in ("response.completed", "response.failed")
+                if last and response.stall and not self._stall(response.stall, response.keepalive):
+                    return
+                if number and response.delay and closing.wait(response.delay):
+                    return
+                payload = json.dumps(event, separators=(",", ":"))
+                self._chunk(f"event: {event['type']}\ndata: {payload}\n\n".encode())
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _stall(self, seconds: float, keepalive: bool) -> bool:
+        """Keep the stream open for ``seconds``; False when the client or server went away."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self.owner._closing.wait(min(left, 0.2)):
+                return False
+            if keepalive:  # an SSE comment: ignored by clients, fails once they hung up
+                self._chunk(b": waiting\n\n")
+        return True

@@ -1,0 +1,373 @@
+"""Rollout files: a thread's history as JSONL, in the official server's format.
+
+A rollout lives at ``$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<timestamp>-<threadId>.jsonl``
+(``archived_sessions/`` once archived). Each line is
+``{"timestamp", "ordinal", "type", "payload"}``; the types this module writes and reads:
+
+- ``session_meta``: the thread's id, cwd, originator, cli version, source, model provider;
+- ``turn_context``: a turn's settings (model, cwd, approval policy, sandbox);
+- ``response_item``: what the model saw or said (Responses API items), for resuming;
+- ``event_msg``: ``task_started``, ``item_completed`` (the protocol items, in the reference's
+  ``UserMessage`` / ``AgentMessage`` / ``Reasoning`` shapes), ``token_count``,
+  ``task_complete`` (with ``error`` when the turn failed), ``turn_aborted``.
+
+Lines of other types (``world_state``, ``token_usage_record``, ...) are kept by the reference
+for itself and skipped here. Thread names live beside the rollouts in
+``$CODEX_HOME/session_index.jsonl`` (one ``{"id", "thread_name", "updated_at"}`` per rename;
+the last one wins).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+log = logging.getLogger(__name__)
+
+SESSIONS = "sessions"
+ARCHIVED = "archived_sessions"
+SESSION_INDEX = "session_index.jsonl"
+_NAME = re.compile(
+    r"^rollout-(\d{4})-(\d{2})-(\d{2})T(\d{2})-(\d{2})-(\d{2})-"
+    r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\.jsonl$"
+)
+
+
+def rollout_path(codex_home: Path, thread_id: str, when: datetime) -> Path:
+    return (
+        codex_home
+        / SESSIONS
+        / when.strftime("%Y/%m/%d")
+        / f"rollout-{when.strftime('%Y-%m-%dT%H-%M-%S')}-{thread_id}.jsonl"
+    )
+
+
+def thread_id_of(path: Path) -> str | None:
+    match = _NAME.match(path.name)
+    return match.group(7).lower() if match else None
+
+
+def iso_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class RolloutWriter:
+    """Appends lines to one rollout; every line is flushed, so a crash loses nothing written."""
+
+    def __init__(self, path: Path, ordinal: int = 0) -> None:
+        self.path = path
+        self.ordinal = ordinal
+        self._file: IO[str] | None = None
+
+    def append(self, kind: str, payload: dict[str, Any]) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+        line = {"timestamp": iso_now(), "ordinal": self.ordinal, "type": kind, "payload": payload}
+        self.ordinal += 1
+        self._file.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self._file.flush()
+
+    def event(self, payload: dict[str, Any]) -> None:
+        self.append("event_msg", payload)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+# ---------------------------------------------------------------------------- item shapes
+
+
+def item_to_rollout(item: dict[str, Any]) -> dict[str, Any] | None:
+    """A protocol item in the reference's ``item_completed`` shape (``None``: not stored)."""
+    kind = item.get("type")
+    if kind == "userMessage":
+        return {"type": "UserMessage", "id": item["id"], "content": item["content"]}
+    if kind == "agentMessage":
+        return {"type": "AgentMessage", "id": item["id"],
+                "content": [{"type": "Text", "text": item["text"]}]}  # fmt: skip
+    if kind == "reasoning":
+        return {"type": "Reasoning", "id": item["id"], "summary_text": item["summary"],
+                "raw_content": item["content"]}  # fmt: skip
+    return None
+
+
+def item_from_rollout(
+    stored: dict[str, Any], started_at_ms: int | None, completed_at_ms: int | None
+) -> dict[str, Any] | None:
+    """The protocol item for an ``item_completed`` payload's ``item`` (``None``: unknown)."""
+    kind = stored.get("type")
+    times = {"startedAtMs": started_at_ms, "completedAtMs": completed_at_ms}
+    if kind == "UserMessage":
+        return {"type": "userMessage", "id": stored.get("id"), "clientId": None,
+                "content": stored.get("content") or [], **times}  # fmt: skip
+    if kind == "AgentMessage":
+        text = "".join(
+            part.get("text", "") for part in stored.get("content") or [] if isinstance(part, dict)
+        )
+        return agent_message(str(stored.get("id")), text, **_ms(times))
+    if kind == "Reasoning":
+        return {"type": "reasoning", "id": stored.get("id"),
+                "summary": list(stored.get("summary_text") or []),
+                "content": list(stored.get("raw_content") or []), **times}  # fmt: skip
+    return None
+
+
+def _ms(times: dict[str, int | None]) -> dict[str, int | None]:
+    return {"started_at_ms": times["startedAtMs"], "completed_at_ms": times["completedAtMs"]}
+
+
+def agent_message(
+    item_id: str, text: str, *, started_at_ms: int | None, completed_at_ms: int | None
+) -> dict[str, Any]:
+    return {
+        "type": "agentMessage",
+        "moderation": None,
+        "id": item_id,
+        "text": text,
+        "phase": None,
+        "memoryCitation": None,
+        "delivery": None,
+        "questions": None,
+        "startedAtMs": started_at_ms,
+        "completedAtMs": completed_at_ms,
+    }
+
+
+def camel(value: Any) -> Any:
+    """``internal_server_error`` -> ``internalServerError`` (the rollout stores snake case)."""
+    if isinstance(value, str):
+        head, *rest = value.split("_")
+        return head + "".join(part[:1].upper() + part[1:] for part in rest)
+    if isinstance(value, dict):
+        return {camel(key): camel(item) if isinstance(item, dict) else item
+                for key, item in value.items()}  # fmt: skip
+    return value
+
+
+def snake(value: Any) -> Any:
+    """``internalServerError`` -> ``internal_server_error``."""
+    if isinstance(value, str):
+        return re.sub(r"(?<!^)([A-Z])", r"_\1", value).lower()
+    if isinstance(value, dict):
+        return {snake(key): snake(item) if isinstance(item, dict) else item
+                for key, item in value.items()}  # fmt: skip
+    return value
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+@dataclass(slots=True)
+class StoredThread:
+    """What a rollout says about its thread."""
+
+    path: Path
+    id: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    created_at: int = 0
+    updated_at: int = 0
+    preview: str = ""
+    model: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    token_usage: dict[str, Any] | None = None
+    lines: int = 0
+
+    @property
+    def archived(self) -> bool:
+        return ARCHIVED in self.path.parts
+
+
+def _lines(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for raw in handle:
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                continue  # a torn last line after a crash, say
+            if isinstance(line, dict):
+                yield line
+
+
+def _epoch(timestamp: Any) -> int:
+    if not isinstance(timestamp, str):
+        return 0
+    try:
+        return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return 0
+
+
+def read_rollout(path: Path, *, full: bool = True) -> StoredThread | None:
+    """Parse a rollout; ``full=False`` stops after the first user message (for listings)."""
+    thread_id = thread_id_of(path)
+    if thread_id is None:
+        return None
+    stored = StoredThread(path=path, id=thread_id)
+    try:
+        stored.updated_at = int(path.stat().st_mtime)
+        current: dict[str, Any] | None = None
+        for line in _lines(path):
+            stored.lines += 1
+            kind = line.get("type")
+            payload = line.get("payload")
+            if not isinstance(payload, dict):
+                continue
+            if kind == "session_meta":
+                stored.meta = payload
+                stored.created_at = _epoch(payload.get("timestamp") or line.get("timestamp"))
+            elif kind == "turn_context":
+                stored.context = payload
+                stored.model = payload.get("model") or stored.model
+            elif kind == "response_item":
+                if full and _keep_in_history(payload):
+                    stored.history.append(_clean_response_item(payload))
+            elif kind == "event_msg":
+                current = _apply_event(stored, current, payload)
+                if not full and stored.preview:
+                    break
+    except OSError as exc:
+        log.warning("cannot read rollout %s: %s", path, exc)
+        return None
+    if not stored.meta:
+        return None
+    return stored
+
+
+def _keep_in_history(payload: dict[str, Any]) -> bool:
+    if payload.get("type") == "message" and payload.get("role") in ("developer", "system"):
+        return False
+    return payload.get("type") in (
+        "message",
+        "reasoning",
+        "function_call",
+        "function_call_output",
+        "custom_tool_call",
+        "custom_tool_call_output",
+    )
+
+
+def _clean_response_item(payload: dict[str, Any]) -> dict[str, Any]:
+    """A response item as sent back to the model: bookkeeping keys dropped."""
+    drop = {"internal_chat_message_metadata_passthrough", "metadata"}
+    return {key: value for key, value in payload.items() if key not in drop}
+
+
+def _apply_event(
+    stored: StoredThread, current: dict[str, Any] | None, payload: dict[str, Any]
+) -> dict[str, Any] | None:
+    kind = payload.get("type")
+    if kind == "task_started":
+        turn_id = str(payload.get("turn_id"))
+        current = {
+            "id": turn_id,
+            "rootTurnId": payload.get("root_turn_id") or turn_id,
+            "items": [],
+            "itemsView": "full",
+            "status": "inProgress",
+            "error": None,
+            "startedAt": payload.get("started_at"),
+            "completedAt": None,
+            "durationMs": None,
+        }
+        stored.turns.append(current)
+    elif kind == "item_completed":
+        item = payload.get("item")
+        if isinstance(item, dict):
+            converted = item_from_rollout(
+                item, payload.get("started_at_ms"), payload.get("completed_at_ms")
+            )
+            if converted is not None:
+                if converted["type"] == "userMessage" and not stored.preview:
+                    stored.preview = user_text(converted)
+                if current is not None:
+                    current["items"].append(converted)
+    elif kind in ("task_complete", "turn_aborted") and current is not None:
+        error = payload.get("error")
+        if kind == "turn_aborted":
+            current["status"] = "interrupted"
+        elif error:
+            current["status"] = "failed"
+            current["error"] = {
+                "message": error.get("message", ""),
+                "codexErrorInfo": camel(error.get("codex_error_info")),
+                "additionalDetails": error.get("additional_details"),
+            }
+        else:
+            current["status"] = "completed"
+        current["completedAt"] = payload.get("completed_at")
+        current["durationMs"] = payload.get("duration_ms")
+        current = None
+    elif kind == "token_count":
+        info = payload.get("info")
+        if isinstance(info, dict):
+            stored.token_usage = info
+    return current
+
+
+def user_text(item: dict[str, Any]) -> str:
+    return "".join(
+        part.get("text", "")
+        for part in item.get("content") or []
+        if isinstance(part, dict) and part.get("type") == "text"
+    )
+
+
+def find_rollout(codex_home: Path, thread_id: str) -> Path | None:
+    """The rollout of ``thread_id``, active or archived (newest first)."""
+    suffix = f"-{thread_id}.jsonl"
+    for root in (codex_home / SESSIONS, codex_home / ARCHIVED):
+        if not root.is_dir():
+            continue
+        for dirpath, _dirnames, filenames in os.walk(root):
+            for name in filenames:
+                if name.endswith(suffix) and name.startswith("rollout-"):
+                    return Path(dirpath) / name
+    return None
+
+
+def all_rollouts(codex_home: Path, *, archived: bool) -> list[Path]:
+    """Every rollout file, newest first (by the timestamp in the name, then the id)."""
+    root = codex_home / (ARCHIVED if archived else SESSIONS)
+    found: list[Path] = []
+    if root.is_dir():
+        for dirpath, _dirnames, filenames in os.walk(root):
+            found.extend(Path(dirpath) / name for name in filenames if _NAME.match(name))
+    found.sort(key=lambda path: path.name, reverse=True)
+    return found
+
+
+# ---------------------------------------------------------------------------- names
+
+
+def read_names(codex_home: Path) -> dict[str, str | None]:
+    names: dict[str, str | None] = {}
+    index = codex_home / SESSION_INDEX
+    if not index.is_file():
+        return names
+    for line in _lines(index):
+        thread_id = line.get("id")
+        if isinstance(thread_id, str):
+            name = line.get("thread_name")
+            names[thread_id] = name if isinstance(name, str) and name else None
+    return names
+
+
+def write_name(codex_home: Path, thread_id: str, name: str | None) -> None:
+    index = codex_home / SESSION_INDEX
+    index.parent.mkdir(parents=True, exist_ok=True)
+    entry = {"id": thread_id, "thread_name": name, "updated_at": iso_now()}
+    with index.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        handle.flush()

@@ -1,0 +1,470 @@
+"""The turn engine: user input in, model events out, as protocol notifications and rollout lines.
+
+One turn, in the official server's order (see ``docs/threads.md``)::
+
+    turn/start result -> thread/status/changed active -> turn/started
+    -> item/started + item/completed (userMessage)
+    -> per model response: item/started, deltas, item/completed (reasoning, agentMessage)
+       then thread/tokenUsage/updated
+    -> thread/status/changed idle -> turn/completed
+
+A model error fails the turn (``thread/status/changed systemError``, ``error``, then
+``turn/completed`` with ``status: failed``); ``turn/interrupt`` ends it as ``interrupted``.
+
+Tools are the next slice. The seam is ``Turn.call_tool``: today every function call the model
+makes is answered with ``unsupported call: <name>`` (what the reference answers for a tool it
+does not know), and the model is sampled again, up to ``MAX_MODEL_ROUNDS`` times.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from codex_core.threads.ids import uuid7
+from codex_core.threads.rollout import agent_message, item_to_rollout, snake
+
+if TYPE_CHECKING:
+    from codex_core.threads.methods import LoadedThread, ThreadRegistry
+
+log = logging.getLogger(__name__)
+
+#: Model requests one turn may make (tool-call round trips) before it fails.
+MAX_MODEL_ROUNDS = 64
+#: The context window reported for models the catalog does not know (as the reference).
+DEFAULT_CONTEXT_WINDOW = 258_400
+#: How long an interrupted turn waits for the ``turn/interrupt`` reply to go out first.
+INTERRUPT_REPLY_WAIT = 1.0
+
+BASE_INSTRUCTIONS = (
+    "You are Codex, a coding agent. You and the user share the same workspace and collaborate "
+    "to achieve the user's goals. Be concise, direct and precise; state assumptions."
+)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class TurnFailed(Exception):
+    """A turn that cannot go on; carries the protocol's ``TurnError`` fields."""
+
+    def __init__(self, message: str, codex_error_info: Any = "other") -> None:
+        super().__init__(message)
+        self.message = message
+        self.codex_error_info = codex_error_info
+
+
+def turn_error(exc: BaseException) -> dict[str, Any]:
+    """The ``TurnError`` for an exception: providers' errors carry ``codex_error_info``."""
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return {
+        "message": str(message),
+        "codexErrorInfo": getattr(exc, "codex_error_info", "other"),
+        "additionalDetails": None,
+    }
+
+
+def empty_usage() -> dict[str, int]:
+    return {
+        "totalTokens": 0,
+        "inputTokens": 0,
+        "cachedInputTokens": 0,
+        "cacheWriteInputTokens": 0,
+        "outputTokens": 0,
+        "reasoningOutputTokens": 0,
+    }
+
+
+def usage_from_api(usage: dict[str, Any]) -> dict[str, int]:
+    """Responses API ``usage`` -> the protocol's ``TokenUsageBreakdown``."""
+    cached = (usage.get("input_tokens_details") or {}).get("cached_tokens") or 0
+    reasoning = (usage.get("output_tokens_details") or {}).get("reasoning_tokens") or 0
+    input_tokens = int(usage.get("input_tokens") or 0)
+    output_tokens = int(usage.get("output_tokens") or 0)
+    return {
+        "totalTokens": int(usage.get("total_tokens") or input_tokens + output_tokens),
+        "inputTokens": input_tokens,
+        "cachedInputTokens": int(cached),
+        "cacheWriteInputTokens": 0,
+        "outputTokens": output_tokens,
+        "reasoningOutputTokens": int(reasoning),
+    }
+
+
+def add_usage(total: dict[str, int], last: dict[str, int]) -> dict[str, int]:
+    return {key: total.get(key, 0) + value for key, value in last.items()}
+
+
+def usage_from_rollout(usage: dict[str, Any]) -> dict[str, int]:
+    result = empty_usage()
+    for key in result:
+        result[key] = int(usage.get(snake(key)) or 0)
+    return result
+
+
+def user_input_to_model(content: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Protocol ``UserInput`` items -> Responses API content parts (text and images)."""
+    parts: list[dict[str, Any]] = []
+    for entry in content:
+        kind = entry.get("type")
+        if kind == "text":
+            parts.append({"type": "input_text", "text": entry.get("text", "")})
+        elif kind == "image" and entry.get("url"):
+            parts.append({"type": "input_image", "image_url": entry["url"]})
+        else:
+            raise TurnFailed(f"input of type `{kind}` is not supported yet", "badRequest")
+    return parts
+
+
+@dataclass(slots=True)
+class Turn:
+    """One running turn of a loaded thread."""
+
+    registry: ThreadRegistry
+    loaded: LoadedThread
+    id: str
+    user_item: dict[str, Any]
+    client_name: str | None
+    client_version: str | None
+    started_at: int = 0
+    started_ms: int = 0
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    #: Set once the model stream stopped because of ``turn/interrupt``.
+    aborted: anyio.Event = field(default_factory=anyio.Event)
+    #: Set once the ``turn/interrupt`` reply went out (the reference answers it first).
+    interrupt_replied: anyio.Event = field(default_factory=anyio.Event)
+    done: anyio.Event = field(default_factory=anyio.Event)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False
+    #: Items started but not completed (to close them on interrupt), by item id.
+    open_items: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def thread_id(self) -> str:
+        return str(self.loaded.thread["id"])
+
+    def wire(self, status: str = "inProgress", *, started: bool = True) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "rootTurnId": self.id,
+            "items": [],
+            "itemsView": "notLoaded",
+            "status": status,
+            "error": None,
+            "startedAt": self.started_at if started else None,
+            "completedAt": None,
+            "durationMs": None,
+        }
+
+    def emit(self, method: str, params: dict[str, Any]) -> None:
+        self.registry.emit(self.loaded, method, params)
+
+    def record(self, kind: str, payload: dict[str, Any]) -> None:
+        writer = self.loaded.writer
+        if writer is not None:
+            writer.append(kind, payload)
+
+    # ------------------------------------------------------------------ items
+
+    def item_started(self, item: dict[str, Any]) -> None:
+        self.open_items[item["id"]] = item
+        self.emit(
+            "item/started",
+            {"item": item, "threadId": self.thread_id, "turnId": self.id,
+             "startedAtMs": item["startedAtMs"]},
+        )  # fmt: skip
+
+    def item_completed(self, item: dict[str, Any]) -> None:
+        self.open_items.pop(item["id"], None)
+        self.items.append(item)
+        stored = item_to_rollout(item)
+        if stored is not None:
+            self.record(
+                "event_msg",
+                {"type": "item_completed", "thread_id": self.thread_id, "turn_id": self.id,
+                 "item": stored, "started_at_ms": item.get("startedAtMs"),
+                 "completed_at_ms": item.get("completedAtMs")},
+            )  # fmt: skip
+        self.emit(
+            "item/completed",
+            {"item": item, "threadId": self.thread_id, "turnId": self.id,
+             "contentTokenCount": None, "completedAtMs": item.get("completedAtMs")},
+        )  # fmt: skip
+
+    def delta(self, method: str, item_id: str, **extra: Any) -> None:
+        self.emit(method, {"threadId": self.thread_id, "turnId": self.id, "itemId": item_id,
+                           **extra})  # fmt: skip
+
+    # ------------------------------------------------------------------ the turn
+
+    async def run(self) -> None:
+        """Run the turn to its end; never raises (every outcome ends in ``turn/completed``)."""
+        error: dict[str, Any] | None = None
+        try:
+            with self.scope:
+                try:
+                    await self._run()
+                except TurnFailed as exc:
+                    error = turn_error(exc)
+                except Exception as exc:
+                    log.warning("turn %s failed: %s", self.id, exc, exc_info=True)
+                    error = turn_error(exc)
+            if self.scope.cancelled_caught:
+                self.interrupted = True
+                self.aborted.set()
+                with anyio.move_on_after(INTERRUPT_REPLY_WAIT):
+                    await self.interrupt_replied.wait()
+            self._finish(error)
+        finally:
+            self.aborted.set()  # wakes a turn/interrupt that raced with the turn's end
+            self.done.set()
+            self.registry.turn_finished(self.loaded, self)
+
+    async def _run(self) -> None:
+        loaded = self.loaded
+        self.user_item["startedAtMs"] = now_ms()
+        user_content = user_input_to_model(self.user_item["content"])
+        self.item_started(dict(self.user_item))
+        self.user_item["completedAtMs"] = self.user_item["startedAtMs"]
+        user_message = {"type": "message", "role": "user", "content": user_content}
+        loaded.history.append(user_message)
+        self.record("response_item", user_message)
+        self.item_completed(dict(self.user_item))
+        provider_id = str(loaded.settings["modelProvider"])
+        provider = self.registry.provider_for(provider_id)
+        for _round in range(MAX_MODEL_ROUNDS):
+            calls = await self._sample(provider, provider_id)
+            if not calls:
+                return
+            for call in calls:
+                output = await self.call_tool(call)
+                item = {"type": "function_call_output", "call_id": call.get("call_id"),
+                        "output": output}  # fmt: skip
+                loaded.history.append(item)
+                self.record("response_item", item)
+        raise TurnFailed(f"the model made more than {MAX_MODEL_ROUNDS} requests in one turn")
+
+    async def call_tool(self, call: dict[str, Any]) -> str:
+        """Run one function call of the model and return what the model sees.
+
+        The seam for the next slice (shell, apply_patch, approvals, plugin ``Tool``s). For now
+        every call is answered the way the reference answers a tool it does not know.
+        """
+        return f"unsupported call: {call.get('name')}"
+
+    def model_request(self, provider_id: str) -> dict[str, Any]:
+        loaded = self.loaded
+        settings = loaded.settings
+        body: dict[str, Any] = {
+            "model": settings["model"],
+            "instructions": loaded.base_instructions or BASE_INSTRUCTIONS,
+            "input": list(loaded.history),
+            "tools": [],
+            "tool_choice": "auto",
+            "parallel_tool_calls": False,
+            "store": False,
+            "stream": True,
+            "include": [],
+            "prompt_cache_key": self.thread_id,
+        }
+        if settings.get("reasoningEffort"):
+            body["reasoning"] = {"effort": settings["reasoningEffort"], "summary": "auto"}
+        from codex_core.kernel import user_agent
+
+        name = self.client_name or "codex_core"
+        headers = {
+            "originator": name,
+            "user-agent": user_agent(name, self.client_version or ""),
+            "session-id": self.thread_id,
+            "thread-id": self.thread_id,
+            "x-client-request-id": self.thread_id,
+        }
+        return {"model_provider": provider_id, "body": body, "headers": headers}
+
+    async def _sample(self, provider: Any, provider_id: str) -> list[dict[str, Any]]:
+        """One model request: stream its events into items; returns its function calls."""
+        calls: list[dict[str, Any]] = []
+        texts: dict[str, list[str]] = {}
+        summaries: dict[str, list[str]] = {}
+        contents: dict[str, list[str]] = {}
+        completed = False
+        async for event in provider.stream(self.model_request(provider_id)):
+            kind = event.get("type")
+            if kind == "response.output_item.added":
+                item = event.get("item") or {}
+                item_id = str(item.get("id") or uuid7())
+                if item.get("type") == "message" and item.get("role", "assistant") == "assistant":
+                    texts[item_id] = []
+                    self.item_started(
+                        agent_message(item_id, "", started_at_ms=now_ms(), completed_at_ms=None)
+                    )
+                elif item.get("type") == "reasoning":
+                    summaries[item_id], contents[item_id] = [], []
+                    self.item_started(
+                        {"type": "reasoning", "id": item_id, "summary": [], "content": [],
+                         "startedAtMs": now_ms(), "completedAtMs": None}
+                    )  # fmt: skip
+            elif kind == "response.output_text.delta":
+                item_id = str(event.get("item_id"))
+                if item_id in texts:
+                    texts[item_id].append(str(event.get("delta", "")))
+                    self.delta("item/agentMessage/delta", item_id, delta=event.get("delta", ""))
+            elif kind == "response.reasoning_summary_part.added":
+                item_id = str(event.get("item_id"))
+                if item_id in summaries:
+                    index = int(event.get("summary_index") or 0)
+                    while len(summaries[item_id]) <= index:
+                        summaries[item_id].append("")
+                    self.delta("item/reasoning/summaryPartAdded", item_id, summaryIndex=index)
+            elif kind == "response.reasoning_summary_text.delta":
+                item_id = str(event.get("item_id"))
+                if item_id in summaries:
+                    index = int(event.get("summary_index") or 0)
+                    while len(summaries[item_id]) <= index:
+                        summaries[item_id].append("")
+                    summaries[item_id][index] += str(event.get("delta", ""))
+                    self.delta("item/reasoning/summaryTextDelta", item_id,
+                               delta=event.get("delta", ""), summaryIndex=index)  # fmt: skip
+            elif kind == "response.reasoning_text.delta":
+                item_id = str(event.get("item_id"))
+                if item_id in contents:
+                    index = int(event.get("content_index") or 0)
+                    while len(contents[item_id]) <= index:
+                        contents[item_id].append("")
+                    contents[item_id][index] += str(event.get("delta", ""))
+                    self.delta("item/reasoning/textDelta", item_id,
+                               delta=event.get("delta", ""), contentIndex=index)  # fmt: skip
+            elif kind == "response.output_item.done":
+                self._item_done(event.get("item") or {}, texts, calls)
+            elif kind == "response.completed":
+                completed = True
+                usage = (event.get("response") or {}).get("usage")
+                self._usage(usage if isinstance(usage, dict) else None)
+        if not completed:
+            raise TurnFailed(
+                "stream disconnected before completion: stream closed before response.completed",
+                {"responseStreamDisconnected": {"httpStatusCode": None}},
+            )
+        return calls
+
+    def _item_done(
+        self, item: dict[str, Any], texts: dict[str, list[str]], calls: list[dict[str, Any]]
+    ) -> None:
+        kind = item.get("type")
+        item_id = str(item.get("id") or "")
+        history_item = {k: v for k, v in item.items() if k != "status" or kind == "message"}
+        if kind == "message" and item.get("role", "assistant") == "assistant":
+            text = "".join(
+                part.get("text", "")
+                for part in item.get("content") or []
+                if isinstance(part, dict) and part.get("type") == "output_text"
+            )
+            started = self.open_items.get(item_id)
+            if started is None:  # no output_item.added: the item starts and ends here
+                started = agent_message(item_id, "", started_at_ms=now_ms(), completed_at_ms=None)
+                self.item_started(started)
+            self.item_completed(
+                agent_message(item_id, text, started_at_ms=started["startedAtMs"],
+                              completed_at_ms=now_ms())
+            )  # fmt: skip
+            texts.pop(item_id, None)
+        elif kind == "reasoning":
+            summary = [
+                part.get("text", "") for part in item.get("summary") or [] if isinstance(part, dict)
+            ]
+            content = [
+                part.get("text", "") for part in item.get("content") or [] if isinstance(part, dict)
+            ]
+            started = self.open_items.get(item_id)
+            if started is None:
+                started = {"type": "reasoning", "id": item_id, "summary": [], "content": [],
+                           "startedAtMs": now_ms(), "completedAtMs": None}  # fmt: skip
+                self.item_started(started)
+            self.item_completed(
+                {"type": "reasoning", "id": item_id, "summary": summary, "content": content,
+                 "startedAtMs": started["startedAtMs"], "completedAtMs": now_ms()}
+            )  # fmt: skip
+        elif kind in ("function_call", "custom_tool_call"):
+            calls.append(item)
+        else:
+            log.info("turn %s: model output item of type %s ignored", self.id, kind)
+            return
+        self.loaded.history.append(history_item)
+        self.record("response_item", history_item)
+
+    def _usage(self, usage: dict[str, Any] | None) -> None:
+        loaded = self.loaded
+        if usage is None:
+            return
+        last = usage_from_api(usage)
+        loaded.token_total = add_usage(loaded.token_total, last)
+        window = DEFAULT_CONTEXT_WINDOW
+        self.record(
+            "event_msg",
+            {
+                "type": "token_count",
+                "info": {
+                    "total_token_usage": {snake(k): v for k, v in loaded.token_total.items()},
+                    "last_token_usage": {snake(k): v for k, v in last.items()},
+                    "last_usage_includes_reasoning": False,
+                    "model_context_window": window,
+                },
+                "rate_limits": None,
+            },
+        )
+        self.emit(
+            "thread/tokenUsage/updated",
+            {"threadId": self.thread_id, "turnId": self.id,
+             "tokenUsage": {"total": dict(loaded.token_total), "last": last,
+                            "modelContextWindow": window}},
+        )  # fmt: skip
+
+    def _finish(self, error: dict[str, Any] | None) -> None:
+        """Close open items, write the outcome and send the closing notifications."""
+        completed_at = int(time.time())
+        duration = now_ms() - self.started_ms
+        for item in list(self.open_items.values()):
+            if item.get("type") == "agentMessage":
+                item = {**item, "completedAtMs": now_ms()}
+            self.item_completed(item)
+        turn = {**self.wire(), "completedAt": completed_at, "durationMs": duration}
+        outcome = {"turn_id": self.id, "root_turn_id": self.id, "started_at": self.started_at,
+                   "completed_at": completed_at, "duration_ms": duration}  # fmt: skip
+        if self.interrupted:
+            turn["status"] = "interrupted"
+            self.record("event_msg", {"type": "turn_aborted", "reason": "interrupted", **outcome})
+            self.registry.set_status(self.loaded, {"type": "idle"})
+        elif error is not None:
+            turn["status"] = "failed"
+            turn["error"] = error
+            self.record(
+                "event_msg",
+                {"type": "task_complete", "last_agent_message": None,
+                 "error": {"message": error["message"],
+                           "codex_error_info": snake(error["codexErrorInfo"])}, **outcome},
+            )  # fmt: skip
+            self.registry.set_status(self.loaded, {"type": "systemError"})
+            self.emit("error", {"error": error, "willRetry": False, "threadId": self.thread_id,
+                                "turnId": self.id})  # fmt: skip
+        else:
+            turn["status"] = "completed"
+            last = next(
+                (item for item in reversed(self.items) if item["type"] == "agentMessage"), None
+            )
+            self.record(
+                "event_msg",
+                {"type": "task_complete", "last_agent_message": last["text"] if last else None,
+                 **outcome},
+            )  # fmt: skip
+            if last is not None:
+                turn["items"] = [last]
+                turn["itemsView"] = "summary"
+            self.registry.set_status(self.loaded, {"type": "idle"})
+        self.loaded.turns.append({**turn, "items": list(self.items), "itemsView": "full"})
+        self.loaded.thread["updatedAt"] = completed_at
+        self.emit("turn/completed", {"threadId": self.thread_id, "turn": turn})

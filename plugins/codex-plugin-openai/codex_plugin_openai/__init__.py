@@ -1,0 +1,30 @@
+"""codex-plugin-openai: the OpenAI Responses API as a codex-core model provider."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
+
+from codex_core.hookspecs import hookimpl
+from codex_plugin_openai.provider import ModelError, ProviderConfig, ResponsesProvider, parse_sse
+
+if TYPE_CHECKING:
+    from codex_core.kernel import Kernel
+
+__all__ = ["ModelError", "ProviderConfig", "ResponsesProvider", "parse_sse"]
+__version__ = "0.1.0"
+
+_SERVICE = "openai.responses"
+
+
+@hookimpl
+def codex_model_providers(kernel: Kernel) -> list[ResponsesProvider]:
+    provider = ResponsesProvider(kernel)
+    kernel.services[_SERVICE] = provider
+    return [provider]
+
+
+@hookimpl
+def codex_shutdown(kernel: Kernel) -> Awaitable[None] | None:
+    provider: ResponsesProvider | None = kernel.services.get(_SERVICE)
+    return provider.aclose() if provider is not None else None

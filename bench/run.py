@@ -117,7 +117,7 @@ def render(table: str, results: list[dict[str, Any]], args: argparse.Namespace) 
 
 Measured with `python bench/run.py` ({args.rounds} interleaved rounds of `{args.scenario}` over
 {args.transport}) on
-{datetime.now(UTC):%Y-%m-%d}, {machine}: codex-core (`codex-app-server`, stdio) and the
+{datetime.now(UTC):%Y-%m-%d}, {machine}: codex-core (`codex-app-server`, {args.transport}) and the
 reference (`codex-peer app-server`, the official Codex 0.169.0) in the same run, alternating.
 Only the ratios between the two columns are meaningful; absolute numbers move with the machine.
 
@@ -126,7 +126,8 @@ Only the ratios between the two columns are meaningful; absolute numbers move wi
 What the scenarios measure (see `../shared/bench/README.md`): `startup` is process spawn to the
 `initialize` reply (and idle memory); `rtt` is sequential `fs/getMetadata` round trips;
 `pipelined` keeps a window of 256 `fs/getMetadata` requests outstanding and counts `-32001`
-answers separately.
+answers separately; `ws-fanout` opens 100 and 1,000 websocket connections at once, each
+initializing and then doing 20 round trips.
 
 Against the foundation's targets (medians of the rounds):
 

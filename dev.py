@@ -2,7 +2,7 @@
 """Set up the development environment and run the demo or the whole test suite.
 
     python3 dev.py demo    # the server with the bundled plugins and a scripted client session
-    python3 dev.py test    # lint, types, every test, and the conformance cases
+    python3 dev.py test    # lint, types, every test, the conformance cases and the docs site
 
 Needs only python3 with venv and pip: the first run creates .venv and installs the kernel,
 every plugin under plugins/ (editable) and the development tools into it.
@@ -53,6 +53,8 @@ def test() -> None:
     run(BIN / "ruff", "format", "--check", ".", env=env)
     run(BIN / "mypy", env=env)
     run(PYTHON, "-m", "pytest", "-q", env=env)
+    # The documentation site, warnings as errors (mkdocs.yml); builds offline into build/site.
+    run(BIN / "mkdocs", "build", "--strict", env={**env, "NO_MKDOCS_2_WARNING": "1"})
     if not SHARED.is_dir():
         print(f"conformance cases skipped: {SHARED} not found", flush=True)
         return

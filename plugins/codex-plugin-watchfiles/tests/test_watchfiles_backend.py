@@ -1,7 +1,8 @@
 """The watchfiles backend on its own: one hub for every watch, and what it reports.
 
 The protocol-level behaviour (fs/watch through a real server, both backends) is tested in
-codex-core's ``tests/test_fs_watch.py``.
+codex-core's ``tests/test_fs_watch.py``; here the kit's in-process kernel and client
+(``codex_kernel_factory``, ``codex_client``) check that the plugin is the one serving it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import anyio
 import pytest
 from codex_plugin_watchfiles import WatchfilesWatcher
 
+from codex_core.client import Client
 from codex_core.kernel import Kernel
+from codex_core.testing.pytest_plugin import KernelFactory
 
 pytestmark = [
     pytest.mark.anyio,
@@ -31,10 +34,10 @@ def hub_threads() -> int:
     return sum(thread.name == "codex-watchfiles" for thread in threading.enumerate())
 
 
-async def test_is_the_preferred_backend(tmp_path: Path) -> None:
-    kernel = Kernel(codex_home=tmp_path)
+async def test_is_the_preferred_backend(codex_kernel_factory: KernelFactory) -> None:
+    kernel = codex_kernel_factory()
     assert [watcher.name for watcher in kernel.fs_watchers][:2] == ["watchfiles", "polling"]
-    fallback = Kernel(codex_home=tmp_path, disabled_plugins=["watchfiles"])
+    fallback = codex_kernel_factory(disabled_plugins=["watchfiles"])
     assert [watcher.name for watcher in fallback.fs_watchers] == ["polling"]
 
 
@@ -89,3 +92,21 @@ async def test_path_under_missing_directories(tmp_path: Path) -> None:
                 await anyio.sleep(0.02)
         assert set(seen) == {str(target)}
         tasks.cancel_scope.cancel()
+
+
+async def test_serves_fs_watch_in_a_kernel(
+    codex_kernel: Kernel, codex_client: Client, tmp_path: Path
+) -> None:
+    assert codex_kernel.fs_watchers[0].name == "watchfiles"
+    before = hub_threads()
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    reply = await codex_client.request("fs/watch", {"watchId": "w1", "path": str(watched)})
+    assert reply == {"path": str(watched)}
+    (watched / "new.txt").write_text("x")
+    changed = await codex_client.wait_for("fs/changed", timeout=5)
+    assert changed == {"watchId": "w1", "changedPaths": [str(watched / "new.txt")]}
+    assert await codex_client.request("fs/unwatch", {"watchId": "w1"}) == {}
+    with anyio.fail_after(5):  # the hub stops when idle (other tests count its threads)
+        while hub_threads() > before:
+            await anyio.sleep(0.05)

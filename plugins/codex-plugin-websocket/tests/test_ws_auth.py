@@ -12,7 +12,9 @@ import pytest
 from codex_plugin_websocket.auth import AuthPolicy
 from websockets.exceptions import InvalidStatus
 
-from .conftest import WsServer, initialize, run_cli
+from codex_core.testing.pytest_plugin import CodexCli, WsServerFactory
+
+from .conftest import WsServer, initialize
 
 SECRET = "s" * 40
 TOKEN = "capability-token-123"
@@ -30,10 +32,12 @@ def signed(claims: dict[str, Any], secret: str = SECRET) -> str:
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def test_capability_token_file(start_ws: Any, tmp_path: Path) -> None:
+def test_capability_token_file(codex_ws_server_factory: WsServerFactory, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(f"  {TOKEN}\n")
-    server: WsServer = start_ws("--ws-auth", "capability-token", "--ws-token-file", str(token_file))
+    server: WsServer = codex_ws_server_factory(
+        "--ws-auth", "capability-token", "--ws-token-file", str(token_file)
+    )
     assert refusal(server) == (401, "missing websocket bearer token")
     assert refusal(server, "wrong") == (401, "invalid websocket bearer token")
     assert refusal(server, additional_headers={"Authorization": "Basic abc"}) == (
@@ -45,18 +49,20 @@ def test_capability_token_file(start_ws: Any, tmp_path: Path) -> None:
         initialize(ws)
 
 
-def test_capability_token_sha256(start_ws: Any) -> None:
+def test_capability_token_sha256(codex_ws_server_factory: WsServerFactory) -> None:
     digest = hashlib.sha256(TOKEN.encode()).hexdigest()
-    server: WsServer = start_ws("--ws-auth", "capability-token", "--ws-token-sha256", digest)
+    server: WsServer = codex_ws_server_factory(
+        "--ws-auth", "capability-token", "--ws-token-sha256", digest
+    )
     assert refusal(server, TOKEN + "x") == (401, "invalid websocket bearer token")
     with server.connect(TOKEN) as ws:
         initialize(ws)
 
 
-def test_signed_bearer_token(start_ws: Any, tmp_path: Path) -> None:
+def test_signed_bearer_token(codex_ws_server_factory: WsServerFactory, tmp_path: Path) -> None:
     secret_file = tmp_path / "secret"
     secret_file.write_text(SECRET + "\n")
-    server: WsServer = start_ws(
+    server: WsServer = codex_ws_server_factory(
         "--ws-auth",
         "signed-bearer-token",
         "--ws-shared-secret-file",
@@ -114,18 +120,17 @@ def test_signed_bearer_token(start_ws: Any, tmp_path: Path) -> None:
         ),
     ],
 )
-def test_startup_errors(server_env: dict[str, str], args: list[str], message: str) -> None:
-    completed = run_cli(server_env, "--listen", "ws://127.0.0.1:0", *args)
+def test_startup_errors(codex_cli: CodexCli, args: list[str], message: str) -> None:
+    completed = codex_cli("--listen", "ws://127.0.0.1:0", *args)
     assert completed.returncode == 1
     assert message in completed.stderr
     assert "Traceback" not in completed.stderr
 
 
-def test_short_shared_secret_is_refused(server_env: dict[str, str], tmp_path: Path) -> None:
+def test_short_shared_secret_is_refused(codex_cli: CodexCli, tmp_path: Path) -> None:
     secret_file = tmp_path / "secret"
     secret_file.write_text("x" * 31)
-    completed = run_cli(
-        server_env,
+    completed = codex_cli(
         "--listen",
         "ws://127.0.0.1:0",
         "--ws-auth",
@@ -150,12 +155,14 @@ def test_policy_unit_checks() -> None:
     assert AuthPolicy().authorize(None) is None
 
 
-def test_non_loopback_without_auth_starts_with_a_warning(start_ws: Any) -> None:
+def test_non_loopback_without_auth_starts_with_a_warning(
+    codex_ws_server_factory: WsServerFactory,
+) -> None:
     """Unlike the reference (which refuses), start, but say so in the log and the banner.
 
     Only the banner is read: no traffic goes anywhere but the process's own stderr.
     """
-    server = start_ws(listen="ws://0.0.0.0:0")
+    server = codex_ws_server_factory(listen="ws://0.0.0.0:0")
     assert server.port
     assert "note: WARNING: no websocket auth" in server.stderr
     assert "accepts clients from other machines without auth" in server.stderr

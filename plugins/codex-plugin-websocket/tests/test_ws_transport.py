@@ -11,22 +11,22 @@ import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from codex_core.client import Client
+from codex_core.testing.pytest_plugin import CodexCli, WsServerFactory
 
-from .conftest import WsServer, initialize, request, response_to, run_cli
+from .conftest import WsServer, initialize, request, response_to
 
 
-def test_banner_and_each_connection_is_its_own_session(ws_server: WsServer) -> None:
-    assert "codex app-server (WebSockets)" in ws_server.stderr
-    assert f"readyz: http://127.0.0.1:{ws_server.port}/readyz" in ws_server.stderr
-    assert "note: binds localhost only" in ws_server.stderr
-    with ws_server.connect() as first, ws_server.connect() as second:
+def test_banner_and_each_connection_is_its_own_session(codex_ws_server: WsServer) -> None:
+    assert "codex app-server (WebSockets)" in codex_ws_server.stderr
+    assert f"readyz: http://127.0.0.1:{codex_ws_server.port}/readyz" in codex_ws_server.stderr
+    assert "note: binds localhost only" in codex_ws_server.stderr
+    with codex_ws_server.connect() as first, codex_ws_server.connect() as second:
         result = initialize(first, name="first")
         assert result["userAgent"].startswith("first/")
         # The second socket has not initialized: its own session.
@@ -38,8 +38,8 @@ def test_banner_and_each_connection_is_its_own_session(ws_server: WsServer) -> N
         assert "error" in request(first, 7, "initialize", {"clientInfo": {"name": "x"}})
 
 
-def test_same_request_id_on_two_connections_routes_independently(ws_server: WsServer) -> None:
-    with ws_server.connect() as first, ws_server.connect() as second:
+def test_same_request_id_on_two_connections_routes_independently(codex_ws_server: WsServer) -> None:
+    with codex_ws_server.connect() as first, codex_ws_server.connect() as second:
         initialize(first)
         initialize(second)
         first.send(json.dumps({"id": 5, "method": "fs/readFile", "params": {"path": "relative"}}))
@@ -48,8 +48,10 @@ def test_same_request_id_on_two_connections_routes_independently(ws_server: WsSe
         assert "data" in response_to(second, 5)["result"]
 
 
-def test_binary_frames_and_two_messages_in_one_frame_get_no_reply(ws_server: WsServer) -> None:
-    with ws_server.connect() as ws:
+def test_binary_frames_and_two_messages_in_one_frame_get_no_reply(
+    codex_ws_server: WsServer,
+) -> None:
+    with codex_ws_server.connect() as ws:
         initialize(ws)
         ws.send(json.dumps({"id": 1, "method": "model/list", "params": {}}).encode())  # binary
         two = [{"id": 2, "method": "model/list", "params": {}}, {"id": 3, "method": "x"}]
@@ -59,24 +61,27 @@ def test_binary_frames_and_two_messages_in_one_frame_get_no_reply(ws_server: WsS
         assert first["id"] == 4, "nothing may answer the binary frame or the two-message frame"
 
 
-def test_health_probes_origin_and_plain_http(ws_server: WsServer) -> None:
+def test_health_probes_origin_and_plain_http(codex_ws_server: WsServer) -> None:
     for path in ("/readyz", "/healthz"):
-        status, headers, body = ws_server.http("GET", path)
+        status, headers, body = codex_ws_server.http("GET", path)
         assert (status, body, headers["Content-Length"]) == (200, "", "0")
-        assert ws_server.http("HEAD", path)[0] == 200
-    assert ws_server.http("GET", "/readyz", {"Origin": "http://evil.example"})[:3:2] == (403, "")
-    status, headers, body = ws_server.http("GET", "/")
+        assert codex_ws_server.http("HEAD", path)[0] == 200
+    assert codex_ws_server.http("GET", "/readyz", {"Origin": "http://evil.example"})[:3:2] == (
+        403,
+        "",
+    )
+    status, headers, body = codex_ws_server.http("GET", "/")
     assert (status, body) == (400, "Connection header did not include 'upgrade'")
     assert headers["Content-Type"] == "text/plain; charset=utf-8"
-    assert ws_server.http("POST", "/")[::2] == (405, "Request method must be `GET`")
+    assert codex_ws_server.http("POST", "/")[::2] == (405, "Request method must be `GET`")
     with pytest.raises(InvalidStatus) as refused:
-        ws_server.connect(origin="http://evil.example")  # type: ignore[arg-type]
+        codex_ws_server.connect(origin="http://evil.example")  # type: ignore[arg-type]
     assert refused.value.response.status_code == 403
 
 
-def test_upgrade_headers_on_any_path_no_compression_no_echo(ws_server: WsServer) -> None:
+def test_upgrade_headers_on_any_path_no_compression_no_echo(codex_ws_server: WsServer) -> None:
     key = base64.b64encode(os.urandom(16)).decode()
-    with socket.create_connection(("127.0.0.1", ws_server.port), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", codex_ws_server.port), timeout=10) as sock:
         sock.sendall(
             (
                 "GET /some/path HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
@@ -97,9 +102,9 @@ def test_upgrade_headers_on_any_path_no_compression_no_echo(ws_server: WsServer)
 
 
 def test_a_client_that_never_reads_does_not_stall_another(
-    probe_plugin: None, start_ws: Any
+    probe_plugin: None, codex_ws_server_factory: WsServerFactory
 ) -> None:
-    server: WsServer = start_ws()
+    server: WsServer = codex_ws_server_factory()
     with server.connect() as stalled, server.connect() as healthy:
         initialize(stalled)
         initialize(healthy)
@@ -115,8 +120,10 @@ def test_a_client_that_never_reads_does_not_stall_another(
         assert time.monotonic() - started < 5
 
 
-def test_sigterm_drains_running_requests_then_exits_0(probe_plugin: None, start_ws: Any) -> None:
-    server: WsServer = start_ws()
+def test_sigterm_drains_running_requests_then_exits_0(
+    probe_plugin: None, codex_ws_server_factory: WsServerFactory
+) -> None:
+    server: WsServer = codex_ws_server_factory()
     with server.connect() as ws:
         initialize(ws)
         ws.send(json.dumps({"id": 1, "method": "wsprobe/sleep", "params": {"seconds": 1.0}}))
@@ -132,8 +139,10 @@ def test_sigterm_drains_running_requests_then_exits_0(probe_plugin: None, start_
     assert server.wait() == 0
 
 
-def test_second_signal_exits_at_once(probe_plugin: None, start_ws: Any) -> None:
-    server: WsServer = start_ws()
+def test_second_signal_exits_at_once(
+    probe_plugin: None, codex_ws_server_factory: WsServerFactory
+) -> None:
+    server: WsServer = codex_ws_server_factory()
     with server.connect() as ws:
         initialize(ws)
         ws.send(json.dumps({"id": 1, "method": "wsprobe/sleep", "params": {"seconds": 60}}))
@@ -147,14 +156,14 @@ def test_second_signal_exits_at_once(probe_plugin: None, start_ws: Any) -> None:
         assert time.monotonic() - started < 5
 
 
-def test_idle_server_exits_0_on_sigint(ws_server: WsServer) -> None:
-    assert ws_server.http("GET", "/readyz")[0] == 200
-    ws_server.process.send_signal(signal.SIGINT)
-    assert ws_server.wait() == 0
+def test_idle_server_exits_0_on_sigint(codex_ws_server: WsServer) -> None:
+    assert codex_ws_server.http("GET", "/readyz")[0] == 200
+    codex_ws_server.process.send_signal(signal.SIGINT)
+    assert codex_ws_server.wait() == 0
 
 
-def test_without_the_plugin_ws_is_a_clear_error(server_env: dict[str, str]) -> None:
-    completed = run_cli(server_env, "--disable-plugin", "websocket", "--listen", "ws://127.0.0.1:0")
+def test_without_the_plugin_ws_is_a_clear_error(codex_cli: CodexCli) -> None:
+    completed = codex_cli("--disable-plugin", "websocket", "--listen", "ws://127.0.0.1:0")
     assert completed.returncode == 2
     assert "no installed transport serves ws://" in completed.stderr
     assert "installed: stdio://" in completed.stderr
@@ -163,22 +172,24 @@ def test_without_the_plugin_ws_is_a_clear_error(server_env: dict[str, str]) -> N
 @pytest.mark.parametrize(
     "url", ["ws://localhost:0", "ws://127.0.0.1", "ws://127.0.0.1:0/path", "ws://1.2.3.4:99999"]
 )
-def test_listen_url_must_be_ip_and_port(server_env: dict[str, str], url: str) -> None:
-    completed = run_cli(server_env, "--listen", url)
+def test_listen_url_must_be_ip_and_port(codex_cli: CodexCli, url: str) -> None:
+    completed = codex_cli("--listen", url)
     assert completed.returncode == 1
     assert f"invalid websocket --listen URL `{url}`; expected `ws://IP:PORT`" in completed.stderr
 
 
-def test_ws_flags_are_accepted_with_stdio(server_env: dict[str, str]) -> None:
-    completed = run_cli(server_env, "--ws-auth", "capability-token", "--ws-token-sha256", "00")
+def test_ws_flags_are_accepted_with_stdio(codex_cli: CodexCli) -> None:
+    completed = codex_cli("--ws-auth", "capability-token", "--ws-token-sha256", "00")
     assert completed.returncode == 0, completed.stderr
 
 
-def test_unix_socket_default_path(start_ws: Any, server_env: dict[str, str]) -> None:
+def test_unix_socket_default_path(
+    codex_ws_server_factory: WsServerFactory, codex_env: dict[str, str]
+) -> None:
     # A short CODEX_HOME: socket paths are limited to about 100 bytes.
-    server_env["CODEX_HOME"] = tempfile.mkdtemp(prefix="cx", dir="/tmp")
-    server: WsServer = start_ws(listen="unix://")
-    path = Path(server_env["CODEX_HOME"]) / "app-server-control" / "app-server-control.sock"
+    codex_env["CODEX_HOME"] = tempfile.mkdtemp(prefix="cx", dir="/tmp")
+    server: WsServer = codex_ws_server_factory(listen="unix://")
+    path = Path(codex_env["CODEX_HOME"]) / "app-server-control" / "app-server-control.sock"
     deadline = time.monotonic() + 30
     while not path.exists():
         assert time.monotonic() < deadline, server.stderr
@@ -195,12 +206,12 @@ def test_unix_socket_default_path(start_ws: Any, server_env: dict[str, str]) -> 
     server.process.send_signal(signal.SIGTERM)
     assert server.wait() == 0
     assert not path.exists()
-    shutil.rmtree(server_env["CODEX_HOME"])
+    shutil.rmtree(codex_env["CODEX_HOME"])
 
 
-def test_client_connect_websocket(ws_server: WsServer) -> None:
+def test_client_connect_websocket(codex_ws_server: WsServer) -> None:
     async def session() -> None:
-        async with await Client.connect_websocket(ws_server.url) as client:
+        async with await Client.connect_websocket(codex_ws_server.url) as client:
             await client.initialize("client-test")
             assert "data" in await client.request("model/list", {})
 

@@ -71,6 +71,19 @@ def test_bad_params_get_actionable_errors(server: StdioServer) -> None:
             'Invalid request: invalid type: string "x", expected a boolean',
         ),
         ("configRequirements/read", [1], "Invalid request: invalid type: sequence, expected unit"),
+        # tagged unions: the tag is not part of the field path
+        ("account/login/start", {"type": "apiKey"}, "Invalid request: missing field `apiKey`"),
+        (
+            "account/login/start",
+            {"type": "nope"},
+            "Invalid request: unknown variant `nope`, expected one of `apiKey`, `chatgpt`, "
+            "`chatgptDeviceCode`, `chatgptAuthTokens`, `amazonBedrock`, `amazonBedrockAccessKeys`",
+        ),
+        (
+            "turn/start",
+            {"threadId": "x", "input": [{"type": "text", "text": 5}]},
+            "Invalid request: invalid type: integer `5`, expected a string at `input.0.text`",
+        ),
     ]
     for method, params, message in cases:
         assert server.error(method, params) == {"code": -32600, "message": message}, method

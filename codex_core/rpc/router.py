@@ -88,7 +88,8 @@ class Router:
                 # Strict, like serde: "yes" is not a boolean and 1.5 is not an integer.
                 return model.model_validate(request.params, strict=True)
             except ValidationError as exc:
-                raise invalid_request(f"Invalid request: {serde_message(exc)}") from None
+                message = serde_message(exc, request.params)
+                raise invalid_request(f"Invalid request: {message}") from None
         if spec is not None and request.params not in (None, {}):
             # A params-less method of the protocol: serde deserializes its params as unit.
             raise invalid_request(

@@ -47,23 +47,47 @@ def describe(value: Any) -> str:
     return "map"
 
 
-def _location(error: ErrorDetails) -> str:
-    parts = [str(part) for part in error["loc"] if not _is_union_branch(part)]
-    return ".".join(parts)
+def _field_path(error: ErrorDetails, data: Any) -> list[str]:
+    """The error's location as the client's field names.
+
+    Pydantic's ``loc`` also names the union member it tried (a class name) and, for tagged
+    unions, the tag value; neither is a field of the client's JSON, so walking the input tells
+    them apart: a part that is not a key of the object there, but is its ``type``, is the tag.
+    """
+    path: list[str] = []
+    value = data
+    tag_seen = False  # the tag comes once per object, before the object's own fields
+    for part in error["loc"]:
+        if isinstance(value, dict):
+            if value.get("type") == part and not tag_seen:
+                tag_seen = True
+            elif part in value:
+                path.append(str(part))
+                value = value[part]
+                tag_seen = False
+            elif not _is_union_branch(part):
+                path.append(str(part))  # a missing field
+                value = None
+        elif isinstance(value, list) and isinstance(part, int):
+            path.append(str(part))
+            value = value[part] if part < len(value) else None
+            tag_seen = False
+        elif not _is_union_branch(part) and value is not None:
+            path.append(str(part))
+    return path
 
 
 def _is_union_branch(part: Any) -> bool:
-    # Pydantic puts the tried union member or tag into ``loc``; it means nothing to a client.
+    # Pydantic puts the tried union member into ``loc`` as a class or type name.
     return isinstance(part, str) and (part[:1].isupper() or "[" in part)
 
 
-def _message(error: ErrorDetails) -> str:
+def _message(error: ErrorDetails, path: list[str]) -> str:
     kind = error["type"]
     value = error.get("input")
     ctx = error.get("ctx") or {}
-    loc = [part for part in error["loc"] if not _is_union_branch(part)]
     if kind == "missing":
-        return f"missing field `{loc[-1] if loc else '?'}`"
+        return f"missing field `{path[-1] if path else '?'}`"
     if kind in _EXPECTED:
         return f"invalid type: {describe(value)}, expected {_EXPECTED[kind]}"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
@@ -71,7 +95,11 @@ def _message(error: ErrorDetails) -> str:
     if kind in ("literal_error", "enum"):
         return f"unknown variant `{value}`, expected {ctx.get('expected', 'a known variant')}"
     if kind == "union_tag_invalid":
-        return f"unknown variant `{ctx.get('tag')}`, expected one of {ctx.get('expected_tags')}"
+        tags = ", ".join(
+            f"`{tag.strip().strip(chr(39))}`"
+            for tag in str(ctx.get("expected_tags", "")).split(",")
+        )
+        return f"unknown variant `{ctx.get('tag')}`, expected one of {tags}"
     if kind == "union_tag_not_found":
         # pydantic quotes the tag and, for callable discriminators, appends "()".
         tag = str(ctx.get("discriminator", "type")).strip("'").removesuffix("()")
@@ -81,11 +109,21 @@ def _message(error: ErrorDetails) -> str:
     return error["msg"]
 
 
-def serde_message(exc: ValidationError) -> str:
-    """One line for the first error, like serde, which stops at the first problem."""
+_NO_DATA: Any = object()
+
+
+def serde_message(exc: ValidationError, data: Any = _NO_DATA) -> str:
+    """One line for the first error, like serde, which stops at the first problem.
+
+    ``data`` is what was validated; a nested field's path is appended, which serde omits but
+    which tells the person where to look.
+    """
     first = exc.errors(include_url=False)[0]
-    message = _message(first)
-    where = _location(first)
-    if "." in where:
-        message = f"{message} at `{where}`"
+    if data is _NO_DATA:
+        path = [str(part) for part in first["loc"] if not _is_union_branch(part)]
+    else:
+        path = _field_path(first, data)
+    message = _message(first, path)
+    if len(path) > 1:
+        message = f"{message} at `{'.'.join(path)}`"
     return message

@@ -275,17 +275,25 @@ class Connection:
             pass
 
     async def request(
-        self, method: str, params: Any = None, *, timeout: float | None = None
+        self,
+        method: str,
+        params: Any = None,
+        *,
+        timeout: float | None = None,
+        on_id: Callable[[RequestId], None] | None = None,
     ) -> Any:
         """Ask the client something and wait for its answer.
 
         Raises ``ClientErrorResponse`` when the client answers with an error (its code, message
         and data intact), ``RequestCancelled`` when the connection closes first, and
-        ``RequestTimeout`` after ``timeout`` seconds.
+        ``RequestTimeout`` after ``timeout`` seconds. ``on_id`` learns the request's id before it
+        is sent (``serverRequest/resolved`` names it).
         """
         if self.closed:
             raise RequestCancelled(f"{method}: connection closed")
         request_id = next(self._request_ids)
+        if on_id is not None:
+            on_id(request_id)
         pending = self._pending[request_id] = _Pending(method)
         params_json = None if params is None else to_json(params)
         await self._send(envelope.encode_request(request_id, method, params_json))

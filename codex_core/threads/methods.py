@@ -76,6 +76,10 @@ class LoadedThread:
     token_total: dict[str, int] = field(default_factory=empty_usage)
     base_instructions: str | None = None
     active: Turn | None = None
+    #: Client-provided tools (``dynamicTools`` on ``thread/start``), by name.
+    dynamic_tools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: What the user approved with ``acceptForSession`` (commands, patch paths).
+    session_approvals: set[str] = field(default_factory=set)
 
     @property
     def id(self) -> str:
@@ -159,6 +163,7 @@ class ThreadRegistry:
         settings = self._settings(model, provider, cwd, approval, sandbox_mode)
         loaded = self.threads[thread_id] = LoadedThread(thread, settings, {ctx.connection})
         loaded.base_instructions = params.base_instructions or config.get("instructions")
+        loaded.dynamic_tools = dynamic_tools(params.dynamic_tools)
         if params.developer_instructions:
             loaded.history.append(
                 {"type": "message", "role": "developer",
@@ -628,6 +633,19 @@ class ThreadRegistry:
         for loaded in self.threads.values():
             if loaded.writer is not None:
                 loaded.writer.close()
+
+
+def dynamic_tools(specs: Any) -> dict[str, dict[str, Any]]:
+    """``dynamicTools`` of ``thread/start`` by name; a namespace's tools carry its name."""
+    tools: dict[str, dict[str, Any]] = {}
+    for spec in specs or ():
+        wire = to_wire(getattr(spec, "root", spec))
+        if wire.get("type") == "namespace":
+            for inner in wire.get("tools") or ():
+                tools[inner["name"]] = {**inner, "namespace": wire["name"]}
+        else:
+            tools[wire["name"]] = {**wire, "namespace": None}
+    return tools
 
 
 @hookimpl

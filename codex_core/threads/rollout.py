@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -98,6 +99,24 @@ def item_to_rollout(item: dict[str, Any]) -> dict[str, Any] | None:
     if kind == "reasoning":
         return {"type": "Reasoning", "id": item["id"], "summary_text": item["summary"],
                 "raw_content": item["content"]}  # fmt: skip
+    if kind == "commandExecution" and item.get("status") != "declined":
+        duration = int(item.get("durationMs") or 0)
+        return {
+            "type": "CommandExecution",
+            "id": item["id"],
+            "process_id": item.get("processId"),
+            "command": shlex.split(item["command"]),
+            "cwd": Path(item["cwd"]).as_uri(),
+            "parsed_cmd": [
+                {k: v for k, v in action.items() if k != "command"} | {"cmd": action["command"]}
+                for action in item.get("commandActions") or []
+            ],
+            "source": snake(item.get("source") or "agent"),
+            "status": item.get("status"),
+            "aggregated_output": item.get("aggregatedOutput"),
+            "exit_code": item.get("exitCode"),
+            "duration": {"secs": duration // 1000, "nanos": duration % 1000 * 1_000_000},
+        }
     return None
 
 
@@ -119,7 +138,41 @@ def item_from_rollout(
         return {"type": "reasoning", "id": stored.get("id"),
                 "summary": list(stored.get("summary_text") or []),
                 "content": list(stored.get("raw_content") or []), **times}  # fmt: skip
+    if kind == "CommandExecution":
+        return command_from_rollout(stored, times)
     return None
+
+
+def command_from_rollout(stored: dict[str, Any], times: dict[str, Any]) -> dict[str, Any]:
+    command = stored.get("command")
+    cwd = str(stored.get("cwd") or "")
+    if cwd.startswith("file://"):
+        cwd = cwd[len("file://") :]
+    duration = stored.get("duration")
+    duration_ms = None
+    if isinstance(duration, dict):
+        duration_ms = int(duration.get("secs", 0)) * 1000 + int(duration.get("nanos", 0)) // 10**6
+    source = str(stored.get("source") or "agent")
+    return {
+        "type": "commandExecution",
+        "id": stored.get("id"),
+        "pluginId": None,
+        "scriptPath": None,
+        "command": shlex.join(command) if isinstance(command, list) else str(command or ""),
+        "cwd": cwd,
+        "processId": stored.get("process_id"),
+        "source": re.sub(r"_([a-z])", lambda m: m.group(1).upper(), source),
+        "status": stored.get("status") or "completed",
+        "commandActions": [
+            {k: v for k, v in action.items() if k != "cmd"} | {"command": action.get("cmd", "")}
+            for action in stored.get("parsed_cmd") or []
+            if isinstance(action, dict)
+        ],
+        "aggregatedOutput": stored.get("aggregated_output"),
+        "exitCode": stored.get("exit_code"),
+        "durationMs": duration_ms,
+        **times,
+    }
 
 
 def _ms(times: dict[str, int | None]) -> dict[str, int | None]:

@@ -11,13 +11,17 @@ One turn, in the official server's order (see ``docs/threads.md``)::
 A model error fails the turn (``thread/status/changed systemError``, ``error``, then
 ``turn/completed`` with ``status: failed``); ``turn/interrupt`` ends it as ``interrupted``.
 
-Tools are the next slice. The seam is ``Turn.call_tool``: today every function call the model
-makes is answered with ``unsupported call: <name>`` (what the reference answers for a tool it
-does not know), and the model is sampled again, up to ``MAX_MODEL_ROUNDS`` times.
+Function calls of the model go through ``Turn.call_tool``: a client's dynamic tool (the
+``item/tool/call`` server request), a plugin ``Tool`` (``codex_tools``: shell, apply_patch,
+...) with a ``ToolContext`` (``codex_core.threads.tools``) for items and approvals, or, for a
+name nobody provides, ``unsupported call: <name>`` as the reference answers. The model is
+sampled again after each round of calls, up to ``MAX_MODEL_ROUNDS`` times. As the reference,
+a response's ``thread/tokenUsage/updated`` goes out after its tool calls ran.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -27,6 +31,7 @@ import anyio
 
 from codex_core.threads.ids import uuid7
 from codex_core.threads.rollout import agent_message, item_to_rollout, snake
+from codex_core.threads.tools import ToolContext, TurnAborted, ask_subscribers, resolve
 
 if TYPE_CHECKING:
     from codex_core.threads.methods import LoadedThread, ThreadRegistry
@@ -143,6 +148,10 @@ class Turn:
     interrupted: bool = False
     #: Items started but not completed (to close them on interrupt), by item id.
     open_items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The last response's usage, reported once its tool calls ran (as the reference).
+    pending_usage: dict[str, Any] | None = None
+    #: Server requests left unanswered by an interrupt: resolved after ``turn/completed``.
+    unresolved: list[tuple[Any, Any]] = field(default_factory=list)
 
     @property
     def thread_id(self) -> str:
@@ -209,6 +218,9 @@ class Turn:
             with self.scope:
                 try:
                     await self._run()
+                except TurnAborted:
+                    self.interrupted = True
+                    self.flush_usage()
                 except TurnFailed as exc:
                     error = turn_error(exc)
                 except Exception as exc:
@@ -216,10 +228,12 @@ class Turn:
                     error = turn_error(exc)
             if self.scope.cancelled_caught:
                 self.interrupted = True
+                self.flush_usage()
                 self.aborted.set()
                 with anyio.move_on_after(INTERRUPT_REPLY_WAIT):
                     await self.interrupt_replied.wait()
             self._finish(error)
+            resolve(self, self.unresolved)
         finally:
             self.aborted.set()  # wakes a turn/interrupt that raced with the turn's end
             self.done.set()
@@ -239,23 +253,107 @@ class Turn:
         provider = self.registry.provider_for(provider_id)
         for _round in range(MAX_MODEL_ROUNDS):
             calls = await self._sample(provider, provider_id)
+            for call in calls:
+                started = time.monotonic()
+                try:
+                    output: Any = await self.call_tool(call)
+                except (TurnAborted, anyio.get_cancelled_exc_class()):
+                    wall = time.monotonic() - started
+                    self._call_output(call, f"Wall time: {wall:.1f} seconds\naborted by user")
+                    raise
+                self._call_output(call, output)
+            self.flush_usage()
             if not calls:
                 return
-            for call in calls:
-                output = await self.call_tool(call)
-                item = {"type": "function_call_output", "call_id": call.get("call_id"),
-                        "output": output}  # fmt: skip
-                loaded.history.append(item)
-                self.record("response_item", item)
         raise TurnFailed(f"the model made more than {MAX_MODEL_ROUNDS} requests in one turn")
 
-    async def call_tool(self, call: dict[str, Any]) -> str:
+    def _call_output(self, call: dict[str, Any], output: Any) -> None:
+        item = {"type": "function_call_output", "call_id": call.get("call_id"), "output": output}
+        self.loaded.history.append(item)
+        self.record("response_item", item)
+
+    async def call_tool(self, call: dict[str, Any]) -> Any:
         """Run one function call of the model and return what the model sees.
 
-        The seam for the next slice (shell, apply_patch, approvals, plugin ``Tool``s). For now
-        every call is answered the way the reference answers a tool it does not know.
+        A dynamic tool of the thread (asked of the client), else a plugin ``Tool``, else
+        ``unsupported call: <name>`` (what the reference answers for a tool it does not know).
+        ``TurnAborted`` (the user cancelled) ends the turn as interrupted.
         """
-        return f"unsupported call: {call.get('name')}"
+        name = str(call.get("name") or "")
+        call_id = str(call.get("call_id") or call.get("id") or uuid7())
+        dynamic = self.loaded.dynamic_tools.get(name)
+        tool = self.registry.kernel.tools.get(name)
+        if dynamic is None and tool is None:
+            return f"unsupported call: {name}"
+        raw = call.get("arguments") if call.get("type") == "function_call" else call.get("input")
+        try:
+            arguments = json.loads(raw) if isinstance(raw, str) and raw.strip() else raw or {}
+        except ValueError as exc:
+            return f"failed to parse function arguments: {exc}"
+        if dynamic is not None:
+            return await self._call_dynamic(dynamic, call_id, arguments)
+        assert tool is not None
+        context = ToolContext(self, call_id)
+        try:
+            result = await tool.call(arguments, context)
+        except TurnAborted:
+            raise
+        except Exception as exc:
+            log.warning("turn %s: tool %s failed: %s", self.id, name, exc, exc_info=True)
+            result = f"{name} failed: {exc}"
+        # (Not on interrupt: the reference goes from waiting on approval straight to idle.)
+        context.approval_finished()
+        return getattr(result, "output", result)
+
+    async def _call_dynamic(
+        self, spec: dict[str, Any], call_id: str, arguments: Any
+    ) -> str | list[dict[str, Any]]:
+        """A client-provided tool: ``item/tool/call`` to the thread's subscribers."""
+        namespace = spec.get("namespace")
+        item = {"type": "dynamicToolCall", "id": call_id, "namespace": namespace,
+                "tool": spec["name"], "arguments": arguments, "status": "inProgress",
+                "contentItems": None, "success": None, "durationMs": None,
+                "startedAtMs": now_ms(), "completedAtMs": None}  # fmt: skip
+        self.item_started(item)
+        params = {"threadId": self.thread_id, "turnId": self.id, "callId": call_id,
+                  "tool": spec["name"], "arguments": arguments}  # fmt: skip
+        if namespace is not None:
+            params["namespace"] = namespace
+        started = time.monotonic()
+        answer = await ask_subscribers(self, "item/tool/call", params)
+        items = answer.get("contentItems")
+        success = bool(answer.get("success")) and isinstance(items, list)
+        content = [entry for entry in items or [] if isinstance(entry, dict)]
+        self.item_completed(
+            {**item, "status": "completed" if success else "failed", "contentItems": content,
+             "success": success, "durationMs": int((time.monotonic() - started) * 1000),
+             "completedAtMs": now_ms()}
+        )  # fmt: skip
+        if not content:
+            return "" if success else "the client did not run the tool"
+        if all(entry.get("type") == "inputText" for entry in content):
+            return "\n".join(str(entry.get("text", "")) for entry in content)
+        return [
+            {"type": "input_text", "text": entry.get("text", "")}
+            if entry.get("type") == "inputText"
+            else {"type": "input_image", "image_url": entry.get("imageUrl", "")}
+            for entry in content
+        ]
+
+    def tool_specs(self) -> list[dict[str, Any]]:
+        """The tools offered to the model: plugin tools, then the thread's dynamic tools."""
+        specs = [
+            {"type": "function", "name": tool.name, "description": tool.description,
+             "strict": False, "parameters": tool.input_schema}
+            for tool in self.registry.kernel.tools.values()
+        ]  # fmt: skip
+        for spec in self.loaded.dynamic_tools.values():
+            if spec.get("deferLoading"):
+                continue  # hidden from the model, callable by other tools
+            specs.append({"type": "function", "name": spec["name"],
+                          "description": spec.get("description", ""), "strict": False,
+                          "parameters": spec.get("inputSchema") or {"type": "object"}})  # fmt: skip
+        return specs
 
     def model_request(self, provider_id: str) -> dict[str, Any]:
         loaded = self.loaded
@@ -264,7 +362,7 @@ class Turn:
             "model": settings["model"],
             "instructions": loaded.base_instructions or BASE_INSTRUCTIONS,
             "input": list(loaded.history),
-            "tools": [],
+            "tools": self.tool_specs(),
             "tool_choice": "auto",
             "parallel_tool_calls": False,
             "store": False,
@@ -344,7 +442,7 @@ class Turn:
             elif kind == "response.completed":
                 completed = True
                 usage = (event.get("response") or {}).get("usage")
-                self._usage(usage if isinstance(usage, dict) else None)
+                self.pending_usage = usage if isinstance(usage, dict) else None
         if not completed:
             raise TurnFailed(
                 "stream disconnected before completion: stream closed before response.completed",
@@ -397,6 +495,10 @@ class Turn:
         self.loaded.history.append(history_item)
         self.record("response_item", history_item)
 
+    def flush_usage(self) -> None:
+        usage, self.pending_usage = self.pending_usage, None
+        self._usage(usage)
+
     def _usage(self, usage: dict[str, Any] | None) -> None:
         loaded = self.loaded
         if usage is None:
@@ -429,6 +531,10 @@ class Turn:
         completed_at = int(time.time())
         duration = now_ms() - self.started_ms
         for item in list(self.open_items.values()):
+            if item.get("type") in ("commandExecution", "fileChange", "dynamicToolCall"):
+                # The reference leaves a tool item cut short by an interrupt open.
+                self.open_items.pop(item["id"], None)
+                continue
             if item.get("type") == "agentMessage":
                 item = {**item, "completedAtMs": now_ms()}
             self.item_completed(item)

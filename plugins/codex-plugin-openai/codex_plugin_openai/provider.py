@@ -98,9 +98,9 @@ def resolve_provider(kernel: Kernel, provider_id: str) -> ProviderConfig:
             raise ModelError(
                 f"model provider `{provider_id}` has no base_url", codex_error_info="badRequest"
             )
+    # Without the environment variable, the built-in provider uses the account's login
+    # (``kernel.services["accounts"]``), resolved per request in ``stream``.
     api_key = os.environ.get(env_key) if env_key else None
-    if not api_key and provider_id == "openai":
-        api_key = _stored_api_key(kernel)
     if env_key and not api_key and provider_id != "openai":
         raise ModelError(
             f"Missing environment variable: `{env_key}`. "
@@ -125,15 +125,6 @@ def resolve_provider(kernel: Kernel, provider_id: str) -> ProviderConfig:
         headers=headers,
         query_params={str(k): str(v) for k, v in (table.get("query_params") or {}).items()},
     )
-
-
-def _stored_api_key(kernel: Kernel) -> str | None:
-    try:
-        data = json.loads((kernel.codex_home / "auth.json").read_text())
-    except (OSError, ValueError):
-        return None
-    key = data.get("OPENAI_API_KEY") if isinstance(data, dict) else None
-    return key if isinstance(key, str) and key else None
 
 
 def error_info_for_status(status: int) -> Any:
@@ -240,8 +231,13 @@ class ResponsesProvider:
             **provider.headers,
             **{str(k): str(v) for k, v in (request.get("headers") or {}).items()},
         }
+        accounts = self.kernel.services.get("accounts") if not provider.api_key else None
         if provider.api_key:
             headers["authorization"] = f"Bearer {provider.api_key}"
+        elif accounts is not None and provider.id == "openai":
+            credentials = await accounts.credentials()
+            if credentials is not None:
+                headers.update(credentials.headers())
         body = json.dumps(request.get("body") or {}).encode()
         timeout = httpx.Timeout(
             connect=CONNECT_TIMEOUT_SECONDS,
@@ -250,12 +246,19 @@ class ResponsesProvider:
             pool=CONNECT_TIMEOUT_SECONDS,
         )
         attempt = 0
+        refreshed = False
         while True:
             try:
                 async for event in self._attempt(provider, headers, body, timeout):
                     yield event
                 return
             except ModelError as exc:
+                if exc.http_status_code == 401 and accounts is not None and not refreshed:
+                    # Once per request: ask the account for new credentials (a client's
+                    # external tokens, or the token endpoint), then try again.
+                    refreshed = True
+                    headers.update(await self._refreshed_headers(accounts))
+                    continue
                 if not exc.retryable or attempt >= provider.request_max_retries:
                     if exc.retryable and provider.request_max_retries:
                         exc.message = f"{exc.message} (after {attempt + 1} attempts)"
@@ -265,6 +268,16 @@ class ResponsesProvider:
                 log.info("model request failed (%s); retry %d in %.2fs", exc, attempt + 1, delay)
                 attempt += 1
                 await anyio.sleep(delay)
+
+    @staticmethod
+    async def _refreshed_headers(accounts: Any) -> dict[str, str]:
+        from codex_core.accounts.service import AuthRefreshError
+
+        try:
+            credentials = await accounts.refresh("unauthorized")
+        except AuthRefreshError as exc:
+            raise ModelError(exc.message, codex_error_info="unauthorized") from None
+        return dict(credentials.headers())
 
     async def _attempt(
         self,

@@ -1,0 +1,43 @@
+"""Approval reviewers: who answers when ``approval_policy`` says an action needs a decision.
+
+The built-in ``user`` reviewer sends the request (``item/commandExecution/requestApproval``,
+``item/fileChange/requestApproval``) to the connections subscribed to the thread and returns
+the first answer; see ``codex_core.threads.tools.ask_subscribers`` for the details (resolved
+notifications, disconnects, interrupts). Other reviewers come from plugins through the
+``codex_approval_reviewers`` hook and are chosen by ``approvals_reviewer``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from codex_core.hookspecs import ApprovalRequest, hookimpl
+
+if TYPE_CHECKING:
+    from codex_core.kernel import Kernel
+
+__all__ = ["UserReviewer", "codex_approval_reviewers"]
+
+
+class UserReviewer:
+    """Asks the person at the client: the thread's subscribers get the server request."""
+
+    name = "user"
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+
+    async def review(self, request: ApprovalRequest) -> dict[str, Any]:
+        from codex_core.threads.tools import ask_subscribers
+
+        registry = self.kernel.services.get("threads")
+        loaded = registry.threads.get(request.thread_id) if registry is not None else None
+        turn = loaded.active if loaded is not None else None
+        if turn is None or turn.id != request.turn_id:
+            return {"decision": "cancel"}
+        return await ask_subscribers(turn, request.method, request.params)
+
+
+@hookimpl
+def codex_approval_reviewers(kernel: Kernel) -> list[UserReviewer]:
+    return [UserReviewer(kernel)]

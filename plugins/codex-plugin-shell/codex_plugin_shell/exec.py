@@ -1,0 +1,472 @@
+"""The ``exec_command`` tool: one shell command, its output streamed into a commandExecution item.
+
+The flow for one call, in the reference server's order::
+
+    approval needed?  thread/status/changed waitingOnApproval -> item/started (source agent)
+                      -> item/commandExecution/requestApproval -> serverRequest/resolved
+                      -> thread/status/changed active
+    runs              item/started (when not started yet) -> item/commandExecution/outputDelta...
+                      -> item/completed (completed / failed, aggregatedOutput, exitCode)
+    declined          item/completed (declined); the model is told it was rejected
+    cancelled         item/completed (declined); the turn ends as interrupted
+
+Commands run in a new process group (killed whole on timeout or interrupt), stdout and stderr
+merged, in the turn's cwd (or ``workdir``), with the environment ``shell_environment_policy``
+builds.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import fnmatch
+import math
+import os
+import pwd
+import secrets
+import shlex
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+
+from codex_core.hookspecs import ToolResult
+
+#: How long a command may run unless the call says otherwise (``timeout_ms``).
+DEFAULT_TIMEOUT_MS = 10 * 60 * 1000
+#: The model's output budget unless the call says otherwise (``max_output_tokens``).
+DEFAULT_MAX_OUTPUT_TOKENS = 10_000
+#: How much output the commandExecution item keeps and streams (bytes of text).
+AGGREGATE_CAP = 1024 * 1024
+EXIT_TIMEOUT = 124
+
+INPUT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "cmd": {"type": "string", "description": "Shell command to execute."},
+        "justification": {
+            "type": "string",
+            "description": "User-facing approval question for `require_escalated`; omit otherwise.",
+        },
+        "login": {
+            "type": "boolean",
+            "description": "True runs the shell with -l semantics; false disables them. "
+            "Defaults to true.",
+        },
+        "max_output_tokens": {
+            "type": "number",
+            "description": "Output token budget. Defaults to 10000 tokens.",
+        },
+        "prefix_rule": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Reusable approval prefix for `cmd`, only with "
+            '`sandbox_permissions: "require_escalated"`; for example ["git", "pull"].',
+        },
+        "sandbox_permissions": {
+            "type": "string",
+            "enum": ["use_default", "require_escalated"],
+            "description": "Per-command sandbox override. Defaults to `use_default`; use "
+            "`require_escalated` to run outside the sandbox (asks the user).",
+        },
+        "shell": {"type": "string", "description": "Shell binary to launch."},
+        "workdir": {
+            "type": "string",
+            "description": "Working directory for the command. Defaults to the turn cwd.",
+        },
+        "timeout_ms": {
+            "type": "number",
+            "description": "Kill the command after this many milliseconds (default 600000).",
+        },
+        "yield_time_ms": {"type": "number", "description": "Accepted for compatibility."},
+    },
+    "required": ["cmd"],
+    "additionalProperties": False,
+}
+
+#: Commands that only read, so a read-only sandbox lets them run without asking.
+SAFE_COMMANDS = frozenset(
+    [
+        "cat",
+        "ls",
+        "pwd",
+        "echo",
+        "printf",
+        "grep",
+        "egrep",
+        "fgrep",
+        "rg",
+        "head",
+        "tail",
+        "wc",
+        "which",
+        "true",
+        "false",
+        "nl",
+        "stat",
+        "file",
+        "date",
+        "whoami",
+        "uname",
+        "id",
+        "basename",
+        "dirname",
+        "realpath",
+        "readlink",
+        "cut",
+        "sort",
+        "uniq",
+        "tr",
+        "diff",
+        "cmp",
+        "du",
+        "df",
+        "tree",
+        "env",
+        "printenv",
+        "seq",
+        "sleep",
+        "test",
+        "[",
+    ]
+)
+SAFE_GIT = frozenset(["status", "log", "diff", "show", "branch", "rev-parse", "ls-files", "blame"])
+UNSAFE_FIND = frozenset(
+    ["-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fprintf", "-fls"]
+)
+OPERATORS = frozenset({"&&", "||", ";", "|"})
+
+
+class ExecCommand:
+    """The ``exec_command`` tool (a ``codex_core.hookspecs.Tool``)."""
+
+    name = "exec_command"
+    description = (
+        "Runs a shell command and returns its output (stdout and stderr merged) and exit code."
+    )
+    input_schema = INPUT_SCHEMA
+
+    async def call(self, arguments: dict[str, Any], context: Any) -> ToolResult:
+        cmd = arguments.get("cmd")
+        if not isinstance(cmd, str) or not cmd.strip():
+            return ToolResult("exec_command failed: missing field `cmd`", success=False)
+        shell = str(arguments.get("shell") or default_shell())
+        flag = "-lc" if arguments.get("login", True) is not False else "-c"
+        argv = [shell, flag, cmd]
+        cwd = resolve_workdir(context.cwd, arguments.get("workdir"))
+        escalated = arguments.get("sandbox_permissions") == "require_escalated"
+        item = {
+            "type": "commandExecution",
+            "id": context.call_id,
+            "pluginId": None,
+            "scriptPath": None,
+            "command": shlex.join(argv),
+            "cwd": cwd,
+            "processId": None,
+            "source": "agent",
+            "status": "inProgress",
+            "commandActions": [{"type": "unknown", "command": cmd}],
+            "aggregatedOutput": None,
+            "exitCode": None,
+            "durationMs": None,
+            "startedAtMs": now_ms(),
+            "completedAtMs": None,
+        }
+        key = f"exec:{cmd}"
+        verdict = context.needs_approval(escalated=escalated, safe=is_safe(cmd), key=key)
+        if verdict == "reject":
+            return ToolResult(
+                "exec_command failed: this command needs approval (it may write outside a "
+                "read-only sandbox or asked for escalation) and approval_policy is `never`; "
+                "do not ask for escalated permissions",
+                success=False,
+            )
+        if verdict == "ask":
+            params = approval_params(context, item, cmd, arguments)
+            answer = await context.request_approval(
+                "item/commandExecution/requestApproval", params, item
+            )
+            decision = answer.get("decision")
+            if decision == "acceptForSession":
+                context.approve_for_session(key)
+            elif decision in ("decline", "cancel") or not accepted(decision):
+                context.item_completed({**item, "status": "declined", "completedAtMs": now_ms()})
+                if decision == "cancel" or decision is None:
+                    context.abort_turn()
+                context.approval_finished()
+                return ToolResult(
+                    'exec_command failed: CreateProcess { message: "Rejected(\\"rejected by '
+                    'user\\")" }',
+                    success=False,
+                )
+            context.approval_finished()
+        timeout_ms = number(arguments.get("timeout_ms"), DEFAULT_TIMEOUT_MS)
+        budget = number(arguments.get("max_output_tokens"), DEFAULT_MAX_OUTPUT_TOKENS)
+        env = environment(os.environ, context.config.get("shell_environment_policy") or {})
+        return await run(context, item, argv, cwd, env, timeout_ms, budget)
+
+
+def accepted(decision: Any) -> bool:
+    if decision in ("accept", "acceptForSession"):
+        return True
+    return isinstance(decision, dict) and bool(
+        {"acceptWithExecpolicyAmendment", "applyNetworkPolicyAmendment"} & set(decision)
+    )
+
+
+def approval_params(
+    context: Any, item: dict[str, Any], cmd: str, arguments: dict[str, Any]
+) -> dict[str, Any]:
+    """``item/commandExecution/requestApproval`` params: absent optional fields are omitted."""
+    params: dict[str, Any] = {
+        "kind": "command",
+        "threadId": context.thread_id,
+        "turnId": context.turn_id,
+        "itemId": item["id"],
+        "startedAtMs": item["startedAtMs"],
+        "environmentId": "local",
+    }
+    if isinstance(arguments.get("justification"), str):
+        params["reason"] = arguments["justification"]
+    params["command"] = item["command"]
+    params["cwd"] = item["cwd"]
+    params["commandActions"] = item["commandActions"]
+    prefix = arguments.get("prefix_rule")
+    amendment = (
+        [str(word) for word in prefix] if isinstance(prefix, list) and prefix else amend(cmd)
+    )
+    decisions: list[Any] = ["accept"]
+    if amendment:
+        params["proposedExecpolicyAmendment"] = amendment
+        decisions.append({"acceptWithExecpolicyAmendment": {"execpolicy_amendment": amendment}})
+    else:
+        decisions.append("acceptForSession")
+    decisions.append("cancel")
+    params["availableDecisions"] = decisions
+    return params
+
+
+async def run(
+    context: Any,
+    item: dict[str, Any],
+    argv: list[str],
+    cwd: str,
+    env: dict[str, str],
+    timeout_ms: int,
+    budget_tokens: int,
+) -> ToolResult:
+    started = time.monotonic()
+    try:
+        process = await anyio.open_process(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        failed = {**item, "status": "failed", "aggregatedOutput": str(exc), "exitCode": -1,
+                  "durationMs": 0, "completedAtMs": now_ms()}  # fmt: skip
+        if item["id"] not in context.turn.open_items:
+            context.item_started({**item, "source": "unifiedExecStartup"})
+        context.item_completed(failed)
+        return ToolResult(f"exec_command failed: {exc}", success=False)
+    item = {**item, "processId": str(process.pid), "source": "unifiedExecStartup"}
+    if item["id"] not in context.turn.open_items:
+        context.item_started(item)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    chunks: list[str] = []
+    size = 0
+    timed_out = False
+    try:
+        with anyio.move_on_after(timeout_ms / 1000) as scope:
+            assert process.stdout is not None
+            async for data in process.stdout:
+                text = decoder.decode(data)
+                if not text:
+                    continue
+                if size < AGGREGATE_CAP:
+                    text = text[: AGGREGATE_CAP - size]
+                    size += len(text)
+                    chunks.append(text)
+                    context.delta("item/commandExecution/outputDelta", item["id"], delta=text)
+            await process.wait()
+        if scope.cancelled_caught:
+            timed_out = True
+            kill(process)
+            with anyio.CancelScope(shield=True):
+                await process.wait()
+    finally:
+        if process.returncode is None:  # interrupted: take the whole process group down
+            kill(process)
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                await process.wait()
+            await process.aclose()
+    tail = decoder.decode(b"", final=True)
+    if tail and size < AGGREGATE_CAP:
+        chunks.append(tail)
+        context.delta("item/commandExecution/outputDelta", item["id"], delta=tail)
+    output = "".join(chunks)
+    wall = time.monotonic() - started
+    exit_code = EXIT_TIMEOUT if timed_out else int(process.returncode or 0)
+    if timed_out:
+        output += f"\ncommand timed out after {timeout_ms} milliseconds\n"
+    context.item_completed(
+        {**item, "status": "completed" if exit_code == 0 else "failed",
+         "aggregatedOutput": output, "exitCode": exit_code,
+         "durationMs": int(wall * 1000), "completedAtMs": now_ms()}
+    )  # fmt: skip
+    return ToolResult(model_output(output, exit_code, wall, budget_tokens), success=exit_code == 0)
+
+
+def model_output(output: str, exit_code: int, wall: float, budget_tokens: int) -> str:
+    """What the model reads, in the reference's shape (chunk id, wall time, exit code, ...)."""
+    tokens = math.ceil(len(output.encode()) / 4)
+    return (
+        f"Chunk ID: {secrets.token_hex(3)}\n"
+        f"Wall time: {wall:.4f} seconds\n"
+        f"Process exited with code {exit_code}\n"
+        f"Original token count: {tokens}\n"
+        f"Output:\n{truncate(output, budget_tokens)}"
+    )
+
+
+def truncate(output: str, budget_tokens: int) -> str:
+    """Keep the head and the tail within ``budget_tokens`` (about 4 bytes a token)."""
+    limit = max(budget_tokens, 1) * 4
+    if len(output) <= limit:
+        return output
+    half = limit // 2
+    dropped = math.ceil((len(output) - 2 * half) / 4)
+    return f"{output[:half]}\n…{dropped} tokens truncated…\n{output[-half:]}"
+
+
+def kill(process: Any) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+
+
+def number(value: Any, default: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return default
+    return int(value)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def default_shell() -> str:
+    """The user's login shell when it is a POSIX one (as the reference), else /bin/sh."""
+    try:
+        shell = pwd.getpwuid(os.getuid()).pw_shell
+    except KeyError:
+        shell = ""
+    name = os.path.basename(shell)
+    if name in ("bash", "zsh", "sh", "dash", "ksh") and os.access(shell, os.X_OK):
+        return shell
+    return "/bin/bash" if os.access("/bin/bash", os.X_OK) else "/bin/sh"
+
+
+def resolve_workdir(cwd: str, workdir: Any) -> str:
+    if not isinstance(workdir, str) or not workdir:
+        return cwd
+    return os.path.normpath(os.path.join(cwd, workdir))
+
+
+# ---------------------------------------------------------------------- safety
+
+
+def segments(cmd: str) -> list[list[str]] | None:
+    """The simple commands of ``cmd`` split on ``&& || ; |``; ``None`` for anything fancier
+    (redirections, substitutions, subshells), which is never considered safe."""
+    if any(mark in cmd for mark in ("`", "$(", ">", "<", "\n")):
+        return None
+    try:
+        lexer = shlex.shlex(cmd, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        words = list(lexer)
+    except ValueError:
+        return None
+    result: list[list[str]] = [[]]
+    for word in words:
+        if word in OPERATORS:
+            result.append([])
+        elif set(word) <= set("&|;()"):
+            return None
+        else:
+            result[-1].append(word)
+    if any(not segment for segment in result):
+        return None
+    return result
+
+
+def is_safe(cmd: str) -> bool:
+    """Whether every part of ``cmd`` only reads (``ls``, ``cat``, ``git status``, ...)."""
+    parts = segments(cmd)
+    if parts is None:
+        return False
+    for words in parts:
+        program = os.path.basename(words[0])
+        if program == "git":
+            if len(words) < 2 or words[1] not in SAFE_GIT:
+                return False
+        elif program == "find":
+            if UNSAFE_FIND & set(words):
+                return False
+        elif program == "sed":
+            if words[1:2] != ["-n"] or any(w.startswith("-i") for w in words):
+                return False
+        elif program not in SAFE_COMMANDS:
+            return False
+    return True
+
+
+def amend(cmd: str) -> list[str] | None:
+    """The execpolicy amendment the reference proposes: the first simple command's words."""
+    parts = segments(cmd)
+    return parts[0] if parts else None
+
+
+# ---------------------------------------------------------------------- environment
+
+#: Name patterns ``shell_environment_policy`` drops unless ``ignore_default_excludes``.
+DEFAULT_EXCLUDES = ("*KEY*", "*SECRET*", "*TOKEN*")
+CORE_VARIABLES = ("HOME", "LOGNAME", "PATH", "SHELL", "USER", "USERNAME", "TMPDIR", "TEMP", "TMP")
+
+
+def environment(base: Mapping[str, str], policy: Mapping[str, Any]) -> dict[str, str]:
+    """The command's environment from ``shell_environment_policy`` (as the reference):
+
+    ``inherit`` (``all`` default, ``core``, ``none``), then the default excludes (names with
+    KEY, SECRET or TOKEN, unless ``ignore_default_excludes``), then ``exclude`` patterns, then
+    ``set``, then ``include_only`` patterns. Patterns are case-insensitive globs.
+    """
+    inherit = str(policy.get("inherit") or "all")
+    if inherit == "none":
+        env: dict[str, str] = {}
+    elif inherit == "core":
+        env = {name: value for name, value in base.items() if name in CORE_VARIABLES}
+    else:
+        env = dict(base)
+
+    def matches(name: str, patterns: Any) -> bool:
+        return any(fnmatch.fnmatchcase(name.upper(), str(p).upper()) for p in patterns or ())
+
+    if not policy.get("ignore_default_excludes"):
+        env = {k: v for k, v in env.items() if not matches(k, DEFAULT_EXCLUDES)}
+    env = {k: v for k, v in env.items() if not matches(k, policy.get("exclude"))}
+    for name, value in (policy.get("set") or {}).items():
+        env[str(name)] = str(value)
+    include_only = policy.get("include_only")
+    if include_only:
+        env = {k: v for k, v in env.items() if matches(k, include_only)}
+    return env

@@ -1,0 +1,88 @@
+"""The model provider and the accounts service together: a 401 asks for new credentials."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import StdioServer
+from test_accounts import chatgpt_token
+
+from codex_core.testing import ScriptedModelServer, http_error, message
+
+
+@pytest.fixture
+def model() -> Iterator[ScriptedModelServer]:
+    with ScriptedModelServer() as server:
+        yield server
+
+
+def start(start_server: Any, model: ScriptedModelServer) -> StdioServer:
+    """The built-in `openai` provider pointed at the scripted model, with no API key set."""
+    server: StdioServer = start_server(
+        "-c", f'openai_base_url="{model.base_url}"', "-c", 'model="mock-model"',
+        env={"OPENAI_API_KEY": ""},
+    )  # fmt: skip
+    server.initialize()
+    return server
+
+
+def login_with_external_tokens(server: StdioServer, token: str) -> None:
+    server.result(
+        "account/login/start",
+        {"type": "chatgptAuthTokens", "accessToken": token, "chatgptAccountId": "acct-1"},
+    )
+
+
+def run_turn(server: StdioServer) -> str:
+    thread = server.result("thread/start", {})["thread"]["id"]
+    server.result("turn/start", {"threadId": thread, "input": [{"type": "text", "text": "hi"}]})
+    return str(thread)
+
+
+def test_a_401_asks_the_client_for_new_tokens_and_retries(
+    start_server: Any, model: ScriptedModelServer
+) -> None:
+    first, second = chatgpt_token(), chatgpt_token(plan="plus")
+    model.add(
+        http_error(401, "token expired", type="invalid_request_error"), message("welcome back")
+    )
+    server = start(start_server, model)
+    login_with_external_tokens(server, first)
+    run_turn(server)
+    server.drain(1.0)
+    [refresh] = [
+        r for r in server.server_requests if r["method"] == "account/chatgptAuthTokens/refresh"
+    ]
+    assert refresh["params"] == {"reason": "unauthorized", "previousAccountId": "acct-1"}
+    server.send(
+        {"id": refresh["id"], "result": {"accessToken": second, "chatgptAccountId": "acct-1"}}
+    )
+    completed = server.wait_notification("turn/completed")["params"]["turn"]
+    assert completed["status"] == "completed"
+    sent = model.wait_for_requests(2)
+    assert sent[0].headers["authorization"] == f"Bearer {first}"
+    assert sent[1].headers["authorization"] == f"Bearer {second}"
+    assert sent[1].headers["chatgpt-account-id"] == "acct-1"
+
+
+def test_a_refused_refresh_fails_the_turn_with_the_clients_error(
+    start_server: Any, model: ScriptedModelServer
+) -> None:
+    model.add(http_error(401, "token expired", type="invalid_request_error"))
+    server = start(start_server, model)
+    login_with_external_tokens(server, chatgpt_token())
+    run_turn(server)
+    server.drain(1.0)
+    [refresh] = [
+        r for r in server.server_requests if r["method"] == "account/chatgptAuthTokens/refresh"
+    ]
+    server.send({"id": refresh["id"], "error": {"code": -32000, "message": "refresh failed"}})
+    turn = server.wait_notification("turn/completed")["params"]["turn"]
+    assert turn["status"] == "failed"
+    assert (
+        turn["error"]["message"]
+        == "auth refresh request failed: code=-32000 message=refresh failed"
+    )
+    assert turn["error"]["codexErrorInfo"] == "unauthorized"

@@ -246,6 +246,7 @@ class ScriptedModelServer:
         self.env_key = env_key
         self.requests: list[RecordedRequest] = []
         self._script: list[Script] = []
+        self._standing: list[tuple[Callable[[RecordedRequest], bool], Script]] = []
         self._lock = threading.Condition()
         self._closing = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -261,6 +262,17 @@ class ScriptedModelServer:
             for response in responses:
                 self._script.append(_as_response(response))
 
+    def answer_matching(
+        self, predicate: Callable[[RecordedRequest], bool], response: Script | OutputItem | str
+    ) -> None:
+        """Answer every request ``predicate`` accepts with ``response``, outside the script.
+
+        For requests a client makes on the side, whose timing the test does not control (the
+        official TUI asks the model for a thread title while the turn runs, for example).
+        """
+        with self._lock:
+            self._standing.append((predicate, _as_response(response)))
+
     @property
     def pending(self) -> int:
         """Scripted answers not used yet."""
@@ -271,9 +283,13 @@ class ScriptedModelServer:
         with self._lock:
             self.requests.append(request)
             self._lock.notify_all()
-            if not self._script:
+            standing = [answer for accepts, answer in self._standing if accepts(request)]
+            if standing:
+                script = standing[0]
+            elif not self._script:
                 return None
-            script = self._script.pop(0)
+            else:
+                script = self._script.pop(0)
         return script if isinstance(script, ModelResponse) else script(request)
 
     def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[RecordedRequest]:

@@ -1,0 +1,149 @@
+"""The official Codex TUI, unmodified, driven in tmux against codex-core over websocket.
+
+It shows its first screen, sends a prompt, displays the command approval our server asks
+for, accepts it, and shows the final answer; once without auth and once with a capability
+token. Needs the official client (``codex-peer``, installed by ``../shared/peer/install.sh``)
+and tmux; skipped with a clear message where either is missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codex_core.testing import ModelResponse, ScriptedModelServer, function_call, message
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("codex-peer") and shutil.which("tmux")),
+    reason="the official TUI test needs codex-peer (../shared/peer/install.sh) and tmux",
+)
+
+COMMAND = "touch made-by-tui.txt && echo hello-from-tui"
+FINAL = "FINAL-ANSWER: the command ran fine."
+
+
+class Tui:
+    """One TUI in a detached tmux session: type into it and read its screen."""
+
+    def __init__(self, command: str, cwd: Path, env: dict[str, str]) -> None:
+        self.session = f"codex-tui-{uuid.uuid4().hex[:8]}"
+        exports = " ".join(f"{key}={value}" for key, value in env.items())
+        subprocess.run(
+            ["tmux", "new-session", "-d", "-s", self.session, "-x", "120", "-y", "40",
+             "-c", str(cwd), f"env {exports} {command}"],
+            check=True,
+        )  # fmt: skip
+
+    def screen(self) -> str:
+        return subprocess.run(
+            ["tmux", "capture-pane", "-t", self.session, "-p"],
+            capture_output=True, text=True, check=False,
+        ).stdout  # fmt: skip
+
+    def wait_for(self, text: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never appeared; the screen:\n{self.screen()}")
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.session, *keys], check=True)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.session], check=False)
+
+
+@pytest.fixture
+def tui_factory(tmp_path: Path) -> Iterator[Callable[..., Tui]]:
+    started: list[Tui] = []
+    home = tmp_path / "tui-home"
+    home.mkdir()
+
+    def start(url: str, cwd: Path, *args: str, env: dict[str, str] | None = None) -> Tui:
+        command = " ".join(["codex-peer", "--remote", url, *args])
+        tui = Tui(command, cwd, {"HOME": str(home), "CODEX_HOME": str(home), **(env or {})})
+        started.append(tui)
+        return tui
+
+    yield start
+    for tui in started:
+        tui.close()
+
+
+def script(model: ScriptedModelServer) -> None:
+    """The model asks to run a command outside the sandbox, then answers."""
+    args = {
+        "cmd": COMMAND,
+        "sandbox_permissions": "require_escalated",
+        "justification": "the scripted model wants to run this outside the sandbox",
+    }
+    model.add(ModelResponse([function_call("exec_command", args, call_id="call_1")]), FINAL)
+    # The TUI asks for a thread title on the side, whenever it likes.
+    model.answer_matching(
+        lambda request: any("task title" in text for text in request.input_texts()),
+        message("Run a command"),
+    )
+
+
+def converse(tui: Tui, workdir: Path) -> None:
+    tui.wait_for("Ask Codex to do anything")
+    tui.keys("run it")
+    time.sleep(0.5)  # typed text arriving with Enter reads as a paste; the TUI waits for it
+    tui.keys("Enter")
+    tui.wait_for("Would you like to run the following command?")
+    tui.keys("y")
+    screen = tui.wait_for(FINAL)
+    assert "hello-from-tui" in screen
+    assert (workdir / "made-by-tui.txt").exists()
+
+
+def test_the_official_tui_runs_an_approved_command(
+    codex_ws_server_factory: Any,
+    codex_model_server: ScriptedModelServer,
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    script(codex_model_server)
+    server = codex_ws_server_factory(
+        *codex_model_server.config_args(),
+        "-c", 'approval_policy="on-request"', "-c", 'sandbox_mode="read-only"',
+        env=codex_model_server.env,
+    )  # fmt: skip
+    workdir = tmp_path / "cwd"
+    converse(tui_factory(server.url, workdir), workdir)
+
+
+def test_the_official_tui_with_a_capability_token(
+    codex_ws_server_factory: Any,
+    codex_model_server: ScriptedModelServer,
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    script(codex_model_server)
+    token_file = tmp_path / "token"
+    token_file.write_text("tui-secret-token\n")
+    server = codex_ws_server_factory(
+        *codex_model_server.config_args(),
+        "-c", 'approval_policy="on-request"', "-c", 'sandbox_mode="read-only"',
+        "--ws-auth", "capability-token", "--ws-token-file", str(token_file),
+        env=codex_model_server.env,
+    )  # fmt: skip
+    workdir = tmp_path / "cwd"
+    tui = tui_factory(
+        server.url,
+        workdir,
+        "--remote-auth-token-env",
+        "TUI_TOKEN",
+        env={"TUI_TOKEN": "tui-secret-token"},
+    )
+    converse(tui, workdir)

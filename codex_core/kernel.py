@@ -92,6 +92,8 @@ class Kernel:
         #: for a kernel a host embeds, so readers must fall back to defaults.
         self.cli_options: dict[str, Any] = {}
         self._task_group: TaskGroup | None = None
+        self._background = 0
+        self._background_done = anyio.Event()
         self._stopping: anyio.Event | None = None
         self._serve_scope: anyio.CancelScope | None = None
         self._served: anyio.Event | None = None
@@ -215,7 +217,33 @@ class Kernel:
         """
         if self._task_group is None:
             raise RuntimeError("the kernel is not running: use `async with kernel:`")
-        self._task_group.start_soon(func, *args, name=name)
+        if not self._background:
+            self._background_done = anyio.Event()
+        self._background += 1
+        self._task_group.start_soon(self._run_background, func, args, name=name)
+
+    async def _run_background(
+        self, func: Callable[..., Coroutine[Any, Any, Any]], args: tuple[Any, ...]
+    ) -> None:
+        try:
+            await func(*args)
+        finally:
+            self._background -= 1
+            if not self._background:
+                self._background_done.set()
+
+    async def _wait_quiet(self) -> None:
+        """Until no request handler and no background work (a turn) is running."""
+        while True:
+            busy = [c for c in self.connections if c.busy]
+            if busy:
+                log.info("shutdown: waiting for %d busy connection(s)", len(busy))
+                await busy[0].wait_idle()
+            elif self._background:
+                log.info("shutdown: waiting for %d running turn(s) or task(s)", self._background)
+                await self._background_done.wait()
+            else:
+                return
 
     async def _lifecycle(self, hook: str) -> None:
         for record, result in self.plugins.call_each(hook, kernel=self):
@@ -264,15 +292,14 @@ class Kernel:
 
         New clients are refused from now on (``serve_channel`` turns them away; transports that
         watch ``wait_stopping`` stop listening). Running requests get up to ``timeout`` seconds
-        to finish and send their replies, then every connection writes what is queued and
+        (and running turns, which are the kernel's background work) to finish and send their
+        replies and notifications, then every connection writes what is queued and
         closes, and ``serve`` returns: by itself once the transport has wound down, or
         cancelled after ``SHUTDOWN_GRACE_SECONDS``.
         """
         self._stop_event().set()
         with anyio.move_on_after(timeout):
-            while busy := [c for c in self.connections if c.busy]:
-                log.info("shutdown: waiting for %d busy connection(s)", len(busy))
-                await busy[0].wait_idle()
+            await self._wait_quiet()
         for connection in list(self.connections):
             connection.finish()
         if self._served is not None:

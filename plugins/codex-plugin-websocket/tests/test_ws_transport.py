@@ -17,6 +17,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from codex_core.client import Client
+from codex_core.testing import ModelResponse, ScriptedModelServer, message
 from codex_core.testing.pytest_plugin import CodexCli, WsServerFactory
 
 from .conftest import WsServer, initialize, request, response_to
@@ -216,3 +217,29 @@ def test_client_connect_websocket(codex_ws_server: WsServer) -> None:
             assert "data" in await client.request("model/list", {})
 
     anyio.run(session)
+
+
+def test_sigterm_waits_for_a_running_turn(
+    codex_ws_server_factory: WsServerFactory, codex_model_server: ScriptedModelServer
+) -> None:
+    """The turn streams for a while after the signal; it completes before the server exits."""
+    codex_model_server.add(ModelResponse([message("finished despite SIGTERM")], stall=1.5))
+    server: WsServer = codex_ws_server_factory(
+        *codex_model_server.config_args(), env=codex_model_server.env
+    )
+    with server.connect() as ws:
+        initialize(ws)
+        thread = request(ws, 1, "thread/start", {})["result"]["thread"]["id"]
+        request(
+            ws, 2, "turn/start", {"threadId": thread, "input": [{"type": "text", "text": "go"}]}
+        )
+        codex_model_server.wait_for_requests(1)
+        server.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        completed = None
+        while completed is None and time.monotonic() < deadline:
+            sent = json.loads(ws.recv(timeout=20))
+            if sent.get("method") == "turn/completed":
+                completed = sent["params"]["turn"]
+        assert completed is not None and completed["status"] == "completed"
+    assert server.wait() == 0

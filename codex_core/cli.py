@@ -71,6 +71,9 @@ def build_parser(kernel: Kernel | None = None) -> argparse.ArgumentParser:
         "list", help="every plugin with its state", parents=[common]
     )
     listing.add_argument("--json", action="store_true", help="machine-readable output")
+    from codex_core.marketplace.cli import add_commands
+
+    add_commands(commands, parents=[common])
     for name, what in (("generate-json-schema", "JSON Schema"), ("generate-ts", "TypeScript")):
         export = commands.add_parser(name, help=f"write the protocol's {what} to a folder")
         export.add_argument("--out", required=True, type=Path, metavar="DIR")
@@ -113,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         written = write(args.out, experimental=args.experimental)
         print(f"wrote {len(written)} files to {args.out}", file=sys.stderr)
         return 0
+    if args.command == "plugin":
+        from codex_core.marketplace.cli import run_for
+
+        return run_for(kernel, args)
     if args.command == "plugins":
         return _list_plugins(kernel, as_json=args.json)
     return _serve(kernel, args.listen)

@@ -79,8 +79,10 @@ class Kernel:
         self.codex_home = resolve_codex_home(codex_home)
         self.config: Config = load_config(self.codex_home, config_overrides)
         self.plugins = PluginManager()
+        self._disabled_plugins = set(disabled_plugins)
+        self._load_entry_points = load_entry_points
         if load_entry_points:
-            disabled = set(disabled_plugins) | disabled_from_env() | self.config.disabled_plugins()
+            disabled = self._disabled_plugins | disabled_from_env() | self.config.disabled_plugins()
             self.plugins.load_entry_points(disabled)
         for plugin in plugins:
             self.plugins.add(plugin)
@@ -105,11 +107,12 @@ class Kernel:
 
     # ------------------------------------------------------------------ plugin contributions
 
-    def _collect(self) -> None:
+    def _collect(self, only: Iterable[str] | None = None) -> None:
         """Ask every plugin for its contributions, then keep those of plugins still healthy.
 
         Collecting everything first means a plugin that fails in its third hook loses what its
-        first two contributed, instead of leaving half a feature behind.
+        first two contributed, instead of leaving half a feature behind. With ``only`` (hot
+        load), just those plugins are asked; what the others contributed before is kept.
         """
         hooks: dict[str, type] = {
             "codex_transports": Transport,
@@ -120,9 +123,11 @@ class Kernel:
             "codex_fs_watchers": FsWatcher,
             "codex_model_providers": ModelProvider,
         }
-        collected: dict[str, list[Contribution]] = {hook: [] for hook in hooks}
+        if only is None or not hasattr(self, "_contributed"):
+            self._contributed: dict[str, list[Contribution]] = {hook: [] for hook in hooks}
+        collected = self._contributed
         for hook, kind in hooks.items():
-            for record, result in self.plugins.call_each(hook, kernel=self):
+            for record, result in self.plugins.call_each(hook, only=only, kernel=self):
                 try:
                     items = list(result or ())
                     wrong = [item for item in items if not isinstance(item, kind)]
@@ -135,6 +140,8 @@ class Kernel:
         healthy = {
             name for name, record in self.plugins.records.items() if record.state == "loaded"
         }
+        for hook in hooks:
+            collected[hook] = [c for c in collected[hook] if c.plugin in healthy]
 
         def keep(hook: str) -> list[Contribution]:
             return [c for c in collected[hook] if c.plugin in healthy]
@@ -162,6 +169,37 @@ class Kernel:
                 continue
             routes[method.name] = Route(method, contribution.plugin)
         self.router = Router(CLIENT_REQUESTS, routes)
+
+    def reload_plugins(self) -> dict[str, list[str]]:
+        """Pick up plugins installed or uninstalled since startup, without a restart.
+
+        New entry points are loaded and asked for their contributions (their methods, tools,
+        ... answer from the next request on); plugins whose entry point is gone are
+        unregistered (requests already running finish). Returns, and broadcasts to every
+        client as ``codexCore/plugins/changed``, ``{added, removed, restartRequired}``:
+        ``restartRequired`` names new plugins that hook startup, the command line or
+        transports, which only take full effect after a restart.
+        """
+        if not self._load_entry_points:
+            return {"added": [], "removed": [], "restartRequired": []}
+        disabled = self._disabled_plugins | disabled_from_env() | self.config.disabled_plugins()
+        added, removed = self.plugins.refresh(disabled)
+        self._collect(only=added)
+        for _record, _result in self.plugins.call_each(
+            "codex_config_loaded", only=added, kernel=self, config=self.config.effective
+        ):
+            pass
+        startup_hooks = {"codex_startup", "codex_cli_options", "codex_transports"}
+        restart = [
+            name
+            for name in added
+            if name in self.plugins.records
+            and startup_hooks.intersection(self.plugins.records[name].hooks)
+        ]
+        result = {"added": added, "removed": removed, "restartRequired": restart}
+        if added or removed:
+            self.broadcast("codexCore/plugins/changed", result)
+        return result
 
     @staticmethod
     def _by_key(contributions: list[Contribution], attribute: str, what: str) -> dict[str, Any]:

@@ -75,6 +75,7 @@ class PluginManager:
         self._pm = pluggy.PluginManager("codex")
         self._pm.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
+        self._entry_point_names: set[str] = set()
 
     # ------------------------------------------------------------------ loading
 
@@ -88,9 +89,11 @@ class PluginManager:
         for entry_point in get_group_all(ENTRY_POINT_GROUP):
             name, target = entry_point.name, entry_point.value
             if name in self.records:
-                log.warning("plugin %s: a second entry point (%s) was ignored", name, target)
+                if self.records[name].source != target:
+                    log.warning("plugin %s: a second entry point (%s) was ignored", name, target)
                 continue
             record = self.records[name] = PluginRecord(name, target)
+            self._entry_point_names.add(name)
             record.distribution, record.version, requirement = _distribution_of(target)
             if name in skip:
                 record.state = "disabled"
@@ -107,6 +110,40 @@ class PluginManager:
                 log.exception("plugin %s failed to import", name)
                 continue
             self._register(record, plugin)
+
+    def refresh(self, disabled: Iterable[str] = ()) -> tuple[list[str], list[str]]:
+        """Re-read the entry points after an install or uninstall: ``(added, removed)``.
+
+        Plugins whose entry point is gone are unregistered and forgotten (their modules are
+        dropped from ``sys.modules``, so a reinstall imports the new code); new entry points
+        are loaded like at startup. Plugins passed to ``add`` are left alone.
+        """
+        import importlib
+        import sys
+
+        from stevedore import _cache
+
+        # stevedore keeps a per-process copy keyed by sys.path, which an install leaves as is.
+        _cache._c._internal.clear()
+        importlib.invalidate_caches()
+        current = {ep.name: ep.value for ep in _cache.get_group_all(ENTRY_POINT_GROUP)}
+        removed = [
+            name
+            for name, record in self.records.items()
+            if name in self._entry_point_names and current.get(name) != record.source
+        ]
+        for name in removed:
+            record = self.records.pop(name)
+            self._entry_point_names.discard(name)
+            plugin = self._pm.get_plugin(name)
+            if plugin is not None:
+                self._pm.unregister(plugin)
+            module = record.source.split(":", 1)[0]
+            for loaded in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+                del sys.modules[loaded]
+        before = set(self.records)
+        self.load_entry_points(disabled)
+        return [name for name in self.records if name not in before], removed
 
     def add(self, plugin: object, name: str | None = None) -> PluginRecord:
         """Register a plugin object directly (embedding hosts and tests)."""
@@ -128,7 +165,9 @@ class PluginManager:
 
     # ------------------------------------------------------------------ calling
 
-    def call_each(self, hook: str, **kwargs: Any) -> Iterator[tuple[PluginRecord, Any]]:
+    def call_each(
+        self, hook: str, *, only: Iterable[str] | None = None, **kwargs: Any
+    ) -> Iterator[tuple[PluginRecord, Any]]:
         """Call ``hook`` on each healthy plugin separately, isolating failures.
 
         pluggy stops at the first exception; calling implementations one by one lets us blame
@@ -136,11 +175,14 @@ class PluginManager:
         unregistered, so it never contributes half of its features.
         """
         caller = getattr(self._pm.hook, hook)
+        wanted = None if only is None else set(only)
         # get_hookimpls() is in registration order (pluggy calls them in reverse); oldest
         # first is what people expect.
         for impl in list(caller.get_hookimpls()):
             record = self.records.get(impl.plugin_name)
             if record is None or record.state != "loaded":
+                continue
+            if wanted is not None and record.name not in wanted:
                 continue
             try:
                 result = impl.function(*(kwargs[arg] for arg in impl.argnames))

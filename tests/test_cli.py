@@ -139,3 +139,9 @@ def test_stdio_from_files_and_dev_null(server_env: dict[str, str], tmp_path: Pat
     assert json.loads(replies.read_text().splitlines()[0])["result"]["platformFamily"] == "unix"
     quiet = run_cli(server_env)  # stdin is /dev/null: the client is gone at once
     assert quiet.returncode == 0
+
+
+def test_plugin_list_shows_the_default_catalog(server_env: dict[str, str]) -> None:
+    completed = run_cli(server_env, "plugin", "list")
+    assert completed.returncode == 0, completed.stderr
+    assert "websocket@codex-core" in completed.stdout

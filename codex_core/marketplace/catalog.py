@@ -1,0 +1,286 @@
+"""The catalog format: Codex's ``marketplace.json``, with Python package sources.
+
+A catalog is ``{name, interface: {displayName}, plugins: [...]}``; each plugin entry has a
+``name``, a ``source``, a ``policy`` ({installation, authentication, products}), and optionally
+``category``, ``description``, ``version``, ``keywords`` and ``defaultPrompt``. A Python
+plugin's ``source`` is one of:
+
+- ``"./path"`` or ``{"source": "local", "path": "./path"}``: a project folder, relative to the
+  catalog (built into a wheel at install time; no hash, so trust the folder);
+- ``{"source": "wheel", "url": "https://.../x-1.0-py3-none-any.whl", "sha256": "..."}``: a
+  wheel and its hash (a relative URL is relative to the catalog);
+- ``{"source": "pypi", "requirement": "codex-plugin-x==1.0", "hashes": ["sha256:..."],
+  "indexUrl": "..."}``: a requirement pinned with ``==`` and its hashes.
+
+A catalog that does not parse is skipped and reported (``marketplaceLoadErrors``); an entry
+that does not parse (a Codex-only git source, a requirement without hashes) is skipped with a
+warning, like Codex does, and listed in ``Catalog.skipped`` so it is not invisible.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+log = logging.getLogger(__name__)
+
+MAX_DEFAULT_PROMPTS = 3
+MAX_DEFAULT_PROMPT_LEN = 128
+#: Where a folder keeps its catalog: ours first, then Codex's layout.
+CATALOG_FILES = ("marketplace.json", ".agents/plugins/marketplace.json")
+#: The repository's own catalog (the plugins under ``plugins/``), present in a source checkout.
+DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "marketplace" / "marketplace.json"
+_SEGMENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class Policy(_Model):
+    installation: Literal["NOT_AVAILABLE", "AVAILABLE", "INSTALLED_BY_DEFAULT"] = "AVAILABLE"
+    authentication: Literal["ON_INSTALL", "ON_USE"] = "ON_INSTALL"
+    products: list[str] | None = None
+
+
+class LocalSource(_Model):
+    source: Literal["local"] = "local"
+    path: str
+
+
+class WheelSource(_Model):
+    source: Literal["wheel"]
+    url: str
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]
+
+
+class PypiSource(_Model):
+    source: Literal["pypi"]
+    requirement: str
+    hashes: Annotated[list[str], Field(min_length=1)]
+    index_url: Annotated[str | None, Field(alias="indexUrl")] = None
+
+    @field_validator("requirement")
+    @classmethod
+    def _pinned(cls, value: str) -> str:
+        from packaging.requirements import Requirement
+
+        specifiers = list(Requirement(value).specifier)
+        if len(specifiers) != 1 or specifiers[0].operator != "==":
+            raise ValueError(f"{value!r} must be pinned to one version with ==")
+        return value
+
+    @field_validator("hashes")
+    @classmethod
+    def _sha256(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not re.fullmatch(r"sha256:[0-9a-fA-F]{64}", item):
+                raise ValueError(f"{item!r} is not sha256:<64 hex digits>")
+        return value
+
+
+Source = Annotated[LocalSource | WheelSource | PypiSource, Field(discriminator="source")]
+
+
+class Entry(_Model):
+    name: Annotated[str, Field(pattern=_SEGMENT.pattern)]
+    source: Source
+    policy: Policy = Policy()
+    category: str | None = None
+    description: str | None = None
+    version: str | None = None
+    keywords: list[str] = []
+    #: The distribution the source installs, when it cannot be read off the source.
+    package: str | None = None
+    default_prompt: Annotated[list[str] | None, Field(alias="defaultPrompt")] = None
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _path_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"source": "local", "path": value}
+        return value
+
+    @field_validator("default_prompt", mode="before")
+    @classmethod
+    def _prompts(cls, value: Any) -> list[str] | None:
+        return normalize_default_prompt(value)
+
+
+class Interface(_Model):
+    display_name: Annotated[str | None, Field(alias="displayName")] = None
+
+
+class RawCatalog(_Model):
+    name: Annotated[str, Field(pattern=_SEGMENT.pattern)]
+    interface: Interface | None = None
+    plugins: list[dict[str, Any]]
+
+
+def normalize_default_prompt(value: Any) -> list[str] | None:
+    """A string or an array; keep at most 3 prompts of at most 128 characters, never fail.
+
+    A string that is too long becomes null; in an array, entries that are not strings or are
+    too long are dropped (nulled), then anything past the third is dropped.
+    """
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    kept = [
+        item.strip()
+        for item in items
+        if isinstance(item, str) and item.strip() and len(item) <= MAX_DEFAULT_PROMPT_LEN
+    ]
+    return kept[:MAX_DEFAULT_PROMPTS] or None
+
+
+@dataclass(slots=True)
+class Catalog:
+    """A parsed catalog and where it came from (a file path or a URL)."""
+
+    name: str
+    location: str
+    display_name: str | None
+    entries: list[Entry]
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def path(self) -> str | None:
+        return None if is_url(self.location) else self.location
+
+    def entry(self, name: str) -> Entry | None:
+        return next((entry for entry in self.entries if entry.name == name), None)
+
+    def resolve(self, reference: str) -> str:
+        """A source path or URL, made absolute against the catalog's own location."""
+        if is_url(reference) or Path(reference).is_absolute():
+            return reference
+        if is_url(self.location):
+            return urllib.parse.urljoin(self.location, reference)
+        return str((Path(self.location).parent / reference).resolve())
+
+
+class CatalogError(Exception):
+    """A catalog that could not be read or parsed: skipped, and reported."""
+
+    def __init__(self, location: str, message: str) -> None:
+        super().__init__(message)
+        self.location = location
+        self.message = message
+
+
+def is_url(location: str) -> bool:
+    return location.startswith(("http://", "https://", "file://"))
+
+
+def read_text(location: str, *, timeout: float = 30) -> str:
+    if is_url(location):
+        with urllib.request.urlopen(location, timeout=timeout) as response:
+            data: bytes = response.read()
+        return data.decode("utf-8")
+    return Path(location).read_text(encoding="utf-8")
+
+
+def locate(source: str) -> str:
+    """The catalog file of a source: a file, a folder holding one, or a URL."""
+    if is_url(source):
+        return source
+    path = Path(source).expanduser()
+    if path.is_dir():
+        for name in CATALOG_FILES:
+            if (path / name).is_file():
+                return str((path / name).resolve())
+        raise CatalogError(str(path.resolve()), f"no {CATALOG_FILES[0]} in {path}")
+    return str(path.resolve())
+
+
+def load(source: str) -> Catalog:
+    """Read and parse one catalog; raises ``CatalogError`` saying what is wrong and where."""
+    location = locate(source)
+    try:
+        text = read_text(location)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(location, f"failed to read marketplace file: {exc}") from None
+    return parse(text, location)
+
+
+def parse(text: str, location: str) -> Catalog:
+    try:
+        raw = RawCatalog.model_validate(json.loads(text))
+    except json.JSONDecodeError as exc:
+        raise CatalogError(location, f"invalid marketplace file: {exc}") from None
+    except ValidationError as exc:
+        raise CatalogError(location, f"invalid marketplace file: {_first_error(exc)}") from None
+    catalog = Catalog(raw.name, location, raw.interface.display_name if raw.interface else None, [])
+    seen: set[str] = set()
+    for index, item in enumerate(raw.plugins):
+        label = item.get("name") if isinstance(item, dict) else None
+        try:
+            entry = Entry.model_validate(item)
+        except ValidationError as exc:
+            message = f"plugins[{index}] ({label or '?'}): {_first_error(exc)}"
+            log.warning("%s: skipping invalid marketplace plugin %s", location, message)
+            catalog.skipped.append(message)
+            continue
+        if entry.name in seen:
+            catalog.skipped.append(f"plugins[{index}] ({entry.name}): duplicate name")
+            continue
+        seen.add(entry.name)
+        catalog.entries.append(entry)
+    return catalog
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])
+
+
+def configured_sources(config: dict[str, Any]) -> list[str]:
+    """The catalogs a server lists: the repository's own, then ``[marketplaces.NAME]``.
+
+    ``[marketplaces.NAME] source = "<folder, file or URL>"`` in ``config.toml`` (or
+    ``-c marketplaces.NAME.source=...``) adds one; ``[marketplace] default = false`` drops the
+    repository's catalog.
+    """
+    sources: list[str] = []
+    settings = config.get("marketplace")
+    use_default = not (isinstance(settings, dict) and settings.get("default") is False)
+    if use_default and DEFAULT_CATALOG.is_file():
+        sources.append(str(DEFAULT_CATALOG))
+    table = config.get("marketplaces")
+    if isinstance(table, dict):
+        for name, value in table.items():
+            source = value.get("source") if isinstance(value, dict) else value
+            if isinstance(source, str) and source:
+                sources.append(source)
+            else:
+                log.warning("marketplaces.%s has no source", name)
+    return sources
+
+
+def load_all(sources: list[str]) -> tuple[list[Catalog], list[CatalogError]]:
+    catalogs: list[Catalog] = []
+    errors: list[CatalogError] = []
+    names: set[str] = set()
+    for source in sources:
+        try:
+            catalog = load(source)
+        except CatalogError as exc:
+            log.warning("skipping marketplace %s: %s", exc.location, exc.message)
+            errors.append(exc)
+            continue
+        if catalog.name in names:  # the first one wins, as Codex does
+            log.warning("marketplace %s at %s ignored: name taken", catalog.name, source)
+            continue
+        names.add(catalog.name)
+        catalogs.append(catalog)
+    return catalogs, errors

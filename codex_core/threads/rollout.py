@@ -117,7 +117,35 @@ def item_to_rollout(item: dict[str, Any]) -> dict[str, Any] | None:
             "exit_code": item.get("exitCode"),
             "duration": {"secs": duration // 1000, "nanos": duration % 1000 * 1_000_000},
         }
+    if kind == "fileChange" and item.get("status") != "declined":
+        return {"type": "FileChange", "id": item["id"],
+                "changes": {c["path"]: change_to_rollout(c) for c in item.get("changes") or []},
+                "status": item.get("status"), "stdout": "", "stderr": ""}  # fmt: skip
     return None
+
+
+MOVED = "\n\nMoved to: "
+
+
+def change_to_rollout(change: dict[str, Any]) -> dict[str, Any]:
+    """A ``FileUpdateChange`` -> the reference's stored ``FileChange`` entry."""
+    kind = change.get("kind") or {}
+    diff = str(change.get("diff") or "")
+    if kind.get("type") == "update":
+        move = kind.get("move_path")
+        if move and diff.endswith(MOVED + move):
+            diff = diff[: -len(MOVED + move)]
+        return {"type": "update", "unified_diff": diff, "move_path": move}
+    return {"type": kind.get("type") or "add", "content": diff}
+
+
+def change_from_rollout(path: str, stored: dict[str, Any]) -> dict[str, Any]:
+    if stored.get("type") == "update":
+        move = stored.get("move_path")
+        diff = str(stored.get("unified_diff") or "") + (MOVED + move if move else "")
+        return {"path": path, "kind": {"type": "update", "move_path": move}, "diff": diff}
+    kind = "delete" if stored.get("type") == "delete" else "add"
+    return {"path": path, "kind": {"type": kind}, "diff": str(stored.get("content") or "")}
 
 
 def item_from_rollout(
@@ -140,6 +168,12 @@ def item_from_rollout(
                 "content": list(stored.get("raw_content") or []), **times}  # fmt: skip
     if kind == "CommandExecution":
         return command_from_rollout(stored, times)
+    if kind == "FileChange":
+        changes = stored.get("changes") or {}
+        return {"type": "fileChange", "id": stored.get("id"),
+                "changes": [change_from_rollout(str(path), entry)
+                            for path, entry in changes.items() if isinstance(entry, dict)],
+                "status": stored.get("status") or "completed", **times}  # fmt: skip
     return None
 
 

@@ -113,6 +113,19 @@ class ToolContext:
     def emit(self, method: str, params: dict[str, Any]) -> None:
         self.turn.emit(method, params)
 
+    # ------------------------------------------------------------------ files
+
+    def remember_file(self, path: str) -> None:
+        """Before writing ``path``: keep what the turn started from (for the turn's diff)."""
+        self.turn.turn_diff().remember(path)
+
+    def file_moved(self, old: str, new: str) -> None:
+        self.turn.turn_diff().moved(old, new)
+
+    def files_changed(self) -> None:
+        """After writing: ``turn/diff/updated`` with the turn's unified diff so far."""
+        self.turn.files_changed()
+
     # ------------------------------------------------------------------ approvals
 
     def needs_approval(self, *, escalated: bool, safe: bool, key: str | None = None) -> Verdict:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from codex_core.threads.diff import TurnDiff
 from codex_core.threads.ids import uuid7
 from codex_core.threads.rollout import agent_message, item_to_rollout, snake
 from codex_core.threads.tools import ToolContext, TurnAborted, ask_subscribers, resolve
@@ -152,6 +153,10 @@ class Turn:
     pending_usage: dict[str, Any] | None = None
     #: Server requests left unanswered by an interrupt: resolved after ``turn/completed``.
     unresolved: list[tuple[Any, Any]] = field(default_factory=list)
+    #: Files tools changed in this turn (``turn/diff/updated``); made on the first change.
+    diff: TurnDiff | None = None
+    #: The last ``turn/diff/updated`` text sent (re-sent after each token usage update).
+    last_diff: str = ""
 
     @property
     def thread_id(self) -> str:
@@ -263,12 +268,15 @@ class Turn:
                     raise
                 self._call_output(call, output)
             self.flush_usage()
+            self.resend_diff()
             if not calls:
                 return
         raise TurnFailed(f"the model made more than {MAX_MODEL_ROUNDS} requests in one turn")
 
     def _call_output(self, call: dict[str, Any], output: Any) -> None:
-        item = {"type": "function_call_output", "call_id": call.get("call_id"), "output": output}
+        kind = "custom_tool_call_output" if call.get("type") == "custom_tool_call" else None
+        item = {"type": kind or "function_call_output", "call_id": call.get("call_id"),
+                "output": output}  # fmt: skip
         self.loaded.history.append(item)
         self.record("response_item", item)
 
@@ -286,6 +294,8 @@ class Turn:
         if dynamic is None and tool is None:
             return f"unsupported call: {name}"
         raw = call.get("arguments") if call.get("type") == "function_call" else call.get("input")
+        if call.get("type") == "custom_tool_call":  # a freeform tool: the raw text is the input
+            raw = json.dumps({"input": raw if isinstance(raw, str) else ""})
         try:
             arguments = json.loads(raw) if isinstance(raw, str) and raw.strip() else raw or {}
         except ValueError as exc:
@@ -342,11 +352,16 @@ class Turn:
 
     def tool_specs(self) -> list[dict[str, Any]]:
         """The tools offered to the model: plugin tools, then the thread's dynamic tools."""
-        specs = [
-            {"type": "function", "name": tool.name, "description": tool.description,
-             "strict": False, "parameters": tool.input_schema}
-            for tool in self.registry.kernel.tools.values()
-        ]  # fmt: skip
+        specs: list[dict[str, Any]] = []
+        for tool in self.registry.kernel.tools.values():
+            freeform = getattr(tool, "format", None)  # a custom (freeform) tool, e.g. a grammar
+            if freeform is not None:
+                specs.append({"type": "custom", "name": tool.name,
+                              "description": tool.description, "format": freeform})  # fmt: skip
+            else:
+                specs.append({"type": "function", "name": tool.name,
+                              "description": tool.description, "strict": False,
+                              "parameters": tool.input_schema})  # fmt: skip
         for spec in self.loaded.dynamic_tools.values():
             if spec.get("deferLoading"):
                 continue  # hidden from the model, callable by other tools
@@ -498,6 +513,26 @@ class Turn:
     def flush_usage(self) -> None:
         usage, self.pending_usage = self.pending_usage, None
         self._usage(usage)
+
+    # ------------------------------------------------------------------ the turn's diff
+
+    def turn_diff(self) -> TurnDiff:
+        if self.diff is None:
+            self.diff = TurnDiff(str(self.loaded.settings["cwd"]))
+        return self.diff
+
+    def files_changed(self) -> None:
+        """A tool changed files: ``turn/diff/updated`` with the turn's diff so far."""
+        if self.diff is None:
+            return
+        self.last_diff = self.diff.render()
+        self.resend_diff()
+
+    def resend_diff(self) -> None:
+        """As the reference: the turn's diff again after each token usage update."""
+        if self.last_diff:
+            params = {"threadId": self.thread_id, "turnId": self.id, "diff": self.last_diff}
+            self.emit("turn/diff/updated", params)
 
     def _usage(self, usage: dict[str, Any] | None) -> None:
         loaded = self.loaded

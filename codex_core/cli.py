@@ -40,6 +40,12 @@ def _common_options(*, top_level: bool) -> argparse.ArgumentParser:
         help="override a config.toml key for this run (TOML value, else a raw string)",
     )
     common.add_argument(
+        "--strict-config",
+        action="store_true",
+        default=False if top_level else argparse.SUPPRESS,
+        help="refuse to start on unknown config keys or invalid values",
+    )
+    common.add_argument(
         "--disable-plugin",
         action="append",
         default=default,
@@ -103,6 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # a malformed -c flag
         print(f"codex-app-server: {exc}", file=sys.stderr)
         return 2
+    if early.strict_config:
+        from codex_core.config import strict_problems
+
+        if problems := strict_problems(kernel.config):
+            for problem in problems:
+                print(f"codex-app-server: {problem}", file=sys.stderr)
+            return 2
     args = build_parser(kernel).parse_args(argv)
     kernel.cli_options = dict(vars(args))
     if args.command in ("generate-json-schema", "generate-ts"):

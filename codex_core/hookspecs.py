@@ -32,7 +32,7 @@ and run on the kernel's event loop (anyio), so they must never block it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -41,6 +41,8 @@ import pluggy
 
 if TYPE_CHECKING:
     import argparse
+
+    from pydantic import BaseModel
 
     from codex_core.kernel import Kernel
     from codex_core.rpc.connection import Connection
@@ -286,6 +288,16 @@ def codex_connection_opened(connection: Connection) -> None:
 @hookspec
 def codex_connection_closed(connection: Connection) -> None:
     """A client went away; drop whatever state the plugin kept for it."""
+
+
+@hookspec
+def codex_config_sections(kernel: Kernel) -> Mapping[str, type[BaseModel]]:
+    """Config tables this plugin owns, by top-level name, each with the model that checks it.
+
+    They are validated layer by layer like the built-in keys (a bad value is reported as a
+    ``configWarning`` and falls back to lower layers), and are not "unrecognized settings".
+    """
+    raise NotImplementedError
 
 
 @hookspec

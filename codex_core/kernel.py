@@ -22,7 +22,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from codex_core import __version__
-from codex_core.config import Config, load_config
+from codex_core.config import Config, config_sections, load_config
 from codex_core.hookspecs import (
     ApprovalReviewer,
     AuthProvider,
@@ -100,6 +100,9 @@ class Kernel:
         self._serve_scope: anyio.CancelScope | None = None
         self._served: anyio.Event | None = None
         self._collect()
+        # Plugins' own config tables are known only now: check the layers again with them.
+        if sections := config_sections(self):
+            self.config = load_config(self.codex_home, config_overrides, sections=sections)
         for _record, _result in self.plugins.call_each(
             "codex_config_loaded", kernel=self, config=self.config.effective
         ):

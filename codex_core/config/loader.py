@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from codex_core.config import diagnostics
-from codex_core.config.schema import Settings, validate
+from codex_core.config.schema import Sections, Settings, unknown_keys, validate
 
 #: Where the system and legacy managed files live; the variable exists for tests and packagers.
 SYSTEM_DIR_ENV = "CODEX_CORE_SYSTEM_CONFIG_DIR"
@@ -100,6 +100,10 @@ class Config:
     codex_home: Path = field(default_factory=Path)
     overrides: tuple[str, ...] = ()
     cwd: Path | None = None
+    #: Plugins' config tables (``codex_config_sections``), kept so reloads check them too.
+    sections: Mapping[str, Any] = field(default_factory=dict)
+    #: Every problem ``--strict-config`` refuses: invalid values, unreadable files, unknown keys.
+    problems: list[str] = field(default_factory=list)
 
     def get(self, dotted: str, default: Any = None) -> Any:
         value: Any = self.effective
@@ -170,9 +174,17 @@ def version_of(data: dict[str, Any]) -> str:
 
 
 def load_config(
-    codex_home: Path, overrides: Sequence[str] = (), cwd: str | os.PathLike[str] | None = None
+    codex_home: Path,
+    overrides: Sequence[str] = (),
+    cwd: str | os.PathLike[str] | None = None,
+    sections: Sections | None = None,
 ) -> Config:
-    """Read every layer from disk. Blocking: call it in a worker thread from async code."""
+    """Read every layer from disk. Blocking: call it in a worker thread from async code.
+
+    ``sections`` are the tables plugins contribute (see ``schema.config_sections``), checked
+    layer by layer like the built-in keys.
+    """
+    sections = dict(sections or {})
     warnings: list[dict[str, Any]] = []
     layers: list[Layer] = []
     managed_file = managed_config_path(codex_home)
@@ -180,25 +192,29 @@ def load_config(
         managed_file, {"type": "legacyManagedConfigTomlFromFile", "file": str(managed_file)}
     )
     if isinstance(managed, _FileLayer):
-        layers.append(_checked(managed, warnings))
+        layers.append(_checked(managed, warnings, sections))
     if overrides:
         flags: dict[str, Any] = {}
         for override in overrides:
             key, value = parse_override(override)
             _set_dotted(flags, key, value)
         resolve_paths(flags, Path.cwd())
-        layers.append(_checked(_FileLayer({"type": "sessionFlags"}, plain(flags)), warnings))
+        layers.append(
+            _checked(_FileLayer({"type": "sessionFlags"}, plain(flags)), warnings, sections)
+        )
     user_file = codex_home / "config.toml"
     user = _file_layer(user_file, {"type": "user", "file": str(user_file), "profile": None})
     system_file = system_config_path()
     system = _file_layer(system_file, {"type": "system", "file": str(system_file)})
     below = [
-        _checked(layer, warnings)
+        _checked(layer, warnings, sections)
         for layer in (user, system if isinstance(system, _FileLayer) else _empty_system())
         if isinstance(layer, _FileLayer)
     ]
     if cwd is not None:
-        layers.extend(_project_layers(Path(cwd), codex_home, user_file, layers + below, warnings))
+        layers.extend(
+            _project_layers(Path(cwd), codex_home, user_file, layers + below, warnings, sections)
+        )
     layers.extend(below)
     # A file that could not be read or parsed: its warning, and no layer.
     for source in (managed, user, system):
@@ -213,6 +229,20 @@ def load_config(
             origins[key] = layer
     if any("features" in layer.applied for layer in layers):
         effective["features"].setdefault("network_proxy", None)
+    problems = [warning["details"].partition("\n")[0] for warning in warnings]
+    ignored = _unknown_settings(layers, sections)
+    if ignored:
+        count = len(ignored)
+        noun = "setting" if count == 1 else "settings"
+        lines = "".join(f"\n  {where}: `{key}` is ignored." for where, key in ignored)
+        warnings.append(
+            {
+                "summary": f"Codex is ignoring {count} unrecognized configuration {noun}. "
+                f"Check for typos or deprecated settings.{lines}",
+                "details": None,
+            }
+        )
+        problems.extend(f"{where}: unrecognized setting `{key}`" for where, key in ignored)
     return Config(
         layers,
         effective,
@@ -221,7 +251,42 @@ def load_config(
         codex_home,
         tuple(overrides),
         None if cwd is None else Path(cwd),
+        sections,
+        problems,
     )
+
+
+def strict_problems(config: Config) -> list[str]:
+    """What ``--strict-config`` refuses at startup, one line each (empty: start normally).
+
+    Invalid values and files that do not parse (``path:line:column: message``, as the
+    ``configWarning`` details) and unrecognized keys (``user (path): unrecognized setting
+    `key```). Without the flag the same problems are only warnings.
+    """
+    return list(config.problems)
+
+
+def _layer_label(name: Mapping[str, Any]) -> str:
+    """How the reference names a layer in its "unrecognized setting" warning."""
+    kind = name["type"]
+    if kind == "sessionFlags":
+        return "session-flags"
+    where = name.get("file") or (
+        str(Path(name["dotCodexFolder"]) / "config.toml") if "dotCodexFolder" in name else None
+    )
+    label = {"legacyManagedConfigTomlFromFile": "managed"}.get(kind, kind)
+    return f"{label} ({where})" if where else label
+
+
+def _unknown_settings(layers: Sequence[Layer], sections: Sections) -> list[tuple[str, str]]:
+    """``(layer label, key)`` for each unknown top-level key of an enabled layer, lowest
+    layer first (as the reference lists them)."""
+    return [
+        (_layer_label(layer.name), key)
+        for layer in reversed(layers)
+        if layer.disabled_reason is None
+        for key in unknown_keys(layer.data, sections)
+    ]
 
 
 def parse_override(override: str) -> tuple[str, Any]:
@@ -272,10 +337,12 @@ def _file_layer(path: Path, name: dict[str, Any]) -> _FileLayer | _Unreadable | 
     return _FileLayer(name, plain(data), text, path)
 
 
-def _checked(layer: _FileLayer, warnings: list[dict[str, Any]]) -> Layer:
+def _checked(
+    layer: _FileLayer, warnings: list[dict[str, Any]], sections: Sections | None = None
+) -> Layer:
     """Validate a parsed layer: report each bad value and leave it out of the merge."""
     applied = json.loads(json.dumps(layer.data))
-    for problem in validate(layer.data):
+    for problem in validate(layer.data, sections):
         _remove(applied, problem.loc)
         if layer.path is not None and layer.text is not None:
             range_ = diagnostics.locate(layer.text, problem.loc)
@@ -331,6 +398,7 @@ def _project_layers(
     user_file: Path,
     above_and_below: list[Layer],
     warnings: list[dict[str, Any]],
+    sections: Sections | None = None,
 ) -> list[Layer]:
     """``.codex/config.toml`` from ``cwd`` up to the project root, nearest first."""
     merged: dict[str, Any] = json.loads(DEFAULTS.read_text())
@@ -363,7 +431,7 @@ def _project_layers(
                 warnings.append(found.warning)
             elif found is not None:
                 if trusted:
-                    layers.append(_checked(found, warnings))
+                    layers.append(_checked(found, warnings, sections))
                 else:
                     reason = (
                         "To load project-local config, hooks, and exec policies, "

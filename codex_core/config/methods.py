@@ -1,7 +1,9 @@
 """The ``config`` plugin: reading and writing the layered configuration over JSON-RPC.
 
 ``config/read`` (with ``cwd``: project layers too), ``config/value/write``,
-``config/batchWrite`` and ``configRequirements/read``. Writes are done by the
+``config/batchWrite``, ``configRequirements/read``; ``experimentalFeature/list``,
+``modelProvider/list`` and ``hooks/list`` (``listing.py``); ``externalAgentConfig/detect`` and
+``/import`` (``migration.py``). Writes are done by the
 ``ConfigService`` published as ``kernel.services["config"]`` (see ``writer.py``).
 """
 
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from codex_core.config import listing, migration
 from codex_core.config.loader import DEFAULTS, Config, load_config
 from codex_core.config.writer import ConfigService, Edit
 from codex_core.hookspecs import hookimpl
@@ -47,7 +50,7 @@ async def config_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
     if params.cwd is not None:
         # Project layers depend on the folder, so they are read for this request only.
         config = await anyio.to_thread.run_sync(
-            load_config, config.codex_home, config.overrides, params.cwd
+            load_config, config.codex_home, config.overrides, params.cwd, config.sections
         )
     return read_config(config, bool(params.include_layers))
 
@@ -81,4 +84,9 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("config/value/write", config_value_write),
         RpcMethod("config/batchWrite", config_batch_write),
         RpcMethod("configRequirements/read", config_requirements_read),
+        RpcMethod("experimentalFeature/list", listing.experimental_feature_list),
+        RpcMethod("modelProvider/list", listing.model_provider_list),
+        RpcMethod("hooks/list", listing.hooks_list),
+        RpcMethod("externalAgentConfig/detect", migration.external_agent_config_detect),
+        RpcMethod("externalAgentConfig/import", migration.external_agent_config_import),
     ]

@@ -9,14 +9,23 @@ so that key falls back to the layers below it and the defaults.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
 from codex_core.rpc.validation import describe
+
+if TYPE_CHECKING:
+    from codex_core.kernel import Kernel
+
+#: Config sections plugins contribute: top-level table name -> the pydantic model checking it.
+Sections = Mapping[str, type[BaseModel]]
 
 
 class _Table(BaseModel):
@@ -169,10 +178,28 @@ def _problem(error: ErrorDetails) -> Problem | None:
     return Problem(loc, error["msg"])
 
 
-def validate(data: dict[str, Any]) -> list[Problem]:
-    """Every value of ``data`` that does not fit the schema, one problem per key path."""
+def validate(data: dict[str, Any], sections: Sections | None = None) -> list[Problem]:
+    """Every value of ``data`` that does not fit the schema, one problem per key path.
+
+    ``sections`` are the plugins' tables (``codex_config_sections``); each is checked by its
+    model, like the built-in keys, and reported under its table name.
+    """
+    problems = _problems(Settings, data)
+    for name, model in (sections or {}).items():
+        if name in data and name not in Settings.model_fields:
+            value = data[name]
+            if not isinstance(value, dict):
+                problems.append(
+                    Problem((name,), f"invalid type: {_toml_describe(value)}, expected a map")
+                )
+                continue
+            problems.extend(Problem((name, *p.loc), p.message) for p in _problems(model, value))
+    return problems
+
+
+def _problems(model: type[BaseModel], data: dict[str, Any]) -> list[Problem]:
     try:
-        Settings.model_validate(data)
+        model.model_validate(data)
     except ValidationError as exc:
         problems: dict[tuple[str | int, ...], Problem] = {}
         for error in exc.errors(include_url=False):
@@ -189,3 +216,36 @@ def validate(data: dict[str, Any]) -> list[Problem]:
             if not any(o.loc[: len(p.loc)] == p.loc and o is not p for o in problems.values())
         ]
     return []
+
+
+# --------------------------------------------------------------------------- known keys
+
+#: Top-level keys the official server reads (those ``config/read`` reports), plus ours.
+_OFFICIAL_KEYS = frozenset(json.loads(Path(__file__).with_name("defaults.json").read_text()))
+KNOWN_KEYS = _OFFICIAL_KEYS | frozenset(Settings.model_fields) | {"guardian_approval"}
+
+
+def unknown_keys(data: Mapping[str, Any], sections: Sections | None = None) -> list[str]:
+    """Top-level keys of one layer that neither the official server, codex-core nor a plugin
+    reads: the reference warns "`key` is ignored" for them."""
+    known = KNOWN_KEYS | set(sections or {})
+    return [key for key in data if key not in known]
+
+
+def config_sections(kernel: Kernel) -> dict[str, type[BaseModel]]:
+    """The tables plugins contribute through ``codex_config_sections(kernel)``.
+
+    A plugin whose hook raises is marked failed by ``call_each`` and contributes nothing. A
+    name the built-in schema owns is ignored.
+    """
+    found: dict[str, type[BaseModel]] = {}
+    for _record, result in kernel.plugins.call_each("codex_config_sections", kernel=kernel):
+        for name, model in dict(result or {}).items():
+            if (
+                isinstance(name, str)
+                and isinstance(model, type)
+                and issubclass(model, BaseModel)
+                and name not in Settings.model_fields
+            ):
+                found.setdefault(name, model)
+    return found

@@ -22,7 +22,7 @@ import os
 import stat
 import tempfile
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,9 +87,9 @@ class ConfigService:
                 "configLayerReadonly", "Only writes to the user config are allowed"
             )
         async with self._lock:
-            await anyio.to_thread.run_sync(_apply, target, edits, expected_version)
+            await anyio.to_thread.run_sync(_apply, target, edits, expected_version, config.sections)
             reloaded = await anyio.to_thread.run_sync(
-                load_config, config.codex_home, config.overrides
+                load_config, config.codex_home, config.overrides, None, config.sections
             )
             self.kernel.config = reloaded
         for _record, _result in self.kernel.plugins.call_each(
@@ -124,12 +124,17 @@ def _segments(key_path: str) -> list[str]:
     return segments
 
 
-def _apply(target: Path, edits: Sequence[Edit], expected_version: str | None) -> None:
+def _apply(
+    target: Path,
+    edits: Sequence[Edit],
+    expected_version: str | None,
+    sections: Mapping[str, Any] | None = None,
+) -> None:
     """Read, check, edit and atomically replace the file (runs in a worker thread)."""
     real = Path(os.path.realpath(target))
     real.parent.mkdir(parents=True, exist_ok=True)
     with _folder_lock(real.parent):
-        _apply_locked(real, target, edits, expected_version)
+        _apply_locked(real, target, edits, expected_version, sections)
 
 
 @contextlib.contextmanager
@@ -150,7 +155,11 @@ def _folder_lock(folder: Path) -> Iterator[None]:
 
 
 def _apply_locked(
-    real: Path, target: Path, edits: Sequence[Edit], expected_version: str | None
+    real: Path,
+    target: Path,
+    edits: Sequence[Edit],
+    expected_version: str | None,
+    sections: Mapping[str, Any] | None = None,
 ) -> None:
     try:
         text = real.read_text()
@@ -176,7 +185,7 @@ def _apply_locked(
         else:
             _set(document, segments, value, upsert=edit.merge_strategy == "upsert")
     updated = document.unwrap()
-    problems = validate(updated)
+    problems = validate(updated, sections)
     if problems:
         first = problems[0]
         raise ConfigWriteError(

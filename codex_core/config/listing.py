@@ -1,0 +1,226 @@
+"""What the configuration switches on: ``experimentalFeature/list``, ``modelProvider/list``
+and ``hooks/list``, shaped like the official server's answers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from codex_core.config.diagnostics import SUMMARY
+from codex_core.config.loader import Config, Layer, load_config
+from codex_core.rpc import INVALID_REQUEST, RpcError
+
+if TYPE_CHECKING:
+    from codex_core.rpc import RequestContext
+
+#: The official server's feature flags (name, stage, texts, default), in its order.
+FEATURES = Path(__file__).with_name("features.json")
+
+
+@cache
+def feature_catalog() -> list[dict[str, Any]]:
+    catalog: list[dict[str, Any]] = json.loads(FEATURES.read_text())
+    return catalog
+
+
+def features(config: Config) -> list[dict[str, Any]]:
+    """Every feature flag with ``enabled`` from ``[features]`` (else its default)."""
+    table = config.get("features") or {}
+    rows = []
+    for entry in feature_catalog():
+        row = {key: value for key, value in entry.items() if key != "defaultEnabled"}
+        value = table.get(entry["name"])
+        row["enabled"] = value if isinstance(value, bool) else entry["defaultEnabled"]
+        row["defaultEnabled"] = entry["defaultEnabled"]
+        rows.append(row)
+    return rows
+
+
+async def experimental_feature_list(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    rows = features(ctx.kernel.config)
+    start = 0
+    if params is not None and params.cursor is not None:
+        if not params.cursor.isdigit():
+            raise RpcError(INVALID_REQUEST, f"invalid cursor: {params.cursor}")
+        start = int(params.cursor)
+    limit = params.limit if params is not None and params.limit else len(rows)
+    page = rows[start : start + limit]
+    end = start + len(page)
+    return {"data": page, "nextCursor": str(end) if end < len(rows) else None}
+
+
+# --------------------------------------------------------------------------- model providers
+
+
+def model_providers(config: Config) -> dict[str, Any]:
+    """The built-in ``openai`` provider and every ``[model_providers.*]``, sorted by id."""
+    user = config.user_layer()
+    editable = set(((user.data if user else {}).get("model_providers") or {}).keys())
+    summaries = {"openai": _summary("openai", {"name": "OpenAI"}, editable=False, builtin=True)}
+    for provider_id, info in (config.get("model_providers") or {}).items():
+        if isinstance(info, dict) and provider_id != "openai":
+            summaries[provider_id] = _summary(provider_id, info, provider_id in editable)
+    default = config.get("model_provider")
+    return {
+        "data": [summaries[key] for key in sorted(summaries)],
+        "defaultProviderId": default if isinstance(default, str) else "openai",
+        "canChangeDefault": True,
+    }
+
+
+def _summary(
+    provider_id: str, info: dict[str, Any], editable: bool, builtin: bool = False
+) -> dict[str, Any]:
+    if builtin:
+        settings: dict[str, Any] = {"type": "openai"}
+    else:
+        env_key = info.get("env_key")
+        auth = (
+            {"mode": "environmentVariable", "envKey": env_key}
+            if isinstance(env_key, str) and env_key
+            else {"mode": "none"}
+        )
+        settings = {"type": "customGateway", "auth": auth}
+    base_url = info.get("base_url")
+    name = info.get("name")
+    return {
+        "id": provider_id,
+        "name": name if isinstance(name, str) and name else provider_id,
+        "canEdit": editable,
+        "baseUrl": base_url if isinstance(base_url, str) and not builtin else None,
+        "settings": settings,
+    }
+
+
+async def model_provider_list(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    return model_providers(ctx.kernel.config)
+
+
+# --------------------------------------------------------------------------- hooks
+
+#: ``HookSource`` of each layer type.
+_SOURCES = {
+    "system": "system",
+    "user": "user",
+    "project": "project",
+    "sessionFlags": "sessionFlags",
+    "legacyManagedConfigTomlFromFile": "legacyManagedConfigFile",
+}
+#: Handler timeout when a hook names none (seconds), as the official server.
+DEFAULT_HOOK_TIMEOUT = 600
+
+
+def _camel(event: str) -> str:
+    return event[:1].lower() + event[1:]
+
+
+def _snake(event: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", event).lower()
+
+
+def _layer_file(layer: Layer, config: Config) -> str:
+    name = layer.name
+    if "file" in name:
+        return str(name["file"])
+    if "dotCodexFolder" in name:
+        return str(Path(name["dotCodexFolder"]) / "config.toml")
+    return str(config.user_file)
+
+
+def hooks_for(config: Config) -> list[dict[str, Any]]:
+    """``HookMetadata`` for each handler of ``[hooks]`` in the enabled layers, lowest first.
+
+    Config shape (as the official server): ``[[hooks.<Event>]]`` matcher groups with an
+    optional ``matcher`` and a ``hooks`` array of handlers (``type``, ``command``, ``timeout``,
+    ``statusMessage``, ``async``). A hook's ``key`` is ``<file>:<event>:<group>:<handler>``.
+    """
+    found: list[dict[str, Any]] = []
+    for layer in reversed(config.layers):
+        table = layer.applied.get("hooks")
+        if not isinstance(table, dict):
+            continue
+        source_path = _layer_file(layer, config)
+        managed = layer.name["type"] == "legacyManagedConfigTomlFromFile"
+        for event, groups in table.items():
+            if not isinstance(groups, list):
+                continue
+            for group_index, group in enumerate(groups):
+                if not isinstance(group, dict):
+                    continue
+                matcher = group.get("matcher")
+                for handler_index, handler in enumerate(group.get("hooks") or []):
+                    if not isinstance(handler, dict):
+                        continue
+                    entry = _hook(handler, matcher)
+                    if entry is None:
+                        continue
+                    digest = json.dumps(handler, sort_keys=True, separators=(",", ":"))
+                    entry.update(
+                        key=f"{source_path}:{_snake(event)}:{group_index}:{handler_index}",
+                        eventName=_camel(event),
+                        sourcePath=source_path,
+                        source=_SOURCES.get(layer.name["type"], "unknown"),
+                        pluginId=None,
+                        environmentId=None,
+                        displayOrder=len(found),
+                        enabled=handler.get("enabled", True) is not False,
+                        isManaged=managed,
+                        currentHash="sha256:" + hashlib.sha256(digest.encode()).hexdigest(),
+                        trustStatus="managed" if managed else "untrusted",
+                    )
+                    found.append(entry)
+    return found
+
+
+def _hook(handler: dict[str, Any], matcher: Any) -> dict[str, Any] | None:
+    kind = handler.get("type", "command")
+    entry: dict[str, Any] = {}
+    if kind == "command":
+        command = handler.get("command")
+        if not isinstance(command, str):
+            return None
+        entry = {"handlerType": "command", "command": command}
+        entry["async"] = handler.get("async") is True
+    elif kind in ("prompt", "agent"):
+        entry = {"handlerType": kind}
+    else:
+        return None
+    timeout = handler.get("timeout", handler.get("timeout_sec"))
+    limit = handler.get("additionalContextLimit")
+    message = handler.get("statusMessage", handler.get("status_message"))
+    entry.update(
+        matcher=matcher if isinstance(matcher, str) else None,
+        timeoutSec=timeout if isinstance(timeout, int) and timeout >= 0 else DEFAULT_HOOK_TIMEOUT,
+        statusMessage=message if isinstance(message, str) else None,
+        additionalContextLimit=limit if isinstance(limit, int) and limit >= 0 else None,
+    )
+    return entry
+
+
+def hooks_entry(config: Config, cwd: str) -> dict[str, Any]:
+    errors = [
+        {"path": cwd, "message": str(warning.get("details") or "").partition("\n")[0]}
+        for warning in config.warnings
+        if warning.get("summary") == SUMMARY
+    ]
+    return {"cwd": cwd, "hooks": hooks_for(config), "warnings": [], "errors": errors}
+
+
+async def hooks_list(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    config = ctx.kernel.config
+    cwds = list(getattr(params, "cwds", None) or []) or [os.getcwd()]
+    data = []
+    for cwd in cwds:
+        folder = os.path.abspath(cwd)
+        loaded = await anyio.to_thread.run_sync(
+            load_config, config.codex_home, config.overrides, folder, config.sections
+        )
+        data.append(hooks_entry(loaded, folder))
+    return {"data": data}

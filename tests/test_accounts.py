@@ -60,17 +60,6 @@ def without_time(message: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if k != "emittedAtMs"}
 
 
-def wait_server_request(server: StdioServer, method: str, timeout: float = 10) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        for request in server.server_requests:
-            if request["method"] == method:
-                server.server_requests.remove(request)
-                return request
-        if not server._pump(deadline):
-            raise AssertionError(f"no {method} request within {timeout}s")
-
-
 LOGGED_OUT = {"account": None, "userId": None, "requiresOpenaiAuth": True, "workspaceRouting": None}
 
 
@@ -251,7 +240,7 @@ def refresh_server(plugin_site: Path, start_server: Any) -> Iterator[Any]:
 def test_external_refresh_answered(refresh_server: Any) -> None:
     server = refresh_server()
     server.send({"id": "r", "method": "accountsProbe/refresh", "params": {}})
-    request = wait_server_request(server, "account/chatgptAuthTokens/refresh")
+    request = server.wait_server_request("account/chatgptAuthTokens/refresh")
     assert request["params"] == {"reason": "unauthorized", "previousAccountId": "ws-1"}
     new_token = chatgpt_token("ws-2", plan="team")
     server.send(
@@ -271,7 +260,7 @@ def test_external_refresh_answered(refresh_server: Any) -> None:
 def test_external_refresh_client_error_and_workspace(refresh_server: Any) -> None:
     server = refresh_server("-c", 'forced_chatgpt_workspace_id="ws-1"')
     server.send({"id": "r1", "method": "accountsProbe/refresh", "params": {}})
-    request = wait_server_request(server, "account/chatgptAuthTokens/refresh")
+    request = server.wait_server_request("account/chatgptAuthTokens/refresh")
     server.send({"id": request["id"], "error": {"code": -32000, "message": "refresh failed"}})
     assert server.wait_response("r1")["result"] == {
         "error": "auth refresh request failed: code=-32000 message=refresh failed",
@@ -279,7 +268,7 @@ def test_external_refresh_client_error_and_workspace(refresh_server: Any) -> Non
     }
     # A token for another workspace is refused, and the next refresh asks again.
     server.send({"id": "r2", "method": "accountsProbe/refresh", "params": {}})
-    request = wait_server_request(server, "account/chatgptAuthTokens/refresh")
+    request = server.wait_server_request("account/chatgptAuthTokens/refresh")
     server.send(
         {
             "id": request["id"],
@@ -290,7 +279,7 @@ def test_external_refresh_client_error_and_workspace(refresh_server: Any) -> Non
     before = server.result("accountsProbe/current", {})["headers"]
     assert before["chatgpt-account-id"] == "ws-1"
     server.send({"id": "r3", "method": "accountsProbe/refresh", "params": {}})
-    request = wait_server_request(server, "account/chatgptAuthTokens/refresh")
+    request = server.wait_server_request("account/chatgptAuthTokens/refresh")
     assert request["params"]["previousAccountId"] == "ws-1"
 
 

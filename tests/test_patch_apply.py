@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO, StdioServer
-from test_tools_shell import ENVIRONMENTAL, Recorder, names, validate_request, wait_server_request
+from test_tools_shell import ENVIRONMENTAL, Recorder, names, reference_messages, validate_request
 from test_turns import assert_valid, serve, start_thread, user_text
 
 from codex_core.testing import ModelResponse, ScriptedModelServer, message
@@ -69,23 +69,6 @@ def patch_server(start_server: Any, model: ScriptedModelServer, sandbox: str) ->
                  "-c", f'sandbox_mode="{sandbox}"')  # fmt: skip
 
 
-def recording(name: str) -> list[dict[str, Any]]:
-    """The reference's messages from ``turn/start`` up to ``thread/read``."""
-    got: list[dict[str, Any]] = []
-    started = False
-    for line in (REFERENCE / f"patch_{name}.messages.jsonl").read_text().splitlines():
-        entry = json.loads(line)
-        msg = entry["msg"]
-        if entry["dir"] == "c2s":
-            started = started or msg.get("method") == "turn/start"
-            if msg.get("method") == "thread/read":
-                break
-            continue
-        if started:
-            got.append(msg)
-    return got
-
-
 def run(server: StdioServer, workdir: Path, answer: str | None = None) -> list[dict[str, Any]]:
     thread_id = start_thread(server, cwd=str(workdir))
     recorder = Recorder(server)
@@ -93,7 +76,7 @@ def run(server: StdioServer, workdir: Path, answer: str | None = None) -> list[d
                  "params": {"threadId": thread_id, "input": user_text("do it")}})  # fmt: skip
     server.wait_response(2)
     if answer is not None:
-        request = wait_server_request(server, "item/fileChange/requestApproval")
+        request = server.wait_server_request("item/fileChange/requestApproval")
         validate_request(request)
         server.send({"id": request["id"], "result": {"decision": answer}})
     server.wait_notification("turn/completed")
@@ -121,7 +104,7 @@ def test_accept_applies_the_patch_in_the_reference_order(
     script(model, "update")
     server = patch_server(start_server, model, "read-only")
     messages = run(server, workdir, "accept")
-    reference = recording("accept")
+    reference = reference_messages("patch_accept")
     assert names(messages) == names(reference)
     assert_valid([m for m in messages if "method" in m and "id" not in m])
     ref_item = file_change(reference)
@@ -161,7 +144,7 @@ def test_decline_leaves_the_files_and_tells_the_model(
     script(model, "add")
     server = patch_server(start_server, model, "read-only")
     messages = run(server, workdir, "decline")
-    assert names(messages) == names(recording("decline"))
+    assert names(messages) == names(reference_messages("patch_decline"))
     assert file_change(messages)["status"] == "declined"
     assert not (workdir / "hello.txt").exists()
     assert not diffs(messages)
@@ -177,7 +160,7 @@ def test_cancel_ends_the_turn_as_interrupted(
     server.send({"id": 2, "method": "turn/start",
                  "params": {"threadId": thread_id, "input": user_text("do it")}})  # fmt: skip
     server.wait_response(2)
-    request = wait_server_request(server, "item/fileChange/requestApproval")
+    request = server.wait_server_request("item/fileChange/requestApproval")
     server.send({"id": request["id"], "result": {"decision": "cancel"}})
     done = server.wait_notification("turn/completed")
     assert done["params"]["turn"]["status"] == "interrupted"
@@ -191,7 +174,7 @@ def test_workspace_write_applies_inside_the_cwd_without_asking(
     script(model, "add")
     server = patch_server(start_server, model, "workspace-write")
     messages = run(server, workdir)
-    reference = recording("workspace_add")
+    reference = reference_messages("patch_workspace_add")
     assert names(messages) == names(reference)
     assert not server.server_requests
     assert (workdir / "hello.txt").read_text() == "hello\nworld\n"
@@ -207,7 +190,7 @@ def test_a_patch_that_does_not_fit_changes_nothing_and_the_turn_goes_on(
     script(model, "bad")
     server = patch_server(start_server, model, "workspace-write")
     messages = run(server, workdir)
-    assert names(messages) == names(recording("malformed"))
+    assert names(messages) == names(reference_messages("patch_malformed"))
     assert not [m for m in messages if m.get("method") == "item/started"
                 and m["params"]["item"]["type"] == "fileChange"]  # fmt: skip
     output = model.requests[1].body["input"][-1]["output"]

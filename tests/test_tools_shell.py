@@ -52,17 +52,6 @@ def shell_server(start_server: Any, model: ScriptedModelServer, *args: str) -> S
     )  # fmt: skip
 
 
-def wait_server_request(server: StdioServer, method: str, timeout: float = 10) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        for request in server.server_requests:
-            if request["method"] == method:
-                server.server_requests.remove(request)
-                return request
-        if not server._pump(deadline):
-            raise AssertionError(f"no {method} request within {timeout}s")
-
-
 class Recorder:
     """Every message of one turn, in arrival order (responses, notifications, requests)."""
 
@@ -91,11 +80,12 @@ def names(messages: list[dict[str, Any]]) -> list[str]:
     return [m.get("method", "<response>") for m in messages if m.get("method") not in ENVIRONMENTAL]
 
 
-def reference(mode: str) -> list[str]:
-    """The reference's messages from ``turn/start`` on (client messages left out)."""
+def reference_messages(recording: str) -> list[dict[str, Any]]:
+    """The reference's messages of ``tests/fixtures/reference/<recording>.messages.jsonl``
+    from ``turn/start`` until the client's ``thread/read`` (client messages left out)."""
     got: list[dict[str, Any]] = []
     started = False
-    for line in (REFERENCE / f"approval_{mode}.messages.jsonl").read_text().splitlines():
+    for line in (REFERENCE / f"{recording}.messages.jsonl").read_text().splitlines():
         entry = json.loads(line)
         msg = entry["msg"]
         if entry["dir"] == "c2s":
@@ -105,7 +95,11 @@ def reference(mode: str) -> list[str]:
             continue
         if started:
             got.append(msg)
-    return names(got)
+    return got
+
+
+def reference(mode: str) -> list[str]:
+    return names(reference_messages(f"approval_{mode}"))
 
 
 def reference_request(mode: str) -> dict[str, Any]:
@@ -121,7 +115,7 @@ def begin(server: StdioServer, thread_id: str) -> tuple[Recorder, str, dict[str,
     server.send({"id": 2, "method": "turn/start",
                  "params": {"threadId": thread_id, "input": user_text("run it")}})  # fmt: skip
     turn_id = server.wait_response(2)["result"]["turn"]["id"]
-    request = wait_server_request(server, "item/commandExecution/requestApproval")
+    request = server.wait_server_request("item/commandExecution/requestApproval")
     return recorder, turn_id, request
 
 
@@ -331,7 +325,7 @@ def test_read_only_sandbox_asks_before_writing_but_not_before_reading(
     thread_id = start_thread(server)
     server.send({"id": 2, "method": "turn/start",
                  "params": {"threadId": thread_id, "input": user_text("go")}})  # fmt: skip
-    request = wait_server_request(server, "item/commandExecution/requestApproval")
+    request = server.wait_server_request("item/commandExecution/requestApproval")
     assert request["params"]["command"].endswith("'echo hi > f.txt'")
     assert request["params"]["availableDecisions"] == ["accept", "acceptForSession", "cancel"]
     assert "reason" not in request["params"]  # absent optional fields are omitted
@@ -367,7 +361,7 @@ def test_accept_for_session_skips_the_next_approval(
     thread_id = start_thread(server)
     server.send({"id": 2, "method": "turn/start",
                  "params": {"threadId": thread_id, "input": user_text("go")}})  # fmt: skip
-    request = wait_server_request(server, "item/commandExecution/requestApproval")
+    request = server.wait_server_request("item/commandExecution/requestApproval")
     server.send({"id": request["id"], "result": {"decision": "acceptForSession"}})
     server.wait_notification("turn/completed", 15)
     assert server.server_requests == []

@@ -203,6 +203,17 @@ class StdioServer:
             if not self._pump(deadline):
                 raise AssertionError(f"no {method} notification within {timeout}s")
 
+    def wait_server_request(self, method: str, timeout: float = 10) -> dict[str, Any]:
+        """The next server->client request named ``method`` (answer it with ``send``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for request in self.server_requests:
+                if request["method"] == method:
+                    self.server_requests.remove(request)
+                    return request
+            if not self._pump(deadline):
+                raise AssertionError(f"no {method} request within {timeout}s")
+
     def drain(self, seconds: float = 0.3) -> None:
         """Collect whatever arrives for a while (to check that nothing else does)."""
         deadline = time.monotonic() + seconds

@@ -2,7 +2,7 @@
 
 ``add_commands`` adds the ``plugin`` subcommand to ``codex-app-server``'s parser and ``run``
 executes it; both work without a running server (installs land in this interpreter's
-environment, like over the protocol). ``python -m codex_core.marketplace.cli`` runs it alone.
+environment, like over the protocol).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codex_core.marketplace import catalog as catalogs
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def add_commands(commands: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
-    """Add ``plugin list|install|uninstall`` to an ``add_subparsers()`` object."""
+    """Add ``plugin list|install|uninstall|new`` to an ``add_subparsers()`` object."""
     plugin = commands.add_parser(
         "plugin", help="list, install and uninstall plugins from catalogs", parents=parents
     )
@@ -31,9 +32,22 @@ def add_commands(commands: Any, parents: Sequence[argparse.ArgumentParser] = ())
     for name in ("install", "uninstall"):
         command = sub.add_parser(name, help=f"{name} NAME or NAME@MARKETPLACE")
         command.add_argument("plugin", metavar="NAME")
+    new = sub.add_parser("new", help="create a new plugin distribution to start from")
+    new.add_argument("name", metavar="NAME", help="e.g. `weather`: makes codex-plugin-weather/")
+    new.add_argument("--dir", type=Path, default=Path.cwd(), help="where (default: here)")
 
 
 def run(config: dict[str, Any], args: argparse.Namespace) -> int:
+    if args.plugin_command == "new":
+        from codex_core.marketplace import scaffold
+
+        try:
+            root = scaffold.create(args.name, args.dir)
+        except ValueError as exc:
+            print(f"codex-app-server: {exc}", file=sys.stderr)
+            return 2
+        print(f"created {root}: pip install -e '{root}[test]' && pytest {root}")
+        return 0
     found, errors = catalogs.load_all(catalogs.configured_sources(config))
     for error in errors:
         print(f"warning: skipped {error.location}: {error.message}", file=sys.stderr)
@@ -84,19 +98,3 @@ def run(config: dict[str, Any], args: argparse.Namespace) -> int:
 
 def run_for(kernel: Kernel, args: argparse.Namespace) -> int:
     return run(kernel.config.effective, args)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from codex_core.config import load_config
-    from codex_core.kernel import resolve_codex_home
-
-    parser = argparse.ArgumentParser(prog="codex-app-server")
-    parser.add_argument("-c", "--config", dest="overrides", action="append", default=[])
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    config = load_config(resolve_codex_home(None), args.overrides)
-    return run(config.effective, args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

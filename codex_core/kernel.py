@@ -249,15 +249,24 @@ class Kernel:
                 await tasks.__aexit__(None, None, None)
 
     def start_soon(
-        self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: str | None = None
+        self,
+        func: Callable[..., Coroutine[Any, Any, Any]],
+        *args: Any,
+        name: str | None = None,
+        service: bool = False,
     ) -> None:
-        """Run work that outlives the request and the connection that started it (a turn).
+        """Run work that outlives the request and the connection that started it.
 
         It belongs to the kernel: ``codex_shutdown`` hooks run first (so plugins can wind their
-        work down), then whatever is still running is cancelled.
+        work down), then whatever is still running is cancelled. A graceful shutdown first waits
+        for such work to finish (a turn), except for ``service`` tasks, which run for as long
+        as the kernel does (an MCP server's session, a file watcher).
         """
         if self._task_group is None:
             raise RuntimeError("the kernel is not running: use `async with kernel:`")
+        if service:
+            self._task_group.start_soon(func, *args, name=name)
+            return
         if not self._background:
             self._background_done = anyio.Event()
         self._background += 1

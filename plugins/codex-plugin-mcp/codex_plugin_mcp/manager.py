@@ -1,0 +1,348 @@
+"""The MCP connections: one ``ServerHandle`` per configured server, owned by ``McpManager``.
+
+Each server runs in its own task (the SDK's ``Client`` must be entered and left by the same
+task): it connects, lists tools and resources within ``startup_timeout``, then stays open until
+stopped. Startup and failures are broadcast as ``mcpServer/startupStatus/updated``; a server
+that fails is reported (status ``failed`` with the error) and never takes anything else down.
+Ready servers' tools are offered to the model through ``kernel.tools`` (see ``tools.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Coroutine
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Any, TextIO
+
+import anyio
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.dispatcher import ProgressFnT
+from mcp.shared.exceptions import MCPError
+from mcp.types import CONNECTION_CLOSED
+
+from codex_plugin_mcp.config import ServerConfig, parse_servers
+
+if TYPE_CHECKING:
+    from codex_core.kernel import Kernel
+
+log = logging.getLogger(__name__)
+
+STARTUP_STATUS = "mcpServer/startupStatus/updated"
+#: The namespace the reference gives a server's tools (``mcp__NAME``), and its tools' flat
+#: names (``mcp__NAME__TOOL``), kept within the Responses API's 64 characters.
+NAMESPACE_PREFIX = "mcp__"
+MAX_TOOL_NAME = 64
+#: How long a new connection may take to initialize before servers start anyway.
+INITIALIZE_WAIT = 10.0
+_INVALID = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def sanitize(name: str) -> str:
+    return _INVALID.sub("_", name)
+
+
+def namespace(server: str) -> str:
+    return f"{NAMESPACE_PREFIX}{sanitize(server)}"
+
+
+def qualified_name(server: str, tool: str) -> str:
+    """``mcp__SERVER__TOOL``; too long a name keeps its head and gets a hash suffix."""
+    name = f"{namespace(server)}__{sanitize(tool)}"
+    if len(name) <= MAX_TOOL_NAME:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()
+    return name[: MAX_TOOL_NAME - len(digest)] + digest
+
+
+class ServerUnavailable(Exception):
+    """The server is disabled, failed to start or went away."""
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line message for an exception, looking inside exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    text = str(exc) or type(exc).__name__
+    return text
+
+
+def dump(value: Any) -> Any:
+    """An SDK model in wire form (camelCase, no ``None`` members)."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return value
+
+
+def _errlog() -> TextIO:
+    """Where stdio servers' stderr goes: ours, when it is a real file."""
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return open(os.devnull, "w")
+    return sys.stderr
+
+
+class ServerHandle:
+    """One configured MCP server and, once started, its live connection."""
+
+    def __init__(self, manager: McpManager, config: ServerConfig) -> None:
+        self.manager = manager
+        self.config = config
+        self.name = config.name
+        self.state = "notStarted"
+        self.error: str | None = None
+        self.client: Client | None = None
+        self.tools: list[Any] = []
+        self.resources: list[Any] = []
+        self.resource_templates: list[Any] = []
+        self.server_info: dict[str, Any] | None = None
+        self.capabilities: dict[str, Any] | None = None
+        self.settled = anyio.Event()
+        self._stop = anyio.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _transport_client(self) -> Client:
+        config = self.config
+        if config.url:
+            import httpx2
+
+            headers = config.headers()
+            timeout = httpx2.Timeout(30.0, read=300.0)
+            http = httpx2.AsyncClient(headers=headers, timeout=timeout)
+            transport = streamable_http_client(config.url, http_client=http)
+            return Client(transport, cache=None, mode="legacy")
+        assert config.command is not None
+        params = StdioServerParameters(
+            command=config.command, args=list(config.args), env=dict(config.env) or None,
+            cwd=config.cwd,
+        )  # fmt: skip
+        return Client(params, cache=None, mode="legacy")
+
+    async def run(self) -> None:
+        """Connect, discover, stay connected until stopped; never raises."""
+        self._set("starting")
+        try:
+            with anyio.CancelScope() as scope:
+                scope.deadline = anyio.current_time() + self.config.startup_timeout
+                async with AsyncExitStack() as stack:
+                    client = await stack.enter_async_context(self._transport_client())
+                    await self._discover(client)
+                    scope.deadline = math.inf
+                    self.client = client
+                    self._set("ready")
+                    await self._stop.wait()
+            if scope.cancelled_caught and self.state == "starting":
+                timeout = self.config.startup_timeout
+                self._set("failed", f"MCP client for `{self.name}` timed out after "
+                          f"{timeout:g} seconds")  # fmt: skip
+        except anyio.get_cancelled_exc_class():
+            self._finish()
+            raise
+        except Exception as exc:
+            log.warning("MCP server %s: %s", self.name, describe(exc))
+            log.debug("MCP server %s failed", self.name, exc_info=True)
+            if self.state == "starting":
+                self._set("failed", f"MCP client for `{self.name}` failed to start: "
+                          f"{describe(exc)}")  # fmt: skip
+            else:
+                self._set("failed", f"MCP server `{self.name}` stopped: {describe(exc)}")
+        self._finish()
+
+    def _finish(self) -> None:
+        self.client = None
+        self.manager.unregister_tools(self)
+        if self.state in ("starting", "ready"):
+            self.state = "cancelled" if self.state == "starting" else "notStarted"
+        self.settled.set()
+
+    async def _discover(self, client: Client) -> None:
+        self.server_info = dump(client.server_info) if client.server_info else None
+        capabilities = client.server_capabilities
+        self.capabilities = dump(capabilities)
+        tools = (await client.list_tools()).tools
+        self.tools = [tool for tool in tools if self.config.allows(tool.name)]
+        if capabilities.resources is not None:
+            try:
+                self.resources = list((await client.list_resources()).resources)
+                templates = await client.list_resource_templates()
+                self.resource_templates = list(templates.resource_templates)
+            except Exception as exc:  # resources are optional: a failure is not fatal
+                log.info("MCP server %s: listing resources failed: %s", self.name, exc)
+
+    def _set(self, state: str, error: str | None = None) -> None:
+        self.state, self.error = state, error
+        if state == "ready":
+            self.manager.register_tools(self)
+        if state in ("ready", "failed"):
+            self.settled.set()
+        if state == "failed":
+            self.manager.unregister_tools(self)
+        self.manager.kernel.broadcast(
+            STARTUP_STATUS,
+            {"threadId": None, "name": self.name, "status": state, "error": error,
+             "failureReason": None},
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ------------------------------------------------------------------ use
+
+    async def ready_client(self) -> Client:
+        """The live client, after startup; ``ServerUnavailable`` when there is none."""
+        await self.settled.wait()
+        if self.client is None:
+            raise ServerUnavailable(self.error or f"MCP server `{self.name}` is not running")
+        return self.client
+
+    async def call_tool(
+        self,
+        tool: str,
+        arguments: dict[str, Any] | None,
+        progress: ProgressFnT | None = None,
+        meta: Any = None,
+    ) -> Any:
+        """``tools/call``: the SDK's result; raises on transport errors and timeouts."""
+        client = await self.ready_client()
+        timeout = self.config.tool_timeout
+        try:
+            with anyio.fail_after(timeout):
+                return await client.call_tool(
+                    tool, arguments, read_timeout_seconds=timeout, progress_callback=progress,
+                    meta=meta,
+                )  # fmt: skip
+        except MCPError as exc:
+            self._check_closed(exc)
+            raise
+
+    async def read_resource(self, uri: str) -> Any:
+        client = await self.ready_client()
+        try:
+            with anyio.fail_after(self.config.tool_timeout):
+                return await client.read_resource(uri)
+        except MCPError as exc:
+            self._check_closed(exc)
+            raise
+
+    def _check_closed(self, exc: MCPError) -> None:
+        """The server went away (it crashed): drop its tools; a reload starts it again."""
+        if exc.error.code == CONNECTION_CLOSED and self.client is not None:
+            log.warning("MCP server %s: the connection closed", self.name)
+            self.client = None
+            self.state, self.error = "failed", f"MCP server `{self.name}` stopped: {exc}"
+            self.manager.unregister_tools(self)
+            self.stop()
+
+
+class McpManager:
+    """Every configured server; published as ``kernel.services["mcp"]``."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.configs: dict[str, ServerConfig] = {}
+        self.handles: dict[str, ServerHandle] = {}
+        #: Qualified tool name -> the ``McpTool`` we put into ``kernel.tools``.
+        self.registered: dict[str, Any] = {}
+        self.configure(kernel.config.effective)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def close(self) -> None:
+        """Stop every server and give them a moment to end their sessions (``codex_shutdown``);
+        the kernel cancels whatever is left."""
+        for handle in self.handles.values():
+            handle.stop()
+        with anyio.move_on_after(5):
+            for handle in list(self.handles.values()):
+                await handle.settled.wait()
+
+    def configure(self, config: dict[str, Any], *, restart_failed: bool = False) -> bool:
+        """Take the ``mcp_servers`` of ``config``; servers whose table changed (and, with
+        ``restart_failed``, those that failed or crashed) start again when next needed."""
+        configs = parse_servers(config)
+        changed = configs != self.configs
+        for name, handle in list(self.handles.items()):
+            failed = restart_failed and handle.state == "failed"
+            if failed or configs.get(name) != handle.config:
+                handle.stop()
+                self.unregister_tools(handle)
+                del self.handles[name]
+        self.configs = configs
+        return changed
+
+    def ensure_started(self, names: list[str] | None = None) -> list[ServerHandle]:
+        """Start (in parallel) the enabled servers not started yet; returns their handles."""
+        started = []
+        for name, config in self.configs.items():
+            if names is not None and name not in names:
+                continue
+            if not config.enabled or config.problem:
+                continue
+            handle = self.handles.get(name)
+            if handle is None:
+                handle = self.handles[name] = ServerHandle(self, config)
+                self._spawn(handle.run, f"mcp server {name}")
+            started.append(handle)
+        return started
+
+    def start_when_initialized(self, connection: Any) -> None:
+        async def wait() -> None:
+            with anyio.move_on_after(INITIALIZE_WAIT):
+                while not connection.initialized and not connection.closed:
+                    await anyio.sleep(0.02)
+            self.ensure_started()
+
+        self._spawn(wait, "mcp start on initialize")
+
+    def _spawn(self, func: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
+        # Servers live as long as the kernel: a graceful shutdown must not wait for them.
+        self.kernel.start_soon(func, name=name, service=True)
+
+    async def wait_started(self, names: list[str] | None = None) -> None:
+        for handle in self.ensure_started(names):
+            await handle.settled.wait()
+
+    def handle(self, name: str) -> ServerHandle:
+        """The running server ``name``; ``ServerUnavailable`` when unknown or disabled."""
+        config = self.configs.get(name)
+        if config is None:
+            raise ServerUnavailable(f"MCP server `{name}` is not configured")
+        if not config.enabled:
+            raise ServerUnavailable(f"MCP server `{name}` is disabled")
+        if config.problem:
+            raise ServerUnavailable(config.problem)
+        self.ensure_started([name])
+        return self.handles[name]
+
+    # ------------------------------------------------------------------ tools for the model
+
+    def register_tools(self, handle: ServerHandle) -> None:
+        from codex_plugin_mcp.tools import McpTool
+
+        tools = self.kernel.tools
+        for spec in handle.tools:
+            tool = McpTool(self, handle.name, spec)
+            current = tools.get(tool.name)
+            if current is not None and current is not self.registered.get(tool.name):
+                log.warning("MCP tool %s: another plugin provides it already", tool.name)
+                continue
+            tools[tool.name] = tool
+            self.registered[tool.name] = tool
+
+    def unregister_tools(self, handle: ServerHandle) -> None:
+        tools = self.kernel.tools
+        for name, tool in list(self.registered.items()):
+            if tool.server == handle.name:
+                del self.registered[name]
+                if tools.get(name) is tool:
+                    del tools[name]

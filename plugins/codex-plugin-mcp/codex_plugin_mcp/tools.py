@@ -1,0 +1,158 @@
+"""An MCP server's tool as a codex-core ``Tool``, and its ``mcpToolCall`` item.
+
+The model sees ``mcp__SERVER__TOOL``; a call shows as an ``mcpToolCall`` item: ``item/started``
+(``inProgress``), ``item/mcpToolCall/progress`` for the server's progress notifications, and
+``item/completed`` with ``result`` (``completed``) or ``error`` (``failed``). A failed call (the
+server's ``isError``, a timeout, a server that went away) is reported to the model and the turn
+goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from codex_core.hookspecs import ToolResult
+from codex_plugin_mcp.manager import describe, dump, namespace, qualified_name
+
+if TYPE_CHECKING:
+    from codex_plugin_mcp.manager import McpManager
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def model_schema(schema: Any) -> dict[str, Any]:
+    """The input schema as offered to the model: always an object schema."""
+    wire: dict[str, Any] = dict(schema) if isinstance(schema, dict) else {}
+    wire["type"] = "object"
+    wire.setdefault("properties", {})
+    return wire
+
+
+def result_wire(result: Any) -> dict[str, Any]:
+    """An SDK ``CallToolResult`` as the item's / ``mcpServer/tool/call``'s ``result``."""
+    wire = {"content": [dump(block) for block in result.content],
+            "structuredContent": result.structured_content}  # fmt: skip
+    if result.meta:
+        wire["_meta"] = result.meta
+    return wire
+
+
+def model_output(result: dict[str, Any]) -> str:
+    """What the model reads of a result: its structured content, else its text."""
+    if result.get("structuredContent") is not None:
+        return json.dumps(result["structuredContent"])
+    texts = [
+        str(block.get("text", "")) for block in result["content"] if block.get("type") == "text"
+    ]
+    if len(texts) == len(result["content"]):
+        return "\n".join(texts)
+    return json.dumps(result["content"])
+
+
+class McpTool:
+    """One tool of one MCP server, offered to the model as ``mcp__SERVER__TOOL``."""
+
+    def __init__(self, manager: McpManager, server: str, spec: Any) -> None:
+        self.manager = manager
+        self.server = server
+        self.tool = str(spec.name)
+        self.name = qualified_name(server, self.tool)
+        #: For a turn that offers Responses API namespaces (as the reference does): the tool is
+        #: ``namespaced_name`` inside ``namespace`` (``mcp__SERVER``).
+        self.namespace = namespace(server)
+        self.namespaced_name = self.tool
+        self.description = str(spec.description or "")
+        self.input_schema = model_schema(spec.input_schema)
+        annotations = getattr(spec, "annotations", None)
+        self.read_only: bool | None = getattr(annotations, "read_only_hint", None)
+
+    async def approve(self, arguments: dict[str, Any], context: Any) -> str | None:
+        """The approval flow; ``None`` to run, else why not (the item's error).
+
+        ``approve`` mode and read-only tools (``auto``) run; otherwise ``approval_policy``
+        ``never`` refuses, and any other policy asks the thread's reviewer with the reference's
+        ``mcpServer/elicitation/request`` (``accept`` runs; ``persist: session`` remembers it).
+        """
+        config = self.manager.configs.get(self.server)
+        mode = config.approval_mode(self.tool) if config is not None else "auto"
+        key = f"mcp:{self.server}:{self.tool}"
+        if mode == "approve" or (mode == "auto" and self.read_only):
+            return None
+        if key in getattr(getattr(context.turn, "loaded", None), "session_approvals", ()):
+            return None
+        if context.approval_policy == "never":
+            return "MCP tool call requires approval, but approval policy is never"
+        params = {
+            "threadId": context.thread_id, "turnId": context.turn_id, "serverName": self.server,
+            "mode": "form",
+            "_meta": {
+                "codex_approval_kind": "mcp_tool_call", "persist": ["session", "always"],
+                "tool_name": self.tool, "tool_description": self.description,
+                "tool_params": arguments,
+                "tool_params_display": [{"name": name, "value": value, "display_name": name}
+                                        for name, value in (arguments or {}).items()],
+            },
+            "message": f'Allow the {self.server} MCP server to run tool "{self.tool}"?',
+            "requestedSchema": {"type": "object", "properties": {}},
+        }  # fmt: skip
+        answer = await context.request_approval(
+            "mcpServer/elicitation/request", params, {"id": context.call_id}
+        )
+        context.approval_finished()
+        action = answer.get("action") or answer.get("decision")
+        if action in ("accept", "acceptForSession"):
+            meta = answer.get("_meta") if isinstance(answer.get("_meta"), dict) else {}
+            if action == "acceptForSession" or meta.get("persist") in ("session", "always"):
+                context.approve_for_session(key)
+            return None
+        if action == "cancel":
+            return "user cancelled MCP tool call"
+        return "user rejected MCP tool call"
+
+    async def call(self, arguments: dict[str, Any], context: Any) -> ToolResult:
+        started = time.monotonic()
+        item: dict[str, Any] = {
+            "type": "mcpToolCall", "id": context.call_id, "server": self.server,
+            "tool": self.tool, "status": "inProgress", "arguments": arguments,
+            "appContext": None, "mcpAppUi": None, "pluginId": None,
+            "readOnlyHint": self.read_only, "result": None, "error": None, "durationMs": None,
+            "startedAtMs": now_ms(), "completedAtMs": None,
+        }  # fmt: skip
+        context.item_started(dict(item))
+        refusal = await self.approve(arguments, context)
+        if refusal is not None:
+            item.update(status="failed", error={"message": refusal}, durationMs=0,
+                        completedAtMs=now_ms())  # fmt: skip
+            context.item_completed(item)
+            return ToolResult(refusal, success=False)
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            text = message or (f"{progress:g}/{total:g}" if total else f"{progress:g}")
+            context.emit("item/mcpToolCall/progress", {
+                "threadId": context.thread_id, "turnId": context.turn_id,
+                "itemId": context.call_id, "message": text,
+            })  # fmt: skip
+
+        result: dict[str, Any] | None = None
+        error: str | None = None
+        try:
+            handle = self.manager.handle(self.server)
+            raw = await handle.call_tool(self.tool, arguments or None, on_progress)
+            result = result_wire(raw)
+            if raw.is_error:
+                error = model_output(result) or "tool call failed"
+        except Exception as exc:
+            error = f"tool call failed for `{self.server}/{self.tool}`: {describe(exc)}"
+        elapsed = int((time.monotonic() - started) * 1000)
+        item.update(durationMs=elapsed, completedAtMs=now_ms())
+        if error is None and result is not None:
+            item.update(status="completed", result=result)
+            context.item_completed(item)
+            return ToolResult(model_output(result))
+        item.update(status="failed", result=result, error={"message": error})
+        context.item_completed(item)
+        return ToolResult(f"err: {error}", success=False)

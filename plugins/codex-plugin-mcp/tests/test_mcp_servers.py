@@ -1,0 +1,339 @@
+"""MCP servers written with the SDK (``mcp_test_server.py``), driven through a real
+``codex-app-server``: over stdio and over streamable HTTP on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codex_core.testing import ScriptedModelServer, function_call, message
+from codex_core.testing.pytest_plugin import ServerFactory, StdioServer
+
+SERVER = Path(__file__).with_name("mcp_test_server.py")
+TOKEN = "s3cret-token"
+
+
+def stdio_table(name: str, *extra: str) -> list[str]:
+    fields = ", ".join([f'command="{sys.executable}"', f'args=["{SERVER}", "stdio"]', *extra])
+    return ["-c", f"mcp_servers.{name}={{{fields}}}"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    """The test server over streamable HTTP on loopback, requiring ``Bearer s3cret-token``."""
+    port = free_port()
+    env = {**__import__("os").environ, "MCP_TEST_TOKEN": TOKEN}
+    process = subprocess.Popen([sys.executable, str(SERVER), "http", str(port)], env=env)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the HTTP MCP server did not start"
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}/mcp"
+    process.terminate()
+    process.wait(10)
+
+
+def start(
+    factory: ServerFactory, model: ScriptedModelServer, *args: str, **env: str
+) -> StdioServer:
+    server = factory(*model.config_args(), *args, env={**model.env, **env})
+    server.initialize()
+    return server
+
+
+def statuses(server: StdioServer, name: str) -> list[str]:
+    return [
+        n["params"]["status"]
+        for n in server.notifications
+        if n["method"] == "mcpServer/startupStatus/updated" and n["params"]["name"] == name
+    ]
+
+
+def run_turn(server: StdioServer, cwd: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One turn; returns the notifications it sent and its ``turn/completed`` params."""
+    thread = server.result("thread/start", {"cwd": str(cwd)})["thread"]
+    text = [{"type": "text", "text": "go", "text_elements": []}]
+    before = len(server.notifications)
+    server.result("turn/start", {"threadId": thread["id"], "input": text})
+    completed = server.wait_notification("turn/completed", timeout=30)["params"]
+    return server.notifications[before:], completed
+
+
+def mcp_items(notifications: list[dict[str, Any]], method: str) -> list[dict[str, Any]]:
+    return [
+        n["params"]["item"]
+        for n in notifications
+        if n["method"] == method and n["params"]["item"]["type"] == "mcpToolCall"
+    ]
+
+
+def test_no_servers_lists_nothing(codex_server: StdioServer) -> None:
+    assert codex_server.result("mcpServerStatus/list", {}) == {"data": [], "nextCursor": None}
+    assert codex_server.result("config/mcpServer/reload") == {}
+
+
+def test_stdio_server_status_methods_and_a_failing_server(
+    codex_server_factory: ServerFactory, codex_model_server: ScriptedModelServer, tmp_path: Path
+) -> None:
+    server = start(
+        codex_server_factory,
+        codex_model_server,
+        *stdio_table(
+            "probe", f'cwd="{tmp_path}"', 'env={MCP_TEST_WHO="codex"}', 'disabled_tools=["crash"]'
+        ),
+        "-c",
+        'mcp_servers.broken={command="/nonexistent/mcp-server"}',
+        "-c",
+        'mcp_servers.off={command="/nonexistent/x", enabled=false}',
+    )
+    listed = server.result("mcpServerStatus/list", {}, timeout=30)
+    assert listed["nextCursor"] is None
+    broken, probe = listed["data"]
+    assert set(probe) == {
+        "name",
+        "runtimeStatus",
+        "pluginId",
+        "httpOrigin",
+        "serverInfo",
+        "serverCapabilities",
+        "toolListMeta",
+        "tools",
+        "toolsError",
+        "resources",
+        "resourceTemplates",
+        "authStatus",
+    }
+    assert probe["name"] == "probe" and probe["authStatus"] == "unsupported"
+    assert sorted(probe["tools"]) == ["add", "echo", "slow", "whoami"]
+    assert probe["tools"]["add"]["inputSchema"]["required"] == ["a", "b"]
+    assert probe["serverInfo"]["name"] == "codex-test" and probe["toolsError"] is None
+    assert probe["resources"] == [
+        {
+            "name": "greeting",
+            "uri": "test://greeting",
+            "description": "A greeting.",
+            "mimeType": "text/plain",
+        }
+    ]
+    assert broken["name"] == "broken" and broken["tools"] == {}
+    assert "failed to start" in broken["toolsError"]
+    server.drain(0.2)
+    assert statuses(server, "probe") == ["starting", "ready"]
+    assert statuses(server, "broken") == ["starting", "failed"]
+    page = server.result("mcpServerStatus/list", {"limit": 1, "detail": "toolsAndAuthOnly"})
+    assert [e["name"] for e in page["data"]] == ["broken"] and page["nextCursor"] == "1"
+
+    call = {"threadId": "t", "server": "probe", "tool": "whoami", "arguments": {}}
+    result = server.result("mcpServer/tool/call", call)
+    assert result["content"] == [{"type": "text", "text": f"codex in {tmp_path}"}]
+    assert result["isError"] is False
+    added = server.result(
+        "mcpServer/tool/call", {**call, "tool": "add", "arguments": {"a": 2, "b": 3}}
+    )
+    assert added["structuredContent"] == {"result": 5}
+    read = server.result(
+        "mcpServer/resource/read", {"threadId": "t", "server": "probe", "uri": "test://greeting"}
+    )
+    assert read == {
+        "contents": [
+            {"uri": "test://greeting", "mimeType": "text/plain", "text": "hello from a resource"}
+        ],
+        "originCallId": None,
+    }
+    error = server.error("mcpServer/tool/call", {**call, "server": "broken"})
+    assert "failed to start" in error["message"]
+    assert (
+        "not configured"
+        in server.error("mcpServer/tool/call", {**call, "server": "nope"})["message"]
+    )
+
+
+def test_the_model_calls_a_stdio_tool_and_survives_a_crash(
+    codex_server_factory: ServerFactory, codex_model_server: ScriptedModelServer, tmp_path: Path
+) -> None:
+    codex_model_server.add(
+        function_call("mcp__probe__slow", {}, call_id="c-slow"),
+        function_call("mcp__probe__crash", {}, call_id="c-crash"),
+        message("still here"),
+    )
+    approve_crash = 'tools={crash={approval_mode="approve"}}'
+    server = start(codex_server_factory, codex_model_server, *stdio_table("probe", approve_crash))
+    server.result("mcpServerStatus/list", {}, timeout=30)  # the tools are ready
+    notifications, completed = run_turn(server, tmp_path)
+    assert completed["turn"]["status"] == "completed"
+    started = mcp_items(notifications, "item/started")
+    done = mcp_items(notifications, "item/completed")
+    assert [(i["id"], i["server"], i["tool"], i["status"]) for i in started] == [
+        ("c-slow", "probe", "slow", "inProgress"),
+        ("c-crash", "probe", "crash", "inProgress"),
+    ]
+    slow, crash = done
+    assert slow["status"] == "completed" and slow["error"] is None
+    assert slow["result"]["content"] == [{"type": "text", "text": "done"}]
+    assert isinstance(slow["durationMs"], int)
+    progress = [n["params"] for n in notifications if n["method"] == "item/mcpToolCall/progress"]
+    assert [(p["itemId"], p["message"]) for p in progress] == [("c-slow", "halfway")]
+    assert crash["status"] == "failed" and crash["result"] is None
+    assert "crash" in crash["error"]["message"]
+    tools = {tool["name"] for tool in codex_model_server.requests[0].body["tools"]}
+    assert {"mcp__probe__slow", "mcp__probe__echo"} <= tools
+    outputs = [
+        item["output"]
+        for item in codex_model_server.requests[2].body["input"]
+        if item.get("type") == "function_call_output"
+    ]
+    assert outputs[0] == '{"result": "done"}' and outputs[1].startswith("err: ")
+    listed = server.result("mcpServerStatus/list", {})["data"][0]
+    assert listed["tools"] == {} and "stopped" in listed["toolsError"]
+    assert server.result("config/mcpServer/reload") == {}  # the crashed server starts again
+    listed = server.result("mcpServerStatus/list", {}, timeout=30)["data"][0]
+    assert "crash" in listed["tools"] and listed["toolsError"] is None
+
+
+def test_the_model_calls_a_tool_over_streamable_http(
+    codex_server_factory: ServerFactory,
+    codex_model_server: ScriptedModelServer,
+    http_server: str,
+    tmp_path: Path,
+) -> None:
+    codex_model_server.add(
+        function_call("mcp__web__echo", {"text": "over http"}, call_id="c-web"), message("ok")
+    )
+    server = start(
+        codex_server_factory,
+        codex_model_server,
+        "-c",
+        f'mcp_servers.web={{url="{http_server}", bearer_token_env_var="WEB_TOKEN"}}',
+        "-c",
+        f'mcp_servers.nokey={{url="{http_server}", bearer_token_env_var="UNSET_TOKEN"}}',
+        "-c",
+        f'mcp_servers.denied={{url="{http_server}", http_headers={{Authorization="no"}}}}',
+        WEB_TOKEN=TOKEN,
+    )
+    data = {e["name"]: e for e in server.result("mcpServerStatus/list", {}, timeout=30)["data"]}
+    web = data["web"]
+    assert web["authStatus"] == "bearerToken" and web["httpOrigin"] == http_server[:-4]
+    assert "echo" in web["tools"] and web["toolsError"] is None
+    assert "UNSET_TOKEN" in data["nokey"]["toolsError"]
+    assert data["denied"]["toolsError"] and data["denied"]["tools"] == {}
+    notifications, completed = run_turn(server, tmp_path)
+    assert completed["turn"]["status"] == "completed"
+    (item,) = mcp_items(notifications, "item/completed")
+    assert (item["id"], item["server"], item["tool"], item["status"]) == (
+        "c-web",
+        "web",
+        "echo",
+        "completed",
+    )
+    assert item["arguments"] == {"text": "over http"}
+    assert item["result"]["content"] == [{"type": "text", "text": "echo: over http"}]
+
+
+def wait_server_request(server: StdioServer, timeout: float = 20) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while not server.server_requests:
+        assert time.monotonic() < deadline, "no server request"
+        server.drain(0.05)
+    return server.server_requests.pop(0)
+
+
+def test_tools_that_may_write_need_approval(
+    codex_server_factory: ServerFactory, codex_model_server: ScriptedModelServer, tmp_path: Path
+) -> None:
+    codex_model_server.add(
+        function_call("mcp__probe__add", {"a": 1, "b": 2}, call_id="c-1"),
+        function_call("mcp__probe__add", {"a": 3, "b": 4}, call_id="c-2"),
+        function_call("mcp__probe__whoami", {}, call_id="c-3"),
+        message("done"),
+    )
+    server = start(codex_server_factory, codex_model_server, *stdio_table("probe"))
+    server.result("mcpServerStatus/list", {}, timeout=30)
+    thread = server.result("thread/start", {"cwd": str(tmp_path)})["thread"]
+    text = [{"type": "text", "text": "go", "text_elements": []}]
+    server.result("turn/start", {"threadId": thread["id"], "input": text})
+    ask = wait_server_request(server)
+    assert ask["method"] == "mcpServer/elicitation/request"
+    params = ask["params"]
+    assert params["serverName"] == "probe" and params["mode"] == "form"
+    assert params["message"] == 'Allow the probe MCP server to run tool "add"?'
+    assert params["_meta"]["codex_approval_kind"] == "mcp_tool_call"
+    assert params["_meta"]["tool_params"] == {"a": 1, "b": 2}
+    server.send({"id": ask["id"], "result": {"action": "accept", "_meta": {"persist": "session"}}})
+    ask = wait_server_request(server)  # `add` again runs unasked: this is `whoami`
+    assert ask["params"]["_meta"]["tool_name"] == "whoami"
+    server.send({"id": ask["id"], "result": {"action": "decline"}})
+    completed = server.wait_notification("turn/completed", timeout=30)["params"]
+    assert completed["turn"]["status"] == "completed"
+    done = {i["id"]: i for i in mcp_items(server.notifications, "item/completed")}
+    assert done["c-1"]["result"]["structuredContent"] == {"result": 3}
+    assert done["c-2"]["result"]["structuredContent"] == {"result": 7}
+    assert done["c-3"]["status"] == "failed"
+    assert done["c-3"]["error"] == {"message": "user rejected MCP tool call"}
+
+
+def test_approval_policy_never_refuses_tools_that_may_write(
+    codex_server_factory: ServerFactory, codex_model_server: ScriptedModelServer, tmp_path: Path
+) -> None:
+    codex_model_server.add(
+        function_call("mcp__probe__add", {"a": 1, "b": 2}, call_id="c-1"),
+        function_call("mcp__probe__echo", {"text": "x"}, call_id="c-2"),
+        message("done"),
+    )
+    server = start(codex_server_factory, codex_model_server, *stdio_table("probe"),
+                   "-c", 'approval_policy="never"')  # fmt: skip
+    server.result("mcpServerStatus/list", {}, timeout=30)
+    notifications, completed = run_turn(server, tmp_path)
+    assert completed["turn"]["status"] == "completed"
+    refused, echoed = mcp_items(notifications, "item/completed")
+    assert refused["error"]["message"] == (
+        "MCP tool call requires approval, but approval policy is never"
+    )
+    assert echoed["status"] == "completed" and echoed["readOnlyHint"] is True
+    assert not server.server_requests
+
+
+@pytest.mark.skipif(shutil.which("codex-peer") is None, reason="the reference server is absent")
+def test_status_list_agrees_with_the_reference_on_shape(
+    codex_server_factory: ServerFactory, codex_env: dict[str, str], tmp_path: Path
+) -> None:
+    """``mcpServerStatus/list`` with one stdio server, from ours and from ``codex-peer``."""
+    ours = codex_server_factory(*stdio_table("probe"))
+    ours.initialize()
+    home = tmp_path / "peer-home"
+    home.mkdir()
+    argv = ["codex-peer", "app-server", *stdio_table("probe")]
+    reference = StdioServer(argv, {**codex_env, "CODEX_HOME": str(home)}, tmp_path)
+    try:
+        reference.initialize()
+        theirs = reference.result("mcpServerStatus/list", {}, timeout=60)
+    finally:
+        reference.close()
+    mine = ours.result("mcpServerStatus/list", {}, timeout=30)
+    assert set(mine) == set(theirs) and mine["nextCursor"] == theirs["nextCursor"]
+    (a,), (b,) = mine["data"], theirs["data"]
+    assert set(a) == set(b)
+    assert {k: a[k] for k in ("name", "authStatus", "httpOrigin", "resources", "toolsError")} == {
+        k: b[k] for k in ("name", "authStatus", "httpOrigin", "resources", "toolsError")
+    }
+    assert set(a["serverInfo"]) == set(b["serverInfo"])
+    assert set(a["tools"]) == set(b["tools"])
+    for name, tool in a["tools"].items():
+        assert tool["inputSchema"] == b["tools"][name]["inputSchema"]

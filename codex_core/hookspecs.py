@@ -175,6 +175,10 @@ class Tool(Protocol):
     #: JSON Schema of the arguments object, as sent to the model.
     input_schema: dict[str, Any]
 
+    # Optional: ``format`` (a custom, freeform tool such as a grammar; the call's raw text
+    # arrives as ``{"input": text}``), and ``namespace`` + ``namespaced_name`` (offered inside a
+    # Responses API namespace, as MCP servers' tools are).
+
     async def call(self, arguments: dict[str, Any], context: Any) -> ToolResult:
         """Run the tool; ``context`` carries the thread, turn, cwd and approval helpers."""
 

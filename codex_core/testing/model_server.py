@@ -119,13 +119,19 @@ def function_call(
     *,
     call_id: str | None = None,
     id: str | None = None,
+    namespace: str | None = None,
 ) -> OutputItem:
-    """A function (tool) call; ``arguments`` is sent as the JSON string the API uses."""
+    """A function (tool) call; ``arguments`` is sent as the JSON string the API uses.
+
+    ``namespace`` calls ``name`` inside a namespace the request offered (MCP servers' tools).
+    """
     number = next(_ids)
     item_id = id or f"fc_{number}"
     call = call_id or f"call_{number}"
     args = arguments if isinstance(arguments, str) else json.dumps(arguments)
     base = {"type": "function_call", "id": item_id, "call_id": call, "name": name}
+    if namespace is not None:
+        base["namespace"] = namespace
     return OutputItem(
         added={**base, "arguments": "", "status": "in_progress"},
         deltas=[{"type": "response.function_call_arguments.delta", "delta": args}],

@@ -290,7 +290,7 @@ class Turn:
         name = str(call.get("name") or "")
         call_id = str(call.get("call_id") or call.get("id") or uuid7())
         dynamic = self.loaded.dynamic_tools.get(name)
-        tool = self.registry.kernel.tools.get(name)
+        tool = self._plugin_tool(name, call.get("namespace"))
         if dynamic is None and tool is None:
             return f"unsupported call: {name}"
         raw = call.get("arguments") if call.get("type") == "function_call" else call.get("input")
@@ -350,12 +350,42 @@ class Turn:
             for entry in content
         ]
 
+    def _plugin_tool(self, name: str, namespace: Any) -> Any:
+        """The plugin tool a call names: by its name, or by its name inside a namespace."""
+        tools = self.registry.kernel.tools
+        if not namespace:
+            return tools.get(name)
+        return next(
+            (
+                tool
+                for tool in tools.values()
+                if getattr(tool, "namespace", None) == namespace
+                and getattr(tool, "namespaced_name", None) == name
+            ),
+            None,
+        )
+
     def tool_specs(self) -> list[dict[str, Any]]:
         """The tools offered to the model: plugin tools, then the thread's dynamic tools."""
         specs: list[dict[str, Any]] = []
+        namespaces: dict[str, dict[str, Any]] = {}
         for tool in self.registry.kernel.tools.values():
             freeform = getattr(tool, "format", None)  # a custom (freeform) tool, e.g. a grammar
-            if freeform is not None:
+            namespace = getattr(tool, "namespace", None)
+            if namespace:  # grouped as the Responses API's namespaces (MCP servers' tools)
+                group = namespaces.get(namespace)
+                if group is None:
+                    group = namespaces[namespace] = {
+                        "type": "namespace",
+                        "name": namespace,
+                        "description": f"Tools in the {namespace} namespace.",
+                        "tools": [],
+                    }
+                    specs.append(group)
+                group["tools"].append({"type": "function", "name": tool.namespaced_name,
+                                       "description": tool.description, "strict": False,
+                                       "parameters": tool.input_schema})  # fmt: skip
+            elif freeform is not None:
                 specs.append({"type": "custom", "name": tool.name,
                               "description": tool.description, "format": freeform})  # fmt: skip
             else:

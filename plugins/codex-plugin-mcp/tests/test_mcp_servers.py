@@ -170,7 +170,7 @@ def test_the_model_calls_a_stdio_tool_and_survives_a_crash(
     codex_server_factory: ServerFactory, codex_model_server: ScriptedModelServer, tmp_path: Path
 ) -> None:
     codex_model_server.add(
-        function_call("mcp__probe__slow", {}, call_id="c-slow"),
+        function_call("slow", {}, call_id="c-slow", namespace="mcp__probe"),  # as the API calls
         function_call("mcp__probe__crash", {}, call_id="c-crash"),
         message("still here"),
     )
@@ -193,8 +193,9 @@ def test_the_model_calls_a_stdio_tool_and_survives_a_crash(
     assert [(p["itemId"], p["message"]) for p in progress] == [("c-slow", "halfway")]
     assert crash["status"] == "failed" and crash["result"] is None
     assert "crash" in crash["error"]["message"]
-    tools = {tool["name"] for tool in codex_model_server.requests[0].body["tools"]}
-    assert {"mcp__probe__slow", "mcp__probe__echo"} <= tools
+    offered = codex_model_server.requests[0].body["tools"]
+    namespaces = {t["name"]: t for t in offered if t["type"] == "namespace"}
+    assert {"slow", "echo"} <= {tool["name"] for tool in namespaces["mcp__probe"]["tools"]}
     outputs = [
         item["output"]
         for item in codex_model_server.requests[2].body["input"]

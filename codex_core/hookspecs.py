@@ -285,6 +285,12 @@ def codex_shutdown(kernel: Kernel) -> Awaitable[None] | None:
 
 
 @hookspec
+def codex_turn_starting(kernel: Kernel, thread_id: str, turn_id: str) -> Awaitable[None] | None:
+    """A turn is about to ask the model for the first time; may return an awaitable the turn
+    waits for (MCP servers finishing their startup, so that their tools are offered)."""
+
+
+@hookspec
 def codex_connection_opened(connection: Connection) -> None:
     """A client connected (it has not initialized yet)."""
 

@@ -229,7 +229,7 @@ class Kernel:
     async def __aenter__(self) -> Kernel:
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
-        await self._lifecycle("codex_startup")
+        await self.run_hook("codex_startup")
         return self
 
     async def __aexit__(
@@ -241,7 +241,7 @@ class Kernel:
         for connection in list(self.connections):
             connection.close()
         try:
-            await self._lifecycle("codex_shutdown")
+            await self.run_hook("codex_shutdown")
         finally:
             tasks, self._task_group = self._task_group, None
             if tasks is not None:
@@ -295,8 +295,13 @@ class Kernel:
             else:
                 return
 
-    async def _lifecycle(self, hook: str) -> None:
-        for record, result in self.plugins.call_each(hook, kernel=self):
+    async def run_hook(self, hook: str, **kwargs: Any) -> None:
+        """Call ``hook`` on every plugin and await what each returns, one after the other.
+
+        For hooks whose implementations may return an awaitable (lifecycle hooks,
+        ``codex_turn_starting``); a plugin that raises is marked failed, the others go on.
+        """
+        for record, result in self.plugins.call_each(hook, kernel=self, **kwargs):
             if inspect.isawaitable(result):
                 try:
                     await result

@@ -256,6 +256,9 @@ class Turn:
         self.item_completed(dict(self.user_item))
         provider_id = str(loaded.settings["modelProvider"])
         provider = self.registry.provider_for(provider_id)
+        await self.registry.kernel.run_hook(
+            "codex_turn_starting", thread_id=self.thread_id, turn_id=self.id
+        )
         for _round in range(MAX_MODEL_ROUNDS):
             calls = await self._sample(provider, provider_id)
             for call in calls:

@@ -30,6 +30,12 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
 
 
 @hookimpl
+def codex_turn_starting(kernel: Kernel) -> Awaitable[None]:
+    """Offer the model every configured server's tools, even on a thread's first turn."""
+    return manager_of(kernel).wait_started()
+
+
+@hookimpl
 def codex_shutdown(kernel: Kernel) -> Awaitable[None]:
     return manager_of(kernel).close()
 

@@ -338,3 +338,15 @@ def test_status_list_agrees_with_the_reference_on_shape(
     assert set(a["tools"]) == set(b["tools"])
     for name, tool in a["tools"].items():
         assert tool["inputSchema"] == b["tools"][name]["inputSchema"]
+
+
+def test_the_first_turn_waits_for_servers_to_start(
+    codex_server_factory: ServerFactory, codex_model_server: ScriptedModelServer, tmp_path: Path
+) -> None:
+    """A turn right after initialize still offers the tools (codex_turn_starting)."""
+    codex_model_server.add(message("hi"))
+    server = start(codex_server_factory, codex_model_server, *stdio_table("probe"))
+    _notifications, completed = run_turn(server, tmp_path)
+    assert completed["turn"]["status"] == "completed"
+    offered = codex_model_server.requests[0].body["tools"]
+    assert any(t["type"] == "namespace" and t["name"] == "mcp__probe" for t in offered)

@@ -161,6 +161,8 @@ class ThreadRegistry:
             "turns": [],
         }
         settings = self._settings(model, provider, cwd, approval, sandbox_mode)
+        if params.approvals_reviewer is not None:
+            settings["approvalsReviewer"] = to_wire(params.approvals_reviewer)
         loaded = self.threads[thread_id] = LoadedThread(thread, settings, {ctx.connection})
         loaded.base_instructions = params.base_instructions or config.get("instructions")
         loaded.dynamic_tools = dynamic_tools(params.dynamic_tools)
@@ -356,6 +358,8 @@ class ThreadRegistry:
             settings["model"] = loaded.thread["model"] = params.model
         if params.cwd:
             settings["cwd"] = loaded.thread["cwd"] = params.cwd
+        if params.approvals_reviewer is not None:
+            settings["approvalsReviewer"] = to_wire(params.approvals_reviewer)
         loaded.subscribers.add(ctx.connection)
         thread = dict(loaded.thread)
         exclude = bool(params.exclude_turns)
@@ -506,6 +510,8 @@ class ThreadRegistry:
             settings["reasoningEffort"] = loaded.thread["reasoningEffort"] = effort
         if params.approval_policy is not None:
             settings["approvalPolicy"] = to_wire(params.approval_policy)
+        if params.approvals_reviewer is not None:
+            settings["approvalsReviewer"] = to_wire(params.approvals_reviewer)
         if params.sandbox_policy is not None:
             settings["sandbox"] = to_wire(params.sandbox_policy)
         turn = Turn(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import fnmatch
+import json
 import math
 import os
 import pwd
@@ -197,9 +198,12 @@ class ExecCommand:
                 if decision == "cancel" or decision is None:
                     context.abort_turn()
                 context.approval_finished()
+                # A reviewer may say why (the guardian does); the model reads it the way the
+                # reference prints it: a Rust Debug string inside the process error.
+                reason = str(answer.get("rejectionMessage") or "rejected by user")
+                quoted = json.dumps(reason).replace("\\", "\\\\").replace('"', '\\"')
                 return ToolResult(
-                    'exec_command failed: CreateProcess { message: "Rejected(\\"rejected by '
-                    'user\\")" }',
+                    f'exec_command failed: CreateProcess {{ message: "Rejected({quoted})" }}',
                     success=False,
                 )
             context.approval_finished()

@@ -1,0 +1,47 @@
+"""``skills/list`` over real folders: repository, CODEX_HOME and ~/.agents skills."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def skill(folder: Path, name: str, description: str) -> Path:
+    folder.mkdir(parents=True)
+    path = folder / "SKILL.md"
+    path.write_text(f"---\nname: {name}\ndescription: {description}\n---\nDo it well.\n")
+    return path
+
+
+def test_skills_are_listed_per_cwd_with_their_scope(
+    start_server: Any, codex_home: Path, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    work = repo / "pkg"
+    work.mkdir()
+    hello = skill(repo / ".agents" / "skills" / "hello", "hello", "Say hello nicely.")
+    broken = repo / ".agents" / "skills" / "broken" / "SKILL.md"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("no front matter here\n")
+    mine = skill(codex_home / "skills" / "mine", "mine", "In CODEX_HOME.")
+    home = tmp_path / "home"
+    shared = skill(home / ".agents" / "skills" / "shared", "shared", "In ~/.agents.")
+
+    server = start_server(env={"HOME": str(home)})
+    server.initialize()
+    [entry] = server.result("skills/list", {"cwds": [str(work)]})["data"]
+    assert entry["cwd"] == str(work)
+    assert entry["skills"] == [
+        {"name": "hello", "description": "Say hello nicely.", "path": str(hello),
+         "scope": "repo", "enabled": True, "pluginId": None},
+        {"name": "mine", "description": "In CODEX_HOME.", "path": str(mine),
+         "scope": "user", "enabled": True, "pluginId": None},
+        {"name": "shared", "description": "In ~/.agents.", "path": str(shared),
+         "scope": "user", "enabled": True, "pluginId": None},
+    ]  # fmt: skip
+    assert entry["errors"] == [
+        {"path": str(broken), "message": "missing YAML frontmatter delimited by ---"}
+    ]
+    # no cwds: the server's working directory
+    assert len(server.result("skills/list", {})["data"]) == 1

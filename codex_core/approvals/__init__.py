@@ -16,7 +16,7 @@ from codex_core.hookspecs import ApprovalRequest, hookimpl
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
 
-__all__ = ["UserReviewer", "codex_approval_reviewers"]
+__all__ = ["UserReviewer", "active_turn", "codex_approval_reviewers"]
 
 
 class UserReviewer:
@@ -30,12 +30,22 @@ class UserReviewer:
     async def review(self, request: ApprovalRequest) -> dict[str, Any]:
         from codex_core.threads.tools import ask_subscribers
 
-        registry = self.kernel.services.get("threads")
-        loaded = registry.threads.get(request.thread_id) if registry is not None else None
-        turn = loaded.active if loaded is not None else None
-        if turn is None or turn.id != request.turn_id:
+        turn = active_turn(self.kernel, request)
+        if turn is None:
             return {"decision": "cancel"}
         return await ask_subscribers(turn, request.method, request.params)
+
+
+def active_turn(kernel: Kernel, request: ApprovalRequest) -> Any:
+    """The running turn a request belongs to, or ``None`` when that turn is over.
+
+    Every reviewer needs it (to reach the thread's subscribers, its cwd, its history); a
+    request for a turn that has ended is answered ``cancel``.
+    """
+    registry = kernel.services.get("threads")
+    loaded = registry.threads.get(request.thread_id) if registry is not None else None
+    turn = loaded.active if loaded is not None else None
+    return turn if turn is not None and turn.id == request.turn_id else None
 
 
 @hookimpl

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
-from codex_core.approvals import UserReviewer
+from codex_core.approvals import UserReviewer, active_turn
 from codex_core.hookspecs import ApprovalRequest, hookimpl
 from codex_plugin_guardian.prompt import REVIEW_INSTRUCTIONS, TEXT_FORMAT
 
@@ -131,10 +131,8 @@ class GuardianReviewer:
     # ------------------------------------------------------------------ review
 
     async def review(self, request: ApprovalRequest) -> dict[str, Any]:
-        registry = self.kernel.services.get("threads")
-        loaded = registry.threads.get(request.thread_id) if registry is not None else None
-        turn = loaded.active if loaded is not None else None
-        if turn is None or turn.id != request.turn_id:
+        turn = active_turn(self.kernel, request)
+        if turn is None:
             return {"decision": "cancel"}
         action = review_action(request, turn)
         if action is None:  # not something we know how to review: the person decides

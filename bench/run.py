@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sections import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = ROOT.parent / "shared" / "bench" / "appserver_bench.py"
 DOCS = {"stdio": ROOT / "docs" / "performance.md", "ws": ROOT / "docs" / "performance-websocket.md"}
@@ -80,7 +82,7 @@ def main() -> int:
         results = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
     print(table)
     if not args.no_write:
-        DOCS[args.transport].write_text(render(table, results, args))
+        write_section(DOCS[args.transport], "protocol", render(table, results, args))
         print(f"wrote {DOCS[args.transport]}", file=sys.stderr)
     return 0
 
@@ -113,7 +115,7 @@ def ratios(results: list[dict[str, Any]]) -> str:
 
 def render(table: str, results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    return f"""# Performance
+    return f"""## Protocol round trips
 
 Measured with `python bench/run.py` ({args.rounds} interleaved rounds of `{args.scenario}` over
 {args.transport}) on

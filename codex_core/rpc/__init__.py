@@ -2,6 +2,7 @@
 
 from codex_core.rpc.errors import (
     INTERNAL_ERROR,
+    INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     SERVER_OVERLOADED,
@@ -15,6 +16,7 @@ from codex_core.rpc.handlers import RequestContext, RpcMethod
 
 __all__ = [
     "INTERNAL_ERROR",
+    "INVALID_PARAMS",
     "INVALID_REQUEST",
     "METHOD_NOT_FOUND",
     "SERVER_OVERLOADED",

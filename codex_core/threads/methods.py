@@ -22,8 +22,8 @@ from codex_core import __version__
 from codex_core.hookspecs import hookimpl
 from codex_core.models.methods import default_model
 from codex_core.protocol.wire import to_wire
-from codex_core.rpc import INVALID_REQUEST, RequestContext, RpcError, RpcMethod
-from codex_core.threads import rollout
+from codex_core.rpc import INVALID_REQUEST, METHOD_NOT_FOUND, RequestContext, RpcError, RpcMethod
+from codex_core.threads import pages, rollout
 from codex_core.threads.ids import parse_thread_id, uuid7
 from codex_core.threads.rollout import RolloutWriter, StoredThread
 from codex_core.threads.turns import (
@@ -54,6 +54,7 @@ _SANDBOXES: dict[str, dict[str, Any]] = {
 _ROLLOUT_SANDBOX = {"readOnly": "read-only", "workspaceWrite": "workspace-write",
                     "dangerFullAccess": "danger-full-access"}  # fmt: skip
 DEFAULT_PAGE_SIZE = 25
+Turns = list[dict[str, Any]]
 HYDRATION_DEPRECATED = (
     "Full-history hydration is deprecated for paginated threads; omit `includeTurns` or set it "
     "to `false`, then page with `thread/turns/list` and `thread/items/list`."
@@ -338,6 +339,60 @@ class ThreadRegistry:
         return {"data": data, "readStates": {}, "nextCursor": next_cursor,
                 "backwardsCursor": None}  # fmt: skip
 
+    # ------------------------------------------------------------------ history pages
+
+    def history(self, raw_id: str, method: str) -> tuple[str, Turns]:
+        """A thread's turns, oldest first, the running one included (for paging)."""
+        thread_id = self.thread_id(raw_id)
+        loaded = self.threads.get(thread_id)
+        if loaded is not None:
+            if loaded.thread["ephemeral"]:
+                if method == "thread/items/list":  # (the reference's answer, code and all)
+                    raise RpcError(METHOD_NOT_FOUND, f"{method} is not supported yet")
+                raise RpcError(INVALID_REQUEST, f"ephemeral threads do not support {method}")
+            turns = list(loaded.turns)
+            if loaded.active is not None and loaded.active.started_at:
+                turns.append(loaded.active.snapshot())
+            return thread_id, turns
+        stored = self.stored(thread_id, full=True)
+        if stored is None:
+            raise RpcError(INVALID_REQUEST, f"thread not loaded: {thread_id}")
+        return thread_id, stored.turns
+
+    async def turns_list(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        thread_id, turns = self.history(params.thread_id, "thread/turns/list")
+        view = to_wire(params.items_view) if params.items_view is not None else "summary"
+        page = pages.paginate(
+            turns,
+            pages.turn_key,
+            thread_id=thread_id,
+            scope=pages.TURNS,
+            cursor=params.cursor,
+            limit=params.limit,
+            descending=to_wire(params.sort_direction) != "asc",
+        )
+        data = [pages.turn_view(turn, view) for turn in page.data]
+        return {**page.wire(), "data": data}
+
+    async def items_list(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        thread_id, turns = self.history(params.thread_id, "thread/items/list")
+        if params.turn_id is not None:
+            turns = [turn for turn in turns if turn["id"] == params.turn_id]
+        entries = pages.item_entries(turns)
+        cursor = to_wire(params.cursor) if params.cursor is not None else None
+        if isinstance(cursor, dict):  # an item anchor
+            cursor = pages.anchor_cursor(entries, cursor, params.turn_id, thread_id)
+        page = pages.paginate(
+            entries,
+            pages.entry_key,
+            thread_id=thread_id,
+            scope=pages.ITEMS,
+            cursor=cursor,
+            limit=params.limit,
+            descending=to_wire(params.sort_direction) == "desc",
+        )
+        return page.wire()
+
     async def loaded_list(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         return {"data": list(self.threads), "nextCursor": None}
 
@@ -494,10 +549,7 @@ class ThreadRegistry:
         loaded = self.get(params.thread_id)
         if loaded.active is not None:
             raise RpcError(INVALID_REQUEST, f"a turn is already running: {loaded.active.id}")
-        content = []
-        for entry in params.input:
-            wire = to_wire(getattr(entry, "root", entry))
-            content.append({"type": wire.get("type"), **wire})
+        content = user_input(params.input)
         settings = loaded.settings
         # Per-turn overrides persist for the thread's later turns.
         if params.model:
@@ -518,14 +570,7 @@ class ThreadRegistry:
             registry=self,
             loaded=loaded,
             id=uuid7(),
-            user_item={
-                "type": "userMessage",
-                "id": uuid7(),
-                "clientId": params.client_user_message_id,
-                "content": content,
-                "startedAtMs": None,
-                "completedAtMs": None,
-            },
+            user_item=user_message_item(content, params.client_user_message_id),
             client_name=ctx.connection.client_name,
             client_version=ctx.connection.client_version,
         )
@@ -534,6 +579,21 @@ class ThreadRegistry:
             loaded.thread["preview"] = rollout.user_text({"content": content})
         ctx.after_reply.append(lambda: self._launch(loaded, turn))
         return {"turn": turn.wire(started=False)}
+
+    async def turn_steer(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        loaded = self.get(params.thread_id)
+        if not params.input:
+            raise RpcError(INVALID_REQUEST, "input must not be empty")
+        turn = loaded.active
+        if turn is None or not turn.accepts_input:
+            raise RpcError(INVALID_REQUEST, "no active turn to steer")
+        if turn.id != params.expected_turn_id:
+            raise RpcError(
+                INVALID_REQUEST,
+                f"expected active turn id `{params.expected_turn_id}` but found `{turn.id}`",
+            )
+        turn.steer(user_message_item(user_input(params.input), params.client_user_message_id))
+        return {"turnId": turn.id}
 
     def _launch(self, loaded: LoadedThread, turn: Turn) -> None:
         """Begin the turn right after the ``turn/start`` reply (so the reply comes first)."""
@@ -641,6 +701,26 @@ class ThreadRegistry:
                 loaded.writer.close()
 
 
+def user_input(entries: Any) -> list[dict[str, Any]]:
+    """``UserInput`` values of a request as wire dicts, ``type`` first."""
+    content = []
+    for entry in entries:
+        wire = to_wire(getattr(entry, "root", entry))
+        content.append({"type": wire.get("type"), **wire})
+    return content
+
+
+def user_message_item(content: list[dict[str, Any]], client_id: str | None) -> dict[str, Any]:
+    return {
+        "type": "userMessage",
+        "id": uuid7(),
+        "clientId": client_id,
+        "content": content,
+        "startedAtMs": None,
+        "completedAtMs": None,
+    }
+
+
 def dynamic_tools(specs: Any) -> dict[str, dict[str, Any]]:
     """``dynamicTools`` of ``thread/start`` by name; a namespace's tools carry its name."""
     tools: dict[str, dict[str, Any]] = {}
@@ -663,12 +743,15 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("thread/read", registry.read),
         RpcMethod("thread/list", registry.list),
         RpcMethod("thread/loaded/list", registry.loaded_list),
+        RpcMethod("thread/turns/list", registry.turns_list),
+        RpcMethod("thread/items/list", registry.items_list),
         RpcMethod("thread/resume", registry.resume),
         RpcMethod("thread/archive", registry.archive),
         RpcMethod("thread/unarchive", registry.unarchive),
         RpcMethod("thread/name/set", registry.name_set),
         RpcMethod("thread/unsubscribe", registry.unsubscribe),
         RpcMethod("turn/start", registry.turn_start),
+        RpcMethod("turn/steer", registry.turn_steer),
         RpcMethod("turn/interrupt", registry.turn_interrupt),
     ]
 

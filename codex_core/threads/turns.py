@@ -157,6 +157,12 @@ class Turn:
     diff: TurnDiff | None = None
     #: The last ``turn/diff/updated`` text sent (re-sent after each token usage update).
     last_diff: str = ""
+    #: User messages steered in (``turn/steer``), waiting for the next model request.
+    steered: list[dict[str, Any]] = field(default_factory=list)
+    #: Cancels the model stream in flight (a steer cuts it short).
+    stream_scope: anyio.CancelScope | None = None
+    #: False once the turn decided to end: a late steer is refused, not lost.
+    accepts_input: bool = True
 
     @property
     def thread_id(self) -> str:
@@ -174,6 +180,10 @@ class Turn:
             "completedAt": None,
             "durationMs": None,
         }
+
+    def snapshot(self) -> dict[str, Any]:
+        """The running turn as history: the items completed so far."""
+        return {**self.wire(), "items": list(self.items), "itemsView": "full"}
 
     def emit(self, method: str, params: dict[str, Any]) -> None:
         self.registry.emit(self.loaded, method, params)
@@ -245,21 +255,15 @@ class Turn:
             self.registry.turn_finished(self.loaded, self)
 
     async def _run(self) -> None:
-        loaded = self.loaded
-        self.user_item["startedAtMs"] = now_ms()
-        user_content = user_input_to_model(self.user_item["content"])
-        self.item_started(dict(self.user_item))
-        self.user_item["completedAtMs"] = self.user_item["startedAtMs"]
-        user_message = {"type": "message", "role": "user", "content": user_content}
-        loaded.history.append(user_message)
-        self.record("response_item", user_message)
-        self.item_completed(dict(self.user_item))
-        provider_id = str(loaded.settings["modelProvider"])
+        self.user_message(self.user_item)
+        provider_id = str(self.loaded.settings["modelProvider"])
         provider = self.registry.provider_for(provider_id)
         await self.registry.kernel.run_hook(
             "codex_turn_starting", thread_id=self.thread_id, turn_id=self.id
         )
         for _round in range(MAX_MODEL_ROUNDS):
+            while self.steered:
+                self.user_message(self.steered.pop(0))
             calls = await self._sample(provider, provider_id)
             for call in calls:
                 started = time.monotonic()
@@ -272,9 +276,32 @@ class Turn:
                 self._call_output(call, output)
             self.flush_usage()
             self.resend_diff()
-            if not calls:
+            if not calls and not self.steered:
+                self.accepts_input = False
                 return
         raise TurnFailed(f"the model made more than {MAX_MODEL_ROUNDS} requests in one turn")
+
+    def user_message(self, item: dict[str, Any]) -> None:
+        """A user message of this turn (its input, or input steered in): an item and history."""
+        item["startedAtMs"] = now_ms()
+        content = user_input_to_model(item["content"])
+        self.item_started(dict(item))
+        item["completedAtMs"] = item["startedAtMs"]
+        message = {"type": "message", "role": "user", "content": content}
+        self.loaded.history.append(message)
+        self.record("response_item", message)
+        self.item_completed(dict(item))
+
+    def steer(self, item: dict[str, Any]) -> None:
+        """More user input for the running turn (``turn/steer``).
+
+        As the reference, a model response still streaming is cut short (what it completed
+        stays), and the model is sampled again with the new input; a running tool finishes
+        first.
+        """
+        self.steered.append(item)
+        if self.stream_scope is not None:
+            self.stream_scope.cancel()
 
     def _call_output(self, call: dict[str, Any], output: Any) -> None:
         kind = "custom_tool_call_output" if call.get("type") == "custom_tool_call" else None
@@ -439,64 +466,85 @@ class Turn:
         summaries: dict[str, list[str]] = {}
         contents: dict[str, list[str]] = {}
         completed = False
-        async for event in provider.stream(self.model_request(provider_id)):
-            kind = event.get("type")
-            if kind == "response.output_item.added":
-                item = event.get("item") or {}
-                item_id = str(item.get("id") or uuid7())
-                if item.get("type") == "message" and item.get("role", "assistant") == "assistant":
-                    texts[item_id] = []
-                    self.item_started(
-                        agent_message(item_id, "", started_at_ms=now_ms(), completed_at_ms=None)
-                    )
-                elif item.get("type") == "reasoning":
-                    summaries[item_id], contents[item_id] = [], []
-                    self.item_started(
-                        {"type": "reasoning", "id": item_id, "summary": [], "content": [],
-                         "startedAtMs": now_ms(), "completedAtMs": None}
-                    )  # fmt: skip
-            elif kind == "response.output_text.delta":
-                item_id = str(event.get("item_id"))
-                if item_id in texts:
-                    texts[item_id].append(str(event.get("delta", "")))
-                    self.delta("item/agentMessage/delta", item_id, delta=event.get("delta", ""))
-            elif kind == "response.reasoning_summary_part.added":
-                item_id = str(event.get("item_id"))
-                if item_id in summaries:
-                    index = int(event.get("summary_index") or 0)
-                    while len(summaries[item_id]) <= index:
-                        summaries[item_id].append("")
-                    self.delta("item/reasoning/summaryPartAdded", item_id, summaryIndex=index)
-            elif kind == "response.reasoning_summary_text.delta":
-                item_id = str(event.get("item_id"))
-                if item_id in summaries:
-                    index = int(event.get("summary_index") or 0)
-                    while len(summaries[item_id]) <= index:
-                        summaries[item_id].append("")
-                    summaries[item_id][index] += str(event.get("delta", ""))
-                    self.delta("item/reasoning/summaryTextDelta", item_id,
-                               delta=event.get("delta", ""), summaryIndex=index)  # fmt: skip
-            elif kind == "response.reasoning_text.delta":
-                item_id = str(event.get("item_id"))
-                if item_id in contents:
-                    index = int(event.get("content_index") or 0)
-                    while len(contents[item_id]) <= index:
-                        contents[item_id].append("")
-                    contents[item_id][index] += str(event.get("delta", ""))
-                    self.delta("item/reasoning/textDelta", item_id,
-                               delta=event.get("delta", ""), contentIndex=index)  # fmt: skip
-            elif kind == "response.output_item.done":
-                self._item_done(event.get("item") or {}, texts, calls)
-            elif kind == "response.completed":
-                completed = True
-                usage = (event.get("response") or {}).get("usage")
-                self.pending_usage = usage if isinstance(usage, dict) else None
+        with anyio.CancelScope() as self.stream_scope:
+            async for event in provider.stream(self.model_request(provider_id)):
+                if not self._stream_event(event, calls, texts, summaries, contents):
+                    completed = True
+        self.stream_scope = None
+        if self.steered and not completed:
+            for item_id, parts in texts.items():  # cut short by a steer: keep what came
+                self._item_done({"type": "message", "role": "assistant", "id": item_id,
+                                 "content": [{"type": "output_text", "text": "".join(parts)}]},
+                                texts, calls)  # fmt: skip
+            return calls
         if not completed:
             raise TurnFailed(
                 "stream disconnected before completion: stream closed before response.completed",
                 {"responseStreamDisconnected": {"httpStatusCode": None}},
             )
         return calls
+
+    def _stream_event(
+        self,
+        event: dict[str, Any],
+        calls: list[dict[str, Any]],
+        texts: dict[str, list[str]],
+        summaries: dict[str, list[str]],
+        contents: dict[str, list[str]],
+    ) -> bool:
+        """Turn one model event into items and deltas; False at ``response.completed``."""
+        kind = event.get("type")
+        if kind == "response.output_item.added":
+            item = event.get("item") or {}
+            item_id = str(item.get("id") or uuid7())
+            if item.get("type") == "message" and item.get("role", "assistant") == "assistant":
+                texts[item_id] = []
+                self.item_started(
+                    agent_message(item_id, "", started_at_ms=now_ms(), completed_at_ms=None)
+                )
+            elif item.get("type") == "reasoning":
+                summaries[item_id], contents[item_id] = [], []
+                self.item_started(
+                    {"type": "reasoning", "id": item_id, "summary": [], "content": [],
+                     "startedAtMs": now_ms(), "completedAtMs": None}
+                )  # fmt: skip
+        elif kind == "response.output_text.delta":
+            item_id = str(event.get("item_id"))
+            if item_id in texts:
+                texts[item_id].append(str(event.get("delta", "")))
+                self.delta("item/agentMessage/delta", item_id, delta=event.get("delta", ""))
+        elif kind == "response.reasoning_summary_part.added":
+            item_id = str(event.get("item_id"))
+            if item_id in summaries:
+                index = int(event.get("summary_index") or 0)
+                while len(summaries[item_id]) <= index:
+                    summaries[item_id].append("")
+                self.delta("item/reasoning/summaryPartAdded", item_id, summaryIndex=index)
+        elif kind == "response.reasoning_summary_text.delta":
+            item_id = str(event.get("item_id"))
+            if item_id in summaries:
+                index = int(event.get("summary_index") or 0)
+                while len(summaries[item_id]) <= index:
+                    summaries[item_id].append("")
+                summaries[item_id][index] += str(event.get("delta", ""))
+                self.delta("item/reasoning/summaryTextDelta", item_id,
+                           delta=event.get("delta", ""), summaryIndex=index)  # fmt: skip
+        elif kind == "response.reasoning_text.delta":
+            item_id = str(event.get("item_id"))
+            if item_id in contents:
+                index = int(event.get("content_index") or 0)
+                while len(contents[item_id]) <= index:
+                    contents[item_id].append("")
+                contents[item_id][index] += str(event.get("delta", ""))
+                self.delta("item/reasoning/textDelta", item_id,
+                           delta=event.get("delta", ""), contentIndex=index)  # fmt: skip
+        elif kind == "response.output_item.done":
+            self._item_done(event.get("item") or {}, texts, calls)
+        elif kind == "response.completed":
+            usage = (event.get("response") or {}).get("usage")
+            self.pending_usage = usage if isinstance(usage, dict) else None
+            return False
+        return True
 
     def _item_done(
         self, item: dict[str, Any], texts: dict[str, list[str]], calls: list[dict[str, Any]]

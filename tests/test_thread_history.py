@@ -1,0 +1,168 @@
+"""Paging a thread's history (thread/turns/list, thread/items/list) and steering a turn."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from conftest import StdioServer
+from test_turns import assert_valid, model, run_turn, serve, start_thread, user_text
+
+from codex_core.testing import ModelResponse, ScriptedModelServer, message
+
+__all__ = ["model"]
+
+
+def three_turns(start_server: Any, model: ScriptedModelServer) -> tuple[StdioServer, str]:
+    model.add(*(ModelResponse([message(text)]) for text in ("one", "two", "three")))
+    server = serve(start_server, model)
+    thread_id = start_thread(server)
+    for text in ("a", "b", "c"):
+        run_turn(server, thread_id, text)
+    return server, thread_id
+
+
+def texts(turns: list[dict[str, Any]]) -> list[str]:
+    return [turn["items"][0]["content"][0]["text"] for turn in turns]
+
+
+def test_turns_page_newest_first_with_cursors(start_server: Any, model: Any) -> None:
+    server, thread_id = three_turns(start_server, model)
+    everything = server.result("thread/turns/list", {"threadId": thread_id})
+    assert texts(everything["data"]) == ["c", "b", "a"]
+    assert everything["nextCursor"] is None
+    assert [t["itemsView"] for t in everything["data"]] == ["summary"] * 3
+    assert [i["type"] for i in everything["data"][0]["items"]] == ["userMessage", "agentMessage"]
+    assert_valid([{"result": everything}], "ThreadTurnsListResponse")
+
+    first = server.result("thread/turns/list", {"threadId": thread_id, "limit": 1})
+    assert texts(first["data"]) == ["c"]
+    second = server.result(
+        "thread/turns/list", {"threadId": thread_id, "limit": 1, "cursor": first["nextCursor"]}
+    )
+    assert texts(second["data"]) == ["b"]
+    # backwardsCursor rereads in the other direction, its anchor included
+    back = server.result(
+        "thread/turns/list",
+        {"threadId": thread_id, "cursor": second["backwardsCursor"], "sortDirection": "asc"},
+    )
+    assert texts(back["data"]) == ["b", "c"]
+    ascending = server.result("thread/turns/list", {"threadId": thread_id, "sortDirection": "asc"})
+    assert texts(ascending["data"]) == ["a", "b", "c"]
+    bare = server.result("thread/turns/list", {"threadId": thread_id, "itemsView": "notLoaded"})
+    assert all(t["items"] == [] and t["itemsView"] == "notLoaded" for t in bare["data"])
+
+
+def test_turn_and_item_pages_refuse_bad_cursors_and_unknown_threads(
+    start_server: Any, model: Any
+) -> None:
+    server, thread_id = three_turns(start_server, model)
+    error = server.error("thread/turns/list", {"threadId": thread_id, "cursor": "zzz"})
+    assert error == {"code": -32600, "message": "invalid cursor: zzz"}
+    items = server.result("thread/items/list", {"threadId": thread_id, "limit": 1})
+    # a cursor of one list is not a cursor of the other
+    cursor = items["nextCursor"]
+    error = server.error("thread/turns/list", {"threadId": thread_id, "cursor": cursor})
+    assert error["message"].startswith("invalid cursor: ")
+    unknown = "019a0000-0000-7000-8000-000000000000"
+    error = server.error("thread/turns/list", {"threadId": unknown})
+    assert error == {"code": -32600, "message": f"thread not loaded: {unknown}"}
+    ephemeral = start_thread(server, ephemeral=True)
+    error = server.error("thread/turns/list", {"threadId": ephemeral})
+    assert error["message"] == "ephemeral threads do not support thread/turns/list"
+
+
+def test_items_page_across_turns_and_within_one(start_server: Any, model: Any) -> None:
+    server, thread_id = three_turns(start_server, model)
+    page = server.result("thread/items/list", {"threadId": thread_id, "limit": 4})
+    assert [e["item"]["type"] for e in page["data"]] == ["userMessage", "agentMessage"] * 2
+    assert page["data"][0]["startedAtMs"] == page["data"][0]["item"]["startedAtMs"]
+    rest = server.result("thread/items/list", {"threadId": thread_id, "cursor": page["nextCursor"]})
+    assert [e["item"].get("text") for e in rest["data"]] == [None, "three"]
+    assert rest["nextCursor"] is None
+    assert_valid([{"result": rest}], "ThreadItemsListResponse")
+
+    newest = server.result("thread/turns/list", {"threadId": thread_id, "limit": 1})["data"][0]
+    in_turn = server.result("thread/items/list", {"threadId": thread_id, "turnId": newest["id"]})
+    assert {e["turnId"] for e in in_turn["data"]} == {newest["id"]}
+    user_item = in_turn["data"][0]["item"]["id"]
+    after = server.result(
+        "thread/items/list",
+        {"threadId": thread_id, "turnId": newest["id"],
+         "cursor": {"type": "item", "itemId": user_item}},
+    )  # fmt: skip
+    assert [e["item"]["type"] for e in after["data"]] == ["agentMessage"]
+    error = server.error(
+        "thread/items/list", {"threadId": thread_id, "cursor": {"type": "item", "itemId": "x"}}
+    )
+    assert error == {"code": -32602, "message": "turnId is required when cursor is an item anchor"}
+    error = server.error(
+        "thread/items/list",
+        {"threadId": thread_id, "turnId": newest["id"], "cursor": {"type": "item", "itemId": "x"}},
+    )
+    assert error["message"] == (
+        "cursor.itemId does not identify an item in the requested history scope"
+    )
+    nothing = server.result("thread/items/list", {"threadId": thread_id, "turnId": "nope"})
+    assert nothing == {"data": [], "nextCursor": None, "backwardsCursor": None}
+
+
+def test_pages_read_a_thread_that_is_not_loaded(
+    start_server: Any, model: Any, codex_home: Any
+) -> None:
+    server, thread_id = three_turns(start_server, model)
+    server.close()
+    again = serve(start_server, model)
+    page = again.result("thread/turns/list", {"threadId": thread_id, "sortDirection": "asc"})
+    assert texts(page["data"]) == ["a", "b", "c"]
+    items = again.result("thread/items/list", {"threadId": thread_id})
+    assert len(items["data"]) == 6
+
+
+def test_steer_adds_input_to_the_running_turn(start_server: Any, model: Any) -> None:
+    model.add(ModelResponse([message("slow")], stall=5), ModelResponse([message("steered")]))
+    server = serve(start_server, model)
+    thread_id = start_thread(server)
+    turn_id = server.result("turn/start", {"threadId": thread_id, "input": user_text("a")})["turn"][
+        "id"
+    ]
+    deadline = time.monotonic() + 10
+    while not any(n["method"] == "item/agentMessage/delta" for n in server.notifications):
+        assert time.monotonic() < deadline, "the model never started answering"
+        server.drain(0.05)
+    steer = {"threadId": thread_id, "expectedTurnId": "other", "input": user_text("also")}
+    error = server.error("turn/steer", steer)
+    assert error["message"] == f"expected active turn id `other` but found `{turn_id}`"
+    assert server.error("turn/steer", {**steer, "expectedTurnId": turn_id, "input": []}) == {
+        "code": -32600,
+        "message": "input must not be empty",
+    }
+    result = server.result("turn/steer", {**steer, "expectedTurnId": turn_id})
+    assert result == {"turnId": turn_id}
+    completed = server.wait_notification("turn/completed", timeout=15)
+    assert completed["params"]["turn"]["status"] == "completed"
+    # the stalled answer was cut short; the model was asked again with the steered input
+    second = model.requests[1].body["input"]
+    assert [entry.get("role") for entry in second] == ["user", "assistant", "user"]
+    assert second[-1]["content"] == [{"type": "input_text", "text": "also"}]
+    turn = server.result("thread/turns/list", {"threadId": thread_id, "itemsView": "full"})["data"][
+        0
+    ]
+    assert [i.get("text") or i["content"][0]["text"] for i in turn["items"]] == [
+        "a",
+        "slow",
+        "also",
+        "steered",
+    ]
+    error = server.error("turn/steer", {**steer, "expectedTurnId": turn_id})
+    assert error == {"code": -32600, "message": "no active turn to steer"}
+
+
+@pytest.mark.parametrize("limit", [0, 1])
+def test_zero_limit_still_returns_one_turn(start_server: Any, model: Any, limit: int) -> None:
+    server, thread_id = three_turns(start_server, model)
+    page = server.result("thread/turns/list", {"threadId": thread_id, "limit": limit})
+    assert len(page["data"]) == 1
+    assert json.loads(page["nextCursor"])["requestedThreadId"] == thread_id

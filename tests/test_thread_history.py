@@ -166,3 +166,77 @@ def test_zero_limit_still_returns_one_turn(start_server: Any, model: Any, limit:
     page = server.result("thread/turns/list", {"threadId": thread_id, "limit": limit})
     assert len(page["data"]) == 1
     assert json.loads(page["nextCursor"])["requestedThreadId"] == thread_id
+
+
+def test_fork_copies_history_and_the_new_thread_goes_on(
+    start_server: Any, model: Any, codex_home: Any
+) -> None:
+    server, source = three_turns(start_server, model)
+    fork = server.result("thread/fork", {"threadId": source})
+    thread = fork["thread"]
+    assert thread["forkedFromId"] == source and thread["id"] != source
+    assert [t["items"][0]["content"][0]["text"] for t in thread["turns"]] == ["a", "b", "c"]
+    assert_valid([{"result": fork}], "ThreadForkResponse")
+    started = server.wait_notification("thread/started")["params"]["thread"]
+    assert started["id"] == thread["id"] and started["turns"] == []
+    server.drain(0.2)
+    (usage,) = [
+        n["params"]
+        for n in server.notifications
+        if n["method"] == "thread/tokenUsage/updated" and n["params"]["threadId"] == thread["id"]
+    ]
+    assert usage["tokenUsage"]["total"]["totalTokens"] > 0
+    # the fork answers on its own, with the copied history in the model's input
+    model.add(ModelResponse([message("forked answer")]))
+    run_turn(server, thread["id"], "d")
+    sent = [entry["content"][0]["text"] for entry in model.requests[-1].body["input"]]
+    assert sent == ["a", "one", "b", "two", "c", "three", "d"]
+    source_turns = server.result("thread/turns/list", {"threadId": source})["data"]
+    assert len(source_turns) == 3  # the source is untouched
+    # and it is on disk: listed, and readable after a restart
+    server.close()
+    again = serve(start_server, model)
+    listed = again.result("thread/list", {})["data"]
+    assert {t["id"]: t["forkedFromId"] for t in listed}[thread["id"]] == source
+    page = again.result("thread/turns/list", {"threadId": thread["id"], "sortDirection": "asc"})
+    assert texts(page["data"]) == ["a", "b", "c", "d"]
+
+
+def test_fork_through_a_turn_and_errors(start_server: Any, model: Any) -> None:
+    server, source = three_turns(start_server, model)
+    turns = server.result("thread/turns/list", {"threadId": source, "sortDirection": "asc"})
+    first = turns["data"][0]["id"]
+    fork = server.result(
+        "thread/fork", {"threadId": source, "lastTurnId": first, "excludeTurns": True}
+    )
+    assert fork["thread"]["turns"] == []
+    page = server.result("thread/turns/list", {"threadId": fork["thread"]["id"]})
+    assert texts(page["data"]) == ["a"]
+    unknown = "019a0000-0000-7000-8000-000000000000"
+    assert server.error("thread/fork", {"threadId": unknown}) == {
+        "code": -32600,
+        "message": f"no rollout found for thread id {unknown}",
+    }
+    error = server.error("thread/fork", {"threadId": source, "lastTurnId": "nope"})
+    assert error == {"code": -32600, "message": "turn not found: nope"}
+
+
+def test_fork_of_a_running_turn_ends_it_as_interrupted(start_server: Any, model: Any) -> None:
+    model.add(ModelResponse([message("first")]), ModelResponse([message("slow")], stall=3))
+    server = serve(start_server, model)
+    source = start_thread(server)
+    run_turn(server, source, "a")
+    server.result("turn/start", {"threadId": source, "input": user_text("b")})
+    deadline = time.monotonic() + 10
+    while not any(n["method"] == "item/agentMessage/delta" for n in server.notifications[-3:]):
+        assert time.monotonic() < deadline, "the model never started answering"
+        server.drain(0.05)
+    fork = server.result("thread/fork", {"threadId": source})["thread"]
+    assert [t["status"] for t in fork["turns"]] == ["completed", "interrupted"]
+    server.wait_notification("turn/completed", timeout=15)  # the source's turn goes on
+    source_turns = server.result("thread/turns/list", {"threadId": source})["data"]
+    assert [t["status"] for t in source_turns] == ["completed", "completed"]
+    model.add(ModelResponse([message("after")]))
+    run_turn(server, fork["id"], "c")
+    sent = model.requests[-1].body["input"]
+    assert "<turn_aborted>" in sent[-2]["content"][0]["text"]

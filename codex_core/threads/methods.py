@@ -55,6 +55,16 @@ _ROLLOUT_SANDBOX = {"readOnly": "read-only", "workspaceWrite": "workspace-write"
                     "dangerFullAccess": "danger-full-access"}  # fmt: skip
 DEFAULT_PAGE_SIZE = 25
 Turns = list[dict[str, Any]]
+FORK_HYDRATION_DEPRECATED = (
+    "Full-history hydration is deprecated for paginated threads; use `excludeTurns: true`, then "
+    "page with `thread/turns/list` and `thread/items/list`."
+)
+#: What the model reads in a fork where the source's turn was still running.
+TURN_ABORTED_MARKER = (
+    "<turn_aborted>\nThis conversation was copied while a turn was still running; that turn "
+    "stopped here, and the tools or commands it had started may not have finished.\n"
+    "</turn_aborted>"
+)
 HYDRATION_DEPRECATED = (
     "Full-history hydration is deprecated for paginated threads; omit `includeTurns` or set it "
     "to `false`, then page with `thread/turns/list` and `thread/items/list`."
@@ -112,13 +122,30 @@ class ThreadRegistry:
     # ------------------------------------------------------------------ thread/start
 
     async def start(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        loaded = self._create(ctx, params, {})
+        ctx.notify_after_reply("thread/started", {"thread": loaded.thread})
+        return {"thread": loaded.thread, **loaded.settings}
+
+    def _create(self, ctx: RequestContext, params: Any, base: dict[str, Any]) -> LoadedThread:
+        """A new loaded thread, subscribed by the caller: the request's settings, else
+        ``base`` (a forked thread's), else the config's."""
         config = self.kernel.config
-        cwd = str(Path(params.cwd) if params.cwd else Path.cwd())
-        model = params.model or config.get("model") or default_model()
-        provider = params.model_provider or config.get("model_provider") or "openai"
-        sandbox_mode = params.sandbox or config.get("sandbox_mode") or "read-only"
-        sandbox_mode = getattr(sandbox_mode, "value", sandbox_mode)
-        approval = params.approval_policy or config.get("approval_policy") or "on-request"
+        cwd = str(Path(params.cwd) if params.cwd else base.get("cwd") or Path.cwd())
+        model = params.model or base.get("model") or config.get("model") or default_model()
+        provider = (
+            params.model_provider
+            or base.get("modelProvider")
+            or config.get("model_provider")
+            or "openai"
+        )
+        sandbox_mode = params.sandbox or base.get("sandbox") or config.get("sandbox_mode")
+        sandbox_mode = getattr(sandbox_mode, "value", sandbox_mode) or "read-only"
+        approval = (
+            params.approval_policy
+            or base.get("approvalPolicy")
+            or config.get("approval_policy")
+            or "on-request"
+        )
         approval = to_wire(getattr(approval, "root", approval))
         approval = getattr(approval, "value", approval)
         now = int(time.time())
@@ -162,18 +189,80 @@ class ThreadRegistry:
             "turns": [],
         }
         settings = self._settings(model, provider, cwd, approval, sandbox_mode)
-        if params.approvals_reviewer is not None:
-            settings["approvalsReviewer"] = to_wire(params.approvals_reviewer)
+        reviewer = params.approvals_reviewer or base.get("approvalsReviewer")
+        if reviewer is not None:
+            settings["approvalsReviewer"] = to_wire(reviewer)
         loaded = self.threads[thread_id] = LoadedThread(thread, settings, {ctx.connection})
-        loaded.base_instructions = params.base_instructions or config.get("instructions")
-        loaded.dynamic_tools = dynamic_tools(params.dynamic_tools)
+        loaded.base_instructions = (
+            params.base_instructions or base.get("baseInstructions") or config.get("instructions")
+        )
+        loaded.dynamic_tools = dynamic_tools(getattr(params, "dynamic_tools", None))
         if params.developer_instructions:
             loaded.history.append(
                 {"type": "message", "role": "developer",
                  "content": [{"type": "input_text", "text": params.developer_instructions}]}
             )  # fmt: skip
-        ctx.notify_after_reply("thread/started", {"thread": loaded.thread})
-        return {"thread": thread, **settings}
+        return loaded
+
+    # ------------------------------------------------------------------ thread/fork
+
+    async def fork(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        """A new thread with a copy of another's history (the running turn as interrupted)."""
+        source_id = self.thread_id(params.thread_id)
+        source = self.threads.get(source_id)
+        path = rollout.find_rollout(self.home, source_id)
+        if path is None and source is None:
+            raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {source_id}")
+        if path is not None and rollout.ARCHIVED in path.parts:
+            raise RpcError(INVALID_REQUEST, f"thread {source_id} is archived")
+        if path is None and source is not None and source.turns:  # an ephemeral source
+            raise RpcError(INVALID_REQUEST, "ephemeral threads do not support thread/fork")
+        running = source.active if source is not None else None
+        running_id = running.id if running is not None and running.started_at else None
+        if params.last_turn_id is not None and params.last_turn_id == running_id:
+            raise RpcError(INVALID_REQUEST, f"turn {running_id} is still in progress")
+        try:
+            lines = rollout.fork_lines(
+                path,
+                through_turn=params.last_turn_id,
+                running_turn=running_id,
+                marker=TURN_ABORTED_MARKER,
+            )
+        except KeyError:
+            raise RpcError(INVALID_REQUEST, f"turn not found: {params.last_turn_id}") from None
+        copied = rollout.StoredThread(path=Path(), id=source_id)
+        rollout.parse_lines(copied, lines, full=True)
+        if source is not None:
+            base = {**source.settings, "baseInstructions": source.base_instructions}
+            base["sandbox"] = _ROLLOUT_SANDBOX.get(source.settings["sandbox"].get("type"))
+        else:
+            assert path is not None
+            base = self._stored_settings(rollout.read_rollout(path, full=False))
+        loaded = self._create(ctx, params, base)
+        thread = loaded.thread
+        thread["forkedFromId"] = source_id
+        thread["preview"] = copied.preview
+        loaded.turns = copied.turns
+        loaded.history = [*loaded.history, *copied.history]
+        if copied.token_usage and isinstance(copied.token_usage.get("total_token_usage"), dict):
+            loaded.token_total = usage_from_rollout(copied.token_usage["total_token_usage"])
+        loaded.settings["activePermissionProfile"] = None
+        if not thread["ephemeral"]:
+            self._materialize(loaded, forked_from=source_id)
+            assert loaded.writer is not None
+            for line in lines:
+                loaded.writer.append(str(line.get("type")), line.get("payload") or {})
+        reply = {"thread": {**thread, "turns": [] if params.exclude_turns else loaded.turns},
+                 **loaded.settings}  # fmt: skip
+        if not params.exclude_turns:
+            ctx.notify_after_reply("deprecationNotice", {"summary": FORK_HYDRATION_DEPRECATED,
+                                                         "details": None})  # fmt: skip
+            finished = [turn for turn in loaded.turns if turn["status"] != "interrupted"]
+            if any(loaded.token_total.values()) and finished:
+                ctx.notify_after_reply("thread/tokenUsage/updated", self._usage_update(
+                    loaded, finished[-1]["id"]))  # fmt: skip
+        ctx.notify_after_reply("thread/started", {"thread": thread})
+        return reply
 
     def _settings(
         self, model: str, provider: str, cwd: str, approval: Any, sandbox_mode: str
@@ -427,23 +516,38 @@ class ThreadRegistry:
             "thread/status/changed", {"threadId": thread_id, "status": loaded.thread["status"]}
         )
         if any(loaded.token_total.values()) and loaded.turns:
-            usage = {"threadId": thread_id, "turnId": loaded.turns[-1]["id"],
-                     "tokenUsage": {"total": dict(loaded.token_total),
-                                    "last": dict(loaded.token_total),
-                                    "modelContextWindow": DEFAULT_CONTEXT_WINDOW}}  # fmt: skip
+            usage = self._usage_update(loaded, loaded.turns[-1]["id"])
             ctx.notify_after_reply("thread/tokenUsage/updated", usage)
         return {"thread": thread, **settings}
+
+    @staticmethod
+    def _usage_update(loaded: LoadedThread, turn_id: str) -> dict[str, Any]:
+        """``thread/tokenUsage/updated`` for a thread a client (re)joins."""
+        return {"threadId": loaded.id, "turnId": turn_id,
+                "tokenUsage": {"total": dict(loaded.token_total), "last": dict(loaded.token_total),
+                               "modelContextWindow": DEFAULT_CONTEXT_WINDOW}}  # fmt: skip
+
+    def _stored_settings(self, stored: StoredThread | None) -> dict[str, Any]:
+        """A stored thread's model, cwd, approval policy and sandbox mode."""
+        if stored is None:
+            return {}
+        context = stored.context
+        sandbox = (context.get("sandbox_policy") or {}).get("type") or "read-only"
+        return {
+            "model": stored.model or self.kernel.config.get("model") or default_model(),
+            "modelProvider": stored.meta.get("model_provider") or "openai",
+            "cwd": str(stored.meta.get("cwd") or context.get("cwd") or ""),
+            "approvalPolicy": context.get("approval_policy") or "on-request",
+            "sandbox": _ROLLOUT_SANDBOX.get(sandbox, sandbox),
+        }
 
     def _load(self, stored: StoredThread) -> LoadedThread:
         thread = self.stored_thread(stored, rollout.read_names(self.home).get(stored.id))
         thread["status"] = {"type": "idle"}
         thread["canAcceptDirectInput"] = True
-        context = stored.context
-        model = stored.model or self.kernel.config.get("model") or default_model()
-        thread["model"] = model
-        approval = context.get("approval_policy") or "on-request"
-        sandbox = (context.get("sandbox_policy") or {}).get("type") or "read-only"
-        sandbox = _ROLLOUT_SANDBOX.get(sandbox, sandbox)
+        base = self._stored_settings(stored)
+        thread["model"] = model = base["model"]
+        approval, sandbox = base["approvalPolicy"], base["sandbox"]
         settings = self._settings(model, thread["modelProvider"], thread["cwd"], approval, sandbox)
         loaded = LoadedThread(thread, settings, materialized=True)
         loaded.writer = RolloutWriter(stored.path, ordinal=stored.lines)
@@ -605,7 +709,7 @@ class ThreadRegistry:
         self.emit(loaded, "turn/started", {"threadId": loaded.id, "turn": turn.wire()})
         self.kernel.start_soon(turn.run, name=f"turn {turn.id}")
 
-    def _materialize(self, loaded: LoadedThread) -> None:
+    def _materialize(self, loaded: LoadedThread, forked_from: str | None = None) -> None:
         if loaded.materialized or loaded.thread["ephemeral"] or not loaded.thread["path"]:
             return
         loaded.materialized = True
@@ -617,6 +721,7 @@ class ThreadRegistry:
             {
                 "session_id": thread["id"],
                 "id": thread["id"],
+                "forked_from_id": forked_from,
                 "timestamp": created.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
                 "cwd": thread["cwd"],
                 "runtime_workspace_roots": [thread["cwd"]],
@@ -746,6 +851,7 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("thread/turns/list", registry.turns_list),
         RpcMethod("thread/items/list", registry.items_list),
         RpcMethod("thread/resume", registry.resume),
+        RpcMethod("thread/fork", registry.fork),
         RpcMethod("thread/archive", registry.archive),
         RpcMethod("thread/unarchive", registry.unarchive),
         RpcMethod("thread/name/set", registry.name_set),

@@ -24,7 +24,7 @@ import logging
 import os
 import re
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -304,32 +304,66 @@ def read_rollout(path: Path, *, full: bool = True) -> StoredThread | None:
     stored = StoredThread(path=path, id=thread_id)
     try:
         stored.updated_at = int(path.stat().st_mtime)
-        current: dict[str, Any] | None = None
-        for line in _lines(path):
-            stored.lines += 1
-            kind = line.get("type")
-            payload = line.get("payload")
-            if not isinstance(payload, dict):
-                continue
-            if kind == "session_meta":
-                stored.meta = payload
-                stored.created_at = _epoch(payload.get("timestamp") or line.get("timestamp"))
-            elif kind == "turn_context":
-                stored.context = payload
-                stored.model = payload.get("model") or stored.model
-            elif kind == "response_item":
-                if full and _keep_in_history(payload):
-                    stored.history.append(_clean_response_item(payload))
-            elif kind == "event_msg":
-                current = _apply_event(stored, current, payload)
-                if not full and stored.preview:
-                    break
+        parse_lines(stored, _lines(path), full=full)
     except OSError as exc:
         log.warning("cannot read rollout %s: %s", path, exc)
         return None
     if not stored.meta:
         return None
     return stored
+
+
+def parse_lines(stored: StoredThread, lines: Iterable[dict[str, Any]], *, full: bool) -> None:
+    """Rebuild turns, model history and settings from rollout lines, oldest first."""
+    current: dict[str, Any] | None = None
+    for line in lines:
+        stored.lines += 1
+        kind = line.get("type")
+        payload = line.get("payload")
+        if not isinstance(payload, dict):
+            continue
+        if kind == "session_meta":
+            stored.meta = payload
+            stored.created_at = _epoch(payload.get("timestamp") or line.get("timestamp"))
+        elif kind == "turn_context":
+            stored.context = payload
+            stored.model = payload.get("model") or stored.model
+        elif kind == "response_item":
+            if full and _keep_in_history(payload):
+                stored.history.append(_clean_response_item(payload))
+        elif kind == "event_msg":
+            current = _apply_event(stored, current, payload)
+            if not full and stored.preview:
+                break
+
+
+def fork_lines(
+    path: Path | None, *, through_turn: str | None, running_turn: str | None, marker: str
+) -> list[dict[str, Any]]:
+    """The lines a fork starts from: the source's history, through ``through_turn`` if given.
+
+    Without ``through_turn`` a turn still running in the source ends the copy as interrupted:
+    a ``turn_aborted`` event, and ``marker`` as a user message so the model knows.
+    """
+    lines = [line for line in _lines(path) if line.get("type") != "session_meta"] if path else []
+    if through_turn is not None:
+        ends = [
+            index
+            for index, line in enumerate(lines)
+            if line.get("type") == "event_msg"
+            and (line.get("payload") or {}).get("type") in ("task_complete", "turn_aborted")
+            and (line.get("payload") or {}).get("turn_id") == through_turn
+        ]
+        if not ends:
+            raise KeyError(through_turn)
+        return lines[: ends[0] + 1]
+    if running_turn is not None:
+        message = {"type": "message", "role": "user",
+                   "content": [{"type": "input_text", "text": marker}]}  # fmt: skip
+        lines.append({"type": "response_item", "payload": message})
+        aborted = {"type": "turn_aborted", "turn_id": running_turn, "reason": "interrupted"}
+        lines.append({"type": "event_msg", "payload": aborted})
+    return lines
 
 
 def _keep_in_history(payload: dict[str, Any]) -> bool:

@@ -240,3 +240,40 @@ def test_fork_of_a_running_turn_ends_it_as_interrupted(start_server: Any, model:
     run_turn(server, fork["id"], "c")
     sent = model.requests[-1].body["input"]
     assert "<turn_aborted>" in sent[-2]["content"][0]["text"]
+
+
+def test_delete_removes_the_rollout_and_tells_subscribers(
+    start_server: Any, model: Any, codex_home: Any
+) -> None:
+    server, thread_id = three_turns(start_server, model)
+    (path,) = (codex_home / "sessions").rglob(f"*{thread_id}.jsonl")
+    server.drain(0.2)
+    server.notifications.clear()
+    assert server.result("thread/delete", {"threadId": thread_id}) == {}
+    status = server.wait_notification("thread/status/changed")["params"]
+    assert status == {"threadId": thread_id, "status": {"type": "notLoaded"}}
+    assert server.wait_notification("thread/deleted")["params"] == {"threadId": thread_id}
+    assert not path.exists()
+    assert server.result("thread/loaded/list", {})["data"] == []
+    assert server.error("thread/delete", {"threadId": thread_id}) == {
+        "code": -32600,
+        "message": f"no rollout found for thread id {thread_id}",
+    }
+
+
+def test_an_unwatched_idle_thread_is_closed_and_can_be_resumed(
+    start_server: Any, model: Any
+) -> None:
+    model.add(ModelResponse([message("one")]))
+    server = serve(start_server, model, "-c", "threads.unload_idle_after_secs=0.3")
+    thread_id = start_thread(server)
+    run_turn(server, thread_id, "a")
+    assert server.result("thread/unsubscribe", {"threadId": thread_id}) == {
+        "status": "unsubscribed"
+    }
+    closed = server.wait_notification("thread/closed", timeout=10)
+    assert closed["params"] == {"threadId": thread_id}
+    assert server.result("thread/loaded/list", {})["data"] == []
+    resumed = server.result("thread/resume", {"threadId": thread_id, "excludeTurns": True})
+    assert resumed["thread"]["status"] == {"type": "idle"}
+    assert server.result("thread/loaded/list", {})["data"] == [thread_id]

@@ -13,10 +13,14 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import anyio
+from pydantic import BaseModel, ConfigDict, Field
 
 from codex_core import __version__
 from codex_core.hookspecs import hookimpl
@@ -71,6 +75,15 @@ HYDRATION_DEPRECATED = (
 )
 
 
+class ThreadsConfig(BaseModel):
+    """``[threads]`` in ``config.toml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: How long a thread with no subscriber and no running turn stays loaded.
+    unload_idle_after_secs: float = Field(default=30 * 60, ge=0)
+
+
 @dataclass(slots=True, eq=False)
 class LoadedThread:
     thread: dict[str, Any]
@@ -91,6 +104,8 @@ class LoadedThread:
     dynamic_tools: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: What the user approved with ``acceptForSession`` (commands, patch paths).
     session_approvals: set[str] = field(default_factory=set)
+    #: An unload is scheduled (no subscribers, no turn): see ``ThreadRegistry.release``.
+    unloading: bool = False
 
     @property
     def id(self) -> str:
@@ -571,9 +586,7 @@ class ThreadRegistry:
             audience |= loaded.subscribers
             await self.interrupt_and_wait(loaded)
             self.set_status(loaded, {"type": "notLoaded"})
-            if loaded.writer is not None:
-                loaded.writer.close()
-            del self.threads[thread_id]
+            self._drop(loaded)
         target = self.home / rollout.ARCHIVED / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(path), str(target))
@@ -624,7 +637,25 @@ class ThreadRegistry:
         if ctx.connection not in loaded.subscribers:
             return {"status": "notSubscribed"}
         loaded.subscribers.discard(ctx.connection)
+        self.release(loaded)
         return {"status": "unsubscribed"}
+
+    async def delete(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        thread_id = self.thread_id(params.thread_id)
+        loaded = self.threads.get(thread_id)
+        path = rollout.find_rollout(self.home, thread_id)
+        if path is None and (loaded is None or loaded.materialized):
+            raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
+        audience: set[Connection] = {ctx.connection}
+        if loaded is not None:
+            audience |= loaded.subscribers
+            await self.interrupt_and_wait(loaded)
+            self.set_status(loaded, {"type": "notLoaded"})
+            self._drop(loaded)
+        if path is not None:
+            path.unlink(missing_ok=True)
+        self._after_reply(ctx, audience, "thread/deleted", {"threadId": thread_id})
+        return {}
 
     def _after_reply(
         self, ctx: RequestContext, audience: set[Connection], method: str, params: dict[str, Any]
@@ -699,6 +730,27 @@ class ThreadRegistry:
         turn.steer(user_message_item(user_input(params.input), params.client_user_message_id))
         return {"turnId": turn.id}
 
+    def run_beside_model(
+        self, ctx: RequestContext, raw_id: str, body: Callable[[Turn], Coroutine[Any, Any, None]]
+    ) -> None:
+        """Run ``body`` in the thread's running turn, or as a turn of its own without the model.
+
+        This is how a user's own shell command (``thread/shellCommand``) shows up: items of the
+        turn in progress, or ``turn/started`` ... ``turn/completed`` around them when idle.
+        """
+        thread_id = self.thread_id(raw_id)
+        loaded = self.threads.get(thread_id)
+        if loaded is None:
+            raise RpcError(INVALID_REQUEST, f"thread not found: {thread_id}")
+        if loaded.active is not None:
+            self.kernel.start_soon(body, loaded.active, name=f"beside turn {loaded.active.id}")
+            return
+        turn = Turn(registry=self, loaded=loaded, id=uuid7(), user_item=None,
+                    client_name=ctx.connection.client_name,
+                    client_version=ctx.connection.client_version, body=body)  # fmt: skip
+        loaded.active = turn
+        ctx.after_reply.append(lambda: self._launch(loaded, turn))
+
     def _launch(self, loaded: LoadedThread, turn: Turn) -> None:
         """Begin the turn right after the ``turn/start`` reply (so the reply comes first)."""
         turn.started_at = int(time.time())
@@ -764,6 +816,40 @@ class ThreadRegistry:
     def turn_finished(self, loaded: LoadedThread, turn: Turn) -> None:
         if loaded.active is turn:
             loaded.active = None
+        self.release(loaded)
+
+    # ------------------------------------------------------------------ unloading
+
+    def release(self, loaded: LoadedThread) -> None:
+        """Unload a thread nobody watches once it has been idle for a while.
+
+        As the reference: a thread stays loaded after its last subscriber leaves, so a client
+        that comes back finds it as it was; after ``[threads] unload_idle_after_secs`` (30
+        minutes) with no subscriber and no turn it is unloaded and every client is told with
+        ``thread/closed``. Its rollout stays, so ``thread/resume`` loads it again.
+        """
+        if loaded.subscribers or loaded.active is not None or loaded.unloading:
+            return
+        if self.threads.get(loaded.id) is not loaded:
+            return
+        loaded.unloading = True
+        self.kernel.start_soon(self._unload_when_idle, loaded, name=f"unload {loaded.id}")
+
+    async def _unload_when_idle(self, loaded: LoadedThread) -> None:
+        config = ThreadsConfig.model_validate(self.kernel.config.get("threads") or {})
+        await anyio.sleep(config.unload_idle_after_secs)
+        loaded.unloading = False
+        if loaded.subscribers or loaded.active is not None:
+            return  # watched again: the next release starts the clock anew
+        if self.threads.get(loaded.id) is not loaded:
+            return  # archived or deleted meanwhile
+        self._drop(loaded)
+        self.kernel.broadcast("thread/closed", {"threadId": loaded.id})
+
+    def _drop(self, loaded: LoadedThread) -> None:
+        if loaded.writer is not None:
+            loaded.writer.close()
+        self.threads.pop(loaded.id, None)
 
     async def turn_interrupt(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         loaded = self.get(params.thread_id)
@@ -790,8 +876,10 @@ class ThreadRegistry:
     # ------------------------------------------------------------------ lifecycle
 
     def forget(self, connection: Connection) -> None:
-        for loaded in self.threads.values():
-            loaded.subscribers.discard(connection)
+        for loaded in list(self.threads.values()):
+            if connection in loaded.subscribers:
+                loaded.subscribers.discard(connection)
+                self.release(loaded)
 
     async def shutdown(self) -> None:
         """Interrupt running turns and let each record its end before the kernel stops."""
@@ -853,6 +941,7 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("thread/resume", registry.resume),
         RpcMethod("thread/fork", registry.fork),
         RpcMethod("thread/archive", registry.archive),
+        RpcMethod("thread/delete", registry.delete),
         RpcMethod("thread/unarchive", registry.unarchive),
         RpcMethod("thread/name/set", registry.name_set),
         RpcMethod("thread/unsubscribe", registry.unsubscribe),
@@ -860,6 +949,11 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("turn/steer", registry.turn_steer),
         RpcMethod("turn/interrupt", registry.turn_interrupt),
     ]
+
+
+@hookimpl
+def codex_config_sections() -> dict[str, type[BaseModel]]:
+    return {"threads": ThreadsConfig}
 
 
 @hookimpl

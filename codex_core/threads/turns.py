@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -134,9 +135,12 @@ class Turn:
     registry: ThreadRegistry
     loaded: LoadedThread
     id: str
-    user_item: dict[str, Any]
+    #: The user's input; ``None`` for a turn that runs ``body`` instead of the model.
+    user_item: dict[str, Any] | None
     client_name: str | None
     client_version: str | None
+    #: What the turn does instead of sampling the model (a user's shell command, say).
+    body: Callable[[Turn], Coroutine[Any, Any, None]] | None = None
     started_at: int = 0
     started_ms: int = 0
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
@@ -255,6 +259,10 @@ class Turn:
             self.registry.turn_finished(self.loaded, self)
 
     async def _run(self) -> None:
+        if self.body is not None:
+            await self.body(self)
+            return
+        assert self.user_item is not None
         self.user_message(self.user_item)
         provider_id = str(self.loaded.settings["modelProvider"])
         provider = self.registry.provider_for(provider_id)
@@ -287,10 +295,13 @@ class Turn:
         content = user_input_to_model(item["content"])
         self.item_started(dict(item))
         item["completedAtMs"] = item["startedAtMs"]
-        message = {"type": "message", "role": "user", "content": content}
-        self.loaded.history.append(message)
-        self.record("response_item", message)
+        self.remember({"type": "message", "role": "user", "content": content})
         self.item_completed(dict(item))
+
+    def remember(self, entry: dict[str, Any]) -> None:
+        """Add a Responses API input item to what the model reads from now on (and persist it)."""
+        self.loaded.history.append(entry)
+        self.record("response_item", entry)
 
     def steer(self, item: dict[str, Any]) -> None:
         """More user input for the running turn (``turn/steer``).

@@ -285,7 +285,7 @@ def review_input(request: ApprovalRequest, turn: Any, action: dict[str, Any]) ->
     sandbox = settings.get("sandbox", {}).get("type")
     asked = " ".join(
         str(part.get("text", ""))
-        for part in turn.user_item.get("content") or []
+        for part in (turn.user_item or {}).get("content") or []
         if part.get("type") == "text"
     ).strip()
     lines = [

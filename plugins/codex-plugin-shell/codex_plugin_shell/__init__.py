@@ -1,18 +1,26 @@
-"""``exec_command``: the model runs shell commands, with the user's approval when needed."""
+"""Shell commands: the model's (``exec_command``, with the user's approval when needed) and the
+user's own (``thread/shellCommand``)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from codex_core.hookspecs import hookimpl
+from codex_core.rpc import RpcMethod
 from codex_plugin_shell.exec import ExecCommand
+from codex_plugin_shell.user_shell import ShellCommand
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
 
-__all__ = ["ExecCommand", "codex_tools"]
+__all__ = ["ExecCommand", "ShellCommand", "codex_rpc_methods", "codex_tools"]
 
 
 @hookimpl
 def codex_tools(kernel: Kernel) -> list[ExecCommand]:
     return [ExecCommand()]
+
+
+@hookimpl
+def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
+    return [RpcMethod("thread/shellCommand", ShellCommand(kernel))]

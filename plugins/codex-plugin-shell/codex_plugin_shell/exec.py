@@ -30,6 +30,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -262,6 +263,38 @@ async def run(
     timeout_ms: int,
     budget_tokens: int,
 ) -> ToolResult:
+    ran = await execute(context, item, argv, cwd, env, timeout_ms)
+    if ran.error is not None:
+        return ToolResult(f"exec_command failed: {ran.error}", success=False)
+    output = model_output(ran.output, ran.exit_code, ran.wall, budget_tokens)
+    return ToolResult(output, success=ran.exit_code == 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Ran:
+    """How a command ended: its output, exit code and wall time, or why it never started."""
+
+    output: str
+    exit_code: int
+    wall: float
+    error: str | None = None
+
+
+async def execute(
+    context: Any,
+    item: dict[str, Any],
+    argv: list[str],
+    cwd: str,
+    env: dict[str, str],
+    timeout_ms: int,
+    *,
+    unified_exec: bool = True,
+) -> Ran:
+    """Run ``argv``, streaming its output into ``item`` (started here unless it already is).
+
+    ``unified_exec`` commands are the model's: once running, their item names the process
+    (``processId``, ``source: unifiedExecStartup``), as the reference's unified exec does.
+    """
     started = time.monotonic()
     try:
         process = await anyio.open_process(
@@ -277,10 +310,11 @@ async def run(
         failed = {**item, "status": "failed", "aggregatedOutput": str(exc), "exitCode": -1,
                   "durationMs": 0, "completedAtMs": now_ms()}  # fmt: skip
         if item["id"] not in context.turn.open_items:
-            context.item_started({**item, "source": "unifiedExecStartup"})
+            context.item_started({**item, "source": "unifiedExecStartup"} if unified_exec else item)
         context.item_completed(failed)
-        return ToolResult(f"exec_command failed: {exc}", success=False)
-    item = {**item, "processId": str(process.pid), "source": "unifiedExecStartup"}
+        return Ran("", -1, time.monotonic() - started, error=str(exc))
+    if unified_exec:
+        item = {**item, "processId": str(process.pid), "source": "unifiedExecStartup"}
     if item["id"] not in context.turn.open_items:
         context.item_started(item)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -322,10 +356,10 @@ async def run(
         output += f"\ncommand timed out after {timeout_ms} milliseconds\n"
     context.item_completed(
         {**item, "status": "completed" if exit_code == 0 else "failed",
-         "aggregatedOutput": output, "exitCode": exit_code,
+         "aggregatedOutput": output or None, "exitCode": exit_code,
          "durationMs": int(wall * 1000), "completedAtMs": now_ms()}
     )  # fmt: skip
-    return ToolResult(model_output(output, exit_code, wall, budget_tokens), success=exit_code == 0)
+    return Ran(output, exit_code, wall)
 
 
 def model_output(output: str, exit_code: int, wall: float, budget_tokens: int) -> str:

@@ -213,16 +213,22 @@ def http_error(
     return ModelResponse(status=status, error_body=body, headers=dict(headers or {}))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RecordedRequest:
     """A request the server received: header names are lower-cased; ``body`` is parsed JSON
-    (or the raw text when it is not JSON)."""
+    (or the raw text when it is not JSON).
+
+    ``received_at`` (the request read) and ``finished_at`` (the answer sent; ``None`` until
+    then) are ``time.perf_counter()`` readings, so a benchmark can tell the time the model
+    took from the time the server under test took (``bench/turns.py``).
+    """
 
     method: str
     path: str
     headers: dict[str, str]
     body: Any
     received_at: float
+    finished_at: float | None = None
 
     def input_texts(self, role: str = "user") -> list[str]:
         """The ``input_text`` spans of the ``message`` inputs of ``role`` (Responses API)."""
@@ -394,17 +400,24 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        self._record(b"")
-        self._json(404, {"error": {"message": f"not found: {self.path}", "type": "not_found"}})
+        self._serve(b"")
 
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        if not self.path.rstrip("/").endswith("/responses"):
-            self._record(raw)
+        self._serve(self.rfile.read(length) if length else b"")
+
+    def _serve(self, raw: bytes) -> None:
+        request = self._request(raw)
+        try:
+            self._answer(request)
+        finally:
+            request.finished_at = time.perf_counter()
+
+    def _answer(self, request: RecordedRequest) -> None:
+        if self.command != "POST" or not self.path.rstrip("/").endswith("/responses"):
+            self._record(request)
             self._json(404, {"error": {"message": f"not found: {self.path}", "type": "not_found"}})
             return
-        request = self._request(raw)
         response = self.owner._next(request)
         if response is None:
             number = len(self.owner.requests)
@@ -424,11 +437,11 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = text
         headers = {name.lower(): value for name, value in self.headers.items()}
-        return RecordedRequest(self.command, self.path, headers, body, time.time())
+        return RecordedRequest(self.command, self.path, headers, body, time.perf_counter())
 
-    def _record(self, raw: bytes) -> None:
+    def _record(self, request: RecordedRequest) -> None:
         with self.owner._lock:
-            self.owner.requests.append(self._request(raw))
+            self.owner.requests.append(request)
             self.owner._lock.notify_all()
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:

@@ -96,7 +96,8 @@ def test_text_turn_streams_in_the_reference_order(start_server: Any, model: Any)
                  "params": {"threadId": thread_id, "input": user_text("hi there")}})  # fmt: skip
     response = server.wait_response(1)
     completed = server.wait_notification("turn/completed")
-    sequence = [response, *server.notifications, completed]
+    everything = [response, *server.notifications, completed]
+    sequence = [m for m in everything if m.get("method") not in ENVIRONMENTAL]
     got = methods(sequence)
     assert got == [
         "<response>",
@@ -309,3 +310,23 @@ def test_ephemeral_threads_write_nothing(start_server: Any, model: Any, codex_ho
     run_turn(server, thread_id, "hi")
     assert not list(codex_home.rglob("rollout-*.jsonl"))
     assert server.result("thread/list", {})["data"] == []
+
+
+def test_another_model_answering_is_reported_once(start_server: Any, model: Any) -> None:
+    """The API's ``OpenAI-Model`` header names a model other than the thread's."""
+    rerouted = {"OpenAI-Model": "mock-model-safe"}
+    model.add(ModelResponse([message("hi")], headers=rerouted), ModelResponse([message("same")]))
+    server = serve(start_server, model)
+    thread_id = start_thread(server)
+    messages = run_turn(server, thread_id, "hello")
+    (notice,) = [m for m in messages if m.get("method") == "model/rerouted"]
+    turn_id = messages[0]["result"]["turn"]["id"]
+    assert notice["params"] == {
+        "threadId": thread_id,
+        "turnId": turn_id,
+        "fromModel": "mock-model",
+        "toModel": "mock-model-safe",
+        "reason": "highRiskCyberActivity",
+    }
+    assert_valid([notice])
+    assert "model/rerouted" not in methods(run_turn(server, thread_id, "again"))

@@ -167,6 +167,8 @@ class Turn:
     stream_scope: anyio.CancelScope | None = None
     #: False once the turn decided to end: a late steer is refused, not lost.
     accepts_input: bool = True
+    #: ``model/rerouted`` went out for this turn.
+    rerouted: bool = False
 
     @property
     def thread_id(self) -> str:
@@ -505,7 +507,9 @@ class Turn:
     ) -> bool:
         """Turn one model event into items and deltas; False at ``response.completed``."""
         kind = event.get("type")
-        if kind == "response.output_item.added":
+        if kind == "response.created":
+            self._check_served_model(event.get("response") or {})
+        elif kind == "response.output_item.added":
             item = event.get("item") or {}
             item_id = str(item.get("id") or uuid7())
             if item.get("type") == "message" and item.get("role", "assistant") == "assistant":
@@ -556,6 +560,21 @@ class Turn:
             self.pending_usage = usage if isinstance(usage, dict) else None
             return False
         return True
+
+    def _check_served_model(self, response: dict[str, Any]) -> None:
+        """``model/rerouted`` (once a turn) when another model than the one asked answers.
+
+        The API says which model served the request in an ``OpenAI-Model`` header, which the
+        provider passes on in ``response.created`` (``response.headers``).
+        """
+        served = (response.get("headers") or {}).get("OpenAI-Model")
+        requested = str(self.loaded.settings["model"])
+        if not served or served == requested or self.rerouted:
+            return
+        self.rerouted = True
+        self.emit("model/rerouted", {"threadId": self.thread_id, "turnId": self.id,
+                                     "fromModel": requested, "toModel": str(served),
+                                     "reason": "highRiskCyberActivity"})  # fmt: skip
 
     def _item_done(
         self, item: dict[str, Any], texts: dict[str, list[str]], calls: list[dict[str, Any]]

@@ -36,6 +36,7 @@ from typing import Any
 import anyio
 
 from codex_core.hookspecs import ToolResult
+from codex_plugin_shell import execpolicy
 
 #: How long a command may run unless the call says otherwise (``timeout_ms``).
 DEFAULT_TIMEOUT_MS = 10 * 60 * 1000
@@ -178,7 +179,19 @@ class ExecCommand:
             "completedAtMs": None,
         }
         key = f"exec:{cmd}"
+        home = context.kernel.codex_home
+        ruled = execpolicy.decide(execpolicy.load_rules(home), segments(cmd) or [])
+        if ruled == "forbidden":
+            return ToolResult(
+                "exec_command failed: this command is forbidden by an exec policy rule "
+                f"({home / 'rules'}); do not try to run it another way",
+                success=False,
+            )
         verdict = context.needs_approval(escalated=escalated, safe=is_safe(cmd), key=key)
+        if ruled == "allow":
+            verdict = "run"
+        elif ruled == "prompt" and verdict == "run":
+            verdict = "reject" if context.approval_policy == "never" else "ask"
         if verdict == "reject":
             return ToolResult(
                 "exec_command failed: this command needs approval (it may write outside a "
@@ -194,6 +207,10 @@ class ExecCommand:
             decision = answer.get("decision")
             if decision == "acceptForSession":
                 context.approve_for_session(key)
+            elif isinstance(decision, dict) and "acceptWithExecpolicyAmendment" in decision:
+                amendment = decision["acceptWithExecpolicyAmendment"].get("execpolicy_amendment")
+                if isinstance(amendment, list) and amendment:
+                    execpolicy.append_allow(home, [str(word) for word in amendment])
             elif decision in ("decline", "cancel") or not accepted(decision):
                 context.item_completed({**item, "status": "declined", "completedAtMs": now_ms()})
                 if decision == "cancel" or decision is None:

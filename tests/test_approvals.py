@@ -129,3 +129,17 @@ async def test_dynamic_tools_are_called_through_item_tool_call(
         assert dynamic[0]["status"] == "completed" and dynamic[0]["success"] is True
         resolved = [p for name, p in events if name == "serverRequest/resolved"]
         assert len(resolved) == 2
+
+
+def test_without_an_os_sandbox_the_policy_asks_before_writes() -> None:
+    """The fallback when commands cannot be confined (no bubblewrap): read-only asks first."""
+    from codex_core.threads.tools import approval_verdict
+
+    ask = {"escalated": False, "safe": False}
+    assert approval_verdict("on-request", "read-only", **ask) == "ask"
+    assert approval_verdict("on-request", "read-only", **ask, confined=True) == "run"
+    assert approval_verdict("never", "read-only", **ask) == "reject"
+    assert approval_verdict("never", "read-only", **ask, confined=True) == "run"
+    assert approval_verdict("on-request", "read-only", escalated=False, safe=True) == "run"
+    assert approval_verdict("on-request", "workspace-write", escalated=True, safe=True) == "ask"
+    assert approval_verdict("untrusted", "danger-full-access", **ask, confined=True) == "ask"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from codex_plugin_shell import sandbox
 from conftest import REPO, StdioServer
 from test_turns import SCHEMA, assert_valid, serve, start_thread, user_text
 
@@ -313,9 +316,11 @@ def test_commands_that_only_read_run_without_asking(
     assert_valid(messages)
 
 
-def test_read_only_sandbox_asks_before_writing_but_not_before_reading(
-    start_server: Any, model: ScriptedModelServer
+def test_read_only_sandbox_confines_writes_and_lets_reads_run(
+    start_server: Any, model: ScriptedModelServer, tmp_path: Path
 ) -> None:
+    """With bubblewrap the write runs and fails in the read-only sandbox (the reference's way);
+    without it, the approval policy stands in for the sandbox and asks first."""
     model.add(
         ModelResponse([function_call("exec_command", {"cmd": "ls -a && pwd"})]),
         ModelResponse([function_call("exec_command", {"cmd": "echo hi > f.txt"})]),
@@ -325,6 +330,14 @@ def test_read_only_sandbox_asks_before_writing_but_not_before_reading(
     thread_id = start_thread(server)
     server.send({"id": 2, "method": "turn/start",
                  "params": {"threadId": thread_id, "input": user_text("go")}})  # fmt: skip
+    if sandbox.bwrap() is not None:
+        server.wait_notification("turn/completed", 15)
+        assert server.server_requests == []
+        outputs = [request.body["input"][-1]["output"] for request in model.requests[1:]]
+        assert "Process exited with code 0" in outputs[0]
+        assert "Read-only file system" in outputs[1]
+        assert not (tmp_path / "cwd" / "f.txt").exists()
+        return
     request = server.wait_server_request("item/commandExecution/requestApproval")
     assert request["params"]["command"].endswith("'echo hi > f.txt'")
     assert request["params"]["availableDecisions"] == ["accept", "acceptForSession", "cancel"]
@@ -333,6 +346,34 @@ def test_read_only_sandbox_asks_before_writing_but_not_before_reading(
     server.wait_notification("turn/completed", 15)
     first = model.requests[1].body["input"][-1]["output"]
     assert "Process exited with code 0" in first
+
+
+def test_workspace_write_sandbox_lets_the_workspace_be_written_and_nothing_else(
+    start_server: Any, model: ScriptedModelServer, tmp_path: Path
+) -> None:
+    if sandbox.bwrap() is None:
+        pytest.skip("bubblewrap is not installed or cannot create namespaces here")
+    outside = Path(tempfile.mkdtemp(dir="/var/tmp"))
+    try:
+        model.add(
+            ModelResponse([function_call("exec_command", {"cmd": "echo in > made.txt"})]),
+            ModelResponse([function_call("exec_command", {"cmd": f"echo out > {outside}/x"})]),
+            ModelResponse([function_call("exec_command", {"cmd": "echo tmp > /tmp/ok-$$"})]),
+            "done",
+        )
+        server = shell_server(start_server, model, "-c", 'sandbox_mode="workspace-write"')
+        thread_id = start_thread(server)
+        server.send({"id": 2, "method": "turn/start",
+                     "params": {"threadId": thread_id, "input": user_text("go")}})  # fmt: skip
+        server.wait_notification("turn/completed", 15)
+        assert server.server_requests == []
+        outputs = [request.body["input"][-1]["output"] for request in model.requests[1:]]
+        assert "Process exited with code 0" in outputs[0]
+        assert (tmp_path / "cwd" / "made.txt").read_text() == "in\n"
+        assert "Read-only file system" in outputs[1] and not (outside / "x").exists()
+        assert "Process exited with code 0" in outputs[2]
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
 
 
 def test_never_policy_refuses_instead_of_asking(

@@ -37,18 +37,25 @@ class TurnAborted(Exception):
 
 
 def approval_verdict(
-    policy: Any, sandbox: str, *, escalated: bool, safe: bool, approved_for_session: bool = False
+    policy: Any,
+    sandbox: str,
+    *,
+    escalated: bool,
+    safe: bool,
+    approved_for_session: bool = False,
+    confined: bool = False,
 ) -> Verdict:
     """When an action needs a decision, from ``approval_policy`` and the sandbox mode.
 
     ``escalated``: the model asked to run outside the sandbox. ``safe``: the action only reads
-    (a known read-only command), so a read-only sandbox would allow it. There is no OS sandbox
-    yet: the read-only mode is enforced by asking before anything that may write.
+    (a known read-only command), so a read-only sandbox would allow it. ``confined``: the tool
+    runs the action inside an OS sandbox that enforces the mode; otherwise the read-only mode is
+    enforced by asking before anything that may write.
     """
     if approved_for_session:
         return "run"
     name = policy if isinstance(policy, str) else "on-request"  # granular: like on-request
-    blocked = sandbox == "read-only" and not safe
+    blocked = sandbox == "read-only" and not safe and not confined
     if name == "never":
         return "reject" if escalated or blocked else "run"
     if name == "untrusted":
@@ -128,15 +135,20 @@ class ToolContext:
 
     # ------------------------------------------------------------------ approvals
 
-    def needs_approval(self, *, escalated: bool, safe: bool, key: str | None = None) -> Verdict:
-        session = key is not None and key in self.turn.loaded.session_approvals
+    def needs_approval(
+        self, *, escalated: bool, safe: bool, key: str | None = None, confined: bool = False
+    ) -> Verdict:
         return approval_verdict(
             self.approval_policy,
             self.sandbox_mode,
             escalated=escalated,
             safe=safe,
-            approved_for_session=session,
+            approved_for_session=self.approved_for_session(key),
+            confined=confined,
         )
+
+    def approved_for_session(self, key: str | None) -> bool:
+        return key is not None and key in self.turn.loaded.session_approvals
 
     def approve_for_session(self, key: str) -> None:
         self.turn.loaded.session_approvals.add(key)

@@ -36,7 +36,7 @@ from typing import Any
 import anyio
 
 from codex_core.hookspecs import ToolResult
-from codex_plugin_shell import execpolicy
+from codex_plugin_shell import execpolicy, sandbox
 
 #: How long a command may run unless the call says otherwise (``timeout_ms``).
 DEFAULT_TIMEOUT_MS = 10 * 60 * 1000
@@ -187,7 +187,13 @@ class ExecCommand:
                 f"({home / 'rules'}); do not try to run it another way",
                 success=False,
             )
-        verdict = context.needs_approval(escalated=escalated, safe=is_safe(cmd), key=key)
+        policy = context.turn.loaded.settings["sandbox"]
+        confined = sandbox.confines(policy)
+        verdict = context.needs_approval(
+            escalated=escalated, safe=is_safe(cmd), key=key, confined=confined
+        )
+        # What the user (or a rule) approved runs as asked; everything else in the sandbox.
+        trusted = escalated or ruled == "allow" or context.approved_for_session(key)
         if ruled == "allow":
             verdict = "run"
         elif ruled == "prompt" and verdict == "run":
@@ -200,6 +206,7 @@ class ExecCommand:
                 success=False,
             )
         if verdict == "ask":
+            trusted = True
             params = approval_params(context, item, cmd, arguments)
             answer = await context.request_approval(
                 "item/commandExecution/requestApproval", params, item
@@ -228,6 +235,8 @@ class ExecCommand:
         timeout_ms = number(arguments.get("timeout_ms"), DEFAULT_TIMEOUT_MS)
         budget = number(arguments.get("max_output_tokens"), DEFAULT_MAX_OUTPUT_TOKENS)
         env = environment(os.environ, context.config.get("shell_environment_policy") or {})
+        if not trusted:
+            argv = sandbox.wrap(argv, policy, cwd)
         return await run(context, item, argv, cwd, env, timeout_ms, budget)
 
 

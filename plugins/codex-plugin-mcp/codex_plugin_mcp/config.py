@@ -1,7 +1,8 @@
 """``[mcp_servers.NAME]`` tables of ``config.toml``, read into ``ServerConfig``.
 
 A stdio server has ``command`` (with ``args``, ``env``, ``cwd``); a streamable HTTP server has
-``url`` (with ``bearer_token_env_var``, ``http_headers``, ``env_http_headers``). Both take
+``url`` (with ``bearer_token_env_var``, ``http_headers``, ``env_http_headers``, and for OAuth
+``scopes`` and ``oauth_resource``). Both take
 ``enabled``, ``startup_timeout_sec`` (or ``startup_timeout_ms``), ``tool_timeout_sec``,
 ``enabled_tools``, ``disabled_tools``, ``default_tools_approval_mode`` and
 ``tools.NAME.approval_mode``. A table that is neither is reported, not fatal.
@@ -30,6 +31,10 @@ class ServerConfig:
     bearer_token_env_var: str | None = None
     http_headers: dict[str, str] = field(default_factory=dict)
     env_http_headers: dict[str, str] = field(default_factory=dict)
+    #: OAuth: the scopes a login asks for (else the server's advertised ones), and a
+    #: ``resource`` to ask tokens for (else the server's).
+    scopes: tuple[str, ...] | None = None
+    oauth_resource: str | None = None
     enabled: bool = True
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
     tool_timeout: float = DEFAULT_TOOL_TIMEOUT
@@ -56,16 +61,22 @@ class ServerConfig:
             return False
         return tool not in self.disabled_tools
 
-    def headers(self) -> dict[str, str]:
-        """The HTTP headers: ``http_headers``, ``env_http_headers``, then the bearer token.
-
-        Raises ``ValueError`` when ``bearer_token_env_var`` names an unset variable.
-        """
+    def static_headers(self) -> dict[str, str]:
+        """``http_headers`` and ``env_http_headers``: what every request to the server (or to
+        its OAuth endpoints) carries."""
         headers = dict(self.http_headers)
         for header, variable in self.env_http_headers.items():
             value = os.environ.get(variable)
             if value:
                 headers[header] = value
+        return headers
+
+    def headers(self) -> dict[str, str]:
+        """The transport's headers: ``static_headers`` and the bearer token.
+
+        Raises ``ValueError`` when ``bearer_token_env_var`` names an unset variable.
+        """
+        headers = self.static_headers()
         if self.bearer_token_env_var:
             token = os.environ.get(self.bearer_token_env_var)
             if not token:
@@ -152,6 +163,8 @@ def parse_server(name: str, table: Any) -> ServerConfig:
             bearer_token_env_var=table.get("bearer_token_env_var") or None,
             http_headers=_table(table.get("http_headers")),
             env_http_headers=_table(table.get("env_http_headers")),
+            scopes=_strings(table.get("scopes")),
+            oauth_resource=str(table["oauth_resource"]) if table.get("oauth_resource") else None,
             enabled=bool(table.get("enabled", True)),
             startup_timeout=_seconds(table, "startup_timeout", DEFAULT_STARTUP_TIMEOUT),
             tool_timeout=_seconds(table, "tool_timeout", DEFAULT_TOOL_TIMEOUT),

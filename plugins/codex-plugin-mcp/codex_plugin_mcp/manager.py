@@ -25,9 +25,12 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
-from mcp.types import CONNECTION_CLOSED
+from mcp.types import CONNECTION_CLOSED, ElicitRequestParams, ElicitResult
 
 from codex_plugin_mcp.config import ServerConfig, parse_servers
+from codex_plugin_mcp.elicitation import Asker, request_params, result_from
+from codex_plugin_mcp.oauth import OAuthSession, OAuthSettings, resolve_auth
+from codex_plugin_mcp.oauth_store import CredentialStore
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
@@ -106,27 +109,35 @@ class ServerHandle:
         self.resource_templates: list[Any] = []
         self.server_info: dict[str, Any] | None = None
         self.capabilities: dict[str, Any] | None = None
+        #: ``mcpServerStatus/list``'s ``authStatus``; settled when the server starts.
+        self.auth_status = (
+            "bearerToken" if config.url and config.bearer_token_env_var else ("unsupported")
+        )
         self.settled = anyio.Event()
         self._stop = anyio.Event()
+        #: Who asks the user when the server elicits: one per tool call in flight, latest last.
+        self._askers: list[Asker] = []
 
     # ------------------------------------------------------------------ lifecycle
 
-    def _transport_client(self) -> Client:
+    def _transport_client(self, session: OAuthSession | None) -> Client:
+        """The SDK client; an HTTP server's requests carry its OAuth token when logged in."""
         config = self.config
         if config.url:
             import httpx2
 
             headers = config.headers()
             timeout = httpx2.Timeout(30.0, read=300.0)
-            http = httpx2.AsyncClient(headers=headers, timeout=timeout)
+            auth = session.auth() if session is not None else None
+            http = httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth)
             transport = streamable_http_client(config.url, http_client=http)
-            return Client(transport, cache=None, mode="legacy")
+            return Client(transport, cache=None, mode="legacy", elicitation_callback=self._elicit)
         assert config.command is not None
         params = StdioServerParameters(
             command=config.command, args=list(config.args), env=dict(config.env) or None,
             cwd=config.cwd,
         )  # fmt: skip
-        return Client(params, cache=None, mode="legacy")
+        return Client(params, cache=None, mode="legacy", elicitation_callback=self._elicit)
 
     async def run(self) -> None:
         """Connect, discover, stay connected until stopped; never raises."""
@@ -135,7 +146,10 @@ class ServerHandle:
             with anyio.CancelScope() as scope:
                 scope.deadline = anyio.current_time() + self.config.startup_timeout
                 async with AsyncExitStack() as stack:
-                    client = await stack.enter_async_context(self._transport_client())
+                    self.auth_status, session = await resolve_auth(
+                        self.config, self.manager.credentials
+                    )
+                    client = await stack.enter_async_context(self._transport_client(session))
                     await self._discover(client)
                     scope.deadline = math.inf
                     self.client = client
@@ -151,11 +165,13 @@ class ServerHandle:
         except Exception as exc:
             log.warning("MCP server %s: %s", self.name, describe(exc))
             log.debug("MCP server %s failed", self.name, exc_info=True)
+            reason = describe(exc)
+            if self.auth_status == "notLoggedIn":
+                reason = f"{reason} (the server requires OAuth: log in with mcpServer/oauth/login)"
             if self.state == "starting":
-                self._set("failed", f"MCP client for `{self.name}` failed to start: "
-                          f"{describe(exc)}")  # fmt: skip
+                self._set("failed", f"MCP client for `{self.name}` failed to start: {reason}")
             else:
-                self._set("failed", f"MCP server `{self.name}` stopped: {describe(exc)}")
+                self._set("failed", f"MCP server `{self.name}` stopped: {reason}")
         self._finish()
 
     def _finish(self) -> None:
@@ -211,10 +227,14 @@ class ServerHandle:
         arguments: dict[str, Any] | None,
         progress: ProgressFnT | None = None,
         meta: Any = None,
+        ask: Asker | None = None,
     ) -> Any:
-        """``tools/call``: the SDK's result; raises on transport errors and timeouts."""
+        """``tools/call``: the SDK's result; raises on transport errors and timeouts. ``ask``
+        answers the server's elicitations while the call runs."""
         client = await self.ready_client()
         timeout = self.config.tool_timeout
+        if ask is not None:
+            self._askers.append(ask)
         try:
             with anyio.fail_after(timeout):
                 return await client.call_tool(
@@ -224,6 +244,15 @@ class ServerHandle:
         except MCPError as exc:
             self._check_closed(exc)
             raise
+        finally:
+            if ask is not None:
+                self._askers.remove(ask)
+
+    async def _elicit(self, context: Any, params: ElicitRequestParams) -> ElicitResult:
+        """The server's ``elicitation/create``: asked of the latest call's client."""
+        if not self._askers:
+            return ElicitResult(action="cancel")
+        return result_from(await self._askers[-1](request_params(self.name, params)))
 
     async def read_resource(self, uri: str) -> Any:
         client = await self.ready_client()
@@ -253,6 +282,8 @@ class McpManager:
         self.handles: dict[str, ServerHandle] = {}
         #: Qualified tool name -> the ``McpTool`` we put into ``kernel.tools``.
         self.registered: dict[str, Any] = {}
+        self.oauth = OAuthSettings()
+        self.credentials = CredentialStore(kernel.config.codex_home)
         self.configure(kernel.config.effective)
 
     # ------------------------------------------------------------------ lifecycle
@@ -270,6 +301,9 @@ class McpManager:
         """Take the ``mcp_servers`` of ``config``; servers whose table changed (and, with
         ``restart_failed``, those that failed or crashed) start again when next needed."""
         configs = parse_servers(config)
+        self.oauth = OAuthSettings.from_config(config)
+        if self.oauth.store_mode != self.credentials.mode:
+            self.credentials = CredentialStore(self.kernel.config.codex_home, self.oauth.store_mode)
         changed = configs != self.configs
         for name, handle in list(self.handles.items()):
             failed = restart_failed and handle.state == "failed"
@@ -279,6 +313,14 @@ class McpManager:
                 del self.handles[name]
         self.configs = configs
         return changed
+
+    def restart(self, name: str) -> None:
+        """Stop the server and start it again (after a login, so it uses the new tokens)."""
+        handle = self.handles.pop(name, None)
+        if handle is not None:
+            handle.stop()
+            self.unregister_tools(handle)
+        self.ensure_started([name])
 
     def ensure_started(self, names: list[str] | None = None) -> list[ServerHandle]:
         """Start (in parallel) the enabled servers not started yet; returns their handles."""

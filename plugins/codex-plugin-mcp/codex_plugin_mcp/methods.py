@@ -1,22 +1,30 @@
 """The JSON-RPC methods: ``mcpServerStatus/list``, ``config/mcpServer/reload``,
-``mcpServer/tool/call`` and ``mcpServer/resource/read``."""
+``mcpServer/tool/call``, ``mcpServer/resource/read``, ``mcpServer/oauth/login`` and the
+experimental ``mcpServer/event/stream/*``."""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from codex_core.rpc import RpcMethod
-from codex_core.rpc.errors import invalid_request
+from codex_core.rpc import INTERNAL_ERROR, RpcError, RpcMethod
+from codex_core.rpc.errors import ClientErrorResponse, ServerRequestError, invalid_request
+from codex_plugin_mcp.elicitation import ELICITATION_REQUEST
 from codex_plugin_mcp.manager import McpManager, ServerHandle, ServerUnavailable, describe, dump
+from codex_plugin_mcp.oauth import DEFAULT_LOGIN_TIMEOUT, OAuthLogin
 from codex_plugin_mcp.tools import result_wire
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
     from codex_core.rpc import RequestContext
 
+log = logging.getLogger(__name__)
+
 DEFAULT_PAGE = 100
+LOGIN_COMPLETED = "mcpServer/oauthLogin/completed"
 
 
 def manager_of(kernel: Kernel) -> McpManager:
@@ -35,12 +43,6 @@ def server_info(handle: ServerHandle) -> dict[str, Any] | None:
             "icons": info.get("icons"), "websiteUrl": info.get("websiteUrl")}  # fmt: skip
 
 
-def auth_status(handle: ServerHandle) -> str:
-    if handle.config.url is None:
-        return "unsupported"
-    return "bearerToken" if handle.config.bearer_token_env_var else "unsupported"
-
-
 def status_entry(handle: ServerHandle, detail: str) -> dict[str, Any]:
     failed = handle.client is None
     tools = {} if failed else {tool.name: dump(tool) for tool in handle.tools}
@@ -48,13 +50,13 @@ def status_entry(handle: ServerHandle, detail: str) -> dict[str, Any]:
     return {
         "name": handle.name, "runtimeStatus": None, "pluginId": None,
         "httpOrigin": handle.config.http_origin(),
-        "serverInfo": server_info(handle) if full else None,
-        "serverCapabilities": handle.capabilities if full else None,
+        "serverInfo": None if failed else server_info(handle),
+        "serverCapabilities": None if failed else handle.capabilities,
         "toolListMeta": None, "tools": tools,
         "toolsError": (handle.error or "MCP server is not running") if failed else None,
         "resources": [dump(r) for r in handle.resources] if full else [],
         "resourceTemplates": [dump(t) for t in handle.resource_templates] if full else [],
-        "authStatus": auth_status(handle),
+        "authStatus": handle.auth_status,
     }  # fmt: skip
 
 
@@ -114,8 +116,20 @@ async def _handle(ctx: RequestContext, server: str) -> ServerHandle:
 async def tool_call(ctx: RequestContext, params: Any) -> dict[str, Any]:
     handle = await _handle(ctx, params.server)
     arguments = params.arguments if isinstance(params.arguments, dict) else None
+
+    async def ask(elicitation: dict[str, Any]) -> dict[str, Any]:
+        """The server elicits mid-call: the calling client is asked."""
+        wire = {"threadId": params.thread_id, "turnId": None, **elicitation}
+        try:
+            answer = await ctx.connection.request(ELICITATION_REQUEST, wire)
+        except ClientErrorResponse:
+            return {"action": "decline"}
+        except ServerRequestError:
+            return {"action": "cancel"}
+        return answer if isinstance(answer, dict) else {}
+
     try:
-        raw = await handle.call_tool(params.tool, arguments, meta=params.field_meta)
+        raw = await handle.call_tool(params.tool, arguments, meta=params.field_meta, ask=ask)
     except Exception as exc:
         raise invalid_request(
             f"tool call failed for `{params.server}/{params.tool}`: {describe(exc)}"
@@ -136,10 +150,61 @@ async def resource_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
     return {"contents": [dump(content) for content in raw.contents], "originCallId": None}
 
 
+async def oauth_login(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    """Start the browser flow and answer with its URL; ``mcpServer/oauthLogin/completed``
+    follows when the browser comes back, the flow fails or ``timeoutSecs`` pass. A login that
+    succeeds restarts the server with its tokens."""
+    manager = manager_of(ctx.kernel)
+    name = params.name
+    config = manager.configs.get(name)
+    if config is None:
+        raise invalid_request(f"No MCP server named '{name}' found.")
+    if config.url is None:
+        raise invalid_request("OAuth login is only supported for streamable HTTP servers.")
+    try:
+        login = await OAuthLogin.start(config, manager.oauth, manager.credentials, params.scopes)
+    except Exception as exc:
+        log.debug("MCP server %s: OAuth login failed to start", name, exc_info=True)
+        message = f"failed to login to MCP server '{name}': {describe(exc)}"
+        raise RpcError(INTERNAL_ERROR, message) from None
+    login_id = str(uuid.uuid4())
+    timeout = max(1, params.timeout_secs or DEFAULT_LOGIN_TIMEOUT)
+
+    async def complete() -> None:
+        error: str | None = None
+        try:
+            await login.finish(timeout)
+        except Exception as exc:
+            log.warning("Failed to complete OAuth login for '%s': %s", name, describe(exc))
+            error = describe(exc)
+        else:
+            manager.restart(name)
+        done = {"name": name, "threadId": params.thread_id, "loginId": login_id,
+                "success": error is None}  # fmt: skip
+        ctx.kernel.broadcast(LOGIN_COMPLETED, done if error is None else {**done, "error": error})
+
+    ctx.kernel.start_soon(complete, name=f"mcp oauth login {name}", service=True)
+    return {"authorizationUrl": login.authorization_url, "loginId": login_id}
+
+
+async def event_stream_start(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    """Event subscriptions are a feature of the reference's hosted apps server, which
+    codex-core does not have: refused for every server, as the reference refuses the others."""
+    raise invalid_request("MCP event subscriptions are only supported for hosted apps")
+
+
+async def event_stream_stop(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    """Nothing to stop (no subscription ever starts), which the reference answers with ``{}``."""
+    return {}
+
+
 def rpc_methods() -> list[RpcMethod]:
     return [
         RpcMethod("mcpServerStatus/list", list_status),
         RpcMethod("config/mcpServer/reload", reload),
         RpcMethod("mcpServer/tool/call", tool_call),
         RpcMethod("mcpServer/resource/read", resource_read),
+        RpcMethod("mcpServer/oauth/login", oauth_login),
+        RpcMethod("mcpServer/event/stream/start", event_stream_start, experimental=True),
+        RpcMethod("mcpServer/event/stream/stop", event_stream_stop, experimental=True),
     ]

@@ -14,6 +14,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from codex_core.hookspecs import ToolResult
+from codex_core.threads.tools import ask_subscribers
+from codex_plugin_mcp.elicitation import ELICITATION_REQUEST
 from codex_plugin_mcp.manager import describe, dump, namespace, qualified_name
 
 if TYPE_CHECKING:
@@ -137,11 +139,16 @@ class McpTool:
                 "itemId": context.call_id, "message": text,
             })  # fmt: skip
 
+        async def ask(params: dict[str, Any]) -> dict[str, Any]:
+            """The server elicits mid-call: the thread's subscribers are asked."""
+            params = {"threadId": context.thread_id, "turnId": context.turn_id, **params}
+            return await ask_subscribers(context.turn, ELICITATION_REQUEST, params)
+
         result: dict[str, Any] | None = None
         error: str | None = None
         try:
             handle = self.manager.handle(self.server)
-            raw = await handle.call_tool(self.tool, arguments or None, on_progress)
+            raw = await handle.call_tool(self.tool, arguments or None, on_progress, ask=ask)
             result = result_wire(raw)
             if raw.is_error:
                 error = model_output(result) or "tool call failed"

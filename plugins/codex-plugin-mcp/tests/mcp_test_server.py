@@ -3,7 +3,8 @@
 ``python mcp_test_server.py stdio`` serves over stdin/stdout; ``python mcp_test_server.py http
 PORT`` serves streamable HTTP on 127.0.0.1:PORT/mcp (it checks ``Authorization`` when
 ``MCP_TEST_TOKEN`` is set). Tools: ``echo`` (read-only), ``add``, ``slow`` (read-only, reports
-progress), ``crash`` (the process exits mid-call), ``whoami`` (the env var ``MCP_TEST_WHO``).
+progress), ``crash`` (the process exits mid-call), ``whoami`` (the env var ``MCP_TEST_WHO``),
+``greet`` (read-only; asks the user's name with an elicitation).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
+from pydantic import BaseModel
 
 server = MCPServer("codex-test")
 
@@ -46,6 +48,16 @@ def crash() -> str:
 @server.tool(description="The MCP_TEST_WHO environment variable and the working directory.")
 def whoami() -> str:
     return f"{os.environ.get('MCP_TEST_WHO', '')} in {os.getcwd()}"
+
+
+class Name(BaseModel):
+    name: str
+
+
+@server.tool(description="Ask the user's name, then greet them.", annotations=READ_ONLY)
+async def greet(ctx: Context) -> str:
+    answer = await ctx.elicit("What is your name?", Name)
+    return f"hello {answer.data.name}" if answer.action == "accept" else answer.action
 
 
 @server.resource("test://greeting", description="A greeting.", mime_type="text/plain")

@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,29 +24,11 @@ def stdio_table(name: str, *extra: str) -> list[str]:
     return ["-c", f"mcp_servers.{name}={{{fields}}}"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def http_server() -> Iterator[str]:
+def http_server(start_loopback: Callable[..., int]) -> str:
     """The test server over streamable HTTP on loopback, requiring ``Bearer s3cret-token``."""
-    port = free_port()
-    env = {**__import__("os").environ, "MCP_TEST_TOKEN": TOKEN}
-    process = subprocess.Popen([sys.executable, str(SERVER), "http", str(port)], env=env)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "the HTTP MCP server did not start"
-            time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}/mcp"
-    process.terminate()
-    process.wait(10)
+    port = start_loopback(SERVER, "http", env={"MCP_TEST_TOKEN": TOKEN})
+    return f"http://127.0.0.1:{port}/mcp"
 
 
 def start(
@@ -122,7 +102,7 @@ def test_stdio_server_status_methods_and_a_failing_server(
         "authStatus",
     }
     assert probe["name"] == "probe" and probe["authStatus"] == "unsupported"
-    assert sorted(probe["tools"]) == ["add", "echo", "slow", "whoami"]
+    assert sorted(probe["tools"]) == ["add", "echo", "greet", "slow", "whoami"]
     assert probe["tools"]["add"]["inputSchema"]["required"] == ["a", "b"]
     assert probe["serverInfo"]["name"] == "codex-test" and probe["toolsError"] is None
     assert probe["resources"] == [
@@ -322,22 +302,23 @@ def test_status_list_agrees_with_the_reference_on_shape(
     home.mkdir()
     argv = ["codex-peer", "app-server", *stdio_table("probe")]
     reference = StdioServer(argv, {**codex_env, "CODEX_HOME": str(home)}, tmp_path)
+    details = ({}, {"detail": "toolsAndAuthOnly"})
     try:
         reference.initialize()
-        theirs = reference.result("mcpServerStatus/list", {}, timeout=60)
+        theirs = [reference.result("mcpServerStatus/list", d, timeout=60) for d in details]
     finally:
         reference.close()
-    mine = ours.result("mcpServerStatus/list", {}, timeout=30)
-    assert set(mine) == set(theirs) and mine["nextCursor"] == theirs["nextCursor"]
-    (a,), (b,) = mine["data"], theirs["data"]
-    assert set(a) == set(b)
-    assert {k: a[k] for k in ("name", "authStatus", "httpOrigin", "resources", "toolsError")} == {
-        k: b[k] for k in ("name", "authStatus", "httpOrigin", "resources", "toolsError")
-    }
-    assert set(a["serverInfo"]) == set(b["serverInfo"])
-    assert set(a["tools"]) == set(b["tools"])
-    for name, tool in a["tools"].items():
-        assert tool["inputSchema"] == b["tools"][name]["inputSchema"]
+    for params, their in zip(details, theirs, strict=True):
+        mine = ours.result("mcpServerStatus/list", params, timeout=30)
+        assert set(mine) == set(their) and mine["nextCursor"] == their["nextCursor"]
+        (a,), (b,) = mine["data"], their["data"]
+        assert set(a) == set(b)
+        same = ("name", "authStatus", "httpOrigin", "toolsError", "serverCapabilities", "resources")
+        assert {k: a[k] for k in same} == {k: b[k] for k in same}
+        assert set(a["serverInfo"]) == set(b["serverInfo"])
+        assert set(a["tools"]) == set(b["tools"])
+        for name, tool in a["tools"].items():
+            assert tool["inputSchema"] == b["tools"][name]["inputSchema"]
 
 
 def test_the_first_turn_waits_for_servers_to_start(
@@ -350,3 +331,40 @@ def test_the_first_turn_waits_for_servers_to_start(
     assert completed["turn"]["status"] == "completed"
     offered = codex_model_server.requests[0].body["tools"]
     assert any(t["type"] == "namespace" and t["name"] == "mcp__probe" for t in offered)
+
+
+def test_server_elicitations_reach_the_client(
+    codex_server_factory: ServerFactory,
+    codex_model_server: ScriptedModelServer,
+    assert_schema: Callable[[str, Any], None],
+    tmp_path: Path,
+) -> None:
+    """A server's ``elicitation/create`` mid-call is the reference's
+    ``mcpServer/elicitation/request`` to the turn's thread, or to the client that called."""
+    codex_model_server.add(function_call("mcp__probe__greet", {}, call_id="g-1"), message("ok"))
+    server = start(codex_server_factory, codex_model_server, *stdio_table("probe"))
+    server.result("mcpServerStatus/list", {}, timeout=30)
+    thread = server.result("thread/start", {"cwd": str(tmp_path)})["thread"]
+    text = [{"type": "text", "text": "go", "text_elements": []}]
+    turn = server.result("turn/start", {"threadId": thread["id"], "input": text})["turn"]
+    ask = wait_server_request(server)
+    assert ask["method"] == "mcpServer/elicitation/request"
+    params = ask["params"]
+    assert (params["threadId"], params["turnId"]) == (thread["id"], turn["id"])
+    assert params["serverName"] == "probe" and params["mode"] == "form"
+    assert params["message"] == "What is your name?"
+    assert params["requestedSchema"]["properties"]["name"]["type"] == "string"
+    assert_schema("McpServerElicitationRequestParams", params)
+    server.send({"id": ask["id"], "result": {"action": "decline", "content": None}})
+    server.wait_notification("turn/completed", timeout=30)
+    (item,) = mcp_items(server.notifications, "item/completed")
+    assert item["status"] == "completed" and item["result"]["content"][0]["text"] == "decline"
+
+    call = {"threadId": thread["id"], "server": "probe", "tool": "greet", "arguments": {}}
+    server.send({"id": "greet", "method": "mcpServer/tool/call", "params": call})
+    ask = wait_server_request(server)
+    assert ask["params"]["threadId"] == thread["id"] and ask["params"]["turnId"] is None
+    assert_schema("McpServerElicitationRequestParams", ask["params"])
+    server.send({"id": ask["id"], "result": {"action": "accept", "content": {"name": "Ada"}}})
+    result = server.wait_response("greet", timeout=30)["result"]
+    assert result["content"][0]["text"] == "hello Ada" and result["isError"] is False

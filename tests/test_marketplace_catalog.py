@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import REPO
@@ -64,12 +65,48 @@ def test_default_prompt_string_or_array() -> None:
     assert catalog.normalize_default_prompt([]) is None
 
 
-def test_broken_catalog_is_an_error_the_others_still_load(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_broken_catalog_is_an_error_the_others_still_load(tmp_path: Path) -> None:
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "marketplace.json").write_text("{")
-    found, errors = catalog.load_all([str(tmp_path / "bad"), str(REPO / "marketplace")])
+    sources = [
+        catalog.CatalogSource(str(tmp_path / "bad")),
+        catalog.CatalogSource(str(REPO / "marketplace")),
+    ]
+    found, errors = catalog.load_all(sources)
     assert [c.name for c in found] == ["codex-core"]
     assert errors[0].location.endswith("bad/marketplace.json")
+    assert errors[0].message.startswith(f"invalid marketplace file `{errors[0].location}`: ")
+
+
+def test_configured_sources_read_the_official_table(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    copy = home / ".tmp" / "marketplaces"
+    (copy / "from-url" / ".agents" / "plugins").mkdir(parents=True)
+    (copy / "from-url" / ".agents" / "plugins" / "marketplace.json").write_text("{}")
+    config = {
+        "marketplace": {"default": False},
+        "marketplaces": {
+            "here": {"source_type": "local", "source": "/srv/here"},
+            "cloned": {"source_type": "git", "source": "https://example.invalid/x.git"},
+            "from-url": {"source": "http://127.0.0.1:1/m.json"},
+            "live": {"source": "http://127.0.0.1:1/live.json"},
+            "nothing": {"source_type": "local"},
+        },
+    }
+    assert catalog.configured_sources(config, home) == [
+        catalog.CatalogSource("/srv/here"),
+        catalog.CatalogSource(str(copy / "cloned")),
+        catalog.CatalogSource(str(copy / "from-url"), base="http://127.0.0.1:1/m.json"),
+        catalog.CatalogSource("http://127.0.0.1:1/live.json"),
+    ]
+
+
+def test_relative_references() -> None:
+    codex_layout = catalog.Catalog("m", "/r/.agents/plugins/marketplace.json", None, [])
+    assert codex_layout.resolve("./plugins/x") == "/r/plugins/x"  # from the repository root
+    downloaded = catalog.Catalog("m", "/h/.agents/plugins/marketplace.json", None, [])
+    downloaded.base = "http://127.0.0.1:1/cat/marketplace.json"
+    assert downloaded.resolve("x.whl") == "http://127.0.0.1:1/cat/x.whl"
 
 
 def test_default_catalog_lists_the_bundled_plugins() -> None:

@@ -36,6 +36,9 @@ MAX_DEFAULT_PROMPTS = 3
 MAX_DEFAULT_PROMPT_LEN = 128
 #: Where a folder keeps its catalog: ours first, then Codex's layout.
 CATALOG_FILES = ("marketplace.json", ".agents/plugins/marketplace.json")
+#: Under ``$CODEX_HOME``: catalogs downloaded by ``marketplace/add`` (the official server's
+#: folder for the marketplaces it clones).
+INSTALLED_MARKETPLACES = ".tmp/marketplaces"
 #: The repository's own catalog (the plugins under ``plugins/``), present in a source checkout.
 DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "marketplace" / "marketplace.json"
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
@@ -142,6 +145,16 @@ def normalize_default_prompt(value: Any) -> list[str] | None:
     return kept[:MAX_DEFAULT_PROMPTS] or None
 
 
+@dataclass(frozen=True, slots=True)
+class CatalogSource:
+    """Where a catalog is read from (a file, a folder or a URL) and what its relative
+    references resolve against: a catalog downloaded by ``marketplace/add`` is read from its
+    local copy, but its ``x.whl`` still means the file next to the URL it came from."""
+
+    location: str
+    base: str | None = None
+
+
 @dataclass(slots=True)
 class Catalog:
     """A parsed catalog and where it came from (a file path or a URL)."""
@@ -151,6 +164,7 @@ class Catalog:
     display_name: str | None
     entries: list[Entry]
     skipped: list[str] = field(default_factory=list)
+    base: str | None = None
 
     @property
     def path(self) -> str | None:
@@ -163,9 +177,13 @@ class Catalog:
         """A source path or URL, made absolute against the catalog's own location."""
         if is_url(reference) or Path(reference).is_absolute():
             return reference
-        if is_url(self.location):
-            return urllib.parse.urljoin(self.location, reference)
-        return str((Path(self.location).parent / reference).resolve())
+        base = self.base or self.location
+        if is_url(base):
+            return urllib.parse.urljoin(base, reference)
+        folder = Path(base).parent
+        if base.endswith(CATALOG_FILES[1]):  # Codex's layout: relative to the repository
+            folder = folder.parent.parent
+        return str((folder / reference).resolve())
 
 
 class CatalogError(Exception):
@@ -202,24 +220,28 @@ def locate(source: str) -> str:
     return str(path.resolve())
 
 
-def load(source: str) -> Catalog:
+def load(source: str | CatalogSource) -> Catalog:
     """Read and parse one catalog; raises ``CatalogError`` saying what is wrong and where."""
-    location = locate(source)
+    source = source if isinstance(source, CatalogSource) else CatalogSource(source)
+    location = locate(source.location)
     try:
         text = read_text(location)
     except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogError(location, f"failed to read marketplace file: {exc}") from None
-    return parse(text, location)
+        message = f"failed to read marketplace file `{location}`: {exc}"
+        raise CatalogError(location, message) from None
+    return parse(text, location, base=source.base)
 
 
-def parse(text: str, location: str) -> Catalog:
+def parse(text: str, location: str, *, base: str | None = None) -> Catalog:
+    invalid = f"invalid marketplace file `{location}`"
     try:
         raw = RawCatalog.model_validate(json.loads(text))
     except json.JSONDecodeError as exc:
-        raise CatalogError(location, f"invalid marketplace file: {exc}") from None
+        raise CatalogError(location, f"{invalid}: {exc}") from None
     except ValidationError as exc:
-        raise CatalogError(location, f"invalid marketplace file: {_first_error(exc)}") from None
-    catalog = Catalog(raw.name, location, raw.interface.display_name if raw.interface else None, [])
+        raise CatalogError(location, f"{invalid}: {_first_error(exc)}") from None
+    display_name = raw.interface.display_name if raw.interface else None
+    catalog = Catalog(raw.name, location, display_name, [], base=base)
     seen: set[str] = set()
     for index, item in enumerate(raw.plugins):
         label = item.get("name") if isinstance(item, dict) else None
@@ -244,30 +266,56 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {error['msg']}" if where else str(error["msg"])
 
 
-def configured_sources(config: dict[str, Any]) -> list[str]:
+def configured_sources(config: dict[str, Any], codex_home: Path) -> list[CatalogSource]:
     """The catalogs a server lists: the repository's own, then ``[marketplaces.NAME]``.
 
-    ``[marketplaces.NAME] source = "<folder, file or URL>"`` in ``config.toml`` (or
-    ``-c marketplaces.NAME.source=...``) adds one; ``[marketplace] default = false`` drops the
-    repository's catalog.
+    The table is the official server's: ``source_type = "local"`` reads the folder in
+    ``source``; ``source_type = "git"`` (added by the official server) reads its clone under
+    ``$CODEX_HOME/.tmp/marketplaces/NAME``; a ``source`` URL without ``source_type`` (ours,
+    from ``marketplace/add``) reads the copy downloaded there, or the URL itself when there is
+    no copy; any other ``source`` is a folder or file. ``[marketplace] default = false`` drops
+    the repository's catalog.
     """
-    sources: list[str] = []
+    sources: list[CatalogSource] = []
     settings = config.get("marketplace")
     use_default = not (isinstance(settings, dict) and settings.get("default") is False)
     if use_default and DEFAULT_CATALOG.is_file():
-        sources.append(str(DEFAULT_CATALOG))
+        sources.append(CatalogSource(str(DEFAULT_CATALOG)))
     table = config.get("marketplaces")
     if isinstance(table, dict):
         for name, value in table.items():
-            source = value.get("source") if isinstance(value, dict) else value
-            if isinstance(source, str) and source:
-                sources.append(source)
-            else:
+            found = _configured_source(name, value, codex_home)
+            if found is None:
                 log.warning("marketplaces.%s has no source", name)
+            else:
+                sources.append(found)
     return sources
 
 
-def load_all(sources: list[str]) -> tuple[list[Catalog], list[CatalogError]]:
+def _configured_source(name: str, value: Any, codex_home: Path) -> CatalogSource | None:
+    if not isinstance(value, dict):
+        return CatalogSource(value) if isinstance(value, str) and value else None
+    source, kind = value.get("source"), value.get("source_type")
+    copy = installed_root(codex_home, name)
+    if kind == "git":
+        return CatalogSource(str(copy))
+    if not isinstance(source, str) or not source:
+        return None
+    if kind is None and is_url(source) and _has_catalog(copy):
+        return CatalogSource(str(copy), base=source)
+    return CatalogSource(source)
+
+
+def installed_root(codex_home: Path, name: str) -> Path:
+    """Where a downloaded catalog is kept: the official server's folder for its git clones."""
+    return codex_home / INSTALLED_MARKETPLACES / name
+
+
+def _has_catalog(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in CATALOG_FILES)
+
+
+def load_all(sources: list[CatalogSource]) -> tuple[list[Catalog], list[CatalogError]]:
     catalogs: list[Catalog] = []
     errors: list[CatalogError] = []
     names: set[str] = set()
@@ -279,7 +327,7 @@ def load_all(sources: list[str]) -> tuple[list[Catalog], list[CatalogError]]:
             errors.append(exc)
             continue
         if catalog.name in names:  # the first one wins, as Codex does
-            log.warning("marketplace %s at %s ignored: name taken", catalog.name, source)
+            log.warning("marketplace %s at %s ignored: name taken", catalog.name, catalog.location)
             continue
         names.add(catalog.name)
         catalogs.append(catalog)

@@ -1,8 +1,8 @@
-"""``codex-app-server plugin list|install|uninstall``: the catalog from the command line.
+"""``codex-app-server plugin ...`` and ``codex-app-server marketplace ...``.
 
-``add_commands`` adds the ``plugin`` subcommand to ``codex-app-server``'s parser and ``run``
-executes it; both work without a running server (installs land in this interpreter's
-environment, like over the protocol).
+``add_commands`` adds both subcommands to ``codex-app-server``'s parser and ``run_for``
+executes them; they work without a running server (installs land in this interpreter's
+environment, catalogs are recorded in the user's config.toml, like over the protocol).
 """
 
 from __future__ import annotations
@@ -12,32 +12,50 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
+
+import anyio
 
 from codex_core.marketplace import catalog as catalogs
 from codex_core.marketplace import install as installer
+from codex_core.marketplace import sources
+from codex_core.marketplace.methods import load_catalogs
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
 
 
 def add_commands(commands: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
-    """Add ``plugin list|install|uninstall|new`` to an ``add_subparsers()`` object."""
+    """Add ``plugin`` and ``marketplace`` to an ``add_subparsers()`` object."""
     plugin = commands.add_parser(
-        "plugin", help="list, install and uninstall plugins from catalogs", parents=parents
+        "plugin", help="list, install, upgrade and uninstall plugins from catalogs", parents=parents
     )
     sub = plugin.add_subparsers(dest="plugin_command", required=True)
     listing = sub.add_parser("list", help="every catalog's plugins and whether installed")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
-    for name in ("install", "uninstall"):
+    for name in ("install", "upgrade", "uninstall"):
         command = sub.add_parser(name, help=f"{name} NAME or NAME@MARKETPLACE")
         command.add_argument("plugin", metavar="NAME")
     new = sub.add_parser("new", help="create a new plugin distribution to start from")
     new.add_argument("name", metavar="NAME", help="e.g. `weather`: makes codex-plugin-weather/")
     new.add_argument("--dir", type=Path, default=Path.cwd(), help="where (default: here)")
 
+    market = commands.add_parser(
+        "marketplace", help="add, remove, upgrade and list plugin catalogs", parents=parents
+    )
+    msub = market.add_subparsers(dest="marketplace_command", required=True)
+    msub.add_parser("list", help="the catalogs plugin commands read, and those that fail")
+    add = msub.add_parser("add", help="add a catalog: a local folder or a marketplace.json URL")
+    add.add_argument("source", metavar="SOURCE")
+    remove = msub.add_parser("remove", help="forget a catalog (and its downloaded copy)")
+    remove.add_argument("name", metavar="NAME")
+    upgrade = msub.add_parser("upgrade", help="download URL catalogs again")
+    upgrade.add_argument("name", metavar="NAME", nargs="?")
 
-def run(config: dict[str, Any], args: argparse.Namespace) -> int:
+
+def run_for(kernel: Kernel, args: argparse.Namespace) -> int:
+    if args.command == "marketplace":
+        return _marketplace(kernel, args)
     if args.plugin_command == "new":
         from codex_core.marketplace import scaffold
 
@@ -48,28 +66,11 @@ def run(config: dict[str, Any], args: argparse.Namespace) -> int:
             return 2
         print(f"created {root}: pip install -e '{root}[test]' && pytest {root}")
         return 0
-    found, errors = catalogs.load_all(catalogs.configured_sources(config))
+    found, errors = load_catalogs(kernel)
     for error in errors:
         print(f"warning: skipped {error.location}: {error.message}", file=sys.stderr)
     if args.plugin_command == "list":
-        rows = [
-            {
-                "id": f"{entry.name}@{catalog.name}",
-                "installed": installer.installed_version(
-                    installer.distribution_name(catalog, entry)
-                ),
-                "description": entry.description or "",
-            }
-            for catalog in found
-            for entry in catalog.entries
-        ]
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        else:
-            for row in rows:
-                state = row["installed"] or "-"
-                print(f"{row['id']:<40} {state:<10} {row['description']}".rstrip())
-        return 0
+        return _list_plugins(found, as_json=args.json)
     name, _, marketplace = args.plugin.partition("@")
     match = [
         (catalog, entry)
@@ -82,19 +83,117 @@ def run(config: dict[str, Any], args: argparse.Namespace) -> int:
         print(f"codex-app-server: plugin {args.plugin} is in no catalog", file=sys.stderr)
         return 1
     catalog, entry = match[0]
+    progress = ProgressPrinter(sys.stderr)
     try:
-        if args.plugin_command == "install":
-            print(f"installing {entry.name} from {catalog.name} ...", file=sys.stderr)
-            done = installer.install(catalog, entry)
-            print(f"installed {done.distribution} {done.version}")
-        else:
-            done = installer.uninstall(installer.distribution_name(catalog, entry))
+        if args.plugin_command == "uninstall":
+            distribution = installer.distribution_name(catalog, entry)
+            done = installer.uninstall(distribution, progress)
+            progress.close()
             print(f"uninstalled {done.distribution} {done.version}")
+            return 0
+        upgrade = args.plugin_command == "upgrade"
+        done = installer.install(catalog, entry, progress, upgrade=upgrade)
     except installer.InstallError as exc:
+        progress.close()
+        print(f"codex-app-server: {exc}", file=sys.stderr)
+        return 1
+    progress.close()
+    if done.previous == done.version:
+        print(f"{done.distribution} {done.version} is up to date")
+    elif upgrade:
+        print(f"upgraded {done.distribution} {done.previous} -> {done.version}")
+    else:
+        print(f"installed {done.distribution} {done.version}")
+    return 0
+
+
+def _list_plugins(found: list[catalogs.Catalog], *, as_json: bool) -> int:
+    rows = [
+        {
+            "id": f"{entry.name}@{catalog.name}",
+            "installed": installer.installed_version(installer.distribution_name(catalog, entry)),
+            "description": entry.description or "",
+        }
+        for catalog in found
+        for entry in catalog.entries
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        state = row["installed"] or "-"
+        print(f"{row['id']:<40} {state:<10} {row['description']}".rstrip())
+    return 0
+
+
+def _marketplace(kernel: Kernel, args: argparse.Namespace) -> int:
+    command = args.marketplace_command
+    try:
+        if command == "add":
+            added = anyio.run(sources.add, kernel, args.source)
+            state = "already added" if added.already else "added"
+            print(f"{state} marketplace {added.name} ({added.root})")
+        elif command == "remove":
+            anyio.run(sources.remove, kernel, args.name)
+            print(f"removed marketplace {args.name}")
+        elif command == "upgrade":
+            outcome = anyio.run(sources.upgrade, kernel, args.name)
+            for root in outcome.roots:
+                print(f"upgraded {root}")
+            for name, message in outcome.errors:
+                print(f"codex-app-server: {name}: {message}", file=sys.stderr)
+            return 1 if outcome.errors else 0
+        else:
+            found, errors = load_catalogs(kernel)
+            for catalog in found:
+                print(f"{catalog.name:<24} {len(catalog.entries):>3} plugins  {catalog.location}")
+            for error in errors:
+                print(
+                    f"codex-app-server: skipped {error.location}: {error.message}", file=sys.stderr
+                )
+    except sources.SourceError as exc:
         print(f"codex-app-server: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
-def run_for(kernel: Kernel, args: argparse.Namespace) -> int:
-    return run(kernel.config.effective, args)
+class ProgressPrinter:
+    """Install progress on ``stream``: a bar redrawn in place on a terminal, else one plain
+    line per step (logs and CI output stay readable)."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._open = False
+        self._report = installer.milestones(self._draw)
+        self._message = ""
+
+    def __call__(self, progress: installer.Progress) -> None:
+        self._report(progress)
+
+    def _draw(self, progress: installer.Progress) -> None:
+        if not self.tty:
+            if progress.message != self._message:
+                print(f"{progress.message} ...", file=self.stream, flush=True)
+            self._message = progress.message
+            return
+        if self._open and progress.message != self._message:
+            self.stream.write("\n")
+        self._message = progress.message
+        line = f"{progress.message} ..."
+        if progress.done is not None and progress.total:
+            filled = self.WIDTH * progress.done // progress.total
+            bar = "#" * filled + "-" * (self.WIDTH - filled)
+            line = f"{progress.message} [{bar}] {progress.done * 100 // progress.total:3d}%"
+        self.stream.write(f"\r\x1b[K{line}")
+        self.stream.flush()
+        self._open = True
+
+    def close(self) -> None:
+        """End the bar's line, so what follows starts on its own."""
+        if self._open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open = False

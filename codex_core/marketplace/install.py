@@ -24,12 +24,17 @@ import tempfile
 import tomllib
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from codex_core import __version__
 from codex_core.marketplace.catalog import Catalog, Entry, LocalSource, PypiSource, WheelSource
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +49,47 @@ class InstallError(Exception):
 class Installed:
     distribution: str
     version: str
+    #: The version that was installed before (an upgrade), else None.
+    previous: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """One step of an install, for a progress bar or a notification.
+
+    ``done``/``total`` count bytes while a wheel downloads (``total`` is None when the server
+    does not say); the other stages are steps without a measure.
+    """
+
+    stage: Literal["downloading", "building", "verifying", "installing", "uninstalling"]
+    message: str
+    done: int | None = None
+    total: int | None = None
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def quiet(progress: Progress) -> None:
+    """The default progress callback: nobody is watching."""
+
+
+def milestones(report: ProgressFn) -> ProgressFn:
+    """``report`` only what changed: a new stage or message, or the next whole percent of a
+    download (not every 64 KiB chunk)."""
+    last: list[tuple[str, str, int | None]] = []
+
+    def forward(progress: Progress) -> None:
+        percent = None
+        if progress.done is not None and progress.total:
+            percent = progress.done * 100 // progress.total
+        key = (progress.stage, progress.message, percent)
+        if last and last[0] == key:
+            return
+        last[:] = [key]
+        report(progress)
+
+    return forward
 
 
 def canonical(name: str) -> str:
@@ -81,37 +127,55 @@ def installed_version(distribution: str) -> str | None:
 # --------------------------------------------------------------------------- install
 
 
-def install(catalog: Catalog, entry: Entry) -> Installed:
-    """Fetch, check and install one catalog entry; raises ``InstallError`` before any change."""
+def install(
+    catalog: Catalog, entry: Entry, progress: ProgressFn = quiet, *, upgrade: bool = False
+) -> Installed:
+    """Fetch, check and install one catalog entry; raises ``InstallError`` before any change.
+
+    With ``upgrade`` the distribution must be installed already, and is replaced by the
+    catalog's version (nothing is run when that is the installed one). Either way the wheel is
+    checked first (its hash, the kernel range, and for an upgrade the ranges installed plugins
+    require of it), so a refusal leaves the environment as it was.
+    """
     if entry.policy.installation == "NOT_AVAILABLE":
         raise InstallError(f"plugin {entry.name} is not available for installation")
+    previous = None
+    if upgrade:
+        distribution = distribution_name(catalog, entry)
+        previous = installed_version(distribution)
+        if previous is None:
+            raise InstallError(f"{distribution} is not installed: install it first")
     with tempfile.TemporaryDirectory(prefix="codex-plugin-") as work:
-        wheel, digest = fetch(catalog, entry, Path(work))
+        wheel, digest = fetch(catalog, entry, Path(work), progress)
+        progress(Progress("verifying", f"checking {wheel.name}"))
         metadata = wheel_metadata(wheel)
         check_compatible(metadata)
         name, version = metadata["Name"], metadata["Version"]
+        if previous == version:
+            return Installed(name, version, previous)
+        if upgrade:
+            check_dependents(name, version)
         requirements = Path(work) / "requirements.txt"
         line = str(wheel) if digest is None else f"{wheel} --hash=sha256:{digest}"
         requirements.write_text(line + "\n")
         args = ["install", "-r", str(requirements)]
         if digest is not None:
             args.insert(1, "--require-hashes")
+        progress(Progress("installing", f"installing {name} {version}"))
         run_installer(args)
-    return Installed(name, version)
+    return Installed(name, version, previous)
 
 
-def fetch(catalog: Catalog, entry: Entry, work: Path) -> tuple[Path, str | None]:
+def fetch(
+    catalog: Catalog, entry: Entry, work: Path, progress: ProgressFn = quiet
+) -> tuple[Path, str | None]:
     """The entry's wheel on local disk, and its sha256 when the source pinned one."""
     source = entry.source
     if isinstance(source, WheelSource):
         url = catalog.resolve(source.url)
         target = work / url.rsplit("/", 1)[-1].split("#", 1)[0]
         try:
-            if url.startswith(("http://", "https://", "file://")):
-                with urllib.request.urlopen(url, timeout=60) as response:
-                    target.write_bytes(response.read())
-            else:
-                shutil.copyfile(url, target)
+            download(url, target, progress)
         except OSError as exc:
             raise InstallError(f"failed to download {url}: {exc}") from None
         actual = hashlib.sha256(target.read_bytes()).hexdigest()
@@ -128,6 +192,7 @@ def fetch(catalog: Catalog, entry: Entry, work: Path) -> tuple[Path, str | None]
         args = ["download", "--no-deps", "--require-hashes", "-d", str(work / "dl")]
         if source.index_url:
             args += ["--index-url", source.index_url]
+        progress(Progress("downloading", f"downloading {source.requirement}"))
         _pip([*args, "-r", str(requirements)], "download")
         wheels = sorted((work / "dl").glob("*.whl"))
         if not wheels:
@@ -138,11 +203,31 @@ def fetch(catalog: Catalog, entry: Entry, work: Path) -> tuple[Path, str | None]
     path = Path(catalog.resolve(source.path))
     if not path.is_dir():
         raise InstallError(f"plugin {entry.name}: {path} is not a folder")
+    progress(Progress("building", f"building {path.name}"))
     _pip(["wheel", "--no-deps", "-w", str(work / "built"), str(path)], "build")
     wheels = sorted((work / "built").glob("*.whl"))
     if not wheels:
         raise InstallError(f"building {path} produced no wheel")
     return wheels[0], None
+
+
+def download(url: str, target: Path, progress: ProgressFn = quiet) -> None:
+    """Copy ``url`` (or a local path) to ``target``, reporting bytes as they arrive."""
+    label = f"downloading {target.name}"
+    if not url.startswith(("http://", "https://", "file://")):
+        size = Path(url).stat().st_size
+        shutil.copyfile(url, target)
+        progress(Progress("downloading", label, size, size))
+        return
+    with urllib.request.urlopen(url, timeout=60) as response, target.open("wb") as out:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        done = 0
+        progress(Progress("downloading", label, done, total))
+        while chunk := response.read(64 * 1024):
+            out.write(chunk)
+            done += len(chunk)
+            progress(Progress("downloading", label, done, total))
 
 
 def wheel_metadata(wheel: Path) -> Message:
@@ -223,12 +308,12 @@ def plugin_distributions() -> dict[str, importlib.metadata.Distribution]:
     return found
 
 
-def dependents(distribution: str) -> list[str]:
-    """Installed plugin distributions that require ``distribution``."""
+def requirements_on(distribution: str) -> list[tuple[str, Requirement]]:
+    """Installed plugin distributions that require ``distribution``, with their requirement."""
     from packaging.requirements import InvalidRequirement, Requirement
 
     target = canonical(distribution)
-    names: list[str] = []
+    found: list[tuple[str, Requirement]] = []
     for name, dist in plugin_distributions().items():
         if name == target:
             continue
@@ -240,12 +325,29 @@ def dependents(distribution: str) -> list[str]:
             if canonical(requirement.name) == target and (
                 requirement.marker is None or requirement.marker.evaluate({"extra": ""})
             ):
-                names.append(dist.metadata["Name"])
+                found.append((dist.metadata["Name"], requirement))
                 break
-    return sorted(names)
+    return sorted(found, key=lambda item: item[0])
 
 
-def uninstall(distribution: str) -> Installed:
+def dependents(distribution: str) -> list[str]:
+    """Installed plugin distributions that require ``distribution``."""
+    return [name for name, _requirement in requirements_on(distribution)]
+
+
+def check_dependents(distribution: str, version: str) -> None:
+    """Refuse an upgrade to a version that an installed plugin's requirement excludes."""
+    from packaging.version import Version
+
+    for name, requirement in requirements_on(distribution):
+        if not requirement.specifier.contains(Version(version), prereleases=True):
+            raise InstallError(
+                f"{name} requires {requirement}, which excludes {distribution} {version}; "
+                "nothing was installed"
+            )
+
+
+def uninstall(distribution: str, progress: ProgressFn = quiet) -> Installed:
     version = installed_version(distribution)
     if version is None:
         raise InstallError(f"{distribution} is not installed")
@@ -255,6 +357,7 @@ def uninstall(distribution: str) -> Installed:
             f"{distribution} is needed by {', '.join(needed_by)}: uninstall "
             f"{'it' if len(needed_by) == 1 else 'them'} first; nothing was uninstalled"
         )
+    progress(Progress("uninstalling", f"uninstalling {distribution} {version}"))
     run_installer(
         ["uninstall", "-y", distribution] if not shutil.which("uv") else ["uninstall", distribution]
     )

@@ -1,22 +1,34 @@
-"""The kernel plugin for ``plugin/list``, ``plugin/read``, ``plugin/installed``,
-``plugin/install`` and ``plugin/uninstall``.
+"""The kernel plugin for ``plugin/*`` and ``marketplace/*``.
 
 Catalogs come from ``codex_core.marketplace.catalog.configured_sources`` and are re-read on
 every request (they are small, and a catalog that changed must not need a restart). Installs
 run in a worker thread; after one the kernel reloads its plugins (``Kernel.reload_plugins``),
 so the new plugin's methods answer from the next request on, and every client gets a
 ``codexCore/plugins/changed`` notification.
+
+``features.plugins = false`` gates these methods as the official server does: ``plugin/list``
+and ``plugin/installed`` answer with nothing, ``plugin/read`` is refused, and ``plugin/install``,
+``plugin/uninstall`` and ``marketplace/*`` still work.
+
+Install progress goes to the requesting connection only, and only when it sent an
+``installAttemptId`` (the protocol's own way to correlate one attempt), as
+``codexCore/plugins/installProgress``: a notification of ours, outside the official schema,
+which a client that does not ask for it never receives.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.from_thread
+from pydantic import BaseModel, ConfigDict
 
 from codex_core.hookspecs import hookimpl
 from codex_core.marketplace import catalog as catalogs
 from codex_core.marketplace import install as installer
+from codex_core.marketplace import sources
 from codex_core.rpc import RpcMethod
 from codex_core.rpc.errors import INVALID_REQUEST, RpcError
 
@@ -27,18 +39,39 @@ if TYPE_CHECKING:
 
 #: Serializes installs and uninstalls: two pip runs in one environment at once corrupt it.
 _LOCK = anyio.Lock()
+PROGRESS = "codexCore/plugins/installProgress"
+_INTERFACE_NULLS = (
+    "longDescription",
+    "developerName",
+    "websiteUrl",
+    "privacyPolicyUrl",
+    "termsOfServiceUrl",
+    "brandColor",
+    "composerIcon",
+    "composerIconUrl",
+    "logo",
+    "logoDark",
+    "logoUrl",
+    "logoUrlDark",
+)
 
 
 def load_catalogs(kernel: Kernel) -> tuple[list[Catalog], list[CatalogError]]:
-    return catalogs.load_all(catalogs.configured_sources(kernel.config.effective))
+    return catalogs.load_all(
+        catalogs.configured_sources(kernel.config.effective, kernel.codex_home)
+    )
+
+
+def plugins_enabled(kernel: Kernel) -> bool:
+    return kernel.config.get("features.plugins") is not False
 
 
 def summary(catalog: Catalog, entry: Entry) -> dict[str, Any]:
-    """A ``PluginSummary`` in wire shape."""
+    """A ``PluginSummary`` in wire shape, with every key the official server sends."""
     distribution = installer.distribution_name(catalog, entry)
     version = installer.installed_version(distribution)
     source: dict[str, Any] = {"type": "remote"}
-    if isinstance(entry.source, catalogs.LocalSource) and catalog.path is not None:
+    if isinstance(entry.source, catalogs.LocalSource) and catalog.base is None and catalog.path:
         source = {"type": "local", "path": catalog.resolve(entry.source.path)}
     interface = None
     if entry.category or entry.description or entry.default_prompt:
@@ -50,20 +83,28 @@ def summary(catalog: Catalog, entry: Entry) -> dict[str, Any]:
             "capabilities": [],
             "screenshots": [],
             "screenshotUrls": [],
+            **dict.fromkeys(_INTERFACE_NULLS),
         }
     return {
         "id": f"{entry.name}@{catalog.name}",
+        "remotePluginId": None,
+        "version": entry.version,
+        "localVersion": version,
         "name": entry.name,
+        "shareContext": None,
         "source": source,
         "installed": version is not None,
+        "installedAt": None,
         "enabled": version is not None,
         "installPolicy": entry.policy.installation,
+        "installPolicySource": None,
+        "mustShowInstallationInterstitial": None,
         "authPolicy": entry.policy.authentication,
         "availability": "AVAILABLE",
+        "disabledReason": None,
+        "eligiblePlanTypes": None,
         "interface": interface,
         "keywords": entry.keywords,
-        "localVersion": version,
-        "version": entry.version,
     }
 
 
@@ -80,36 +121,57 @@ def load_error(error: CatalogError) -> dict[str, Any]:
     return {"marketplacePath": error.location, "message": error.message}
 
 
-def find(
-    found: list[Catalog], name: str, marketplace_path: str | None = None
-) -> tuple[Catalog, Entry]:
-    """The entry ``name`` (or ``name@marketplace``), optionally in the catalog at a path."""
-    plugin, _, marketplace = name.partition("@")
-    for catalog in found:
-        if marketplace and catalog.name != marketplace:
-            continue
-        if marketplace_path and catalog.location != str(marketplace_path):
-            continue
-        entry = catalog.entry(plugin)
-        if entry is not None:
-            return catalog, entry
-    raise RpcError(INVALID_REQUEST, f"plugin `{name}` was not found in any marketplace")
+def find(kernel: Kernel, method: str, params: Any) -> tuple[Catalog, Entry]:
+    """The entry ``params.plugin_name`` of the catalog that ``marketplacePath`` (a file) or
+    ``remoteMarketplaceName`` (a configured catalog's name) designates, exactly one of them."""
+    path, name = params.marketplace_path, params.remote_marketplace_name
+    if (path is None) == (name is None):
+        raise RpcError(
+            INVALID_REQUEST,
+            f"{method} requires exactly one of marketplacePath or remoteMarketplaceName",
+        )
+    if method == "plugin/read" and not plugins_enabled(kernel):
+        raise RpcError(INVALID_REQUEST, "plugins feature is disabled")
+    found, _errors = load_catalogs(kernel)
+    if path is not None:
+        path = str(path)
+        catalog = next((c for c in found if c.path == path), None)
+        if catalog is None:
+            if not Path(path).is_file():
+                raise RpcError(INVALID_REQUEST, f"marketplace file `{path}` does not exist")
+            try:
+                catalog = catalogs.load(path)
+            except catalogs.CatalogError as exc:
+                raise RpcError(INVALID_REQUEST, exc.message) from None
+    else:
+        catalog = next((c for c in found if c.name == name), None)
+        if catalog is None:
+            raise RpcError(INVALID_REQUEST, f"marketplace `{name}` was not found")
+    entry = catalog.entry(params.plugin_name)
+    if entry is None:
+        raise RpcError(
+            INVALID_REQUEST,
+            f"plugin `{params.plugin_name}` was not found in marketplace `{catalog.name}`",
+        )
+    return catalog, entry
 
 
-async def plugin_list(ctx: RequestContext, params: Any) -> dict[str, Any]:
-    found, errors = await anyio.to_thread.run_sync(load_catalogs, ctx.kernel)
-
-    def listing() -> list[dict[str, Any]]:
-        return [
+def listing(kernel: Kernel) -> dict[str, Any]:
+    if not plugins_enabled(kernel):
+        return {"marketplaces": [], "marketplaceLoadErrors": [], "featuredPluginIds": []}
+    found, errors = load_catalogs(kernel)
+    return {
+        "marketplaces": [
             marketplace_entry(catalog, [summary(catalog, entry) for entry in catalog.entries])
             for catalog in found
-        ]
-
-    return {
-        "marketplaces": await anyio.to_thread.run_sync(listing),
+        ],
         "marketplaceLoadErrors": [load_error(error) for error in errors],
         "featuredPluginIds": [],
     }
+
+
+async def plugin_list(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    return await anyio.to_thread.run_sync(listing, ctx.kernel)
 
 
 async def plugin_installed(ctx: RequestContext, params: Any) -> dict[str, Any]:
@@ -121,31 +183,57 @@ async def plugin_installed(ctx: RequestContext, params: Any) -> dict[str, Any]:
     return result
 
 
-async def plugin_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
-    found, _errors = await anyio.to_thread.run_sync(load_catalogs, ctx.kernel)
-    catalog, entry = find(found, params.plugin_name, params.marketplace_path)
-    detail = await anyio.to_thread.run_sync(summary, catalog, entry)
+def detail(kernel: Kernel, params: Any) -> dict[str, Any]:
+    catalog, entry = find(kernel, "plugin/read", params)
     return {
         "plugin": {
             "marketplaceName": catalog.name,
             "marketplacePath": catalog.path,
-            "summary": detail,
+            "summary": summary(catalog, entry),
+            "shareUrl": None,
             "description": entry.description,
             "skills": [],
+            "onboardingSkill": None,
             "hooks": [],
             "apps": [],
             "appTemplates": [],
             "mcpServers": [],
+            "scheduledTasks": None,
         }
     }
 
 
+async def plugin_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    return await anyio.to_thread.run_sync(detail, ctx.kernel, params)
+
+
+def progress_reporter(ctx: RequestContext, params: Any) -> installer.ProgressFn:
+    """Notifications for the caller's ``installAttemptId``; called from the install's thread."""
+    attempt = params.install_attempt_id
+    if attempt is None:
+        return installer.quiet
+    connection = ctx.connection
+
+    def report(step: installer.Progress) -> None:
+        body = {
+            "installAttemptId": attempt,
+            "pluginName": params.plugin_name,
+            "stage": step.stage,
+            "message": step.message,
+            "done": step.done,
+            "total": step.total,
+        }
+        anyio.from_thread.run_sync(connection.notify, PROGRESS, body)
+
+    return installer.milestones(report)
+
+
 async def plugin_install(ctx: RequestContext, params: Any) -> dict[str, Any]:
-    found, _errors = await anyio.to_thread.run_sync(load_catalogs, ctx.kernel)
-    catalog, entry = find(found, params.plugin_name, params.marketplace_path)
+    catalog, entry = await anyio.to_thread.run_sync(find, ctx.kernel, "plugin/install", params)
+    report = progress_reporter(ctx, params)
     async with _LOCK:
         try:
-            await anyio.to_thread.run_sync(installer.install, catalog, entry)
+            await anyio.to_thread.run_sync(installer.install, catalog, entry, report)
         except installer.InstallError as exc:
             raise RpcError(INVALID_REQUEST, f"failed to install {entry.name}: {exc}") from None
         ctx.kernel.reload_plugins()
@@ -153,16 +241,84 @@ async def plugin_install(ctx: RequestContext, params: Any) -> dict[str, Any]:
 
 
 async def plugin_uninstall(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    """Uninstall ``NAME@MARKETPLACE``; a plugin that is not installed is already uninstalled
+    (``{}``, as the official server answers)."""
+    plugin, _, marketplace = params.plugin_id.rpartition("@")
+    if not plugin or not marketplace:
+        raise RpcError(
+            INVALID_REQUEST,
+            f"invalid plugin key `{params.plugin_id}`; expected <plugin>@<marketplace>",
+        )
     found, _errors = await anyio.to_thread.run_sync(load_catalogs, ctx.kernel)
-    catalog, entry = find(found, params.plugin_id)
+    catalog = next((c for c in found if c.name == marketplace), None)
+    entry = catalog.entry(plugin) if catalog else None
+    if catalog is None or entry is None:
+        return {}
     distribution = installer.distribution_name(catalog, entry)
     async with _LOCK:
+        if installer.installed_version(distribution) is None:
+            return {}
         try:
             await anyio.to_thread.run_sync(installer.uninstall, distribution)
         except installer.InstallError as exc:
             raise RpcError(INVALID_REQUEST, f"failed to uninstall {entry.name}: {exc}") from None
         ctx.kernel.reload_plugins()
     return {}
+
+
+# --------------------------------------------------------------------------- marketplace/*
+
+
+async def marketplace_add(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    if params.sparse_paths:
+        raise RpcError(INVALID_REQUEST, "--sparse is only supported for git marketplace sources")
+    if params.ref_name is not None:
+        raise RpcError(INVALID_REQUEST, "--ref is only supported for git marketplace sources")
+    try:
+        added = await sources.add(ctx.kernel, params.source)
+    except sources.SourceError as exc:
+        raise RpcError(INVALID_REQUEST, str(exc)) from None
+    return {
+        "marketplaceName": added.name,
+        "installedRoot": str(added.root),
+        "alreadyAdded": added.already,
+    }
+
+
+async def marketplace_remove(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    try:
+        removed = await sources.remove(ctx.kernel, params.marketplace_name)
+    except sources.SourceError as exc:
+        raise RpcError(INVALID_REQUEST, str(exc)) from None
+    return {
+        "marketplaceName": params.marketplace_name,
+        "installedRoot": None if removed is None else str(removed),
+    }
+
+
+async def marketplace_upgrade(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    try:
+        outcome = await sources.upgrade(ctx.kernel, params.marketplace_name)
+    except sources.SourceError as exc:
+        raise RpcError(INVALID_REQUEST, str(exc)) from None
+    return {
+        "selectedMarketplaces": outcome.selected,
+        "upgradedRoots": [str(root) for root in outcome.roots],
+        "errors": [{"marketplaceName": name, "message": text} for name, text in outcome.errors],
+    }
+
+
+class MarketplaceSettings(BaseModel):
+    """``[marketplace]``: ``default = false`` leaves the repository's own catalog out."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    default: bool = True
+
+
+@hookimpl
+def codex_config_sections() -> dict[str, type[BaseModel]]:
+    return {"marketplace": MarketplaceSettings}
 
 
 @hookimpl
@@ -173,4 +329,7 @@ def codex_rpc_methods() -> list[RpcMethod]:
         RpcMethod("plugin/read", plugin_read),
         RpcMethod("plugin/install", plugin_install),
         RpcMethod("plugin/uninstall", plugin_uninstall),
+        RpcMethod("marketplace/add", marketplace_add),
+        RpcMethod("marketplace/remove", marketplace_remove),
+        RpcMethod("marketplace/upgrade", marketplace_upgrade),
     ]

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from conftest import StdioServer, write_distribution
@@ -105,7 +106,7 @@ def test_api_key_login_order_storage_and_logout(server: StdioServer, codex_home:
 
 
 def test_logged_out_errors_and_cancel(start_server: Any) -> None:
-    server = start_server("--disable-plugin", "device-code")
+    server = start_server("--disable-plugin", "device-code", "--disable-plugin", "chatgpt-login")
     server.initialize()
     assert server.error("account/rateLimits/read") == {
         "code": -32600,
@@ -118,19 +119,21 @@ def test_logged_out_errors_and_cancel(start_server: Any) -> None:
     assert server.result(
         "account/login/cancel", {"loginId": "00000000-0000-0000-0000-000000000000"}
     ) == {"status": "notFound"}
-    # A login type of the protocol that no installed plugin provides.
-    error = server.error("account/login/start", {"type": "chatgptDeviceCode"})
-    assert error["code"] == -32600
-    assert error["message"] == (
-        "Invalid request: unknown variant `chatgptDeviceCode`, "
-        "expected one of `apiKey`, `chatgptAuthTokens`"
-    )
+    # Login types of the protocol that no installed plugin provides.
+    for missing in ("chatgptDeviceCode", "chatgpt"):
+        assert server.error("account/login/start", {"type": missing}) == {
+            "code": -32600,
+            "message": f"Invalid request: unknown variant `{missing}`, "
+            "expected one of `apiKey`, `chatgptAuthTokens`",
+        }
 
 
 # --------------------------------------------------------------------------- external tokens
 
 
-def test_chatgpt_auth_tokens_login_memory_only(server: StdioServer, codex_home: Path) -> None:
+def test_chatgpt_auth_tokens_login_memory_only(raw_server: StdioServer, codex_home: Path) -> None:
+    server = raw_server
+    server.initialize(experimentalApi=True)
     params = {
         "type": "chatgptAuthTokens",
         "accessToken": chatgpt_token(),
@@ -170,9 +173,23 @@ def test_chatgpt_auth_tokens_login_memory_only(server: StdioServer, codex_home: 
     }
 
 
+def test_chatgpt_auth_tokens_need_the_experimental_api(server: StdioServer) -> None:
+    params = {"type": "chatgptAuthTokens", "accessToken": chatgpt_token(), "chatgptAccountId": "a"}
+    assert server.error("account/login/start", params) == {
+        "code": -32600,
+        "message": "account/login/start.chatgptAuthTokens requires experimentalApi capability",
+    }
+    # The params are validated first, as the reference does.
+    del params["accessToken"]
+    assert server.error("account/login/start", params) == {
+        "code": -32600,
+        "message": "Invalid request: missing field `accessToken`",
+    }
+
+
 def test_forced_workspace_enforced_at_login(start_server: Any) -> None:
     server = start_server("-c", 'forced_chatgpt_workspace_id="ws-1"')
-    server.initialize()
+    server.initialize(experimentalApi=True)
     params = {
         "type": "chatgptAuthTokens",
         "accessToken": chatgpt_token("acct-2"),
@@ -223,7 +240,7 @@ def refresh_server(plugin_site: Path, start_server: Any) -> Iterator[Any]:
 
     def start(*args: str, env: dict[str, str] | None = None) -> StdioServer:
         server: StdioServer = start_server(*args, env=env)
-        server.initialize()
+        server.initialize(experimentalApi=True)
         server.result(
             "account/login/start",
             {
@@ -431,6 +448,40 @@ def test_our_auth_json_is_read_by_the_reference(server: StdioServer, codex_home:
     assert read["result"]["account"] == {"type": "apiKey"}
 
 
+@needs_peer
+def test_browser_login_start_matches_the_reference(start_server: Any, tmp_path: Path) -> None:
+    """``account/login/start {type: chatgpt}``: the result and the authorize URL's query."""
+    reference_home = tmp_path / "reference-home"
+    reference_home.mkdir()
+    theirs, _ = peer(reference_home, ("account/login/start", {"type": "chatgpt"}),
+                     ("account/logout", {}))  # fmt: skip
+    server = start_server("-c", "plugins.chatgpt-login.port=0")
+    server.initialize()
+    ours = server.result("account/login/start", {"type": "chatgpt"})
+    server.result("account/logout")
+    assert set(ours) == set(theirs["result"]) == {"type", "loginId", "authUrl"}
+
+    def query(url: str) -> list[tuple[str, str]]:
+        parts = urlsplit(url)
+        assert f"{parts.scheme}://{parts.netloc}{parts.path}" == (
+            "https://auth.openai.com/oauth/authorize"
+        )
+        return parse_qsl(parts.query)
+
+    mine, reference = query(ours["authUrl"]), query(theirs["result"]["authUrl"])
+    assert [key for key, _ in mine] == [key for key, _ in reference]
+    varying = {"redirect_uri", "code_challenge", "state", "originator"}
+    assert [kv for kv in mine if kv[0] not in varying] == [
+        kv for kv in reference if kv[0] not in varying
+    ]
+    for pairs in (mine, reference):
+        redirect = urlsplit(dict(pairs)["redirect_uri"])
+        assert (redirect.scheme, redirect.hostname, redirect.path) == (
+            "http", "127.0.0.1", "/auth/callback",
+        )  # fmt: skip
+    assert dict(mine)["originator"] == "pytest" and dict(reference)["originator"] == "t"
+
+
 # --------------------------------------------------------------------------- rate limits
 
 
@@ -482,7 +533,7 @@ def usage_server() -> Iterator[str]:
 
 def test_rate_limits_from_usage_api(start_server: Any, usage_server: str) -> None:
     server = start_server("-c", f'chatgpt_base_url="{usage_server}"')
-    server.initialize()
+    server.initialize(experimentalApi=True)
     token = chatgpt_token("acct-7")
     server.result(
         "account/login/start",
@@ -519,7 +570,7 @@ async def test_external_refresh_after_the_client_left(codex_kernel_factory: Any)
     kernel = codex_kernel_factory()
     async with kernel:
         async with kernel.connect() as client:
-            await client.initialize("pytest", "1.0")
+            await client.initialize("pytest", "1.0", experimental_api=True)
             await client.request(
                 "account/login/start",
                 {

@@ -1,4 +1,5 @@
-"""The model provider and the accounts service together: a 401 asks for new credentials."""
+"""The model provider and the accounts service together: a 401 asks for new credentials, and
+the rate limits a model response reports become ``account/rateLimits/updated``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from conftest import StdioServer
 from test_accounts import chatgpt_token
 
-from codex_core.testing import ScriptedModelServer, http_error, message
+from codex_core.testing import ModelResponse, ScriptedModelServer, http_error, message
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def start(start_server: Any, model: ScriptedModelServer) -> StdioServer:
         "-c", f'openai_base_url="{model.base_url}"', "-c", 'model="mock-model"',
         env={"OPENAI_API_KEY": ""},
     )  # fmt: skip
-    server.initialize()
+    server.initialize(experimentalApi=True)
     return server
 
 
@@ -86,3 +87,62 @@ def test_a_refused_refresh_fails_the_turn_with_the_clients_error(
         == "auth refresh request failed: code=-32000 message=refresh failed"
     )
     assert turn["error"]["codexErrorInfo"] == "unauthorized"
+
+
+NO_LIMITS = {
+    "limitId": "codex",
+    "limitName": None,
+    "normalModelSlug": None,
+    "primary": None,
+    "secondary": None,
+    "credits": None,
+    "individualLimit": None,
+    "spendControlReached": None,
+    "planType": None,
+    "rateLimitReachedType": None,
+}
+
+
+def test_model_response_headers_become_rate_limit_updates(
+    start_server: Any, model: ScriptedModelServer
+) -> None:
+    headers = {
+        "x-codex-primary-used-percent": "12.5",
+        "x-codex-primary-window-minutes": "300",
+        "x-codex-primary-reset-at": "1900000000",
+        "x-codex-secondary-used-percent": "0",
+        "x-codex-credits-has-credits": "true",
+        "x-codex-credits-unlimited": "false",
+        "x-codex-credits-balance": "5.25",
+        "x-codex-bengalfox-primary-used-percent": "80",
+        "x-codex-bengalfox-limit-name": "GPT Spark",
+    }
+    model.add(ModelResponse([message("limited")], headers=headers), message("plain"))
+    server = start(start_server, model)
+    server.result("account/login/start", {"type": "apiKey", "apiKey": "sk-test"})
+    run_turn(server)
+    codex = server.wait_notification("account/rateLimits/updated")["params"]
+    other = server.wait_notification("account/rateLimits/updated")["params"]
+    server.wait_notification("turn/completed")
+    credits = {"hasCredits": True, "unlimited": False, "balance": "5.25"}
+    assert codex == {
+        "rateLimits": {
+            **NO_LIMITS,
+            "primary": {"usedPercent": 13, "windowDurationMins": 300, "resetsAt": 1900000000},
+            "credits": credits,
+        }
+    }
+    assert other == {
+        "rateLimits": {
+            **NO_LIMITS,
+            "limitId": "codex_bengalfox",
+            "limitName": "GPT Spark",
+            "primary": {"usedPercent": 80, "windowDurationMins": None, "resetsAt": None},
+            "credits": credits,
+        }
+    }
+    # A response without the headers reports nothing (the reference: an all-null snapshot).
+    run_turn(server)
+    server.wait_notification("turn/completed")
+    server.drain(0.3)
+    assert not any(n["method"] == "account/rateLimits/updated" for n in server.notifications)

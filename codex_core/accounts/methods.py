@@ -13,17 +13,12 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import anyio
+import httpx
 
 from codex_core.accounts.providers import ApiKeyProvider, ChatgptAuthTokensProvider
-from codex_core.accounts.service import (
-    AccountsService,
-    AuthRefreshError,
-    accounts_service,
-    get_json,
-)
+from codex_core.accounts.rate_limits import rate_limits_response
+from codex_core.accounts.service import AccountsService, AuthRefreshError, accounts_service
 from codex_core.accounts.storage import AuthStoreError
-from codex_core.accounts.tokens import wire_plan_type
 from codex_core.hookspecs import AuthProvider, hookimpl
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INTERNAL_ERROR, INVALID_REQUEST, RequestContext, RpcError, RpcMethod
@@ -33,6 +28,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+HTTP_TIMEOUT_SECONDS = 30.0
+
+#: Login types the official server only accepts from clients that opted into the experimental
+#: API (the variant is marked unstable in the schema); checked after the params are validated.
+EXPERIMENTAL_LOGIN_TYPES = frozenset({"chatgptAuthTokens"})
 EXTERNAL_AUTH_ACTIVE = (
     "External auth is active. Use account/login/start (chatgptAuthTokens) to update it or "
     "account/logout to clear it."
@@ -73,6 +73,10 @@ async def login_start(ctx: RequestContext, params: Any) -> dict[str, Any]:
         raise RpcError(
             INVALID_REQUEST,
             f"Invalid request: unknown variant `{login_type}`, expected one of {expected}",
+        )
+    if login_type in EXPERIMENTAL_LOGIN_TYPES and not ctx.connection.experimental_api:
+        raise RpcError(
+            INVALID_REQUEST, f"account/login/start.{login_type} requires experimentalApi capability"
         )
     service = _service(ctx)
     if service.external_active and login_type != "chatgptAuthTokens":
@@ -122,75 +126,24 @@ async def rate_limits_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
         raise RpcError(INVALID_REQUEST, "chatgpt authentication required to read rate limits")
     url = f"{service.chatgpt_base_url()}/wham/usage"
     try:
-        status, body = await anyio.to_thread.run_sync(get_json, url, credentials.headers())
-    except AuthRefreshError as exc:
-        raise RpcError(INTERNAL_ERROR, f"failed to fetch codex rate limits: {exc}") from None
-    if status != 200 or not isinstance(body, dict):
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as http:
+            response = await http.get(url, headers=credentials.headers())
+    except httpx.HTTPError:
         raise RpcError(
             INTERNAL_ERROR,
-            f"failed to fetch codex rate limits: GET {url} failed: {status}; body={body}",
+            f"failed to fetch codex rate limits: error sending request for url ({url})",
+        ) from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code != 200 or not isinstance(body, dict):
+        raise RpcError(
+            INTERNAL_ERROR,
+            f"failed to fetch codex rate limits: GET {url} failed: {response.status_code}; "
+            f"body={response.text}",
         )
     return rate_limits_response(body, credentials.account_id)
-
-
-def _window(raw: Any) -> dict[str, Any] | None:
-    if not isinstance(raw, dict) or not isinstance(raw.get("used_percent"), int | float):
-        return None
-    seconds = raw.get("limit_window_seconds")
-    reset_at = raw.get("reset_at")
-    return {
-        "usedPercent": int(raw["used_percent"]),
-        "windowDurationMins": int(seconds) // 60 if isinstance(seconds, int | float) else None,
-        "resetsAt": int(reset_at) if isinstance(reset_at, int | float) else None,
-    }
-
-
-def _snapshot(
-    limit_id: str, limit_name: str | None, details: Any, plan: str, credits: Any
-) -> dict[str, Any]:
-    details = details if isinstance(details, dict) else {}
-    return {
-        "limitId": limit_id,
-        "limitName": limit_name,
-        "primary": _window(details.get("primary_window")),
-        "secondary": _window(details.get("secondary_window")),
-        "credits": credits,
-        "planType": plan,
-    }
-
-
-def rate_limits_response(body: dict[str, Any], account_id: str | None) -> dict[str, Any]:
-    """Turn the usage API's answer into ``account/rateLimits/read``'s result.
-
-    The main bucket is ``codex``; ``additional_rate_limits`` entries become further buckets
-    keyed by their ``metered_feature`` (or name).
-    """
-    plan = wire_plan_type(body.get("plan_type") if isinstance(body.get("plan_type"), str) else None)
-    raw_credits = body.get("credits")
-    credits = None
-    if isinstance(raw_credits, dict):
-        balance = raw_credits.get("balance")
-        credits = {
-            "hasCredits": bool(raw_credits.get("has_credits")),
-            "unlimited": bool(raw_credits.get("unlimited")),
-            "balance": None if balance is None else str(balance),
-        }
-    main = _snapshot("codex", None, body.get("rate_limit"), plan, credits)
-    by_id: dict[str, Any] = {"codex": main}
-    for extra in body.get("additional_rate_limits") or []:
-        if not isinstance(extra, dict):
-            continue
-        name = extra.get("limit_name")
-        limit_id = extra.get("metered_feature") or name
-        if isinstance(limit_id, str) and limit_id:
-            by_id[limit_id] = _snapshot(
-                limit_id,
-                name if isinstance(name, str) else None,
-                extra.get("rate_limit"),
-                plan,
-                None,
-            )
-    return {"rateLimits": main, "rateLimitsByLimitId": by_id, "accountId": account_id}
 
 
 @hookimpl

@@ -4,7 +4,7 @@ The model provider asks for credentials before each request and for a refresh wh
 API answers 401::
 
     accounts = kernel.services["accounts"]
-    credentials = await accounts.credentials()        # None when logged out
+    credentials = await accounts.fresh_credentials()  # None when logged out
     headers = credentials.headers() if credentials else {}
     ...
     try:
@@ -14,8 +14,9 @@ API answers 401::
 
 Login plugins store what their flow produced and announce the outcome::
 
+    problem = accounts.login_workspace_error(id_token)   # forced_chatgpt_workspace_id
     await accounts.save_chatgpt_tokens(id_token=..., access_token=..., refresh_token=...)
-    accounts.login_completed(login_id, success=True)   # account/login/completed + account/updated
+    await accounts.login_completed(login_id, success=True)  # login/completed + account/updated
 """
 
 from __future__ import annotations
@@ -24,15 +25,17 @@ import contextlib
 import json
 import logging
 import os
-import urllib.error
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from codex_core.accounts.rate_limits import from_headers as rate_limits_from_headers
+from codex_core.accounts.refresh import DEFAULT_CLIENT_ID as DEFAULT_CLIENT_ID
+from codex_core.accounts.refresh import DEFAULT_ISSUER as DEFAULT_ISSUER
+from codex_core.accounts.refresh import AuthRefreshError as AuthRefreshError
+from codex_core.accounts.refresh import endpoint, is_stale, now, request_refresh, timestamp
 from codex_core.accounts.storage import AuthStore, AuthStoreError, create_store
 from codex_core.accounts.tokens import InvalidToken, TokenInfo, token_info, wire_plan_type
 from codex_core.rpc import ClientErrorResponse, RequestCancelled, RequestTimeout
@@ -47,21 +50,7 @@ log = logging.getLogger(__name__)
 EXTERNAL_REFRESH_TIMEOUT_SECONDS = 10.0
 #: Tests shorten the wait above through this environment variable.
 REFRESH_TIMEOUT_ENV = "CODEX_CORE_AUTH_REFRESH_TIMEOUT_SECONDS"
-DEFAULT_ISSUER = "https://auth.openai.com"
-DEFAULT_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
-#: The official server's override of the managed-auth token endpoint (also honoured here).
-REFRESH_URL_ENV = "CODEX_REFRESH_TOKEN_URL_OVERRIDE"
 DEFAULT_CHATGPT_BASE_URL = "https://chatgpt.com/backend-api"
-HTTP_TIMEOUT_SECONDS = 30.0
-
-
-class AuthRefreshError(Exception):
-    """A refresh that did not produce new credentials; ``message`` is for the user."""
-
-    def __init__(self, message: str, *, canceled: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.canceled = canceled
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +149,8 @@ class AccountsService:
         self._external: _External | None = None
         self._active: _ActiveLogin | None = None
         self._refresh_lock = anyio.Lock()
+        #: The stored login whose refresh failed for good, and how (see ``_refresh_managed``).
+        self._poisoned: tuple[dict[str, Any], AuthRefreshError] | None = None
         #: Seconds to wait for a client's ``account/chatgptAuthTokens/refresh`` answer.
         self.refresh_timeout = float(
             os.environ.get(REFRESH_TIMEOUT_ENV) or EXTERNAL_REFRESH_TIMEOUT_SECONDS
@@ -186,52 +177,104 @@ class AccountsService:
             log.warning("%s", exc)
             return None
 
+    async def fresh_credentials(self) -> Credentials | None:
+        """The credentials for a model request: stale managed ChatGPT tokens are refreshed first.
+
+        A failed refresh is logged and the stored tokens are used anyway (the model API's 401
+        then leads to ``refresh``), as the official server does.
+        """
+        credentials = await self.credentials()
+        if credentials is None or credentials.auth_mode != "chatgpt":
+            return credentials
+        async with self._refresh_lock:
+            try:
+                stored = await self.load_stored()
+                if stored is None or not is_stale(stored):
+                    return credentials_from_auth(stored)
+                return await self._refresh_managed(stored)
+            except (AuthRefreshError, AuthStoreError) as exc:
+                log.error("Failed to refresh token: %s", exc)
+                return credentials
+
     def config(self, key: str, default: Any = None) -> Any:
         return self.kernel.config.get(key, default)
 
     @property
-    def forced_workspace(self) -> str | None:
+    def forced_workspaces(self) -> tuple[str, ...]:
+        """``forced_chatgpt_workspace_id``: one id or a list of them (empty: no restriction)."""
         value = self.config("forced_chatgpt_workspace_id")
-        return value if isinstance(value, str) and value else None
+        values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        return tuple(str(item) for item in values if isinstance(item, str) and item)
 
     def workspace_error(self, account_id: str | None) -> str | None:
-        """Why ``account_id`` is refused by ``forced_chatgpt_workspace_id`` (``None``: fine)."""
-        forced = self.forced_workspace
-        if forced is None or account_id == forced:
+        """Why external tokens of ``account_id`` are refused (``None``: they are fine)."""
+        forced = self.forced_workspaces
+        if not forced or account_id in forced:
             return None
         return (
-            f"External auth must use one of workspace(s) {json.dumps([forced])}, "
+            f"External auth must use one of workspace(s) {json.dumps(list(forced))}, "
             f"but received {json.dumps(account_id)}."
         )
+
+    def login_workspace_error(self, id_token: str) -> str | None:
+        """Why a login whose ID token is ``id_token`` is refused (``None``: it is fine)."""
+        forced = self.forced_workspaces
+        if not forced:
+            return None
+        try:
+            account_id = token_info(id_token).account_id
+        except InvalidToken:
+            account_id = None
+        if account_id is None:
+            return (
+                "Login is restricted to a specific workspace, but the token did not include an "
+                "chatgpt_account_id claim."
+            )
+        if account_id in forced:
+            return None
+        return f"Login is restricted to workspace id(s) {', '.join(forced)}."
 
     # ------------------------------------------------------------------ writing
 
     async def save_auth(self, auth: dict[str, Any]) -> None:
         """Store a login document (the ``auth.json`` layout) in the configured store."""
         self._external = None
+        self._poisoned = None
         await anyio.to_thread.run_sync(self.store.save, auth)
 
     async def save_api_key(self, api_key: str) -> None:
         await self.save_auth({"auth_mode": "apikey", "OPENAI_API_KEY": api_key})
 
     async def save_chatgpt_tokens(
-        self, *, id_token: str, access_token: str, refresh_token: str, **extra: Any
+        self,
+        *,
+        id_token: str,
+        access_token: str,
+        refresh_token: str,
+        api_key: str | None = None,
+        issuer: str | None = None,
+        client_id: str | None = None,
     ) -> None:
-        """Store managed ChatGPT tokens the way the official server does."""
+        """Store a managed ChatGPT login the way the official server does.
+
+        ``issuer``/``client_id`` (kept as ``tokens.oauth_provenance``, a key the official server
+        ignores) say where refreshes go when they are not the defaults.
+        """
         account_id = None
         with contextlib.suppress(InvalidToken):
             account_id = token_info(id_token).account_id
-        tokens = {
+        tokens: dict[str, Any] = {
             "id_token": id_token,
             "access_token": access_token,
             "refresh_token": refresh_token,
-            **extra,
             "account_id": account_id,
         }
+        if issuer or client_id:
+            tokens["oauth_provenance"] = {"issuer": issuer, "client_id": client_id}
         await self.save_auth(
             {
                 "auth_mode": "chatgpt",
-                "OPENAI_API_KEY": None,
+                "OPENAI_API_KEY": api_key,
                 "tokens": tokens,
                 "last_refresh": _now(),
             }
@@ -261,6 +304,7 @@ class AccountsService:
         """Forget every login: external tokens, the stored one, a login in progress."""
         self.cancel_active_login()
         self._external = None
+        self._poisoned = None
         await anyio.to_thread.run_sync(self.store.delete)
 
     # ------------------------------------------------------------------ logins in progress
@@ -302,6 +346,11 @@ class AccountsService:
         )
         if success:
             self.kernel.broadcast("account/updated", await self.account_updated_params())
+
+    def rate_limits_updated(self, headers: Mapping[str, str]) -> None:
+        """``account/rateLimits/updated`` for each limit a model response's headers report."""
+        for snapshot in rate_limits_from_headers(headers):
+            self.kernel.broadcast("account/rateLimits/updated", {"rateLimits": snapshot})
 
     # ------------------------------------------------------------------ refresh
 
@@ -363,28 +412,33 @@ class AccountsService:
             raise AuthRefreshError(f"auth refresh returned an invalid token: {exc}") from None
 
     async def _refresh_managed(self, stored: dict[str, Any]) -> Credentials:
+        """The token endpoint's new tokens for ``stored``, saved; or ``AuthRefreshError``.
+
+        A permanent refusal poisons ``stored``: until the stored login changes, refreshing it
+        again fails at once with the same error, without asking the endpoint.
+        """
+        if self._poisoned is not None:
+            snapshot, error = self._poisoned
+            if snapshot == stored:
+                raise error
+            self._poisoned = None
         tokens = dict(stored.get("tokens") or {})
         refresh_token = tokens.get("refresh_token")
         if not isinstance(refresh_token, str) or not refresh_token:
             raise AuthRefreshError("stored ChatGPT auth has no refresh token")
-        provenance = tokens.get("oauth_provenance") or {}
-        issuer = str(provenance.get("issuer") or DEFAULT_ISSUER).rstrip("/")
-        client_id = str(provenance.get("client_id") or DEFAULT_CLIENT_ID)
-        url = os.environ.get(REFRESH_URL_ENV) or f"{issuer}/oauth/token"
-        body = {
-            "client_id": client_id,
-            "grant_type": "refresh_token",
-            "refresh_token": refresh_token,
-        }
-        status, answer = await anyio.to_thread.run_sync(_post_json, url, body)
-        if status != 200 or not isinstance(answer, dict):
-            raise AuthRefreshError(f"token refresh failed with status {status}")
+        url, client_id = endpoint(tokens)
+        try:
+            answer = await request_refresh(url, client_id, refresh_token)
+        except AuthRefreshError as exc:
+            if exc.permanent:
+                self._poisoned = (stored, exc)
+            raise
         for name in ("id_token", "access_token", "refresh_token"):
             if isinstance(answer.get(name), str) and answer[name]:
                 tokens[name] = answer[name]
-        stored = {**stored, "tokens": tokens, "last_refresh": _now()}
-        await anyio.to_thread.run_sync(self.store.save, stored)
-        credentials = credentials_from_auth(stored)
+        refreshed = {**stored, "tokens": tokens, "last_refresh": _now()}
+        await anyio.to_thread.run_sync(self.store.save, refreshed)
+        credentials = credentials_from_auth(refreshed)
         assert credentials is not None
         return credentials
 
@@ -395,39 +449,7 @@ class AccountsService:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _post_json(url: str, body: dict[str, Any]) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        headers={"content-type": "application/json"},
-        method="POST",
-    )
-    return _open(request)
-
-
-def get_json(url: str, headers: dict[str, str]) -> tuple[int, Any]:
-    """A blocking GET returning ``(status, parsed JSON or text)``; run it in a thread."""
-    return _open(urllib.request.Request(url, headers=headers, method="GET"))
-
-
-def _open(request: urllib.request.Request) -> tuple[int, Any]:
-    try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    except (urllib.error.URLError, OSError) as exc:
-        raise AuthRefreshError(
-            f"error sending request for url ({request.full_url}): {exc}"
-        ) from exc
-    text = raw.decode("utf-8", errors="replace")
-    try:
-        return status, json.loads(text)
-    except ValueError:
-        return status, text
+    return timestamp(now())
 
 
 def accounts_service(kernel: Kernel) -> AccountsService:

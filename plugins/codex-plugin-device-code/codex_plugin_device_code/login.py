@@ -23,8 +23,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 
-from codex_core.accounts.service import DEFAULT_CLIENT_ID, DEFAULT_ISSUER, accounts_service
-from codex_core.accounts.tokens import InvalidToken, token_info
+from codex_core.accounts.service import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_ISSUER,
+    AccountsService,
+    accounts_service,
+)
 from codex_core.rpc import INTERNAL_ERROR, INVALID_REQUEST, RpcError
 
 if TYPE_CHECKING:
@@ -67,6 +71,12 @@ class DeviceCodeProvider:
     def _setting(self, name: str) -> Any:
         table = self.kernel.config.get("plugins.device-code") or {}
         return table.get(name) if isinstance(table, dict) else None
+
+    @property
+    def timeout(self) -> float:
+        """How long to poll for the person's approval (the code's lifetime)."""
+        value = self._setting("timeout_seconds")
+        return MAX_WAIT_SECONDS if value is None else float(value)
 
     @property
     def issuer(self) -> str:
@@ -172,7 +182,7 @@ class DeviceCodeProvider:
 
     async def _login(
         self,
-        service: Any,
+        service: AccountsService,
         issuer: str,
         client_id: str,
         device_auth_id: str,
@@ -206,19 +216,15 @@ class DeviceCodeProvider:
                 refresh_token = str(tokens["refresh_token"])
             except (ValueError, KeyError, TypeError) as exc:
                 raise DeviceCodeError(f"device code exchange failed: {exc}") from None
-        forced = service.forced_workspace
-        if forced is not None:
-            try:
-                account_id = token_info(id_token).account_id
-            except InvalidToken:
-                account_id = None
-            if account_id != forced:
-                raise DeviceCodeError(f"Login is restricted to workspace id {forced}.")
+        problem = service.login_workspace_error(id_token)
+        if problem is not None:
+            raise DeviceCodeError(problem)
         await service.save_chatgpt_tokens(
             id_token=id_token,
             access_token=access_token,
             refresh_token=refresh_token,
-            oauth_provenance={"issuer": issuer, "client_id": client_id},
+            issuer=issuer,
+            client_id=client_id,
         )
 
     async def _poll(
@@ -251,10 +257,14 @@ class DeviceCodeProvider:
                     f"device auth failed with status {response.status_code} "
                     f"{response.reason_phrase}"
                 )
-            elapsed = time.monotonic() - started
-            if elapsed >= MAX_WAIT_SECONDS:
-                raise DeviceCodeError("device auth timed out after 15 minutes")
-            await anyio.sleep(min(interval, MAX_WAIT_SECONDS - elapsed))
+            elapsed, limit = time.monotonic() - started, self.timeout
+            if elapsed >= limit:
+                raise DeviceCodeError(
+                    "device auth timed out after 15 minutes"  # the official text
+                    if limit == MAX_WAIT_SECONDS
+                    else f"device auth timed out after {limit:g} seconds"
+                )
+            await anyio.sleep(min(interval, limit - elapsed))
 
 
 def _describe(exc: httpx.HTTPError) -> str:

@@ -201,3 +201,17 @@ def test_new_login_cancels_pending(start: Any, issuer: FakeIssuer) -> None:
             break
         assert time.monotonic() < deadline
     assert completed["success"] is False
+
+
+def test_device_code_timeout(start: Any, issuer: FakeIssuer, codex_home: Path) -> None:
+    issuer.pending = 10**9
+    server = start("-c", "plugins.device-code.timeout_seconds=0.3")
+    login_id = server.result("account/login/start", {"type": "chatgptDeviceCode"})["loginId"]
+    completed = server.wait_notification("account/login/completed")["params"]
+    assert completed == {
+        "loginId": login_id,
+        "success": False,
+        "error": "device auth timed out after 0.3 seconds",
+        "onboardingEntrypoint": None,
+    }
+    assert not (codex_home / "auth.json").exists()

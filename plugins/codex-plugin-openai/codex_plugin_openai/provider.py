@@ -235,7 +235,7 @@ class ResponsesProvider:
         if provider.api_key:
             headers["authorization"] = f"Bearer {provider.api_key}"
         elif accounts is not None and provider.id == "openai":
-            credentials = await accounts.credentials()
+            credentials = await accounts.fresh_credentials()
             if credentials is not None:
                 headers.update(credentials.headers())
         body = json.dumps(request.get("body") or {}).encode()
@@ -322,6 +322,12 @@ class ResponsesProvider:
                             f"Incomplete response returned, reason: {reason}",
                             codex_error_info="other",
                         )
+                    served = response.headers.get("openai-model")
+                    if kind == "response.created" and served:
+                        # The model that answered, where the turn engine looks for it (an
+                        # ``OpenAI-Model`` the event carries itself wins, as the reference).
+                        shell = event.setdefault("response", {})
+                        shell.setdefault("headers", {}).setdefault("OpenAI-Model", served)
                     started = True
                     yield event
                     if kind == "response.completed":
@@ -334,6 +340,9 @@ class ResponsesProvider:
                         codex_error_info={"responseStreamDisconnected": {"httpStatusCode": None}},
                         retryable=not started,
                     )
+                accounts = self.kernel.services.get("accounts")
+                if accounts is not None:  # account/rateLimits/updated, from the headers
+                    accounts.rate_limits_updated(response.headers)
         except httpx.TimeoutException as exc:
             if isinstance(exc, httpx.ReadTimeout):
                 raise ModelError(

@@ -1,0 +1,219 @@
+"""Managed ChatGPT tokens: refresh before expiry and after a 401, and poisoning.
+
+A real ``codex-app-server`` subprocess reads a ChatGPT ``auth.json`` from its temporary
+CODEX_HOME; a loopback token endpoint (``CODEX_REFRESH_TOKEN_URL_OVERRIDE``) counts the
+refresh requests it gets; the scripted model stands in for the model API.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import StdioServer
+from test_accounts import jwt
+
+from codex_core.testing import ScriptedModelServer, http_error, message
+
+REUSED = (
+    "Your access token could not be refreshed because your refresh token was already used. "
+    "Please log out and sign in again."
+)
+EXPIRED = (
+    "Your access token could not be refreshed because your refresh token has expired. "
+    "Please log out and sign in again."
+)
+
+
+def access_token(name: str, expires_at: int = 4_102_444_800) -> str:
+    return jwt({"exp": expires_at, "name": name})
+
+
+ID_TOKEN = jwt(
+    {
+        "email": "dev@example.com",
+        "https://api.openai.com/auth": {"chatgpt_plan_type": "plus", "chatgpt_account_id": "a-1"},
+    }
+)
+
+
+def write_auth(codex_home: Path, access: str, refresh: str = "rt-old") -> dict[str, Any]:
+    auth = {
+        "auth_mode": "chatgpt",
+        "OPENAI_API_KEY": None,
+        "tokens": {
+            "id_token": ID_TOKEN,
+            "access_token": access,
+            "refresh_token": refresh,
+            "account_id": "a-1",
+        },
+        "last_refresh": "2026-01-01T00:00:00.000000Z",
+    }
+    (codex_home / "auth.json").write_text(json.dumps(auth))
+    return auth
+
+
+class TokenEndpoint:
+    """Answers ``POST /oauth/token`` with ``status`` and ``body``; records each request."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.body: Any = {"access_token": access_token("new"), "refresh_token": "rt-new"}
+        self.requests: list[dict[str, Any]] = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                endpoint.requests.append(json.loads(raw))
+                data = json.dumps(endpoint.body).encode()
+                self.send_response(endpoint.status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/oauth/token"
+
+    def fail(self, status: int, code: str) -> None:
+        self.status = status
+        self.body = {"error": {"message": f"{code} (from the fake)", "code": code}}
+
+
+@pytest.fixture
+def token_endpoint() -> Iterator[TokenEndpoint]:
+    endpoint = TokenEndpoint()
+    yield endpoint
+    endpoint.httpd.shutdown()
+    endpoint.httpd.server_close()
+
+
+@pytest.fixture
+def model() -> Iterator[ScriptedModelServer]:
+    with ScriptedModelServer() as server:
+        yield server
+
+
+@pytest.fixture
+def start(start_server: Any, token_endpoint: TokenEndpoint, model: ScriptedModelServer) -> Any:
+    def run() -> StdioServer:
+        server: StdioServer = start_server(
+            "-c", f'openai_base_url="{model.base_url}"', "-c", 'model="mock-model"',
+            env={"OPENAI_API_KEY": "", "CODEX_REFRESH_TOKEN_URL_OVERRIDE": token_endpoint.url},
+        )  # fmt: skip
+        server.initialize()
+        return server
+
+    return run
+
+
+def run_turn(server: StdioServer) -> dict[str, Any]:
+    thread = server.result("thread/start", {})["thread"]["id"]
+    server.result("turn/start", {"threadId": thread, "input": [{"type": "text", "text": "hi"}]})
+    turn: dict[str, Any] = server.wait_notification("turn/completed", timeout=20)["params"]["turn"]
+    return turn
+
+
+def test_an_access_token_about_to_expire_is_refreshed_before_the_request(
+    start: Any, token_endpoint: TokenEndpoint, model: ScriptedModelServer, codex_home: Path
+) -> None:
+    # Two minutes left: within the reference's five-minute window.
+    write_auth(codex_home, access_token("old", expires_at=int(time.time()) + 120))
+    model.add(message("hello"))
+    server = start()
+    assert run_turn(server)["status"] == "completed"
+    assert token_endpoint.requests == [
+        {
+            "client_id": "app_EMoamEEZ73f0CkXaXp7hrann",
+            "grant_type": "refresh_token",
+            "refresh_token": "rt-old",
+        }
+    ]
+    [sent] = model.requests
+    assert sent.headers["authorization"] == f"Bearer {access_token('new')}"
+    assert sent.headers["chatgpt-account-id"] == "a-1"
+    stored = json.loads((codex_home / "auth.json").read_text())
+    assert stored["tokens"]["access_token"] == access_token("new")
+    assert stored["tokens"]["refresh_token"] == "rt-new"
+    assert stored["tokens"]["id_token"] == ID_TOKEN
+    assert stored["last_refresh"] > "2026-01-01T00:00:00.000000Z"
+
+
+def test_a_fresh_token_is_not_refreshed_and_a_401_refreshes_once(
+    start: Any, token_endpoint: TokenEndpoint, model: ScriptedModelServer, codex_home: Path
+) -> None:
+    old = access_token("old", expires_at=int(time.time()) + 3600)
+    write_auth(codex_home, old)
+    model.add(http_error(401, "expired", type="invalid_request_error"), message("again"))
+    server = start()
+    assert run_turn(server)["status"] == "completed"
+    assert len(token_endpoint.requests) == 1
+    first, second = model.requests
+    assert first.headers["authorization"] == f"Bearer {old}"
+    assert second.headers["authorization"] == f"Bearer {access_token('new')}"
+
+
+def test_a_permanent_failure_poisons_the_login_until_it_changes(
+    start: Any, token_endpoint: TokenEndpoint, model: ScriptedModelServer, codex_home: Path
+) -> None:
+    write_auth(codex_home, access_token("old"))
+    token_endpoint.fail(401, "refresh_token_reused")
+    unauthorized = http_error(401, "expired", type="invalid_request_error")
+    model.add(unauthorized, unauthorized)
+    server = start()
+    for _ in range(2):
+        turn = run_turn(server)
+        assert turn["status"] == "failed"
+        assert turn["error"]["message"] == REUSED
+        assert turn["error"]["codexErrorInfo"] == "unauthorized"
+    # The second refresh failed at once: the token endpoint was asked only once.
+    assert len(token_endpoint.requests) == 1
+
+    # account/read {refreshToken} answers with what it has and does not ask either.
+    read = server.result("account/read", {"refreshToken": True})
+    assert read["account"]["email"] == "dev@example.com"
+    assert len(token_endpoint.requests) == 1
+
+    # Different stored auth (another process logged in again): a new chance.
+    token_endpoint.fail(400, "refresh_token_expired")
+    write_auth(codex_home, access_token("old"), refresh="rt-other")
+    server.result("account/read", {"refreshToken": True})
+    assert [r["refresh_token"] for r in token_endpoint.requests] == ["rt-old", "rt-other"]
+    server.result("account/read", {"refreshToken": True})
+    assert len(token_endpoint.requests) == 2
+
+    # Logout forgets the poison even if the very same login comes back.
+    server.result("account/logout")
+    write_auth(codex_home, access_token("old"), refresh="rt-other")
+    server.result("account/read", {"refreshToken": True})
+    assert len(token_endpoint.requests) == 3
+
+
+def test_transient_failures_do_not_poison(
+    start: Any, token_endpoint: TokenEndpoint, model: ScriptedModelServer, codex_home: Path
+) -> None:
+    write_auth(codex_home, access_token("old"))
+    token_endpoint.fail(500, "server_error")
+    model.add(http_error(401, "expired", type="invalid_request_error"))
+    server = start()
+    turn = run_turn(server)
+    assert turn["status"] == "failed"
+    assert turn["error"]["message"] == (
+        "Failed to refresh token: 500 Internal Server Error: server_error (from the fake)"
+    )
+    server.result("account/read", {"refreshToken": True})
+    assert len(token_endpoint.requests) == 2
+    token_endpoint.fail(400, "refresh_token_expired")
+    model.add(http_error(401, "expired", type="invalid_request_error"))
+    assert run_turn(server)["error"]["message"] == EXPIRED

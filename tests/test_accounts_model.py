@@ -141,8 +141,10 @@ def test_model_response_headers_become_rate_limit_updates(
             "credits": credits,
         }
     }
-    # A response without the headers reports nothing (the reference: an all-null snapshot).
+    # A response without the headers reports an all-null `codex` snapshot, as the reference.
     run_turn(server)
     server.wait_notification("turn/completed")
     server.drain(0.3)
-    assert not any(n["method"] == "account/rateLimits/updated" for n in server.notifications)
+    updates = [n["params"] for n in server.notifications
+               if n["method"] == "account/rateLimits/updated"]  # fmt: skip
+    assert updates == [{"rateLimits": NO_LIMITS}]

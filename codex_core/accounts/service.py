@@ -25,13 +25,12 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from codex_core.accounts.rate_limits import from_headers as rate_limits_from_headers
 from codex_core.accounts.refresh import DEFAULT_CLIENT_ID as DEFAULT_CLIENT_ID
 from codex_core.accounts.refresh import DEFAULT_ISSUER as DEFAULT_ISSUER
 from codex_core.accounts.refresh import AuthRefreshError as AuthRefreshError
@@ -346,11 +345,6 @@ class AccountsService:
         )
         if success:
             self.kernel.broadcast("account/updated", await self.account_updated_params())
-
-    def rate_limits_updated(self, headers: Mapping[str, str]) -> None:
-        """``account/rateLimits/updated`` for each limit a model response's headers report."""
-        for snapshot in rate_limits_from_headers(headers):
-            self.kernel.broadcast("account/rateLimits/updated", {"rateLimits": snapshot})
 
     # ------------------------------------------------------------------ refresh
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from codex_core.accounts import rate_limits
 from codex_core.threads.diff import TurnDiff
 from codex_core.threads.ids import uuid7
 from codex_core.threads.rollout import agent_message, item_to_rollout, snake
@@ -169,6 +170,8 @@ class Turn:
     accepts_input: bool = True
     #: ``model/rerouted`` went out for this turn.
     rerouted: bool = False
+    #: The HTTP headers of the model response being read (lowercased names).
+    response_headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def thread_id(self) -> str:
@@ -565,9 +568,16 @@ class Turn:
         """``model/rerouted`` (once a turn) when another model than the one asked answers.
 
         The API says which model served the request in an ``OpenAI-Model`` header, which the
-        provider passes on in ``response.created`` (``response.headers``).
+        provider passes on in ``response.created`` (``response.headers``), with the rate-limit
+        headers reported after the response's token usage.
         """
-        served = (response.get("headers") or {}).get("OpenAI-Model")
+        headers = response.get("headers")
+        self.response_headers = (
+            {str(k).lower(): str(v) for k, v in headers.items()}
+            if isinstance(headers, dict)
+            else {}
+        )
+        served = self.response_headers.get("openai-model")
         requested = str(self.loaded.settings["model"])
         if not served or served == requested or self.rerouted:
             return
@@ -671,6 +681,11 @@ class Turn:
              "tokenUsage": {"total": dict(loaded.token_total), "last": last,
                             "modelContextWindow": window}},
         )  # fmt: skip
+        # As the reference: the limits the response reported, else an all-null ``codex`` one.
+        for limits in rate_limits.from_headers(self.response_headers) or [
+            rate_limits.snapshot("codex")
+        ]:
+            self.emit("account/rateLimits/updated", {"rateLimits": limits})
 
     def _finish(self, error: dict[str, Any] | None) -> None:
         """Close open items, write the outcome and send the closing notifications."""

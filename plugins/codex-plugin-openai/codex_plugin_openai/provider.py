@@ -322,12 +322,11 @@ class ResponsesProvider:
                             f"Incomplete response returned, reason: {reason}",
                             codex_error_info="other",
                         )
-                    served = response.headers.get("openai-model")
-                    if kind == "response.created" and served:
-                        # The model that answered, where the turn engine looks for it (an
-                        # ``OpenAI-Model`` the event carries itself wins, as the reference).
+                    if kind == "response.created":
+                        # The HTTP headers, where the turn engine reads the model that served
+                        # the request and the rate limits (what the event carries wins).
                         shell = event.setdefault("response", {})
-                        shell.setdefault("headers", {}).setdefault("OpenAI-Model", served)
+                        shell["headers"] = {**response.headers, **(shell.get("headers") or {})}
                     started = True
                     yield event
                     if kind == "response.completed":
@@ -340,9 +339,6 @@ class ResponsesProvider:
                         codex_error_info={"responseStreamDisconnected": {"httpStatusCode": None}},
                         retryable=not started,
                     )
-                accounts = self.kernel.services.get("accounts")
-                if accounts is not None:  # account/rateLimits/updated, from the headers
-                    accounts.rate_limits_updated(response.headers)
         except httpx.TimeoutException as exc:
             if isinstance(exc, httpx.ReadTimeout):
                 raise ModelError(

@@ -41,6 +41,7 @@ from codex_core.threads.turns import (
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
     from codex_core.rpc.connection import Connection
+    from codex_core.threads.hooks import HookHandler
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,10 @@ class LoadedThread:
     session_approvals: set[str] = field(default_factory=set)
     #: An unload is scheduled (no subscribers, no turn): see ``ThreadRegistry.release``.
     unloading: bool = False
+    #: ``SessionStart`` hooks still to run, with this ``source``, at the next turn's start.
+    session_start: str | None = "startup"
+    #: The thread's hooks that may run, read at that turn (``codex_core.threads.hooks``).
+    hooks: list[HookHandler] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -564,7 +569,7 @@ class ThreadRegistry:
         thread["model"] = model = base["model"]
         approval, sandbox = base["approvalPolicy"], base["sandbox"]
         settings = self._settings(model, thread["modelProvider"], thread["cwd"], approval, sandbox)
-        loaded = LoadedThread(thread, settings, materialized=True)
+        loaded = LoadedThread(thread, settings, materialized=True, session_start="resume")
         loaded.writer = RolloutWriter(stored.path, ordinal=stored.lines)
         loaded.turns = stored.turns
         loaded.history = stored.history

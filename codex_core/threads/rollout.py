@@ -96,6 +96,8 @@ def item_to_rollout(item: dict[str, Any]) -> dict[str, Any] | None:
     if kind == "agentMessage":
         return {"type": "AgentMessage", "id": item["id"],
                 "content": [{"type": "Text", "text": item["text"]}]}  # fmt: skip
+    if kind == "hookPrompt":
+        return {"type": "HookPrompt", "id": item["id"], "fragments": item["fragments"]}
     if kind == "reasoning":
         return {"type": "Reasoning", "id": item["id"], "summary_text": item["summary"],
                 "raw_content": item["content"]}  # fmt: skip
@@ -162,6 +164,9 @@ def item_from_rollout(
             part.get("text", "") for part in stored.get("content") or [] if isinstance(part, dict)
         )
         return agent_message(str(stored.get("id")), text, **_ms(times))
+    if kind == "HookPrompt":
+        return {"type": "hookPrompt", "id": stored.get("id"),
+                "fragments": list(stored.get("fragments") or []), **times}  # fmt: skip
     if kind == "Reasoning":
         return {"type": "reasoning", "id": stored.get("id"),
                 "summary": list(stored.get("summary_text") or []),

@@ -32,6 +32,16 @@ import anyio
 
 from codex_core.accounts import rate_limits
 from codex_core.threads.diff import TurnDiff
+from codex_core.threads.hooks import (
+    HookOutcome,
+    context_message,
+    hook_handlers,
+    hook_prompt_item,
+    hook_prompt_message,
+    run_hooks,
+    session_start_input,
+    stop_input,
+)
 from codex_core.threads.ids import uuid7
 from codex_core.threads.rollout import agent_message, item_to_rollout, snake
 from codex_core.threads.tools import ToolContext, TurnAborted, ask_subscribers, resolve
@@ -268,12 +278,16 @@ class Turn:
             await self.body(self)
             return
         assert self.user_item is not None
+        source = self.loaded.session_start
+        if source is not None and (await self.session_start_hooks(source)).stop:
+            return  # as the reference: the turn ends before the user's input is taken
         self.user_message(self.user_item)
         provider_id = str(self.loaded.settings["modelProvider"])
         provider = self.registry.provider_for(provider_id)
         await self.registry.kernel.run_hook(
             "codex_turn_starting", thread_id=self.thread_id, turn_id=self.id
         )
+        stop_hook_active = False
         for _round in range(MAX_MODEL_ROUNDS):
             while self.steered:
                 self.user_message(self.steered.pop(0))
@@ -290,8 +304,13 @@ class Turn:
             self.flush_usage()
             self.resend_diff()
             if not calls and not self.steered:
-                self.accepts_input = False
-                return
+                outcome = await self.stop_hooks(stop_hook_active)
+                if outcome.block:
+                    self.hook_prompt(outcome)
+                    stop_hook_active = True
+                elif not self.steered:  # (input steered in while the hooks ran: go on)
+                    self.accepts_input = False
+                    return
         raise TurnFailed(f"the model made more than {MAX_MODEL_ROUNDS} requests in one turn")
 
     def user_message(self, item: dict[str, Any]) -> None:
@@ -302,6 +321,51 @@ class Turn:
         item["completedAtMs"] = item["startedAtMs"]
         self.remember({"type": "message", "role": "user", "content": content})
         self.item_completed(dict(item))
+
+    async def session_start_hooks(self, source: str) -> HookOutcome:
+        """The thread's first turn (since start or resume): read its hooks (from the config
+        as it is now, with the project layers of its cwd) and run the ``SessionStart`` ones,
+        whose additional context the model reads as developer messages before the input."""
+        loaded, settings = self.loaded, self.loaded.settings
+        loaded.session_start = None
+        config = self.registry.kernel.config
+        loaded.hooks = hook_handlers(
+            await anyio.to_thread.run_sync(config.reload, str(settings["cwd"]))
+        )
+        payload = session_start_input(
+            thread_id=self.thread_id, transcript_path=self.loaded.thread["path"],
+            cwd=str(settings["cwd"]), model=str(settings["model"]),
+            approval_policy=settings["approvalPolicy"], source=source,
+        )  # fmt: skip
+        outcome = await run_hooks(loaded.hooks, "SessionStart", payload, cwd=str(settings["cwd"]),
+                                  thread_id=self.thread_id, turn_id=self.id, emit=self.emit,
+                                  matcher_input=source)  # fmt: skip
+        for text in outcome.additional_contexts:
+            self.remember(context_message(text))
+        return outcome
+
+    async def stop_hooks(self, active: bool) -> HookOutcome:
+        """The model is done: ``Stop`` hooks may continue the turn (``stop_hook_active`` tells
+        them it already did once, so they can let it end)."""
+        settings = self.loaded.settings
+        last = next((i["text"] for i in reversed(self.items) if i["type"] == "agentMessage"), None)
+        payload = stop_input(
+            thread_id=self.thread_id, turn_id=self.id, transcript_path=self.loaded.thread["path"],
+            cwd=str(settings["cwd"]), model=str(settings["model"]),
+            approval_policy=settings["approvalPolicy"], stop_hook_active=active,
+            last_assistant_message=last,
+        )  # fmt: skip
+        return await run_hooks(self.loaded.hooks, "Stop", payload, cwd=str(settings["cwd"]),
+                               thread_id=self.thread_id, turn_id=self.id,
+                               emit=self.emit)  # fmt: skip
+
+    def hook_prompt(self, outcome: HookOutcome) -> None:
+        """A Stop hook blocked: its prompt becomes a user message (a ``hookPrompt`` item)."""
+        message = hook_prompt_message(outcome.fragments)
+        item = hook_prompt_item(message, outcome.fragments)
+        self.item_started({**item, "completedAtMs": None})
+        self.remember(message)
+        self.item_completed(item)
 
     def remember(self, entry: dict[str, Any]) -> None:
         """Add a Responses API input item to what the model reads from now on (and persist it)."""

@@ -40,6 +40,14 @@ def _common_options(*, top_level: bool) -> argparse.ArgumentParser:
         help="override a config.toml key for this run (TOML value, else a raw string)",
     )
     common.add_argument(
+        "-p",
+        "--profile",
+        type=_profile_name,
+        default=None if top_level else argparse.SUPPRESS,
+        metavar="NAME",
+        help="layer $CODEX_HOME/NAME.config.toml on top of the base user config",
+    )
+    common.add_argument(
         "--strict-config",
         action="store_true",
         default=False if top_level else argparse.SUPPRESS,
@@ -53,6 +61,15 @@ def _common_options(*, top_level: bool) -> argparse.ArgumentParser:
         help="do not load this plugin (repeatable; also CODEX_CORE_DISABLE_PLUGINS=a,b)",
     )
     return common
+
+
+def _profile_name(value: str) -> str:
+    """A plain file-name stem, as the official CLI accepts for ``--profile``."""
+    if not value or value in (".", "..") or any(sep in value for sep in "/\\"):
+        raise argparse.ArgumentTypeError(
+            f"invalid --profile value `{value}`; pass a plain name such as `work`"
+        )
+    return value
 
 
 def build_parser(kernel: Kernel | None = None) -> argparse.ArgumentParser:
@@ -105,9 +122,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from codex_core.kernel import Kernel
 
     try:
-        kernel = Kernel(config_overrides=early.overrides, disabled_plugins=early.disable_plugin)
+        kernel = Kernel(
+            config_overrides=early.overrides,
+            config_profile=early.profile,
+            disabled_plugins=early.disable_plugin,
+        )
     except ValueError as exc:  # a malformed -c flag
         print(f"codex-app-server: {exc}", file=sys.stderr)
+        return 2
+    if kernel.config.fatal:  # what the official server refuses to start with
+        for problem in kernel.config.fatal:
+            print(f"codex-app-server: {problem}", file=sys.stderr)
         return 2
     if early.strict_config:
         from codex_core.config import strict_problems
@@ -129,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         written = write(args.out, experimental=args.experimental)
         print(f"wrote {len(written)} files to {args.out}", file=sys.stderr)
         return 0
-    if args.command == "plugin":
+    if args.command in ("plugin", "marketplace"):
         from codex_core.marketplace.cli import run_for
 
         return run_for(kernel, args)
@@ -146,6 +171,8 @@ def _serve(kernel: Kernel, url: str) -> int:
     except ValueError as exc:
         print(f"codex-app-server: {exc}", file=sys.stderr)
         return 2
+    for warning in kernel.config.warnings:  # what clients get as configWarning, as the reference
+        log.error("%s", " ".join(filter(None, (warning["summary"], warning.get("details")))))
     try:
         return anyio.run(_serve_until_signalled, kernel, url, backend="asyncio")
     except KeyboardInterrupt:  # before the signal handlers were in place

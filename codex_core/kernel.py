@@ -72,12 +72,13 @@ class Kernel:
         *,
         codex_home: str | os.PathLike[str] | None = None,
         config_overrides: Sequence[str] = (),
+        config_profile: str | None = None,
         disabled_plugins: Iterable[str] = (),
         plugins: Iterable[object] = (),
         load_entry_points: bool = True,
     ) -> None:
         self.codex_home = resolve_codex_home(codex_home)
-        self.config: Config = load_config(self.codex_home, config_overrides)
+        self.config: Config = load_config(self.codex_home, config_overrides, profile=config_profile)
         self.plugins = PluginManager()
         self._disabled_plugins = set(disabled_plugins)
         self._load_entry_points = load_entry_points
@@ -102,7 +103,9 @@ class Kernel:
         self._collect()
         # Plugins' own config tables are known only now: check the layers again with them.
         if sections := config_sections(self):
-            self.config = load_config(self.codex_home, config_overrides, sections=sections)
+            self.config = load_config(
+                self.codex_home, config_overrides, sections=sections, profile=config_profile
+            )
         for _record, _result in self.plugins.call_each(
             "codex_config_loaded", kernel=self, config=self.config.effective
         ):

@@ -50,14 +50,20 @@ def test_invalid_values_warn_and_fall_back(
         "  |                       ^^^^^^"
     )
     assert second["range"] == {"start": {"line": 5, "column": 23}, "end": {"line": 5, "column": 28}}
-    # The server serves: the bad keys use their defaults, the good ones are kept.
-    read = server.result("config/read", {"includeLayers": True})
-    assert read["config"]["model"] == "kept"
-    assert read["config"]["approval_policy"] is None
-    assert "collaboration_modes" not in read["config"]["features"]
-    assert "approval_policy" not in read["origins"]
-    # config/read still lists the file as it is.
-    assert read["layers"][0]["config"]["approval_policy"] == 3
+    # config/read fails as the reference's does until the file is fixed...
+    response = server.request("config/read", {"includeLayers": True})
+    assert response["error"] == {
+        "code": -32603,
+        "message": "invalid configuration: invalid type: integer `3`, expected a string\n"
+        "in `approval_policy`\n",
+    }
+    # ...but the server serves: the bad keys use their defaults, the good ones are kept.
+    thread = server.result("thread/start", {})
+    assert thread["model"] == "kept"
+    assert thread["approvalPolicy"] == "on-request"
+    features = server.result("experimentalFeature/list", {})["data"]
+    (row,) = [row for row in features if row["name"] == "collaboration_modes"]
+    assert row["enabled"] == row["defaultEnabled"]
 
 
 @pytest.mark.parametrize(
@@ -86,7 +92,7 @@ def test_messages_follow_the_reference(
     warning = server.wait_notification("configWarning")["params"]
     first_line = warning["details"].splitlines()[0]
     assert first_line.endswith(f": {message}")
-    assert "config" in server.result("config/read", {})  # still serving
+    assert server.result("modelProvider/list", {})["data"]  # still serving
 
 
 def test_managed_flags_user_and_system_stack(
@@ -178,3 +184,86 @@ def test_versions_ignore_formatting(codex_home: Path, system_dir: Path, start_se
     version = server.result("config/read", {})["origins"]["model"]["version"]
     # sha256 of {"model":"x"} as compact sorted JSON, like the reference.
     assert version == "sha256:" + __import__("hashlib").sha256(b'{"model":"x"}').hexdigest()
+
+
+def test_syntax_errors_use_the_reference_wording(
+    codex_home: Path, system_dir: Path, start_server: Any
+) -> None:
+    config = codex_home / "config.toml"
+    config.write_text('# settings\nmodel = "x"\nfoo = [1, 2\n')
+    server: StdioServer = start_server()
+    server.initialize()
+    warning = server.wait_notification("configWarning")["params"]
+    first_line = f"{config}:3:12: unclosed array, expected `]`"
+    assert warning == {
+        "summary": "Invalid configuration; using defaults.",
+        "details": f"{first_line}\n  |\n3 | foo = [1, 2\n  |            ^",
+        "path": str(config),
+        "range": {"start": {"line": 3, "column": 12}, "end": {"line": 3, "column": 12}},
+    }
+    assert server.error("config/read", {}) == {
+        "code": -32603,
+        "message": f"failed to read configuration layers: {first_line}",
+    }
+    # The CLI says the same on stderr.
+    server.drain()
+    assert f"Invalid configuration; using defaults. {first_line}\n  |\n3 |" in server.stderr
+    # A span covers the whole token, as the Rust toml crate reports it.
+    config.write_text('model = "x"\nmodel = "y"\n')
+    again: StdioServer = start_server()
+    again.initialize()
+    warning = again.wait_notification("configWarning")["params"]
+    assert warning["details"] == f'{config}:2:1: duplicate key\n  |\n2 | model = "y"\n  | ^^^^^'
+    assert warning["range"] == {"start": {"line": 2, "column": 1}, "end": {"line": 2, "column": 5}}
+
+
+def test_unknown_nested_keys_warn_and_strict_refuses(
+    codex_home: Path, system_dir: Path, start_server: Any, codex_cli: Any
+) -> None:
+    config = codex_home / "config.toml"
+    config.write_text(
+        "top_bogus = 2\n"
+        '[model_providers.x]\nname = "X"\nbogus = 1\n'
+        "[features]\nnope = true\nguardian_approval = true\n"
+        "[shell_environment_policy]\nwhat = 1\n"
+        '[mcp_servers.m]\ncommand = "x"\nzzz = 1\n'
+    )
+    server: StdioServer = start_server("-c", "aaa=1")
+    server.initialize()
+    warning = server.wait_notification("configWarning")["params"]
+    assert warning == {
+        "summary": "Codex is ignoring 6 unrecognized configuration settings. Check for typos "
+        "or deprecated settings.\n"
+        "  session-flags: `aaa` is ignored.\n"
+        f"  user ({config}): `features.nope` is ignored.\n"
+        f"  user ({config}): `mcp_servers.m.zzz` is ignored.\n"
+        "  ... and 3 more ignored settings.",
+        "details": None,
+    }
+    # --strict-config refuses them, pointing at each key (an unknown feature only warns).
+    done = codex_cli("--strict-config")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"codex-app-server: {config}:12:1: unknown configuration field `mcp_servers.m.zzz`",
+        f"codex-app-server: {config}:4:1: unknown configuration field `model_providers.x.bogus`",
+        f"codex-app-server: {config}:9:1: unknown configuration field "
+        "`shell_environment_policy.what`",
+        f"codex-app-server: {config}:1:1: unknown configuration field `top_bogus`",
+    ]
+
+
+def test_config_read_sees_changes_made_on_disk(
+    codex_home: Path, system_dir: Path, start_server: Any
+) -> None:
+    server: StdioServer = start_server()
+    server.initialize()
+    assert server.result("config/read", {})["config"]["model"] is None
+    config = codex_home / "config.toml"
+    config.write_text('model = "edited-elsewhere"\n')  # another process, after startup
+    read = server.result("config/read", {})
+    assert read["config"]["model"] == "edited-elsewhere"
+    assert read["origins"]["model"]["name"] == {
+        "type": "user",
+        "file": str(config),
+        "profile": None,
+    }

@@ -181,9 +181,9 @@ def test_unknown_keys_warn(codex_home: Path, start_server: Any) -> None:
     assert warning == {
         "summary": "Codex is ignoring 3 unrecognized configuration settings. Check for typos "
         "or deprecated settings.\n"
+        "  session-flags: `qqq` is ignored.\n"
         f"  user ({config}): `bogus_key` is ignored.\n"
-        f"  user ({config}): `my_table` is ignored.\n"
-        "  session-flags: `qqq` is ignored.",
+        f"  user ({config}): `my_table` is ignored.",
         "details": None,
     }
     # Ignored by the reference, but kept in the merge for plugins that read them.
@@ -199,7 +199,7 @@ def test_strict_problems(codex_home: Path) -> None:
     assert strict_problems(load_config(codex_home)) == [
         f"{config}:1:19: unknown variant `sometimes`, expected one of `untrusted`, "
         "`on-failure`, `on-request`, `never`",
-        f"user ({config}): unrecognized setting `typo_key`",
+        f"{config}:2:1: unknown configuration field `typo_key`",
     ]
     config.write_text("model = \n")
     (problem,) = strict_problems(load_config(codex_home))
@@ -225,7 +225,7 @@ def test_plugin_sections_are_validated_per_layer(codex_home: Path) -> None:
     # A known section is not an unknown key; without the section it is.
     assert strict_problems(loaded) == [warning["details"].partition("\n")[0]]
     assert strict_problems(load_config(codex_home)) == [
-        f"user ({config}): unrecognized setting `greeter`"
+        f"{config}:1:1: unknown configuration field `greeter`"
     ]
     config.write_text("greeter = 3\n")
     assert load_config(codex_home, sections={"greeter": Greeter}).get("greeter") is None

@@ -1,5 +1,10 @@
 """Where a problem sits in a config file, and the ``configWarning`` that reports it.
 
+Syntax errors are worded by toml-rs, which wraps the Rust ``toml`` crate the official server
+parses with, so the messages (``unclosed array, expected `]```, ``duplicate key``) and spans
+are the reference's. tomllib stays the parser: it is in the standard library and its import is
+free at startup, and toml-rs is only imported to explain a file tomllib refused.
+
 tomllib keeps no positions, so a key's value is located with tomlkit, which round-trips a file
 byte for byte: the value is swapped for a sentinel of another kind and the first byte where the
 rendered document differs from the original is where the value starts. That follows TOML's own
@@ -8,6 +13,7 @@ rules (tables, dotted keys, inline tables, quoted keys) instead of guessing with
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +22,9 @@ from tomlkit.exceptions import TOMLKitError
 
 #: The summary the official server uses for every invalid config file.
 SUMMARY = "Invalid configuration; using defaults."
+#: The lines of the toml crate's rendering that are its snippet (`` |``, ``3 | text``, carets).
+_SNIPPET_LINE = re.compile(r"^ *\d* \|")
+_CARETS = re.compile(r"^ +\| +\^+$")
 
 
 def position(text: str, offset: int) -> dict[str, int]:
@@ -49,6 +58,37 @@ def locate(text: str, loc: tuple[str | int, ...]) -> dict[str, Any] | None:
     rendered = rendered.rstrip()
     end = position(text, start + max(len(rendered), 1) - 1)
     return {"start": position(text, start), "end": end}
+
+
+def locate_key(text: str, keys: tuple[str, ...]) -> dict[str, int] | None:
+    """1-based line and column of the key at path ``keys`` (where the reference points for an
+    unknown field): on its value's line, where the key's name is written."""
+    found = locate(text, keys)
+    if found is None:
+        return None
+    start = found["start"]
+    line = text.splitlines()[start["line"] - 1]
+    column = line.rfind(keys[-1], 0, start["column"] - 1)
+    return {"line": start["line"], "column": column + 1 if column >= 0 else start["column"]}
+
+
+def syntax_error(text: str) -> tuple[str, dict[str, Any] | None, str]:
+    """Why ``text`` is not TOML: the message, its range and the crate's full rendering
+    (``TOML parse error at line L, column C`` + snippet + message)."""
+    import toml_rs
+
+    try:
+        toml_rs.loads(text)
+    except toml_rs.TOMLDecodeError as exc:
+        rendering, line, column = exc.msg, exc.lineno, exc.colno
+    else:  # toml-rs accepts what tomllib refused (never seen); say what the crate says
+        return "invalid TOML", None, "invalid TOML"
+    lines = rendering.split("\n")
+    message = "\n".join(line for line in lines[1:] if not _SNIPPET_LINE.match(line))
+    start = {"line": line, "column": column}
+    carets = next((line.count("^") for line in lines if _CARETS.match(line)), 1)
+    end = {"line": line, "column": column + max(carets, 1) - 1}
+    return message, {"start": start, "end": end}, rendering
 
 
 def snippet(text: str, range_: dict[str, Any]) -> str:

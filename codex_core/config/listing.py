@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from codex_core.config.diagnostics import SUMMARY
-from codex_core.config.loader import Config, Layer, load_config
+from codex_core.config.loader import Config, Layer
 from codex_core.rpc import INVALID_REQUEST, RpcError
 
 if TYPE_CHECKING:
@@ -139,8 +139,11 @@ def hooks_for(config: Config) -> list[dict[str, Any]]:
 
     Config shape (as the official server): ``[[hooks.<Event>]]`` matcher groups with an
     optional ``matcher`` and a ``hooks`` array of handlers (``type``, ``command``, ``timeout``,
-    ``statusMessage``, ``async``). A hook's ``key`` is ``<file>:<event>:<group>:<handler>``.
+    ``statusMessage``, ``async``). A hook's ``key`` is ``<file>:<event>:<group>:<handler>``;
+    ``[hooks.state."<key>"]`` in the user's config disables it (``enabled = false``) or trusts
+    it (``trusted_hash`` equal to its ``currentHash``).
     """
+    states = _hook_states(config)
     found: list[dict[str, Any]] = []
     for layer in reversed(config.layers):
         table = layer.applied.get("hooks")
@@ -161,22 +164,75 @@ def hooks_for(config: Config) -> list[dict[str, Any]]:
                     entry = _hook(handler, matcher)
                     if entry is None:
                         continue
-                    digest = json.dumps(handler, sort_keys=True, separators=(",", ":"))
+                    key = f"{source_path}:{_snake(event)}:{group_index}:{handler_index}"
+                    state = states.get(key, {})
+                    current = _current_hash(event, entry, handler)
+                    trusted = state.get("trusted_hash")
                     entry.update(
-                        key=f"{source_path}:{_snake(event)}:{group_index}:{handler_index}",
+                        key=key,
                         eventName=_camel(event),
                         sourcePath=source_path,
                         source=_SOURCES.get(layer.name["type"], "unknown"),
                         pluginId=None,
                         environmentId=None,
                         displayOrder=len(found),
-                        enabled=handler.get("enabled", True) is not False,
+                        enabled=managed
+                        or (handler.get("enabled", True) is not False
+                            and state.get("enabled") is not False),
                         isManaged=managed,
-                        currentHash="sha256:" + hashlib.sha256(digest.encode()).hexdigest(),
-                        trustStatus="managed" if managed else "untrusted",
-                    )
+                        currentHash=current,
+                        trustStatus="managed" if managed
+                        else "trusted" if trusted == current
+                        else "modified" if trusted
+                        else "untrusted",
+                    )  # fmt: skip
                     found.append(entry)
     return found
+
+
+#: Events whose groups' matcher takes part (in matching, and in a hook's trust hash).
+MATCHED_EVENTS = {"PreToolUse", "PermissionRequest", "PostToolUse", "SessionStart"}
+
+
+def _current_hash(event: str, entry: dict[str, Any], handler: dict[str, Any]) -> str:
+    if entry["handlerType"] != "command":
+        digest = json.dumps(handler, sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(digest.encode()).hexdigest()
+    normalized = {"type": "command", "command": entry["command"],
+                  "timeout": max(1, entry["timeoutSec"]), "async": entry["async"]}  # fmt: skip
+    if entry["statusMessage"] is not None:
+        normalized["statusMessage"] = entry["statusMessage"]
+    matcher = entry["matcher"] if event in MATCHED_EVENTS else None
+    return trust_hash(event, matcher, normalized)
+
+
+def trust_hash(event: str, matcher: str | None, handler: dict[str, Any]) -> str:
+    """A command hook's ``currentHash``, computed as the reference does, so a hook the user
+    trusted in either server is trusted in both.
+
+    ``handler`` is the normalized handler (``type``, ``command``, ``timeout``, ``async``,
+    ``statusMessage`` when set); the identity is hashed as compact JSON with sorted keys.
+    """
+    identity: dict[str, Any] = {"event_name": _snake(event), "hooks": [handler]}
+    if matcher is not None:
+        identity["matcher"] = matcher
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _hook_states(config: Config) -> dict[str, dict[str, Any]]:
+    """``[hooks.state."<key>"]`` of the user's own layers (a project cannot trust its own
+    hooks), later layers winning field by field."""
+    states: dict[str, dict[str, Any]] = {}
+    for layer in reversed(config.layers):
+        if layer.name["type"] not in ("user", "sessionFlags"):
+            continue
+        table = (layer.data.get("hooks") or {}).get("state")
+        for key, state in (table or {}).items() if isinstance(table, dict) else ():
+            if isinstance(state, dict) and key.strip():
+                merged = states.setdefault(key.strip(), {})
+                merged.update({k: state[k] for k in ("enabled", "trusted_hash") if k in state})
+    return states
 
 
 def _hook(handler: dict[str, Any], matcher: Any) -> dict[str, Any] | None:
@@ -219,8 +275,6 @@ async def hooks_list(ctx: RequestContext, params: Any) -> dict[str, Any]:
     data = []
     for cwd in cwds:
         folder = os.path.abspath(cwd)
-        loaded = await anyio.to_thread.run_sync(
-            load_config, config.codex_home, config.overrides, folder, config.sections
-        )
+        loaded = await anyio.to_thread.run_sync(config.reload, folder)
         data.append(hooks_entry(loaded, folder))
     return {"data": data}

@@ -8,15 +8,19 @@ Layers, highest precedence first as ``config/read`` lists them (the official ser
 3. project layers, ``.codex/config.toml`` in every folder from ``cwd`` up to the project root
    (nearest first), only when ``config/read`` names a ``cwd`` and the project is trusted
    (``[projects."<root>"] trust_level = "trusted"``); untrusted ones are listed, disabled;
-4. the user's ``$CODEX_HOME/config.toml``;
-5. the system ``/etc/codex/config.toml``;
+4. the selected profile, ``$CODEX_HOME/<name>.config.toml`` (``--profile NAME``), a second
+   ``user`` layer naming the profile;
+5. the user's ``$CODEX_HOME/config.toml``;
+6. the system ``/etc/codex/config.toml``;
 
 and below them the packaged defaults. Tables merge key by key; scalars and arrays replace.
 Relative paths in a file resolve against that file's folder.
 
 Nothing in a file stops the server. A file that does not parse is skipped; a value of the wrong
 type is dropped (that key falls back to the layers below and the defaults). Both become a
-``configWarning`` for every client, with the file, the position and the offending line.
+``configWarning`` for every client, with the file, the position and the offending line, and
+make ``config/read`` fail with the reference's error (``read_error``) until they are fixed.
+``/etc/codex/requirements.toml`` constrains some keys (see ``requirements.py``).
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from codex_core.config import diagnostics
-from codex_core.config.schema import Sections, Settings, unknown_keys, validate
+from codex_core.config.requirements import Requirements, load_requirements
+from codex_core.config.schema import Problem, Sections, Settings, unknown_keys, validate
 
 #: Where the system and legacy managed files live; the variable exists for tests and packagers.
 SYSTEM_DIR_ENV = "CODEX_CORE_SYSTEM_CONFIG_DIR"
@@ -80,6 +85,10 @@ class Layer:
     data: dict[str, Any]
     applied: dict[str, Any] = field(default_factory=dict)
     disabled_reason: str | None = None
+    #: The values validation refused (left out of ``applied``).
+    problems: list[Problem] = field(default_factory=list)
+    #: The file's text, to point at a key in messages (None for ``-c`` flags).
+    text: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {"name": self.name, "version": self.version, "config": self.data}
@@ -104,8 +113,21 @@ class Config:
     sections: Mapping[str, Any] = field(default_factory=dict)
     #: Every problem ``--strict-config`` refuses: invalid values, unreadable files, unknown keys.
     problems: list[str] = field(default_factory=list)
+    #: The ``--profile`` name, if any.
+    profile: str | None = None
+    requirements: Requirements | None = None
+    #: Why ``config/read`` fails (as the reference: a file that does not parse, an invalid
+    #: value, a legacy ``profile`` key, a broken requirements.toml); None when it succeeds.
+    read_error: str | None = None
+    #: What stops ``codex-app-server`` at startup, as the reference (``-c profile=``, a
+    #: ``--profile`` clashing with legacy profile tables, an invalid requirements.toml).
+    fatal: list[str] = field(default_factory=list)
 
     def get(self, dotted: str, default: Any = None) -> Any:
+        """An effective value; keys the requirements constrain give the allowed value."""
+        if self.requirements is not None and dotted in self.requirements.allowed:
+            allowed, _warning = self.requirements.enforce(dotted, self.effective.get(dotted))
+            return default if allowed is None else allowed
         value: Any = self.effective
         for part in dotted.split("."):
             if not isinstance(value, dict) or part not in value:
@@ -127,7 +149,21 @@ class Config:
         return self.codex_home / "config.toml"
 
     def user_layer(self) -> Layer | None:
-        return next((layer for layer in self.layers if layer.name["type"] == "user"), None)
+        """The base user layer (``config.toml``), not a profile's."""
+        return next(
+            (
+                layer
+                for layer in self.layers
+                if layer.name["type"] == "user" and layer.name.get("profile") is None
+            ),
+            None,
+        )
+
+    def reload(self, cwd: str | os.PathLike[str] | None = None) -> Config:
+        """The same sources read again from disk (with ``cwd``: its project layers too)."""
+        return load_config(
+            self.codex_home, self.overrides, cwd, self.sections, profile=self.profile
+        )
 
     def layered(self) -> dict[str, Any]:
         """The merge of the enabled layers alone, without the packaged defaults."""
@@ -145,6 +181,8 @@ class Config:
         layer sets ``approvals_reviewer``; a higher layer still wins.
         """
         effective = dict(self.effective)
+        for key in self.requirements.allowed if self.requirements else ():
+            effective[key] = self.get(key)
         for layer in self.layers:
             data = layer.applied
             if "approvals_reviewer" in data:
@@ -178,14 +216,18 @@ def load_config(
     overrides: Sequence[str] = (),
     cwd: str | os.PathLike[str] | None = None,
     sections: Sections | None = None,
+    *,
+    profile: str | None = None,
 ) -> Config:
     """Read every layer from disk. Blocking: call it in a worker thread from async code.
 
     ``sections`` are the tables plugins contribute (see ``schema.config_sections``), checked
-    layer by layer like the built-in keys.
+    layer by layer like the built-in keys. ``profile`` selects
+    ``<codex_home>/<profile>.config.toml``.
     """
     sections = dict(sections or {})
     warnings: list[dict[str, Any]] = []
+    fatal: list[str] = []
     layers: list[Layer] = []
     managed_file = managed_config_path(codex_home)
     managed = _file_layer(
@@ -199,16 +241,30 @@ def load_config(
             key, value = parse_override(override)
             _set_dotted(flags, key, value)
         resolve_paths(flags, Path.cwd())
+        if isinstance(flags.get("profile"), str):
+            fatal.append(_legacy_profile(flags["profile"]))
         layers.append(
             _checked(_FileLayer({"type": "sessionFlags"}, plain(flags)), warnings, sections)
         )
     user_file = codex_home / "config.toml"
     user = _file_layer(user_file, {"type": "user", "file": str(user_file), "profile": None})
+    sources: list[_FileLayer | _Unreadable | None] = [managed, user]
+    user_layers: list[_FileLayer | _Unreadable | None] = []
+    if profile is not None:
+        selected, clash = _profile_layer(codex_home, profile, user)
+        sources.append(selected)
+        user_layers.append(selected)
+        fatal.extend(clash)
     system_file = system_config_path()
     system = _file_layer(system_file, {"type": "system", "file": str(system_file)})
+    sources.append(system)
     below = [
         _checked(layer, warnings, sections)
-        for layer in (user, system if isinstance(system, _FileLayer) else _empty_system())
+        for layer in (
+            *user_layers,
+            user,
+            system if isinstance(system, _FileLayer) else _empty_system(),
+        )
         if isinstance(layer, _FileLayer)
     ]
     if cwd is not None:
@@ -217,9 +273,27 @@ def load_config(
         )
     layers.extend(below)
     # A file that could not be read or parsed: its warning, and no layer.
-    for source in (managed, user, system):
+    for source in sources:
         if isinstance(source, _Unreadable):
             warnings.append(source.warning)
+    read_error = next(
+        (
+            "failed to read configuration layers: " + source.warning["details"].split("\n")[0]
+            for source in sources
+            if isinstance(source, _Unreadable)
+        ),
+        None,
+    )
+    refused = next((p for layer in reversed(layers) for p in layer.problems), None)
+    if read_error is None and refused is not None:
+        read_error = f"invalid configuration: {refused.message}\nin `{refused.dotted}`\n"
+    for layer in layers:
+        # The reference no longer selects a profile from a file: it says how to move on.
+        legacy = layer.applied.pop("profile", None)
+        if isinstance(legacy, str) and layer.name["type"] != "sessionFlags":
+            details = _legacy_profile(legacy)
+            warnings.append({"summary": diagnostics.SUMMARY, "details": details})
+            read_error = read_error or f"failed to resolve feature override precedence: {details}"
 
     effective = json.loads(DEFAULTS.read_text())
     origins: dict[str, Layer] = {}
@@ -229,20 +303,33 @@ def load_config(
             origins[key] = layer
     if any("features" in layer.applied for layer in layers):
         effective["features"].setdefault("network_proxy", None)
-    problems = [warning["details"].partition("\n")[0] for warning in warnings]
+    managed_applied = (
+        next(
+            (layer.applied for layer in layers if layer.name["type"] == managed.name["type"]), None
+        )
+        if isinstance(managed, _FileLayer)
+        else None
+    )
+    loaded = load_requirements(system_dir(), managed_file, managed_applied)
+    requirements = loaded.requirements
+    if loaded.warning is not None:
+        warnings.append(loaded.warning)
+        read_error = read_error or f"failed to read configuration layers: {loaded.error}"
+    if loaded.fatal is not None:
+        fatal.append(loaded.fatal)
+    if requirements is not None:
+        warnings.extend(requirements.apply(effective))
+    problems = [
+        warning["details"].partition("\n")[0] for warning in warnings if warning.get("details")
+    ]
     ignored = _unknown_settings(layers, sections)
     if ignored:
-        count = len(ignored)
-        noun = "setting" if count == 1 else "settings"
-        lines = "".join(f"\n  {where}: `{key}` is ignored." for where, key in ignored)
-        warnings.append(
-            {
-                "summary": f"Codex is ignoring {count} unrecognized configuration {noun}. "
-                f"Check for typos or deprecated settings.{lines}",
-                "details": None,
-            }
+        warnings.append(_ignored_warning(ignored))
+        problems.extend(
+            f"{at}: unknown configuration field `{key}`"
+            for _, key, at in ignored
+            if not key.startswith("features.")  # the reference's strict mode lets these pass
         )
-        problems.extend(f"{where}: unrecognized setting `{key}`" for where, key in ignored)
     return Config(
         layers,
         effective,
@@ -253,6 +340,53 @@ def load_config(
         None if cwd is None else Path(cwd),
         sections,
         problems,
+        profile,
+        requirements,
+        read_error,
+        fatal,
+    )
+
+
+def _profile_layer(
+    codex_home: Path, profile: str, user: _FileLayer | _Unreadable | None
+) -> tuple[_FileLayer | _Unreadable, list[str]]:
+    """``<profile>.config.toml`` as a user layer naming the profile (empty when the file is
+    missing, as the base user layer), and the reference's refusal when the base file still
+    has the legacy selector or table of that name."""
+    profile_file = codex_home / f"{profile}.config.toml"
+    name = {"type": "user", "file": str(profile_file), "profile": profile}
+    selected = _file_layer(profile_file, name) or _FileLayer(name, {})
+    legacy = isinstance(user, _FileLayer) and (
+        user.data.get("profile") == profile or profile in (user.data.get("profiles") or {})
+    )
+    if not legacy:
+        return selected, []
+    return selected, [
+        f"--profile `{profile}` cannot be used while {codex_home / 'config.toml'} contains "
+        f'legacy `profile = "{profile}"` or `[profiles.{profile}]` config; move those settings '
+        f"into {profile_file} and remove the legacy profile selector/table. See "
+        "https://developers.openai.com/codex/config-advanced#profiles for more information."
+    ]
+
+
+def _ignored_warning(ignored: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
+    """The reference's one warning for every unknown key: three of them, then a count."""
+    count = len(ignored)
+    noun = "setting" if count == 1 else "settings"
+    lines = "".join(f"\n  {label}: `{key}` is ignored." for label, key, _ in ignored[:3])
+    if count > 3:
+        lines += f"\n  ... and {count - 3} more ignored settings."
+    return {
+        "summary": f"Codex is ignoring {count} unrecognized configuration {noun}. "
+        f"Check for typos or deprecated settings.{lines}",
+        "details": None,
+    }
+
+
+def _legacy_profile(name: str) -> str:
+    return (
+        f'legacy `profile = "{name}"` config is no longer supported; use `--profile {name}` '
+        f"with `{name}.config.toml` instead"
     )
 
 
@@ -260,8 +394,9 @@ def strict_problems(config: Config) -> list[str]:
     """What ``--strict-config`` refuses at startup, one line each (empty: start normally).
 
     Invalid values and files that do not parse (``path:line:column: message``, as the
-    ``configWarning`` details) and unrecognized keys (``user (path): unrecognized setting
-    `key```). Without the flag the same problems are only warnings.
+    ``configWarning`` details) and unrecognized keys (``path:line:column: unknown
+    configuration field `key```; inside ``[features]`` they only warn, as the reference).
+    Without the flag the same problems are only warnings.
     """
     return list(config.problems)
 
@@ -271,22 +406,34 @@ def _layer_label(name: Mapping[str, Any]) -> str:
     kind = name["type"]
     if kind == "sessionFlags":
         return "session-flags"
-    where = name.get("file") or (
-        str(Path(name["dotCodexFolder"]) / "config.toml") if "dotCodexFolder" in name else None
-    )
+    where = _layer_path(name)
     label = {"legacyManagedConfigTomlFromFile": "managed"}.get(kind, kind)
     return f"{label} ({where})" if where else label
 
 
-def _unknown_settings(layers: Sequence[Layer], sections: Sections) -> list[tuple[str, str]]:
-    """``(layer label, key)`` for each unknown top-level key of an enabled layer, lowest
-    layer first (as the reference lists them)."""
-    return [
-        (_layer_label(layer.name), key)
-        for layer in reversed(layers)
-        if layer.disabled_reason is None
-        for key in unknown_keys(layer.data, sections)
-    ]
+def _unknown_settings(layers: Sequence[Layer], sections: Sections) -> list[tuple[str, str, str]]:
+    """``(layer label, dotted key, where)`` for each unknown key of an enabled layer, highest
+    layer first and keys sorted within a layer (as the reference lists them). ``where`` is
+    ``path:line:column`` of the key in its file, else the label."""
+    found = []
+    for layer in layers:
+        label = _layer_label(layer.name)
+        for key in unknown_keys(layer.applied, sections):
+            where = label
+            path = _layer_path(layer.name)
+            if path is not None and layer.text is not None:
+                point = diagnostics.locate_key(layer.text, tuple(key.split(".")))
+                where = f"{path}:{point['line']}:{point['column']}" if point else str(path)
+            found.append((label, key, where))
+    return found
+
+
+def _layer_path(name: Mapping[str, Any]) -> str | None:
+    if "file" in name:
+        return str(name["file"])
+    if "dotCodexFolder" in name:
+        return str(Path(name["dotCodexFolder"]) / "config.toml")
+    return None
 
 
 def parse_override(override: str) -> tuple[str, Any]:
@@ -330,8 +477,8 @@ def _file_layer(path: Path, name: dict[str, Any]) -> _FileLayer | _Unreadable | 
         data = tomllib.loads(text)
     except UnicodeDecodeError as exc:
         return _Unreadable(diagnostics.warning(path, f"invalid UTF-8: {exc.reason}", None))
-    except tomllib.TOMLDecodeError as exc:
-        message, range_ = _syntax_error(exc)
+    except tomllib.TOMLDecodeError:
+        message, range_, _rendering = diagnostics.syntax_error(text)
         return _Unreadable(diagnostics.warning(path, message, range_, text))
     resolve_paths(data, path.parent)
     return _FileLayer(name, plain(data), text, path)
@@ -342,7 +489,8 @@ def _checked(
 ) -> Layer:
     """Validate a parsed layer: report each bad value and leave it out of the merge."""
     applied = json.loads(json.dumps(layer.data))
-    for problem in validate(layer.data, sections):
+    problems = validate(layer.data, sections)
+    for problem in problems:
         _remove(applied, problem.loc)
         if layer.path is not None and layer.text is not None:
             range_ = diagnostics.locate(layer.text, problem.loc)
@@ -356,27 +504,14 @@ def _checked(
                     "range": None,
                 }
             )
-    return Layer(layer.name, version_of(layer.data), layer.data, applied)
+    return Layer(
+        layer.name, version_of(layer.data), layer.data, applied, None, problems, layer.text
+    )
 
 
 def _empty_system() -> _FileLayer:
     path = system_config_path()
     return _FileLayer({"type": "system", "file": str(path)}, {})
-
-
-def _syntax_error(exc: tomllib.TOMLDecodeError) -> tuple[str, dict[str, Any] | None]:
-    # tomllib reports "(at line L, column C)" at the end of its message.
-    text = str(exc)
-    marker = " (at line "
-    if marker not in text:
-        return text, None
-    message, _, where = text.rpartition(marker)
-    line_text, _, column_text = where.rstrip(")").partition(", column ")
-    try:
-        point = {"line": int(line_text), "column": int(column_text)}
-    except ValueError:
-        return text, None
-    return message, {"start": point, "end": dict(point)}
 
 
 def resolve_paths(data: dict[str, Any], base: Path) -> None:

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from codex_core.config import listing, migration
-from codex_core.config.loader import DEFAULTS, Config, load_config
+from codex_core.config.loader import DEFAULTS, Config
 from codex_core.config.writer import ConfigService, Edit
 from codex_core.hookspecs import hookimpl
-from codex_core.rpc import RequestContext, RpcMethod
+from codex_core.rpc import INTERNAL_ERROR, RequestContext, RpcError, RpcMethod
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
@@ -46,13 +46,18 @@ def service(kernel: Kernel) -> ConfigService:
 
 
 async def config_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
-    config = ctx.kernel.config
-    if params.cwd is not None:
-        # Project layers depend on the folder, so they are read for this request only.
-        config = await anyio.to_thread.run_sync(
-            load_config, config.codex_home, config.overrides, params.cwd, config.sections
-        )
+    """Read from disk on every call, as the reference: another process's edit shows at once
+    (project layers too, with ``cwd``). A configuration the reference cannot load is its error
+    (-32603), though the server keeps running on what it loaded."""
+    config = await _fresh(ctx, params.cwd)
     return read_config(config, bool(params.include_layers))
+
+
+async def _fresh(ctx: RequestContext, cwd: str | None) -> Config:
+    config = await anyio.to_thread.run_sync(ctx.kernel.config.reload, cwd)
+    if config.read_error is not None:
+        raise RpcError(INTERNAL_ERROR, config.read_error)
+    return config
 
 
 async def config_value_write(ctx: RequestContext, params: Any) -> dict[str, Any]:
@@ -72,8 +77,16 @@ def _strategy(value: Any) -> str:
 
 
 async def config_requirements_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
-    # No managed requirements source is configured yet, which the protocol spells as null.
-    return {"supportsIndependentSpeedModes": True, "requirements": None}
+    """``requirements.toml`` (and the legacy managed file's constraints) as read now; null
+    when there are none."""
+    config = await _fresh(ctx, None)
+    requirements = config.requirements
+    return {
+        "supportsIndependentSpeedModes": True,
+        "requirements": requirements.to_wire(config.get("forced_login_method"))
+        if requirements
+        else None,
+    }
 
 
 @hookimpl

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import tomlkit
 
-from codex_core.config.loader import load_config
 from codex_core.config.writer import _write_atomically as atomic_write
 
 if TYPE_CHECKING:
@@ -321,8 +320,5 @@ async def external_agent_config_import(ctx: RequestContext, params: Any) -> dict
             {"importId": import_id, "itemTypeResults": [o.to_wire() for o in grouped.values()]},
         )
     if "CONFIG" in grouped:
-        config = kernel.config
-        kernel.config = await anyio.to_thread.run_sync(
-            load_config, config.codex_home, config.overrides, None, config.sections
-        )
+        kernel.config = await anyio.to_thread.run_sync(kernel.config.reload)
     return {"importId": import_id}

@@ -133,7 +133,13 @@ class Problem:
 
     @property
     def dotted(self) -> str:
-        return ".".join(str(part) for part in self.loc)
+        """The key path as serde names it: up to the array holding the value, if any."""
+        keys = []
+        for part in self.loc:
+            if not isinstance(part, str):
+                break
+            keys.append(part)
+        return ".".join(keys)
 
 
 _EXPECTED = {
@@ -184,7 +190,7 @@ def validate(data: dict[str, Any], sections: Sections | None = None) -> list[Pro
     ``sections`` are the plugins' tables (``codex_config_sections``); each is checked by its
     model, like the built-in keys, and reported under its table name.
     """
-    problems = _problems(Settings, data)
+    problems = problems_of(Settings, data)
     for name, model in (sections or {}).items():
         if name in data and name not in Settings.model_fields:
             value = data[name]
@@ -193,11 +199,12 @@ def validate(data: dict[str, Any], sections: Sections | None = None) -> list[Pro
                     Problem((name,), f"invalid type: {_toml_describe(value)}, expected a map")
                 )
                 continue
-            problems.extend(Problem((name, *p.loc), p.message) for p in _problems(model, value))
+            problems.extend(Problem((name, *p.loc), p.message) for p in problems_of(model, value))
     return problems
 
 
-def _problems(model: type[BaseModel], data: dict[str, Any]) -> list[Problem]:
+def problems_of(model: type[BaseModel], data: dict[str, Any]) -> list[Problem]:
+    """Every value of ``data`` that ``model`` refuses, worded as serde."""
     try:
         model.model_validate(data)
     except ValidationError as exc:
@@ -223,13 +230,91 @@ def _problems(model: type[BaseModel], data: dict[str, Any]) -> list[Problem]:
 #: Top-level keys the official server reads (those ``config/read`` reports), plus ours.
 _OFFICIAL_KEYS = frozenset(json.loads(Path(__file__).with_name("defaults.json").read_text()))
 KNOWN_KEYS = _OFFICIAL_KEYS | frozenset(Settings.model_fields) | {"guardian_approval"}
+#: Feature flags the official server knows: its catalog plus the legacy names it still accepts.
+_FEATURES = frozenset(
+    entry["name"] for entry in json.loads(Path(__file__).with_name("features.json").read_text())
+) | {"collaboration_modes", "guardian_approval", "network_proxy"}
+#: Keys of the named tables (``[model_providers.<id>]``, ...) that the official server reads
+#: besides the ones modelled above; a key in neither is "ignored", as the reference says.
+_MORE_KEYS: dict[str, frozenset[str]] = {
+    "model_providers": frozenset(
+        {
+            "experimental_bearer_token",
+            "auth",
+            "websocket_connect_timeout_ms",
+            "supports_websockets",
+            "project_id",
+            "location",
+        }
+    ),
+    "mcp_servers": frozenset(
+        {
+            "env_vars",
+            "env_http_headers",
+            "startup_timeout_ms",
+            "scopes",
+            "oauth_resource",
+            "environment_id",
+            "tools",
+            "default_tools_approval_mode",
+            "supports_parallel_tool_calls",
+            "oauth",
+        }
+    ),
+    "profiles": frozenset(
+        {
+            "model_reasoning_summary",
+            "model_verbosity",
+            "service_tier",
+            "chatgpt_base_url",
+            "model_instructions_file",
+            "experimental_compact_prompt_file",
+            "tools",
+            "web_search",
+            "features",
+            "model_catalog_json",
+            "personality",
+            "plan_mode_reasoning_effort",
+            "windows",
+            "analytics",
+        }
+    ),
+    "shell_environment_policy": frozenset({"filters"}),
+}
+#: Tables whose own keys are checked: name -> (model, keyed by id?).
+_CHECKED_TABLES: dict[str, tuple[type[BaseModel], bool]] = {
+    "model_providers": (ModelProviderInfo, True),
+    "mcp_servers": (McpServer, True),
+    "profiles": (Profile, True),
+    "shell_environment_policy": (ShellEnvironmentPolicy, False),
+}
 
 
 def unknown_keys(data: Mapping[str, Any], sections: Sections | None = None) -> list[str]:
-    """Top-level keys of one layer that neither the official server, codex-core nor a plugin
-    reads: the reference warns "`key` is ignored" for them."""
+    """Dotted keys of one layer that neither the official server, codex-core nor a plugin
+    reads, sorted: the reference warns "`key` is ignored" for them.
+
+    Top-level keys are checked, and so are the keys inside ``[features]`` and the tables the
+    reference types (``[model_providers.<id>]``, ``[mcp_servers.<id>]``,
+    ``[profiles.<name>]``, ``[shell_environment_policy]``).
+    """
     known = KNOWN_KEYS | set(sections or {})
-    return [key for key in data if key not in known]
+    found = [key for key in data if key not in known]
+    features = data.get("features")
+    if isinstance(features, dict):
+        found.extend(f"features.{name}" for name in features if name not in _FEATURES)
+    for table, (model, by_id) in _CHECKED_TABLES.items():
+        value = data.get(table)
+        if not isinstance(value, dict):
+            continue
+        allowed = set(model.model_fields) | _MORE_KEYS.get(table, frozenset())
+        entries = value.items() if by_id else [(None, value)]
+        for entry_id, entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            prefix = table if entry_id is None else f"{table}.{entry_id}"
+            found.extend(f"{prefix}.{key}" for key in entry if key not in allowed)
+    return sorted(found)
 
 
 def config_sections(kernel: Kernel) -> dict[str, type[BaseModel]]:

@@ -39,7 +39,6 @@ from tomlkit.items import InlineTable, Table
 from codex_core.config.loader import (
     Config,
     Layer,
-    load_config,
     plain,
     resolve_paths,
     value_at,
@@ -88,9 +87,7 @@ class ConfigService:
             )
         async with self._lock:
             await anyio.to_thread.run_sync(_apply, target, edits, expected_version, config.sections)
-            reloaded = await anyio.to_thread.run_sync(
-                load_config, config.codex_home, config.overrides, None, config.sections
-            )
+            reloaded = await anyio.to_thread.run_sync(config.reload)
             self.kernel.config = reloaded
         for _record, _result in self.kernel.plugins.call_each(
             "codex_config_loaded", kernel=self.kernel, config=reloaded.effective

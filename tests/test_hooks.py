@@ -13,10 +13,11 @@ from typing import Any
 
 import anyio
 import pytest
-from test_turns import assert_valid
+from test_turns import assert_valid, methods, run_turn, serve, start_thread
 
-from codex_core.config.listing import hooks_for
+from codex_core.config.listing import hooks_for, trust_hash
 from codex_core.config.loader import Config, load_config
+from codex_core.testing import ScriptedModelServer, message
 from codex_core.threads.hooks import (
     HookHandler,
     HookOutcome,
@@ -29,7 +30,6 @@ from codex_core.threads.hooks import (
     run_hooks,
     session_start_input,
     stop_input,
-    trust_hash,
 )
 
 #: A hook: logs its stdin, argv and cwd to log.jsonl next to it, then answers as argv[1] says.
@@ -199,7 +199,9 @@ def test_only_trusted_enabled_hooks_run(tmp_path: Path, hook: Path) -> None:
     text = (home / "config.toml").read_text()
     # Trusted before its command changed: no longer trusted.
     (home / "config.toml").write_text(text.replace(" crash", " garbage"))
-    assert [h.event for h in hook_handlers(load_config(home, cwd=home))] == ["SessionStart"]
+    changed = load_config(home, cwd=home)
+    assert [entry["trustStatus"] for entry in hooks_for(changed)] == ["trusted", "modified"]
+    assert [h.event for h in hook_handlers(changed)] == ["SessionStart"]
     # Disabled through its state.
     key = f"{home / 'config.toml'}:session_start:0:0"
     disabled = text.replace(f'[hooks.state."{key}"]', f'[hooks.state."{key}"]\nenabled = false')
@@ -432,3 +434,76 @@ def test_hook_prompt_text_escapes_as_the_reference() -> None:
         '<hook_prompt hook_run_id="stop:1:/tmp/x/config.toml">'
         "fix &lt;this&gt; &amp; \"that\" 'now'</hook_prompt>"
     )
+
+
+# --------------------------------------------------------------------------- in a turn
+
+#: What ``codex-peer app-server`` sends for this turn (a SessionStart hook, then two Stop hooks
+#: that block once), less ``account/rateLimits/updated`` and ``thread/readState/changed``.
+REFERENCE_TURN = [
+    "<response>", "thread/status/changed", "turn/started",
+    "hook/started", "hook/completed",
+    "item/started", "item/completed",
+    "item/started", "item/agentMessage/delta", "item/completed", "thread/tokenUsage/updated",
+    "hook/started", "hook/started", "hook/completed", "hook/completed",
+    "item/started", "item/completed",
+    "item/started", "item/agentMessage/delta", "item/completed", "thread/tokenUsage/updated",
+    "hook/started", "hook/started", "hook/completed", "hook/completed",
+    "thread/status/changed", "turn/completed",
+]  # fmt: skip
+
+
+def test_hooks_in_a_turn_over_stdio(
+    start_server: Any,
+    codex_model_server: ScriptedModelServer,
+    codex_home: Path,
+    hook: Path,
+    tmp_path: Path,
+) -> None:
+    model = codex_model_server
+    write_config(codex_home, [
+        ("SessionStart", "startup", {"command": command(hook, "text")}),
+        ("Stop", None, {"command": command(hook, "exit2-once")}),
+        ("Stop", None, {"command": command(hook, "block-once")}),
+    ])  # fmt: skip
+    for text in ("first", "second", "third", "fourth"):
+        model.add(message(text))
+    server = serve(start_server, model)
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    thread_id = start_thread(server, cwd=str(cwd))
+    sent = run_turn(server, thread_id, "hello")
+    assert methods(sent) == REFERENCE_TURN
+    assert_valid(sent)
+    items = [m["params"]["item"] for m in sent if m.get("method") == "item/completed"]
+    path = codex_home / "config.toml"
+    fragments = [{"text": 'fix <this> & "that"', "hookRunId": f"stop:1:{path}"},
+                 {"text": "please also run the tests", "hookRunId": f"stop:2:{path}"}]  # fmt: skip
+    prompt = {"type": "hookPrompt", "id": items[2]["id"], "fragments": fragments,
+              "startedAtMs": items[2]["startedAtMs"],
+              "completedAtMs": items[2]["completedAtMs"]}  # fmt: skip
+    assert [item["type"] for item in items] == ["userMessage", "agentMessage", "hookPrompt",
+                                                "agentMessage"]  # fmt: skip
+    assert items[2] == prompt
+    # The model read the SessionStart context before the input, then the hook prompt.
+    first, second = model.requests[:2]
+    assert first.input_texts("developer")[-1] == "remember the tests"
+    assert second.input_texts()[-2:] == [
+        f'<hook_prompt hook_run_id="stop:1:{path}">fix &lt;this&gt; &amp; "that"</hook_prompt>',
+        f'<hook_prompt hook_run_id="stop:2:{path}">please also run the tests</hook_prompt>',
+    ]
+    stdin = [call["stdin"] for call in logged(hook)]
+    assert [(s["hook_event_name"], s.get("stop_hook_active")) for s in stdin] == [
+        ("SessionStart", None), ("Stop", False), ("Stop", False), ("Stop", True), ("Stop", True),
+    ]  # fmt: skip
+    assert stdin[0]["transcript_path"] == stdin[1]["transcript_path"]
+    assert Path(stdin[0]["transcript_path"]).is_file()
+
+    # A second turn: SessionStart hooks ran once for the thread; the prompt is persisted.
+    again = run_turn(server, thread_id, "again")
+    assert methods(again)[3:5] == ["item/started", "item/completed"]
+    assert again[-1]["params"]["turn"]["status"] == "completed"
+    server.close()
+    reader = serve(start_server, model)
+    turns = reader.result("thread/read", {"threadId": thread_id, "includeTurns": True})
+    assert turns["thread"]["turns"][0]["items"][2] == prompt

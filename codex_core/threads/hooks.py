@@ -16,7 +16,6 @@ context, a blocked stop's ``<hook_prompt>`` user message, ending the turn) is up
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -33,7 +32,7 @@ import anyio
 from anyio.abc import ByteReceiveStream, Process
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from codex_core.config.listing import hooks_for
+from codex_core.config.listing import MATCHED_EVENTS, hooks_for
 from codex_core.threads.ids import uuid7
 
 if TYPE_CHECKING:
@@ -46,8 +45,6 @@ EVENTS = {
     "SessionStart": ("session-start", "sessionStart", "thread"),
     "Stop": ("stop", "stop", "turn"),
 }
-#: Events whose groups' matcher takes part (in matching, and in a hook's trust hash).
-MATCHED_EVENTS = {"PreToolUse", "PermissionRequest", "PostToolUse", "SessionStart"}
 #: The reference numbers a layer's hooks event by event in this order (the protocol's
 #: ``HookEventName`` order), whatever the order of the file.
 EVENT_ORDER = (
@@ -55,8 +52,6 @@ EVENT_ORDER = (
     "PreCompact", "PostCompact", "SessionStart", "SessionEnd", "UserPromptSubmit",
     "SubagentStart", "SubagentStop", "Stop", "Interrupt",
 )  # fmt: skip
-#: Layers whose ``[hooks.state]`` may trust or disable a hook (as the reference).
-_STATE_LAYERS = ("user", "sessionFlags")
 
 Emit = Callable[[str, dict[str, Any]], None]
 
@@ -100,20 +95,6 @@ class HookHandler:
         }
 
 
-def trust_hash(event: str, matcher: str | None, handler: dict[str, Any]) -> str:
-    """The hash a ``trusted_hash`` must equal, computed as the reference does.
-
-    ``handler`` is the normalized handler (``type``, ``command``, ``timeout``, ``async``,
-    ``statusMessage`` when set); the identity is hashed as compact JSON with sorted keys, so a
-    hook the reference's user trusted is trusted here too.
-    """
-    identity: dict[str, Any] = {"event_name": _snake(event), "hooks": [handler]}
-    if matcher is not None:
-        identity["matcher"] = matcher
-    text = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
 def hook_handlers(config: Config) -> list[HookHandler]:
     """The ``SessionStart`` and ``Stop`` handlers of ``config`` that may run, in display order.
 
@@ -122,25 +103,16 @@ def hook_handlers(config: Config) -> list[HookHandler]:
     """
     if (config.get("features") or {}).get("hooks") is False:
         return []
-    states = _hook_states(config)
     handlers: list[HookHandler] = []
     for display_order, event, entry in _numbered(config):
         if event not in EVENTS or entry["async"]:
             continue
-        matcher = entry["matcher"] if event in MATCHED_EVENTS else None
-        timeout = max(1, int(entry["timeoutSec"]))
-        normalized = {"type": "command", "command": entry["command"], "timeout": timeout,
-                      "async": False}  # fmt: skip
-        if entry["statusMessage"] is not None:
-            normalized["statusMessage"] = entry["statusMessage"]
-        state = states.get(entry["key"], {})
-        managed = bool(entry["isManaged"])
-        enabled = managed or state.get("enabled") is not False
-        trusted = managed or state.get("trusted_hash") == trust_hash(event, matcher, normalized)
-        if enabled and trusted:
+        if entry["enabled"] and entry["trustStatus"] in ("managed", "trusted"):
+            matcher = entry["matcher"] if event in MATCHED_EVENTS else None
             handlers.append(
-                HookHandler(event, entry["command"], matcher, timeout, entry["statusMessage"],
-                            entry["sourcePath"], entry["source"], display_order)
+                HookHandler(event, entry["command"], matcher, max(1, int(entry["timeoutSec"])),
+                            entry["statusMessage"], entry["sourcePath"], entry["source"],
+                            display_order)
             )  # fmt: skip
     return handlers
 
@@ -176,24 +148,6 @@ def _numbered(config: Config) -> list[tuple[int, str, dict[str, Any]]]:
 def _configured_name(wire_name: str) -> str:
     """``sessionStart`` (``HookMetadata.eventName``) -> ``SessionStart`` (the config key)."""
     return wire_name[:1].upper() + wire_name[1:]
-
-
-def _hook_states(config: Config) -> dict[str, dict[str, Any]]:
-    """``[hooks.state."<key>"]`` of the user's layers, later layers winning field by field."""
-    states: dict[str, dict[str, Any]] = {}
-    for layer in reversed(config.layers):
-        if layer.name["type"] not in _STATE_LAYERS:
-            continue
-        table = (layer.data.get("hooks") or {}).get("state")
-        for key, state in (table or {}).items() if isinstance(table, dict) else ():
-            if isinstance(state, dict) and key.strip():
-                merged = states.setdefault(key.strip(), {})
-                merged.update({k: state[k] for k in ("enabled", "trusted_hash") if k in state})
-    return states
-
-
-def _snake(event: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", event).lower()
 
 
 # --------------------------------------------------------------------------- matchers

@@ -4,7 +4,9 @@ The built-in ``user`` reviewer sends the request (``item/commandExecution/reques
 ``item/fileChange/requestApproval``) to the connections subscribed to the thread and returns
 the first answer; see ``codex_core.threads.tools.ask_subscribers`` for the details (resolved
 notifications, disconnects, interrupts). Other reviewers come from plugins through the
-``codex_approval_reviewers`` hook and are chosen by ``approvals_reviewer``.
+``codex_approval_reviewers`` hook and are chosen by ``approvals_reviewer``; a configured
+reviewer that no plugin provides (its plugin disabled or not installed) is reported to clients
+as a ``configWarning``, and the ``user`` reviewer answers in its place.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from codex_core.hookspecs import ApprovalRequest, hookimpl
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
 
-__all__ = ["UserReviewer", "active_turn", "codex_approval_reviewers"]
+__all__ = [
+    "UserReviewer",
+    "active_turn",
+    "codex_approval_reviewers",
+    "codex_config_loaded",
+]
 
 
 class UserReviewer:
@@ -51,3 +58,22 @@ def active_turn(kernel: Kernel, request: ApprovalRequest) -> Any:
 @hookimpl
 def codex_approval_reviewers(kernel: Kernel) -> list[UserReviewer]:
     return [UserReviewer(kernel)]
+
+
+@hookimpl
+def codex_config_loaded(kernel: Kernel) -> None:
+    """Warn when ``approvals_reviewer`` names a reviewer that no active plugin provides."""
+    name = kernel.config.settings.approvals_reviewer
+    if name is None or name in kernel.approval_reviewers:
+        return
+    kernel.config.warnings.append(
+        {
+            "summary": f'`approvals_reviewer = "{name}"` names a reviewer that no active plugin '
+            "provides; approval requests go to the user instead.",
+            "details": "Install or enable the plugin that provides it (`guardian_subagent` and "
+            '`auto_review`: codex-plugin-guardian), or set `approvals_reviewer = "user"`. Run '
+            "`codex-app-server plugins list` for every plugin's state.",
+            "path": None,
+            "range": None,
+        }
+    )

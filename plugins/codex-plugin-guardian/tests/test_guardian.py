@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import codex_core.protocol
 from codex_core.testing import ModelResponse, ScriptedModelServer, function_call, message
 from codex_core.testing.model_server import RecordedRequest
 from codex_core.testing.pytest_plugin import StdioServer
@@ -16,7 +17,8 @@ from codex_core.testing.pytest_plugin import StdioServer
 pytest.importorskip("codex_plugin_shell")
 
 FINAL = "done"
-SCHEMA = Path("/work/shared/conformance/schema-codex-0.169.0")
+#: The official schema, as vendored with the kernel (the reference's generate-json-schema).
+SCHEMA = Path(codex_core.protocol.__file__).with_name("schema") / "stable"
 
 
 def is_review(request: RecordedRequest) -> bool:
@@ -24,9 +26,15 @@ def is_review(request: RecordedRequest) -> bool:
     return str(body.get("prompt_cache_key", "")).startswith("guardian:")
 
 
-def verdict(decision: str, level: str, score: int, category: str, rationale: str) -> str:
-    return json.dumps({"risk_level": level, "risk_score": score, "category": category,
-                       "rationale": rationale, "decision": decision})  # fmt: skip
+def verdict(
+    decision: str, level: str, score: int, category: str, rationale: str,
+    authorization: str | None = None,
+) -> str:  # fmt: skip
+    answer = {"risk_level": level, "risk_score": score, "category": category,
+              "rationale": rationale, "decision": decision}  # fmt: skip
+    if authorization is not None:
+        answer["user_authorization"] = authorization
+    return json.dumps(answer)
 
 
 def script(model: ScriptedModelServer, cmd: str) -> None:
@@ -50,7 +58,7 @@ def start(factory: Any, model: ScriptedModelServer, *args: str) -> StdioServer:
 
 def run_turn(server: StdioServer, cwd: Path, text: str) -> str:
     thread = server.result("thread/start", {"cwd": str(cwd)})
-    assert thread["approvalsReviewer"] == "guardian_subagent"
+    assert thread["approvalsReviewer"] == "auto_review"  # the reference reports the new name
     input_ = [{"type": "text", "text": text, "text_elements": []}]
     turn = server.result("turn/start", {"threadId": thread["thread"]["id"], "input": input_})
     return str(turn["turn"]["id"])
@@ -60,9 +68,14 @@ def reviews(server: StdioServer) -> list[dict[str, Any]]:
     return [n for n in server.notifications if "autoApprovalReview" in n.get("method", "")]
 
 
+def warnings(server: StdioServer) -> list[str]:
+    """The ``guardianWarning`` messages so far."""
+    return [n["params"]["message"] for n in server.notifications
+            if n["method"] == "guardianWarning"]  # fmt: skip
+
+
 def assert_valid(notifications: list[dict[str, Any]]) -> None:
-    if not SCHEMA.is_dir():
-        return
+    """Every notification validates against the official schema."""
     import jsonschema  # type: ignore[import-untyped]
 
     validator = jsonschema.Draft7Validator(
@@ -110,9 +123,16 @@ def test_benign_command_is_approved_without_asking_the_client(
     assert done["params"]["review"]["riskLevel"] == "low"
     assert done["params"]["review"]["rationale"] == "Creates one file in the workspace."
     assert_valid([started, done])
-    # The review is its own request: our prompt, no tools, no parent history, a JSON format.
+    # As the reference: every verdict is also a guardianWarning, sent just before `completed`.
+    assert warnings(server) == ["Automatic approval review approved (risk: low, authorization: "
+                                "unknown): Creates one file in the workspace."]  # fmt: skip
+    methods = [n["method"] for n in server.notifications]
+    assert methods.index("guardianWarning") == methods.index(done["method"]) - 1
+    assert_valid([n for n in server.notifications if n["method"] == "guardianWarning"])
+    # The review is its own request: our prompt, read-only tools, no parent history, a JSON
+    # format.
     review = review_request(model).body
-    assert review["tools"] == []
+    assert [tool["name"] for tool in review["tools"]] == ["read_file", "list_dir"]
     assert review["text"]["format"]["type"] == "json_schema"
     assert "guardian" in review["instructions"]
     (only,) = review["input"]
@@ -128,7 +148,7 @@ def test_destructive_command_is_denied_and_the_model_is_told(
     (precious / "data.txt").write_text("keep me")
     model = codex_model_server
     model.answer_matching(is_review, message(verdict(
-        "deny", "high", 95, "data_deletion", "Recursively deletes user data.")))  # fmt: skip
+        "deny", "high", 95, "data_deletion", "Recursively deletes user data.", "low")))  # fmt: skip
     script(model, "rm -rf precious")
     server = start(codex_server_factory, model)
     run_turn(server, tmp_path, "tidy up")
@@ -139,6 +159,10 @@ def test_destructive_command_is_denied_and_the_model_is_told(
     _, done = reviews(server)
     assert done["params"]["review"]["status"] == "denied"
     assert done["params"]["review"]["riskLevel"] == "high"
+    assert done["params"]["review"]["userAuthorization"] == "low"
+    assert warnings(server) == [
+        "Automatic approval review denied (risk: high, authorization: low): Recursively deletes "
+        "user data."]  # fmt: skip
     assert_valid([done])
     declined = [n["params"]["item"] for n in server.notifications
                 if n["method"] == "item/completed"
@@ -170,10 +194,12 @@ def test_a_review_that_times_out_falls_back_to_the_user(
     assert (tmp_path / "after-fallback.txt").exists()
 
 
+@pytest.mark.parametrize("name", ["guardian_subagent", "auto_review"])
 def test_the_reviewer_can_be_chosen_per_turn(
-    codex_server_factory: Any, codex_model_server: ScriptedModelServer, tmp_path: Path
+    codex_server_factory: Any, codex_model_server: ScriptedModelServer, tmp_path: Path, name: str
 ) -> None:
-    """No reviewer in config: `approvalsReviewer` on turn/start routes this turn's approvals."""
+    """No reviewer in config: `approvalsReviewer` on turn/start routes this turn's approvals
+    (by either name: `auto_review` is the one the 0.169 schema calls canonical)."""
     model = codex_model_server
     model.answer_matching(is_review, message(verdict(
         "approve", "low", 5, "none", "Creates one file.")))  # fmt: skip
@@ -187,7 +213,7 @@ def test_the_reviewer_can_be_chosen_per_turn(
     assert thread["approvalsReviewer"] == "user"
     text = [{"type": "text", "text": "make it", "text_elements": []}]
     server.result("turn/start", {"threadId": thread["thread"]["id"], "input": text,
-                                 "approvalsReviewer": "guardian_subagent"})  # fmt: skip
+                                 "approvalsReviewer": name})  # fmt: skip
     completed = server.wait_notification("turn/completed", 20)["params"]
     assert completed["turn"]["status"] == "completed"
     assert (tmp_path / "per-turn.txt").exists()

@@ -90,6 +90,9 @@ class Kernel:
         self.connections: set[Connection] = set()
         #: Services plugins share with each other, by name (``"threads"``, ...).
         self.services: dict[str, Any] = {}
+        #: Notifications every client gets right after ``initialize`` (say, a plugin's
+        #: ``deprecationNotice``), next to the config and plugin warnings.
+        self.startup_notices: list[tuple[str, dict[str, Any]]] = []
         #: The parsed command line, by argparse ``dest`` (``listen``, and whatever plugins added
         #: through ``codex_cli_options``, e.g. ``ws_auth``). Set by ``codex-app-server``; empty
         #: for a kernel a host embeds, so readers must fall back to defaults.
@@ -430,7 +433,7 @@ class Kernel:
         warnings = [("configWarning", warning) for warning in self.config.warnings]
         for record in self.plugins.failures():
             warnings.append(("configWarning", plugin_warning(record)))
-        return warnings
+        return [*warnings, *self.startup_notices]
 
 
 def plugin_warning(record: PluginRecord) -> dict[str, Any]:

@@ -143,3 +143,15 @@ def test_without_an_os_sandbox_the_policy_asks_before_writes() -> None:
     assert approval_verdict("on-request", "read-only", escalated=False, safe=True) == "run"
     assert approval_verdict("on-request", "workspace-write", escalated=True, safe=True) == "ask"
     assert approval_verdict("untrusted", "danger-full-access", **ask, confined=True) == "ask"
+
+
+def test_the_deprecated_guardian_approval_flag_picks_the_automatic_reviewer(
+    start_server: Any,
+) -> None:
+    """`guardian_approval = true` backfills `approvals_reviewer` (reported by its new name)."""
+    server = start_server("-c", "guardian_approval=true")
+    server.initialize()
+    assert server.result("thread/start", {})["approvalsReviewer"] == "auto_review"
+    plain = start_server()
+    plain.initialize()
+    assert plain.result("thread/start", {})["approvalsReviewer"] == "user"

@@ -211,7 +211,7 @@ class ThreadRegistry:
         settings = self._settings(model, provider, cwd, approval, sandbox_mode)
         reviewer = params.approvals_reviewer or base.get("approvalsReviewer")
         if reviewer is not None:
-            settings["approvalsReviewer"] = to_wire(reviewer)
+            settings["approvalsReviewer"] = reviewer_name(reviewer)
         loaded = self.threads[thread_id] = LoadedThread(thread, settings, {ctx.connection})
         loaded.base_instructions = (
             params.base_instructions or base.get("baseInstructions") or config.get("instructions")
@@ -296,7 +296,7 @@ class ThreadRegistry:
             "runtimeWorkspaceRoots": [cwd],
             "instructionSources": [],
             "approvalPolicy": approval,
-            "approvalsReviewer": self.kernel.config.get("approvals_reviewer") or "user",
+            "approvalsReviewer": reviewer_name(self.kernel.config.settings.approvals_reviewer),
             "sandbox": _SANDBOXES.get(sandbox_mode, _SANDBOXES["read-only"]),
             "activePermissionProfile": {"id": f":{sandbox_mode}", "extends": None},
             "reasoningEffort": None,
@@ -523,7 +523,7 @@ class ThreadRegistry:
         if params.cwd:
             settings["cwd"] = loaded.thread["cwd"] = params.cwd
         if params.approvals_reviewer is not None:
-            settings["approvalsReviewer"] = to_wire(params.approvals_reviewer)
+            settings["approvalsReviewer"] = reviewer_name(params.approvals_reviewer)
         loaded.subscribers.add(ctx.connection)
         thread = dict(loaded.thread)
         exclude = bool(params.exclude_turns)
@@ -703,7 +703,7 @@ class ThreadRegistry:
         if params.approval_policy is not None:
             settings["approvalPolicy"] = to_wire(params.approval_policy)
         if params.approvals_reviewer is not None:
-            settings["approvalsReviewer"] = to_wire(params.approvals_reviewer)
+            settings["approvalsReviewer"] = reviewer_name(params.approvals_reviewer)
         if params.sandbox_policy is not None:
             settings["sandbox"] = to_wire(params.sandbox_policy)
         turn = Turn(
@@ -897,6 +897,14 @@ class ThreadRegistry:
         for loaded in self.threads.values():
             if loaded.writer is not None:
                 loaded.writer.close()
+
+
+def reviewer_name(reviewer: Any) -> str:
+    """The ``ApprovalsReviewer`` a thread reports: ``guardian_subagent`` is the legacy name of
+    ``auto_review`` (the reference answers with the new one); unset means ``user``."""
+    name = to_wire(getattr(reviewer, "root", reviewer)) if reviewer is not None else "user"
+    name = str(getattr(name, "value", name))
+    return "auto_review" if name == "guardian_subagent" else name
 
 
 def user_input(entries: Any) -> list[dict[str, Any]]:

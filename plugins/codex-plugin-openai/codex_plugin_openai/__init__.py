@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from codex_core.hookspecs import hookimpl
-from codex_plugin_openai.provider import ModelError, ProviderConfig, ResponsesProvider, parse_sse
+from codex_plugin_openai.provider import (
+    BASE_URL_DEPRECATED,
+    LEGACY_BASE_URL_VARIABLE,
+    ModelError,
+    ProviderConfig,
+    ResponsesProvider,
+    parse_sse,
+)
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
@@ -21,6 +29,8 @@ _SERVICE = "openai.responses"
 def codex_model_providers(kernel: Kernel) -> list[ResponsesProvider]:
     provider = ResponsesProvider(kernel)
     kernel.services[_SERVICE] = provider
+    if os.environ.get(LEGACY_BASE_URL_VARIABLE) and not kernel.config.get("openai_base_url"):
+        kernel.startup_notices.append(("deprecationNotice", BASE_URL_DEPRECATED))
     return [provider]
 
 

@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+#: The environment variable older Codex read the base URL from; still honoured, with a notice.
+LEGACY_BASE_URL_VARIABLE = "OPENAI_BASE_URL"
+BASE_URL_DEPRECATED = {
+    "summary": "`OPENAI_BASE_URL` is deprecated. Set `openai_base_url` in config.toml instead.",
+    "details": None,
+}
 DEFAULT_REQUEST_MAX_RETRIES = 4
 #: Hard caps, whatever the config says (the reference caps them too).
 MAX_REQUEST_RETRIES = 100
@@ -89,7 +95,12 @@ def resolve_provider(kernel: Kernel, provider_id: str) -> ProviderConfig:
         )
     table = dict(table or {})
     if provider_id == "openai":
-        base_url = table.get("base_url") or config.get("openai_base_url") or OPENAI_BASE_URL
+        base_url = (
+            table.get("base_url")
+            or config.get("openai_base_url")
+            or os.environ.get(LEGACY_BASE_URL_VARIABLE)
+            or OPENAI_BASE_URL
+        )
         env_key = table.get("env_key") or "OPENAI_API_KEY"
     else:
         base_url = table.get("base_url")

@@ -586,17 +586,25 @@ class ThreadRegistry:
         path = rollout.find_rollout(self.home, thread_id)
         if path is None or rollout.ARCHIVED in path.parts:
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
+        audience = await self._unload_for_good(ctx, loaded)
+        target = self.home / rollout.ARCHIVED / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), str(target))
+        self._after_reply(ctx, audience, "thread/archived", {"threadId": thread_id})
+        return {}
+
+    async def _unload_for_good(
+        self, ctx: RequestContext, loaded: LoadedThread | None
+    ) -> set[Connection]:
+        """Stop the thread's turn and unload it, telling its subscribers (archive, delete);
+        returns who is to hear what became of it: the caller and those subscribers."""
         audience: set[Connection] = {ctx.connection}
         if loaded is not None:
             audience |= loaded.subscribers
             await self.interrupt_and_wait(loaded)
             self.set_status(loaded, {"type": "notLoaded"})
             self._drop(loaded)
-        target = self.home / rollout.ARCHIVED / path.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(path), str(target))
-        self._after_reply(ctx, audience, "thread/archived", {"threadId": thread_id})
-        return {}
+        return audience
 
     async def unarchive(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         thread_id = self.thread_id(params.thread_id)
@@ -651,12 +659,7 @@ class ThreadRegistry:
         path = rollout.find_rollout(self.home, thread_id)
         if path is None and (loaded is None or loaded.materialized):
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
-        audience: set[Connection] = {ctx.connection}
-        if loaded is not None:
-            audience |= loaded.subscribers
-            await self.interrupt_and_wait(loaded)
-            self.set_status(loaded, {"type": "notLoaded"})
-            self._drop(loaded)
+        audience = await self._unload_for_good(ctx, loaded)
         if path is not None:
             path.unlink(missing_ok=True)
         self._after_reply(ctx, audience, "thread/deleted", {"threadId": thread_id})

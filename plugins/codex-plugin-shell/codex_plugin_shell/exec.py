@@ -45,6 +45,8 @@ DEFAULT_MAX_OUTPUT_TOKENS = 10_000
 #: How much output the commandExecution item keeps and streams (bytes of text).
 AGGREGATE_CAP = 1024 * 1024
 EXIT_TIMEOUT = 124
+#: How long a command has to exit after SIGTERM (timeout, interrupt) before SIGKILL.
+TERM_GRACE_SECONDS = 2.0
 
 INPUT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -161,23 +163,7 @@ class ExecCommand:
         argv = [shell, flag, cmd]
         cwd = resolve_workdir(context.cwd, arguments.get("workdir"))
         escalated = arguments.get("sandbox_permissions") == "require_escalated"
-        item = {
-            "type": "commandExecution",
-            "id": context.call_id,
-            "pluginId": None,
-            "scriptPath": None,
-            "command": shlex.join(argv),
-            "cwd": cwd,
-            "processId": None,
-            "source": "agent",
-            "status": "inProgress",
-            "commandActions": [{"type": "unknown", "command": cmd}],
-            "aggregatedOutput": None,
-            "exitCode": None,
-            "durationMs": None,
-            "startedAtMs": now_ms(),
-            "completedAtMs": None,
-        }
+        item = command_item(context.call_id, argv, cwd, cmd, source="agent")
         key = f"exec:{cmd}"
         home = context.kernel.codex_home
         ruled = execpolicy.decide(execpolicy.load_rules(home), segments(cmd) or [])
@@ -238,6 +224,29 @@ class ExecCommand:
         if not trusted:
             argv = sandbox.wrap(argv, policy, cwd)
         return await run(context, item, argv, cwd, env, timeout_ms, budget)
+
+
+def command_item(
+    item_id: str, argv: list[str], cwd: str, cmd: str, *, source: str
+) -> dict[str, Any]:
+    """A ``commandExecution`` item about to run ``argv`` (``cmd`` as the user or model wrote it)."""
+    return {
+        "type": "commandExecution",
+        "id": item_id,
+        "pluginId": None,
+        "scriptPath": None,
+        "command": shlex.join(argv),
+        "cwd": cwd,
+        "processId": None,
+        "source": source,
+        "status": "inProgress",
+        "commandActions": [{"type": "unknown", "command": cmd}],
+        "aggregatedOutput": None,
+        "exitCode": None,
+        "durationMs": None,
+        "startedAtMs": now_ms(),
+        "completedAtMs": None,
+    }
 
 
 def accepted(decision: Any) -> bool:
@@ -362,14 +371,10 @@ async def execute(
             await process.wait()
         if scope.cancelled_caught:
             timed_out = True
-            kill(process)
-            with anyio.CancelScope(shield=True):
-                await process.wait()
+            await terminate(process)
     finally:
         if process.returncode is None:  # interrupted: take the whole process group down
-            kill(process)
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                await process.wait()
+            await terminate(process)
             await process.aclose()
     tail = decoder.decode(b"", final=True)
     if tail and size < AGGREGATE_CAP:
@@ -410,12 +415,27 @@ def truncate(output: str, budget_tokens: int) -> str:
     return f"{output[:half]}\n…{dropped} tokens truncated…\n{output[-half:]}"
 
 
-def kill(process: Any) -> None:
+async def terminate(process: Any) -> None:
+    """End the command's whole process group: SIGTERM, then SIGKILL if it is still there after
+    ``TERM_GRACE_SECONDS``. The grace lets shells run their traps: a login shell killed outright
+    while its profile runs can leave a lock behind (pyenv's rehash lock, say) that stalls every
+    later shell."""
+    with anyio.CancelScope(shield=True):
+        signal_group(process, signal.SIGTERM)
+        with anyio.move_on_after(TERM_GRACE_SECONDS):
+            await process.wait()
+        if process.returncode is None:
+            signal_group(process, signal.SIGKILL)
+            with anyio.move_on_after(5):
+                await process.wait()
+
+
+def signal_group(process: Any, signum: signal.Signals) -> None:
     try:
-        os.killpg(process.pid, signal.SIGKILL)
+        os.killpg(process.pid, signum)
     except (ProcessLookupError, PermissionError):
         with contextlib.suppress(ProcessLookupError):
-            process.kill()
+            process.send_signal(signum)
 
 
 def number(value: Any, default: int) -> int:

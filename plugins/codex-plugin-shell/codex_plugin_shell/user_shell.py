@@ -9,13 +9,12 @@ its own when the thread is idle. The model reads what happened in its next reque
 from __future__ import annotations
 
 import os
-import shlex
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from codex_core.rpc import INVALID_REQUEST, RequestContext, RpcError
 from codex_core.threads.tools import ToolContext
-from codex_plugin_shell.exec import default_shell, environment, execute, now_ms
+from codex_plugin_shell.exec import command_item, default_shell, environment, execute
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
@@ -50,23 +49,7 @@ class ShellCommand:
 async def run_user_command(turn: Turn, command: str, timeout_ms: int) -> None:
     context = ToolContext(turn, str(uuid.uuid4()))
     argv = [default_shell(), "-lc", command]
-    item = {
-        "type": "commandExecution",
-        "id": context.call_id,
-        "pluginId": None,
-        "scriptPath": None,
-        "command": shlex.join(argv),
-        "cwd": context.cwd,
-        "processId": None,
-        "source": "userShell",
-        "status": "inProgress",
-        "commandActions": [{"type": "unknown", "command": command}],
-        "aggregatedOutput": None,
-        "exitCode": None,
-        "durationMs": None,
-        "startedAtMs": now_ms(),
-        "completedAtMs": None,
-    }
+    item = command_item(context.call_id, argv, context.cwd, command, source="userShell")
     env = environment(os.environ, context.config.get("shell_environment_policy") or {})
     ran = await execute(context, item, argv, context.cwd, env, timeout_ms, unified_exec=False)
     output = ran.error if ran.error is not None else ran.output

@@ -77,9 +77,7 @@ def model_entry(info: dict[str, Any]) -> dict[str, Any]:
 
 async def model_list(ctx: RequestContext, params: Any) -> dict[str, Any]:
     entries = [
-        entry
-        for entry in models(ctx.kernel.config)
-        if params.include_hidden or not entry["hidden"]
+        entry for entry in models(ctx.kernel.config) if params.include_hidden or not entry["hidden"]
     ]
     start = 0
     if params.cursor is not None:

@@ -330,3 +330,29 @@ def test_another_model_answering_is_reported_once(start_server: Any, model: Any)
     }
     assert_valid([notice])
     assert "model/rerouted" not in methods(run_turn(server, thread_id, "again"))
+
+
+def test_local_images_are_inlined_for_the_model(
+    start_server: Any, model: Any, tmp_path: Path
+) -> None:
+    pixel = tmp_path / "pixel.png"
+    pixel.write_bytes(b"\x89PNG\r\n\x1a\n fake but read as bytes")
+    model.add(ModelResponse([message("seen")]), ModelResponse([message("missing")]))
+    server = serve(start_server, model)
+    thread_id = start_thread(server)
+    for path in (pixel, tmp_path / "nope.png"):
+        request_id = 900 + len(model.requests)
+        content = [{"type": "text", "text": "look"}, {"type": "localImage", "path": str(path)}]
+        server.send({"id": request_id, "method": "turn/start",
+                     "params": {"threadId": thread_id, "input": content}})  # fmt: skip
+        server.wait_response(request_id)
+        server.wait_notification("turn/completed")
+    parts, second = (request.body["input"][-1]["content"] for request in model.requests)
+    assert parts[1] == {"type": "input_text", "text": f'<image name=[Image #1] path="{pixel}">'}
+    assert parts[2]["type"] == "input_image" and parts[2]["detail"] == "high"
+    assert parts[2]["image_url"].startswith("data:image/png;base64,")
+    assert parts[3] == {"type": "input_text", "text": "</image>"}
+    assert second[1]["text"] == (
+        f"Codex could not read the local image at `{tmp_path / 'nope.png'}`: "
+        "No such file or directory (os error 2)"
+    )

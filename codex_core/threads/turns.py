@@ -21,11 +21,14 @@ a response's ``thread/tokenUsage/updated`` goes out after its tool calls ran.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import mimetypes
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -128,15 +131,39 @@ def usage_from_rollout(usage: dict[str, Any]) -> dict[str, int]:
 def user_input_to_model(content: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Protocol ``UserInput`` items -> Responses API content parts (text and images)."""
     parts: list[dict[str, Any]] = []
+    images = 0
     for entry in content:
         kind = entry.get("type")
         if kind == "text":
             parts.append({"type": "input_text", "text": entry.get("text", "")})
         elif kind == "image" and entry.get("url"):
             parts.append({"type": "input_image", "image_url": entry["url"]})
+        elif kind == "localImage" and entry.get("path"):
+            images += 1
+            parts.extend(local_image(str(entry["path"]), entry.get("detail"), images))
         else:
             raise TurnFailed(f"input of type `{kind}` is not supported yet", "badRequest")
     return parts
+
+
+def local_image(path: str, detail: Any, number: int) -> list[dict[str, Any]]:
+    """A file the user attached, inlined as a data URL between the reference's ``<image>``
+    markers (so the model knows its name); an unreadable file becomes a note instead."""
+    mime = mimetypes.guess_type(path)[0] or ""
+    try:
+        if not mime.startswith("image/"):
+            raise ValueError(f"unsupported image type `{mime or 'unknown'}`")
+        data = base64.b64encode(Path(path).read_bytes()).decode()
+    except (OSError, ValueError) as exc:
+        reason = f"{exc.strerror} (os error {exc.errno})" if isinstance(exc, OSError) else exc
+        text = f"Codex could not read the local image at `{path}`: {reason}"
+        return [{"type": "input_text", "text": text}]
+    return [
+        {"type": "input_text", "text": f'<image name=[Image #{number}] path="{path}">'},
+        {"type": "input_image", "image_url": f"data:{mime};base64,{data}",
+         "detail": detail or "high"},
+        {"type": "input_text", "text": "</image>"},
+    ]  # fmt: skip
 
 
 @dataclass(slots=True)

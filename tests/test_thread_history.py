@@ -277,3 +277,36 @@ def test_an_unwatched_idle_thread_is_closed_and_can_be_resumed(
     resumed = server.result("thread/resume", {"threadId": thread_id, "excludeTurns": True})
     assert resumed["thread"]["status"] == {"type": "idle"}
     assert server.result("thread/loaded/list", {})["data"] == [thread_id]
+
+
+def test_read_state_follows_answers_and_marks(
+    start_server: Any, model: Any, codex_home: Any
+) -> None:
+    model.add(ModelResponse([message("one")]), ModelResponse([message("two")]))
+    server: StdioServer = start_server(*model.config_args(), env=model.env)
+    server.initialize(experimentalApi=True)
+    thread_id = start_thread(server)
+    update = {"threadId": thread_id, "expectedRevision": "x", "operation": {"type": "read"}}
+    assert server.error("thread/readState/update", update)["message"] == (
+        "thread read state unavailable"
+    )
+    first = run_turn(server, thread_id, "a")
+    (changed,) = [m["params"] for m in first if m.get("method") == "thread/readState/changed"]
+    assert_valid([{"method": "thread/readState/changed", "params": changed}])
+    turn_id = first[0]["result"]["turn"]["id"]
+    state = changed["readState"]
+    assert state["firstUnread"] == {"type": "turn", "turnId": turn_id}
+    conflict = server.error("thread/readState/update", update)
+    assert conflict == {"code": -32600, "message": "read state changed",
+                        "data": {"reason": "readStateConflict", "readState": state}}  # fmt: skip
+    seen = {**update, "expectedRevision": state["revision"]}
+    read = server.result("thread/readState/update", seen)
+    assert read["readState"]["firstUnread"] is None
+    second = run_turn(server, thread_id, "b")
+    (changed,) = [m["params"] for m in second if m.get("method") == "thread/readState/changed"]
+    assert changed["readState"]["firstUnread"]["turnId"] == second[0]["result"]["turn"]["id"]
+    # it lasts: a new server reads the same state back
+    server.close()
+    again: StdioServer = start_server(*model.config_args(), env=model.env)
+    again.initialize()
+    assert again.result("thread/read", {"threadId": thread_id})["readState"] == changed["readState"]

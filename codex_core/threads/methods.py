@@ -27,7 +27,7 @@ from codex_core.hookspecs import hookimpl
 from codex_core.models.methods import default_model
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INVALID_REQUEST, METHOD_NOT_FOUND, RequestContext, RpcError, RpcMethod
-from codex_core.threads import pages, rollout
+from codex_core.threads import pages, read_state, rollout
 from codex_core.threads.ids import parse_thread_id, uuid7
 from codex_core.threads.rollout import RolloutWriter, StoredThread
 from codex_core.threads.turns import (
@@ -107,6 +107,8 @@ class LoadedThread:
     session_approvals: set[str] = field(default_factory=set)
     #: An unload is scheduled (no subscribers, no turn): see ``ThreadRegistry.release``.
     unloading: bool = False
+    #: ``{firstUnread, revision}`` (``codex_core.threads.read_state``), read on first need.
+    read_state: dict[str, Any] | None = None
     #: ``SessionStart`` hooks still to run, with this ``source``, at the next turn's start.
     session_start: str | None = "startup"
     #: The thread's hooks that may run, read at that turn (``codex_core.threads.hooks``).
@@ -378,23 +380,53 @@ class ThreadRegistry:
             thread = dict(loaded.thread)
             if params.include_turns:
                 thread["turns"] = list(loaded.turns)
-            read_state = None
+            state = None
             if loaded.materialized or thread["name"] is not None:
-                read_state = self.read_state(thread_id, loaded.turns)
-            return {"thread": thread, "readState": read_state}
+                state = self.read_state_of(loaded)
+            return {"thread": thread, "readState": state}
         stored = self.stored(thread_id, full=True)
         if stored is None:
             raise RpcError(INVALID_REQUEST, f"thread not loaded: {thread_id}")
         thread = self.stored_thread(stored, rollout.read_names(self.home).get(thread_id))
         if params.include_turns:
             thread["turns"] = stored.turns
-        return {"thread": thread, "readState": self.read_state(thread_id, stored.turns)}
+        state = read_state.load(self.home).get(thread_id)
+        return {"thread": thread, "readState": state or read_state.initial(thread_id, stored.turns)}
 
-    @staticmethod
-    def read_state(thread_id: str, turns: list[dict[str, Any]]) -> dict[str, Any]:
-        """The read marker; unread tracking (``thread/readState/update``) is not kept yet."""
-        first = {"type": "turn", "turnId": turns[0]["id"]} if turns else None
-        return {"firstUnread": first, "revision": f"initial:{thread_id}"}
+    # ------------------------------------------------------------------ read state
+
+    def read_state_of(self, loaded: LoadedThread) -> dict[str, Any]:
+        if loaded.read_state is None:
+            stored = read_state.load(self.home).get(loaded.id)
+            loaded.read_state = stored or read_state.initial(loaded.id, loaded.turns)
+        return loaded.read_state
+
+    def set_read_state(self, loaded: LoadedThread, state: dict[str, Any]) -> None:
+        """Keep, persist and announce a new read state (to clients of the experimental API,
+        the only ones the reference tells)."""
+        loaded.read_state = state
+        read_state.save(self.home, loaded.id, state)
+        params = {"threadId": loaded.id, "readState": state}
+        for connection in list(loaded.subscribers):
+            if connection.experimental_api:
+                connection.notify("thread/readState/changed", params)
+
+    def turn_answered(self, loaded: LoadedThread, turn_id: str) -> None:
+        if loaded.materialized:
+            self.set_read_state(loaded, read_state.answered(self.read_state_of(loaded), turn_id))
+
+    async def read_state_update(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        loaded = self.get(params.thread_id)
+        if not loaded.materialized:
+            raise RpcError(INVALID_REQUEST, "thread read state unavailable")
+        current = self.read_state_of(loaded)
+        if params.expected_revision != current["revision"]:
+            raise RpcError(INVALID_REQUEST, "read state changed",
+                           {"reason": "readStateConflict", "readState": current})  # fmt: skip
+        operation = to_wire(getattr(params.operation, "root", params.operation))["type"]
+        state = read_state.marked(operation)
+        self.set_read_state(loaded, state)
+        return {"readState": state}
 
     async def list(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         archived = bool(params.archived)
@@ -960,6 +992,7 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("thread/delete", registry.delete),
         RpcMethod("thread/unarchive", registry.unarchive),
         RpcMethod("thread/name/set", registry.name_set),
+        RpcMethod("thread/readState/update", registry.read_state_update),
         RpcMethod("thread/unsubscribe", registry.unsubscribe),
         RpcMethod("turn/start", registry.turn_start),
         RpcMethod("turn/steer", registry.turn_steer),

@@ -822,6 +822,7 @@ class Turn:
             if last is not None:
                 turn["items"] = [last]
                 turn["itemsView"] = "summary"
+                self.registry.turn_answered(self.loaded, self.id)
             self.registry.set_status(self.loaded, {"type": "idle"})
         self.loaded.turns.append({**turn, "items": list(self.items), "itemsView": "full"})
         self.loaded.thread["updatedAt"] = completed_at

@@ -35,7 +35,7 @@ def test_timestamps_bracket_the_streamed_answer() -> None:
 def test_unknown_paths_are_stamped_too() -> None:
     with ScriptedModelServer() as model:
         assert httpx.get(f"{model.base_url}/models").status_code == 404
-        assert httpx.post(f"{model.base_url}/chat/completions", json={}).status_code == 404
-        assert [r.path for r in model.requests] == ["/v1/models", "/v1/chat/completions"]
+        assert httpx.post(f"{model.base_url}/embeddings", json={}).status_code == 404
+        assert [r.path for r in model.requests] == ["/v1/models", "/v1/embeddings"]
         for request in model.requests:
             assert finished(request) >= request.received_at

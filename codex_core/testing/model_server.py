@@ -17,6 +17,10 @@ server-sent events, in the shapes and order the real API uses (``response.create
 headers, JSON body) in ``requests``. When the script runs out, requests get a 500 error naming
 the request number, so a test that makes one call too many fails loudly.
 
+``POST .../chat/completions`` takes the same script and streams it as Chat Completions chunks
+(``ModelResponse.chat_chunks``), for providers with ``wire_api = "chat"``: point the server at
+it with ``model.config_args()`` plus ``-c model_providers.mock.wire_api="chat"``.
+
 Only the standard library is used: an ``http.server`` in a background thread, so the helper
 works the same from synchronous tests, anyio tests and other processes.
 """
@@ -189,6 +193,56 @@ class ModelResponse:
             },
         }
 
+    def chat_chunks(self, model: str) -> Iterator[dict[str, Any]]:
+        """The same answer as Chat Completions stream chunks (before ``data: [DONE]``).
+
+        Message text comes as ``content`` deltas, function calls as ``tool_calls`` deltas (a
+        call in a namespace named ``<namespace>__<name>``, as chat providers flatten them)
+        and the raw text of reasoning items as ``reasoning_content`` deltas, as local servers
+        stream it (summaries have no chat form). ``failed`` becomes an ``{"error": ...}``
+        chunk; else the ``finish_reason`` chunk and the usage chunk end it.
+        """
+        shell = {"id": self.id or f"chatcmpl-{next(_ids)}", "object": "chat.completion.chunk",
+                 "created": int(time.time()), "model": model}  # fmt: skip
+
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+            return {**shell, "choices": [{"index": 0, "delta": delta,
+                                          "finish_reason": finish_reason}]}  # fmt: skip
+
+        yield chunk({"role": "assistant", "content": ""})
+        calls = 0
+        for item in self.items:
+            done = item.done
+            if done["type"] in ("message", "reasoning"):
+                for delta in item.deltas:
+                    if delta["type"] == "response.output_text.delta":
+                        yield chunk({"content": delta["delta"]})
+                    elif delta["type"] == "response.reasoning_text.delta":
+                        yield chunk({"reasoning_content": delta["delta"]})
+            elif done["type"] == "function_call":
+                name = done["name"]
+                if done.get("namespace"):
+                    name = f"{done['namespace']}__{name}"
+                call = {"index": calls, "id": done["call_id"], "type": "function",
+                        "function": {"name": name, "arguments": ""}}  # fmt: skip
+                yield chunk({"tool_calls": [call]})
+                for delta in item.deltas:
+                    piece = {"index": calls, "function": {"arguments": delta["delta"]}}
+                    yield chunk({"tool_calls": [piece]})
+                calls += 1
+        if self.failed is not None:
+            yield {"error": self.failed}
+            return
+        yield chunk({}, "tool_calls" if calls else "stop")
+        usage = self.usage or default_usage()
+        yield {**shell, "choices": [], "usage": {
+            "prompt_tokens": usage.get("input_tokens", 0),
+            "prompt_tokens_details": usage.get("input_tokens_details") or {},
+            "completion_tokens": usage.get("output_tokens", 0),
+            "completion_tokens_details": usage.get("output_tokens_details") or {},
+            "total_tokens": usage.get("total_tokens", 0),
+        }}  # fmt: skip
+
 
 def default_usage(input_tokens: int = 10, output_tokens: int = 5) -> dict[str, Any]:
     return {
@@ -231,8 +285,14 @@ class RecordedRequest:
     finished_at: float | None = None
 
     def input_texts(self, role: str = "user") -> list[str]:
-        """The ``input_text`` spans of the ``message`` inputs of ``role`` (Responses API)."""
+        """The ``input_text`` spans of the ``message`` inputs of ``role`` (Responses API), or
+        the contents of the ``messages`` of ``role`` (Chat Completions)."""
         texts: list[str] = []
+        for chat in (self.body or {}).get("messages", []):
+            if chat.get("role") == role:
+                content = chat.get("content")
+                spans = [{"text": content}] if isinstance(content, str) else content or []
+                texts.extend(span.get("text", "") for span in spans if "text" in span)
         for item in (self.body or {}).get("input", []):
             if item.get("type") == "message" and item.get("role") == role:
                 for span in item.get("content", []):
@@ -245,7 +305,8 @@ Script = ModelResponse | Callable[[RecordedRequest], ModelResponse]
 
 
 class ScriptedModelServer:
-    """A Responses API server on ``127.0.0.1`` (a free port) that replays scripted answers."""
+    """A Responses API (and Chat Completions) server on ``127.0.0.1`` (a free port) that
+    replays scripted answers."""
 
     def __init__(
         self,
@@ -392,6 +453,20 @@ def _as_response(response: Script | OutputItem | str | list[OutputItem]) -> Scri
     return response
 
 
+def _frames(response: ModelResponse, model: str) -> Iterator[tuple[bytes, bool]]:
+    for event in response.events(model):
+        payload = json.dumps(event, separators=(",", ":"))
+        last = event["type"] in ("response.completed", "response.failed")
+        yield f"event: {event['type']}\ndata: {payload}\n\n".encode(), last
+
+
+def _chat_frames(response: ModelResponse, model: str) -> Iterator[tuple[bytes, bool]]:
+    for chunk in response.chat_chunks(model):
+        last = "error" in chunk or any(c["finish_reason"] for c in chunk.get("choices", []))
+        yield f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n".encode(), last
+    yield b"data: [DONE]\n\n", False
+
+
 class _Handler(BaseHTTPRequestHandler):
     owner: ScriptedModelServer
     protocol_version = "HTTP/1.1"
@@ -414,7 +489,9 @@ class _Handler(BaseHTTPRequestHandler):
             request.finished_at = time.perf_counter()
 
     def _answer(self, request: RecordedRequest) -> None:
-        if self.command != "POST" or not self.path.rstrip("/").endswith("/responses"):
+        path = self.path.split("?")[0].rstrip("/")
+        chat = path.endswith("/chat/completions")
+        if self.command != "POST" or not (chat or path.endswith("/responses")):
             self._record(request)
             self._json(404, {"error": {"message": f"not found: {self.path}", "type": "not_found"}})
             return
@@ -428,7 +505,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(response.status, response.error_body, response.headers)
             return
         model = request.body.get("model", "mock-model") if isinstance(request.body, dict) else ""
-        self._stream(response, str(model))
+        self._stream(response, (_chat_frames if chat else _frames)(response, str(model)))
 
     def _request(self, raw: bytes) -> RecordedRequest:
         text = raw.decode("utf-8", errors="replace")
@@ -458,7 +535,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
 
-    def _stream(self, response: ModelResponse, model: str) -> None:
+    def _stream(self, response: ModelResponse, frames: Iterator[tuple[bytes, bool]]) -> None:
+        """Send ``frames`` (an SSE event each, and whether it is the one that ends the
+        answer, before which ``stall`` waits) with the pacing ``response`` asks for."""
         closing = self.owner._closing
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
@@ -468,14 +547,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         try:
-            for number, event in enumerate(response.events(model)):
-                last = event["type"] in ("response.completed", "response.failed")
+            for number, (frame, last) in enumerate(frames):
                 if last and response.stall and not self._stall(response.stall, response.keepalive):
                     return
                 if number and response.delay and closing.wait(response.delay):
                     return
-                payload = json.dumps(event, separators=(",", ":"))
-                self._chunk(f"event: {event['type']}\ndata: {payload}\n\n".encode())
+                self._chunk(frame)
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):

@@ -1,4 +1,4 @@
-"""codex-plugin-openai: the OpenAI Responses API as a codex-core model provider."""
+"""codex-plugin-openai: the OpenAI Responses API and Chat Completions as model providers."""
 
 from __future__ import annotations
 
@@ -6,35 +6,52 @@ import os
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
+import anyio
+
 from codex_core.hookspecs import hookimpl
+from codex_plugin_openai.chat import ChatProvider
 from codex_plugin_openai.provider import (
     BASE_URL_DEPRECATED,
     LEGACY_BASE_URL_VARIABLE,
     ModelError,
     ProviderConfig,
     ResponsesProvider,
+    StreamingProvider,
     parse_sse,
 )
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
 
-__all__ = ["ModelError", "ProviderConfig", "ResponsesProvider", "parse_sse"]
+__all__ = [
+    "ChatProvider",
+    "ModelError",
+    "ProviderConfig",
+    "ResponsesProvider",
+    "StreamingProvider",
+    "parse_sse",
+]
 __version__ = "0.1.0"
 
-_SERVICE = "openai.responses"
+_SERVICE = "openai.providers"
 
 
 @hookimpl
-def codex_model_providers(kernel: Kernel) -> list[ResponsesProvider]:
-    provider = ResponsesProvider(kernel)
-    kernel.services[_SERVICE] = provider
+def codex_model_providers(kernel: Kernel) -> list[StreamingProvider]:
+    providers = [ResponsesProvider(kernel), ChatProvider(kernel)]
+    kernel.services[_SERVICE] = providers
     if os.environ.get(LEGACY_BASE_URL_VARIABLE) and not kernel.config.get("openai_base_url"):
         kernel.startup_notices.append(("deprecationNotice", BASE_URL_DEPRECATED))
-    return [provider]
+    return providers
 
 
 @hookimpl
 def codex_shutdown(kernel: Kernel) -> Awaitable[None] | None:
-    provider: ResponsesProvider | None = kernel.services.get(_SERVICE)
-    return provider.aclose() if provider is not None else None
+    providers: list[StreamingProvider] = kernel.services.get(_SERVICE) or []
+    return _close(providers) if providers else None
+
+
+async def _close(providers: list[StreamingProvider]) -> None:
+    async with anyio.create_task_group() as group:
+        for provider in providers:
+            group.start_soon(provider.aclose)

@@ -1,4 +1,9 @@
-"""The Responses API over httpx: provider config, retries with backoff, SSE parsing."""
+"""Model providers over httpx: provider config, auth, retries with backoff, SSE parsing.
+
+``StreamingProvider`` holds what every wire API shares (the request, its headers and retries,
+the 401 refresh, the idle timeout, error mapping); ``ResponsesProvider`` speaks the Responses
+API, ``codex_plugin_openai.chat.ChatProvider`` Chat Completions.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,10 @@ import json
 import logging
 import os
 import random
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 import httpx
@@ -33,6 +39,8 @@ CONNECT_TIMEOUT_SECONDS = 30.0
 BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_MAX_SECONDS = 10.0
 #: The message the reference shows for 5xx answers (the body is usually not worth showing).
+#: The payload that ends a Chat Completions stream.
+SSE_DONE = "[DONE]"
 SERVER_ERROR_MESSAGE = (
     "We\u2019re currently experiencing high demand, which may cause temporary errors."
 )
@@ -78,9 +86,8 @@ class ProviderConfig:
     headers: dict[str, str] = field(default_factory=dict)
     query_params: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def responses_url(self) -> str:
-        return self.base_url.rstrip("/") + "/responses"
+    def url(self, path: str) -> str:
+        return f"{self.base_url.rstrip('/')}/{path}"
 
 
 def resolve_provider(kernel: Kernel, provider_id: str) -> ProviderConfig:
@@ -174,7 +181,10 @@ def backoff_seconds(attempt: int, retry_after: str | None = None) -> float:
 
 
 async def parse_sse(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
-    """Server-sent events to JSON objects (``data:`` lines joined; comments skipped)."""
+    """Server-sent events to JSON objects (``data:`` lines joined; comments skipped).
+
+    ``data: [DONE]``, the last event of a Chat Completions stream, ends the iteration.
+    """
     data: list[str] = []
     event_name: str | None = None
     async for line in lines:
@@ -182,6 +192,8 @@ async def parse_sse(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
             if data:
                 payload = "\n".join(data)
                 data = []
+                if payload == SSE_DONE:
+                    return
                 try:
                     event = json.loads(payload)
                 except ValueError:
@@ -211,14 +223,18 @@ async def parse_sse(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
             yield event
 
 
-class ResponsesProvider:
-    """``wire_api = "responses"``: streams a Responses API request's events.
+class StreamingProvider(ABC):
+    """A model wire API over HTTP with server-sent events; subclasses say what to send.
 
-    ``request`` (from the turn engine): ``model_provider`` (the provider id), ``body`` (the
-    JSON body) and ``headers`` (``originator``, ``session-id``, ...).
+    ``request`` (from the turn engine): ``model_provider`` (the provider id), ``body`` (a
+    Responses API body) and ``headers`` (``originator``, ``session-id``, ...). ``encode``
+    makes the body the wire API takes (sent to ``path`` under the provider's base URL) and
+    ``events`` turns its stream back into Responses API events, ending with
+    ``response.completed``, which is what the turn engine reads whatever the wire.
     """
 
-    wire_api = "responses"
+    wire_api: ClassVar[str]
+    path: ClassVar[str]
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
@@ -249,7 +265,8 @@ class ResponsesProvider:
             credentials = await accounts.fresh_credentials()
             if credentials is not None:
                 headers.update(credentials.headers())
-        body = json.dumps(request.get("body") or {}).encode()
+        request_body = dict(request.get("body") or {})
+        body = json.dumps(self.encode(request_body)).encode()
         timeout = httpx.Timeout(
             connect=CONNECT_TIMEOUT_SECONDS,
             read=provider.stream_idle_timeout,
@@ -260,7 +277,7 @@ class ResponsesProvider:
         refreshed = False
         while True:
             try:
-                async for event in self._attempt(provider, headers, body, timeout):
+                async for event in self._attempt(provider, headers, body, request_body, timeout):
                     yield event
                 return
             except ModelError as exc:
@@ -295,6 +312,7 @@ class ResponsesProvider:
         provider: ProviderConfig,
         headers: Mapping[str, str],
         body: bytes,
+        request_body: dict[str, Any],
         timeout: httpx.Timeout,
     ) -> AsyncIterator[dict[str, Any]]:
         """One HTTP request; only failures before the first event are retryable."""
@@ -303,7 +321,7 @@ class ResponsesProvider:
         try:
             async with client.stream(
                 "POST",
-                provider.responses_url,
+                provider.url(self.path),
                 content=body,
                 headers=dict(headers),
                 params=provider.query_params or None,
@@ -320,19 +338,9 @@ class ResponsesProvider:
                         retry_after=response.headers.get("retry-after"),
                     )
                 completed = False
-                async for event in parse_sse(response.aiter_lines()):
+                events = self.events(request_body, parse_sse(response.aiter_lines()))
+                async for event in events:
                     kind = event.get("type")
-                    if kind == "response.failed":
-                        failure = (event.get("response") or {}).get("error") or {}
-                        message = failure.get("message") or "response.failed"
-                        raise ModelError(f"stream disconnected before completion: {message}")
-                    if kind == "response.incomplete":
-                        details = (event.get("response") or {}).get("incomplete_details") or {}
-                        reason = details.get("reason") or "unknown"
-                        raise ModelError(
-                            f"Incomplete response returned, reason: {reason}",
-                            codex_error_info="other",
-                        )
                     if kind == "response.created":
                         # The HTTP headers, where the turn engine reads the model that served
                         # the request and the rate limits (what the event carries wins).
@@ -370,7 +378,47 @@ class ResponsesProvider:
                 info = {"httpConnectionFailed": {"httpStatusCode": None}}
             raise ModelError(
                 f"error sending request to model provider `{provider.id}` at "
-                f"{provider.responses_url}: {exc or type(exc).__name__}",
+                f"{provider.url(self.path)}: {exc or type(exc).__name__}",
                 codex_error_info=info,
                 retryable=not started,
             ) from None
+
+    @abstractmethod
+    def encode(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The wire API's request body for a Responses API ``body``."""
+
+    @abstractmethod
+    def events(
+        self, body: dict[str, Any], stream: AsyncIterator[dict[str, Any]]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The wire API's events (parsed SSE) as Responses API events; a failure the stream
+        reports raises ``ModelError``. ``body`` is the Responses API body of the request."""
+
+
+class ResponsesProvider(StreamingProvider):
+    """``wire_api = "responses"``: the request as it is, the events as they come."""
+
+    wire_api = "responses"
+    path = "responses"
+
+    def encode(self, body: dict[str, Any]) -> dict[str, Any]:
+        return body
+
+    async def events(
+        self, body: dict[str, Any], stream: AsyncIterator[dict[str, Any]]
+    ) -> AsyncIterator[dict[str, Any]]:
+        async for event in stream:
+            kind = event.get("type")
+            if kind == "response.failed":
+                failure = (event.get("response") or {}).get("error") or {}
+                message = failure.get("message") or "response.failed"
+                raise ModelError(f"stream disconnected before completion: {message}")
+            if kind == "response.incomplete":
+                details = (event.get("response") or {}).get("incomplete_details") or {}
+                raise ModelError(incomplete_message(details.get("reason") or "unknown"))
+            yield event
+
+
+def incomplete_message(reason: str) -> str:
+    """The reference's error for an answer cut short (``max_output_tokens``, ...)."""
+    return f"Incomplete response returned, reason: {reason}"

@@ -162,10 +162,11 @@ async def test_openai_base_url_and_stored_key(
     assert model.requests[0].headers["authorization"] == "Bearer sk-stored"
 
 
-async def test_parse_sse_handles_comments_multiline_and_event_names() -> None:
+async def test_parse_sse_handles_comments_multiline_event_names_and_done() -> None:
     async def lines() -> Any:
         for line in [": comment", "event: response.created", 'data: {"response":', 'data: {}}',
-                     "", "data: not json", "", 'data: {"type": "x"}', ""]:  # fmt: skip
+                     "", "data: not json", "", 'data: {"type": "x"}', "", "data: [DONE]", "",
+                     'data: {"type": "after the end"}', ""]:  # fmt: skip
             yield line
 
     events = [event async for event in parse_sse(lines())]

@@ -314,10 +314,11 @@ its reaped children, counted apart.
 
 Reading the rows: one turn in five runs a command, so p90 (and mostly max) falls on those
 turns; plain and reasoning turns are the server alone. `exec_command` turns are dominated by
-starting the command: both servers report `/bin/bash -lc true`, but the reference runs it from
-a shell snapshot (the login environment captured once, under
-`$CODEX_HOME/shell_snapshots/`) while codex-core's shell plugin sources the login profile on
-every command, which the children's CPU row shows. The reference also warns on every turn that
+starting the command: both servers report `/bin/bash -lc true` and both run it from a shell
+snapshot, the login environment captured once (the reference under
+`$CODEX_HOME/shell_snapshots/`, codex-core's shell plugin in memory), so neither sources the
+login profile per command; the children's CPU row is what remains. The reference also warns on
+every turn that
 `mock-model` has no model metadata; that is its normal path for a model it does not know.
 
 {ratios(runs)}

@@ -36,7 +36,7 @@ from typing import Any
 import anyio
 
 from codex_core.hookspecs import ToolResult
-from codex_plugin_shell import execpolicy, sandbox
+from codex_plugin_shell import execpolicy, sandbox, snapshot
 
 #: How long a command may run unless the call says otherwise (``timeout_ms``).
 DEFAULT_TIMEOUT_MS = 10 * 60 * 1000
@@ -220,10 +220,22 @@ class ExecCommand:
             context.approval_finished()
         timeout_ms = number(arguments.get("timeout_ms"), DEFAULT_TIMEOUT_MS)
         budget = number(arguments.get("max_output_tokens"), DEFAULT_MAX_OUTPUT_TOKENS)
-        env = environment(os.environ, context.config.get("shell_environment_policy") or {})
+        argv, env = await prepare(argv, context.config.get("shell_environment_policy") or {})
         if not trusted:
             argv = sandbox.wrap(argv, policy, cwd)
         return await run(context, item, argv, cwd, env, timeout_ms, budget)
+
+
+async def prepare(argv: list[str], policy: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """How ``argv`` (``SHELL -lc CMD`` or ``SHELL -c CMD``) actually runs, and with which
+    environment (``shell_environment_policy`` applied): a login command from the shell's
+    snapshot when one could be taken (``codex_plugin_shell.snapshot``)."""
+    base: Mapping[str, str] = os.environ
+    if argv[1] == "-lc":
+        captured = await snapshot.login_environment(argv[0], os.environ)
+        if captured is not None:
+            argv, base = [argv[0], "-c", argv[2]], captured
+    return argv, environment(base, policy)
 
 
 def command_item(

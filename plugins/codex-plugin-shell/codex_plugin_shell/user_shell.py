@@ -8,13 +8,12 @@ its own when the thread is idle. The model reads what happened in its next reque
 
 from __future__ import annotations
 
-import os
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from codex_core.rpc import INVALID_REQUEST, RequestContext, RpcError
 from codex_core.threads.tools import ToolContext
-from codex_plugin_shell.exec import command_item, default_shell, environment, execute
+from codex_plugin_shell.exec import command_item, default_shell, execute, prepare
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
@@ -50,7 +49,8 @@ async def run_user_command(turn: Turn, command: str, timeout_ms: int) -> None:
     context = ToolContext(turn, str(uuid.uuid4()))
     argv = [default_shell(), "-lc", command]
     item = command_item(context.call_id, argv, context.cwd, command, source="userShell")
-    env = environment(os.environ, context.config.get("shell_environment_policy") or {})
+    policy = context.config.get("shell_environment_policy") or {}
+    argv, env = await prepare(argv, policy)
     ran = await execute(context, item, argv, context.cwd, env, timeout_ms, unified_exec=False)
     output = ran.error if ran.error is not None else ran.output
     text = (

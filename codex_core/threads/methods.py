@@ -338,7 +338,7 @@ class ThreadRegistry:
             "sessionId": meta.get("session_id") or thread_id,
             "forkedFromId": meta.get("forked_from_id"),
             "attachedToThreadId": None,
-            "parentThreadId": None,
+            "parentThreadId": meta.get("parent_thread_id"),
             "preview": stored.preview,
             "ephemeral": False,
             "section": None,
@@ -356,11 +356,11 @@ class ThreadRegistry:
             "cwd": cwd,
             "cliVersion": meta.get("cli_version") or "",
             "originator": meta.get("originator") or "",
-            "source": meta.get("source") if isinstance(meta.get("source"), str) else "vscode",
+            "source": wire_source(meta.get("source")),
             "canAcceptDirectInput": None,
-            "threadSource": None,
-            "agentNickname": None,
-            "agentRole": None,
+            "threadSource": meta.get("thread_source"),
+            "agentNickname": meta.get("agent_nickname"),
+            "agentRole": meta.get("agent_role"),
             "gitInfo": None,
             "name": name,
             "daybreakEnabled": None,
@@ -431,6 +431,8 @@ class ThreadRegistry:
     async def list(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         archived = bool(params.archived)
         providers = set(params.model_providers or ())
+        source_kinds = {getattr(kind, "value", kind) for kind in params.source_kinds or ()}
+        source_kinds = source_kinds or INTERACTIVE_SOURCES
         cwd_filter = params.cwd
         cwds: set[str] | None = None
         if cwd_filter is not None:
@@ -464,6 +466,8 @@ class ThreadRegistry:
             if loaded is not None:
                 thread["status"] = loaded.thread["status"]
             if providers and thread["modelProvider"] not in providers:
+                continue
+            if not source_kinds & thread_source_kinds(thread["source"]):
                 continue
             if cwds is not None and thread["cwd"] not in cwds:
                 continue
@@ -808,18 +812,26 @@ class ThreadRegistry:
         thread = loaded.thread
         loaded.writer = RolloutWriter(Path(thread["path"]))
         created = datetime.fromtimestamp(thread["createdAt"], UTC)
+        meta: dict[str, Any] = {
+            "session_id": thread["sessionId"],
+            "id": thread["id"],
+            "forked_from_id": forked_from,
+        }
+        if thread["parentThreadId"] is not None:  # a sub-agent: as the reference records one
+            meta |= {"parent_thread_id": thread["parentThreadId"],
+                     "thread_source": thread["threadSource"],
+                     "agent_nickname": thread["agentNickname"],
+                     "agent_role": thread["agentRole"]}  # fmt: skip
         loaded.writer.append(
             "session_meta",
             {
-                "session_id": thread["id"],
-                "id": thread["id"],
-                "forked_from_id": forked_from,
+                **meta,
                 "timestamp": created.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
                 "cwd": thread["cwd"],
                 "runtime_workspace_roots": [thread["cwd"]],
                 "originator": thread["originator"],
                 "cli_version": thread["cliVersion"],
-                "source": thread["source"],
+                "source": rollout_source(thread["source"]),
                 "model_provider": thread["modelProvider"],
                 "base_instructions": {"text": loaded.base_instructions}
                 if loaded.base_instructions
@@ -932,6 +944,36 @@ class ThreadRegistry:
         for loaded in self.threads.values():
             if loaded.writer is not None:
                 loaded.writer.close()
+
+
+#: What ``thread/list`` lists without ``sourceKinds``: threads people started, not sub-agents.
+INTERACTIVE_SOURCES = {"cli", "vscode"}
+
+
+def rollout_source(source: Any) -> Any:
+    """A ``SessionSource`` as rollouts spell it (the sub-agent variant is ``subagent``)."""
+    if isinstance(source, dict) and "subAgent" in source:
+        return {"subagent": source["subAgent"]}
+    return source
+
+
+def wire_source(raw: Any) -> Any:
+    """A rollout's ``source`` as the protocol's ``SessionSource``."""
+    if isinstance(raw, dict) and "subagent" in raw:
+        return {"subAgent": raw["subagent"]}
+    return raw if isinstance(raw, str) else "vscode"
+
+
+def thread_source_kinds(source: Any) -> set[str]:
+    """The ``ThreadSourceKind`` values a thread's ``source`` matches (``subAgent`` and the
+    specific sub-agent kind for a sub-agent)."""
+    if not isinstance(source, dict) or "subAgent" not in source:
+        return {str(source)}
+    sub = source["subAgent"]
+    specific = {"review": "subAgentReview", "compact": "subAgentCompact"}.get(str(sub))
+    if isinstance(sub, dict) and "thread_spawn" in sub:
+        specific = "subAgentThreadSpawn"
+    return {"subAgent", specific or "subAgentOther"}
 
 
 def reviewer_name(reviewer: Any) -> str:

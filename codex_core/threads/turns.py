@@ -783,7 +783,12 @@ class Turn:
         completed_at = int(time.time())
         duration = now_ms() - self.started_ms
         for item in list(self.open_items.values()):
-            if item.get("type") in ("commandExecution", "fileChange", "dynamicToolCall"):
+            if item.get("type") in (
+                "commandExecution",
+                "fileChange",
+                "dynamicToolCall",
+                "collabAgentToolCall",
+            ):
                 # The reference leaves a tool item cut short by an interrupt open.
                 self.open_items.pop(item["id"], None)
                 continue

@@ -11,10 +11,8 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -23,6 +21,9 @@ import pytest
 from conftest import StdioServer, write_distribution
 
 from codex_core.accounts.storage import KEYRING_SERVICE, keyring_account
+from codex_core.testing import LoopbackServer, Reply
+from codex_core.testing.file_keyring import file_keyring_env
+from codex_core.testing.pytest_plugin import LoopbackFactory
 
 
 def jwt(claims: dict[str, Any]) -> str:
@@ -311,54 +312,10 @@ def test_external_refresh_timeout(refresh_server: Any) -> None:
 # --------------------------------------------------------------------------- storage
 
 
-KEYRING_BACKEND = '''
-import json
-import os
-
-from keyring.backend import KeyringBackend
-from keyring.errors import PasswordDeleteError
-
-
-class FileKeyring(KeyringBackend):
-    """Secrets in a JSON file named by $TEST_KEYRING_FILE (tests only)."""
-
-    priority = 1
-
-    def _load(self):
-        try:
-            with open(os.environ["TEST_KEYRING_FILE"]) as handle:
-                return json.load(handle)
-        except FileNotFoundError:
-            return {}
-
-    def _dump(self, data):
-        with open(os.environ["TEST_KEYRING_FILE"], "w") as handle:
-            json.dump(data, handle)
-
-    def get_password(self, service, username):
-        return self._load().get(f"{service}\\0{username}")
-
-    def set_password(self, service, username, password):
-        data = self._load()
-        data[f"{service}\\0{username}"] = password
-        self._dump(data)
-
-    def delete_password(self, service, username):
-        data = self._load()
-        if data.pop(f"{service}\\0{username}", None) is None:
-            raise PasswordDeleteError(username)
-        self._dump(data)
-'''
-
-
 @pytest.mark.parametrize("mode", ["keyring", "auto"])
-def test_keyring_storage(
-    mode: str, plugin_site: Path, start_server: Any, codex_home: Path, tmp_path: Path
-) -> None:
-    pytest.importorskip("keyring")
-    (plugin_site / "file_keyring.py").write_text(KEYRING_BACKEND)
+def test_keyring_storage(mode: str, start_server: Any, codex_home: Path, tmp_path: Path) -> None:
     secrets = tmp_path / "keyring.json"
-    env = {"PYTHON_KEYRING_BACKEND": "file_keyring.FileKeyring", "TEST_KEYRING_FILE": str(secrets)}
+    env = file_keyring_env(secrets)
     server = start_server("-c", f'cli_auth_credentials_store="{mode}"', env=env)
     server.initialize()
     (codex_home / "auth.json").write_text('{"OPENAI_API_KEY": "stale"}')
@@ -485,54 +442,37 @@ def test_browser_login_start_matches_the_reference(start_server: Any, tmp_path: 
 # --------------------------------------------------------------------------- rate limits
 
 
-class _Usage(BaseHTTPRequestHandler):
-    seen: list[dict[str, str]] = []
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        _Usage.seen.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
-        body = json.dumps(
-            {
-                "plan_type": "pro",
-                "rate_limit": {
-                    "primary_window": {
-                        "used_percent": 42,
-                        "limit_window_seconds": 18000,
-                        "reset_at": 1_900_000_000,
-                    },
-                    "secondary_window": None,
-                },
-                "credits": {"has_credits": True, "unlimited": False, "balance": "12.5"},
-                "additional_rate_limits": [
-                    {
-                        "limit_name": "Spark",
-                        "metered_feature": "codex_spark",
-                        "rate_limit": {"primary_window": {"used_percent": 7}},
-                    }
-                ],
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+USAGE = {
+    "plan_type": "pro",
+    "rate_limit": {
+        "primary_window": {
+            "used_percent": 42,
+            "limit_window_seconds": 18000,
+            "reset_at": 1_900_000_000,
+        },
+        "secondary_window": None,
+    },
+    "credits": {"has_credits": True, "unlimited": False, "balance": "12.5"},
+    "additional_rate_limits": [
+        {
+            "limit_name": "Spark",
+            "metered_feature": "codex_spark",
+            "rate_limit": {"primary_window": {"used_percent": 7}},
+        }
+    ],
+}
 
 
 @pytest.fixture
-def usage_server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Usage)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}/backend-api/"
-    httpd.shutdown()
-    httpd.server_close()
+def usage_server(codex_loopback_factory: LoopbackFactory) -> LoopbackServer:
+    """The usage API: every GET gets ``USAGE``."""
+    return codex_loopback_factory(
+        lambda request: Reply(200, USAGE) if request.method == "GET" else Reply(405, {})
+    )
 
 
-def test_rate_limits_from_usage_api(start_server: Any, usage_server: str) -> None:
-    server = start_server("-c", f'chatgpt_base_url="{usage_server}"')
+def test_rate_limits_from_usage_api(start_server: Any, usage_server: LoopbackServer) -> None:
+    server = start_server("-c", f'chatgpt_base_url="{usage_server.url}/backend-api/"')
     server.initialize(experimentalApi=True)
     token = chatgpt_token("acct-7")
     server.result(
@@ -552,10 +492,10 @@ def test_rate_limits_from_usage_api(start_server: Any, usage_server: str) -> Non
         "balance": "12.5",
     }
     assert set(result["rateLimitsByLimitId"]) == {"codex", "codex_spark"}
-    request = _Usage.seen[-1]
-    assert request["path"] == "/backend-api/wham/usage"
-    assert request["authorization"] == f"Bearer {token}"
-    assert request["chatgpt-account-id"] == "acct-7"
+    [request] = usage_server.requests
+    assert (request.path, request.query) == ("/backend-api/wham/usage", {})
+    assert request.headers["authorization"] == f"Bearer {token}"
+    assert request.headers["chatgpt-account-id"] == "acct-7"
 
 
 @pytest.fixture

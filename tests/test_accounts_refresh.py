@@ -8,10 +8,8 @@ refresh requests it gets; the scripted model stands in for the model API.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,8 @@ import pytest
 from conftest import StdioServer
 from test_accounts import jwt
 
-from codex_core.testing import ScriptedModelServer, http_error, message
+from codex_core.testing import Reply, ScriptedModelServer, http_error, message
+from codex_core.testing.pytest_plugin import LoopbackFactory
 
 REUSED = (
     "Your access token could not be refreshed because your refresh token was already used. "
@@ -62,29 +61,16 @@ def write_auth(codex_home: Path, access: str, refresh: str = "rt-old") -> dict[s
 class TokenEndpoint:
     """Answers ``POST /oauth/token`` with ``status`` and ``body``; records each request."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: LoopbackFactory) -> None:
         self.status = 200
         self.body: Any = {"access_token": access_token("new"), "refresh_token": "rt-new"}
-        self.requests: list[dict[str, Any]] = []
-        endpoint = self
+        self.server = start(lambda request: Reply(self.status, self.body))
+        self.url = f"{self.server.url}/oauth/token"
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-                endpoint.requests.append(json.loads(raw))
-                data = json.dumps(endpoint.body).encode()
-                self.send_response(endpoint.status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}/oauth/token"
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """The JSON bodies of the refresh requests, oldest first."""
+        return [request.json for request in self.server.requests]
 
     def fail(self, status: int, code: str) -> None:
         self.status = status
@@ -92,11 +78,8 @@ class TokenEndpoint:
 
 
 @pytest.fixture
-def token_endpoint() -> Iterator[TokenEndpoint]:
-    endpoint = TokenEndpoint()
-    yield endpoint
-    endpoint.httpd.shutdown()
-    endpoint.httpd.server_close()
+def token_endpoint(codex_loopback_factory: LoopbackFactory) -> TokenEndpoint:
+    return TokenEndpoint(codex_loopback_factory)
 
 
 @pytest.fixture

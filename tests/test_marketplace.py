@@ -8,16 +8,13 @@ repo's environment. The catalogs and wheels are served from a loopback HTTP serv
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
-import http.server
 import json
 import os
 import pty
 import subprocess
 import sys
 import sysconfig
-import threading
 import tomllib
 import zipfile
 from collections.abc import Iterator
@@ -26,7 +23,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, StdioServer, write_distribution
 
-from codex_core.testing.pytest_plugin import CodexCli, ServerFactory
+from codex_core.testing import serve_files
+from codex_core.testing.pytest_plugin import CodexCli, LoopbackFactory, ServerFactory
 
 FIXTURES = REPO / "tests" / "fixtures" / "marketplace"
 
@@ -68,21 +66,12 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        """No access log on the test's stderr."""
-
-
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[str]:
-    """A loopback HTTP server over ``tmp_path / "www"``; yields its base URL."""
+def served(tmp_path: Path, codex_loopback_factory: LoopbackFactory) -> str:
+    """A loopback HTTP server over ``tmp_path / "www"``; its base URL."""
     root = tmp_path / "www"
     root.mkdir()
-    handler = functools.partial(QuietHandler, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
+    return f"{codex_loopback_factory(serve_files(root)).url}/"
 
 
 @pytest.fixture

@@ -2,12 +2,17 @@
 
 - ``codex_core.testing.model_server``: the scripted Responses-API model server (re-exported
   here: ``ScriptedModelServer``, ``message``, ``function_call``, ...).
+- ``codex_core.testing.loopback``: a loopback HTTP server standing in for a remote service
+  (re-exported here: ``LoopbackServer``, ``LoopbackRequest``, ``Reply``, ``serve_files``).
+- ``codex_core.testing.file_keyring``: a keyring backend in a JSON file, for server
+  subprocesses that store secrets (not re-exported: it imports ``keyring``).
 - ``codex_core.testing.pytest_plugin``: the plugin author's test kit, pytest fixtures
   (``codex_home``, ``codex_kernel``, ``codex_client``, ``codex_server``, ``codex_ws_server``,
-  ``codex_model_server``, ...) that pytest loads through codex-core's ``pytest11`` entry point.
-  See ``docs/testing-plugins.md``.
+  ``codex_model_server``, ``codex_loopback_factory``, ...) that pytest loads through
+  codex-core's ``pytest11`` entry point. See ``docs/testing-plugins.md``.
 """
 
+from codex_core.testing.loopback import LoopbackRequest, LoopbackServer, Reply, serve_files
 from codex_core.testing.model_server import (
     ModelResponse,
     RecordedRequest,
@@ -19,11 +24,15 @@ from codex_core.testing.model_server import (
 )
 
 __all__ = [
+    "LoopbackRequest",
+    "LoopbackServer",
     "ModelResponse",
     "RecordedRequest",
+    "Reply",
     "ScriptedModelServer",
     "function_call",
     "http_error",
     "message",
     "reasoning",
+    "serve_files",
 ]

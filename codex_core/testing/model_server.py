@@ -33,9 +33,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
+
+from codex_core.testing.background_server import BackgroundServer, QuietHandler
 
 __all__ = [
     "ModelResponse",
@@ -304,7 +304,7 @@ class RecordedRequest:
 Script = ModelResponse | Callable[[RecordedRequest], ModelResponse]
 
 
-class ScriptedModelServer:
+class ScriptedModelServer(BackgroundServer):
     """A Responses API (and Chat Completions) server on ``127.0.0.1`` (a free port) that
     replays scripted answers."""
 
@@ -315,6 +315,7 @@ class ScriptedModelServer:
         api_key: str = "scripted-model-key",
         env_key: str = "MOCK_API_KEY",
     ) -> None:
+        super().__init__(_Handler, "scripted model server")
         self.api_key = api_key
         self.env_key = env_key
         self.requests: list[RecordedRequest] = []
@@ -322,8 +323,6 @@ class ScriptedModelServer:
         self._standing: list[tuple[Callable[[RecordedRequest], bool], Script]] = []
         self._lock = threading.Condition()
         self._closing = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.add(*responses)
 
     # ------------------------------------------------------------------ script
@@ -381,12 +380,6 @@ class ScriptedModelServer:
     # ------------------------------------------------------------------ addresses
 
     @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("the scripted model server is not running")
-        return int(self._httpd.server_address[1])
-
-    @property
     def base_url(self) -> str:
         """The provider ``base_url`` (``http://127.0.0.1:PORT/v1``)."""
         return f"http://127.0.0.1:{self.port}/v1"
@@ -413,34 +406,9 @@ class ScriptedModelServer:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> ScriptedModelServer:
-        handler = type("Handler", (_Handler,), {"owner": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="scripted-model-server", daemon=True
-        )
-        self._thread.start()
-        return self
-
     def close(self) -> None:
-        self._closing.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> ScriptedModelServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
+        self._closing.set()  # ends stalls and delays at once
+        super().close()
 
 
 def _as_response(response: Script | OutputItem | str | list[OutputItem]) -> Script:
@@ -467,12 +435,9 @@ def _chat_frames(response: ModelResponse, model: str) -> Iterator[tuple[bytes, b
     yield b"data: [DONE]\n\n", False
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     owner: ScriptedModelServer
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def do_GET(self) -> None:
         self._serve(b"")

@@ -34,6 +34,9 @@ any project that has codex-core installed gets these fixtures without a ``confte
 ``codex_model_server``
     A running ``ScriptedModelServer`` with its API key in ``os.environ`` (for in-process
     kernels); ``config_args()`` / ``config_overrides()`` point a server or kernel at it.
+``codex_loopback_factory``
+    ``start(handler) -> LoopbackServer``: a loopback HTTP server standing in for a remote
+    service, answering with ``handler(request) -> Reply``; all are stopped after the test.
 
 The async fixtures run on anyio's pytest plugin: mark the tests ``@pytest.mark.anyio`` and pin
 the backend in your ``conftest.py`` (``anyio_backend`` returning ``"asyncio"``). See
@@ -65,11 +68,13 @@ if TYPE_CHECKING:
 
     from codex_core.client import Client
     from codex_core.kernel import Kernel
+    from codex_core.testing.loopback import Handler, LoopbackServer
     from codex_core.testing.model_server import ScriptedModelServer
 
 __all__ = [
     "CodexCli",
     "KernelFactory",
+    "LoopbackFactory",
     "ServerFactory",
     "StdioServer",
     "WsServer",
@@ -389,6 +394,10 @@ class WsServerFactory(Protocol):
     ) -> WsServer: ...
 
 
+class LoopbackFactory(Protocol):
+    def __call__(self, handler: Handler) -> LoopbackServer: ...
+
+
 class CodexCli(Protocol):
     def __call__(
         self, *args: str, input: str = "", timeout: float = 30, env: dict[str, str] | None = None
@@ -602,6 +611,27 @@ def codex_model_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedMode
         yield server
 
 
+@pytest.fixture
+def codex_loopback_factory() -> Iterator[LoopbackFactory]:
+    """Start loopback HTTP servers answering with a handler; all are stopped after the test.
+
+    For the remote services a plugin talks to (an issuer, an API, a download host): point the
+    plugin at ``server.url`` and assert on ``server.requests``.
+    """
+    from codex_core.testing.loopback import LoopbackServer
+
+    started: list[LoopbackServer] = []
+
+    def start(handler: Handler) -> LoopbackServer:
+        server = LoopbackServer(handler).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()
+
+
 #: The names of the fixtures above, for documentation and tests.
 FIXTURES: tuple[str, ...] = (
     "codex_home",
@@ -616,4 +646,5 @@ FIXTURES: tuple[str, ...] = (
     "codex_ws_server",
     "codex_cli",
     "codex_model_server",
+    "codex_loopback_factory",
 )

@@ -11,9 +11,6 @@ import base64
 import hashlib
 import json
 import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -22,7 +19,8 @@ import httpx
 import jwt
 import pytest
 
-from codex_core.testing.pytest_plugin import StdioServer
+from codex_core.testing import LoopbackRequest, Reply
+from codex_core.testing.pytest_plugin import LoopbackFactory, StdioServer
 
 KEY = "issuer-signing-key-for-tests-only-32b"
 
@@ -43,73 +41,54 @@ def id_token(account_id: str = "acct-7", plan: str = "plus") -> str:
     )
 
 
+def token_fields(request: LoopbackRequest) -> dict[str, str]:
+    """A token request's fields: a form, or the JSON of a refresh."""
+    if request.headers.get("content-type") == "application/json":
+        return dict(request.json)
+    return request.form
+
+
 class FakeIssuer:
     """``/oauth/authorize`` redirects to the callback; ``/oauth/token`` issues tokens."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: LoopbackFactory) -> None:
         self.account_id = "acct-7"
         self.code_status = 200
-        self.token_requests: list[dict[str, str]] = []
-        fake = self
+        self.server = start(self.handle)
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
+    @property
+    def token_requests(self) -> list[dict[str, str]]:
+        return [token_fields(r) for r in self.server.requests if r.method == "POST"]
 
-            def do_GET(self) -> None:
-                url = urlsplit(self.path)
-                query = {k: v[0] for k, v in parse_qs(url.query).items()}
-                if url.path != "/oauth/authorize":
-                    return self.reply(404, {})
-                back = urlencode({"code": "code-1", "state": query["state"]})
-                self.send_response(302)
-                self.send_header("location", f"{query['redirect_uri']}?{back}")
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("content-length") or 0)).decode()
-                if self.headers.get("content-type") == "application/json":
-                    form = json.loads(raw)  # a refresh
-                else:
-                    form = {k: v[0] for k, v in parse_qs(raw).items()}
-                fake.token_requests.append(form)
-                if form.get("grant_type") == "authorization_code":
-                    if fake.code_status != 200:
-                        return self.reply(fake.code_status, {"error": "invalid_grant"})
-                    return self.reply(
-                        200,
-                        {
-                            "id_token": id_token(fake.account_id),
-                            "access_token": id_token(fake.account_id),
-                            "refresh_token": "rt-1",
-                        },
-                    )
-                if form.get("requested_token") == "openai-api-key":
-                    return self.reply(200, {"access_token": "sk-exchanged"})
-                if form.get("grant_type") == "refresh_token":
-                    return self.reply(200, {"access_token": id_token(plan="pro")})
-                self.reply(400, {"error": "unsupported_grant_type"})
-
-            def reply(self, status: int, payload: Any) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+    def handle(self, request: LoopbackRequest) -> Reply:
+        if request.method == "GET":
+            if request.path != "/oauth/authorize":
+                return Reply(404, {})
+            back = urlencode({"code": "code-1", "state": request.query["state"]})
+            return Reply.redirect(f"{request.query['redirect_uri']}?{back}")
+        form = token_fields(request)
+        if form.get("grant_type") == "authorization_code":
+            if self.code_status != 200:
+                return Reply(self.code_status, {"error": "invalid_grant"})
+            return Reply(
+                200,
+                {
+                    "id_token": id_token(self.account_id),
+                    "access_token": id_token(self.account_id),
+                    "refresh_token": "rt-1",
+                },
+            )
+        if form.get("requested_token") == "openai-api-key":
+            return Reply(200, {"access_token": "sk-exchanged"})
+        if form.get("grant_type") == "refresh_token":
+            return Reply(200, {"access_token": id_token(plan="pro")})
+        return Reply(400, {"error": "unsupported_grant_type"})
 
 
 @pytest.fixture
-def issuer() -> Iterator[FakeIssuer]:
-    fake = FakeIssuer()
-    yield fake
-    fake.httpd.shutdown()
-    fake.httpd.server_close()
+def issuer(codex_loopback_factory: LoopbackFactory) -> FakeIssuer:
+    return FakeIssuer(codex_loopback_factory)
 
 
 @pytest.fixture

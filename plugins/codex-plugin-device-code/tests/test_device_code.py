@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from codex_core.testing import LoopbackRequest, Reply
+from codex_core.testing.pytest_plugin import LoopbackFactory
 
 
 def jwt(claims: dict[str, Any]) -> str:
@@ -36,66 +36,41 @@ ID_TOKEN = jwt(
 class FakeIssuer:
     """The issuer's device-code and token endpoints; ``usercode_status``/``pending`` steer it."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: LoopbackFactory) -> None:
         self.usercode_status = 200
         self.pending = 1  # polls answered 403 before the code is issued
         self.poll_status = 200
-        self.requests: list[tuple[str, str]] = []
-        fake = self
+        self.server = start(self.handle)
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0)).decode()
-                fake.requests.append((self.path, body))
-                if self.path == "/api/accounts/deviceauth/usercode":
-                    if fake.usercode_status != 200:
-                        return self.reply(fake.usercode_status, {"error": "no"})
-                    return self.reply(
-                        200, {"device_auth_id": "dev-1", "user_code": "ABCD-1234", "interval": "0"}
-                    )
-                if self.path == "/api/accounts/deviceauth/token":
-                    if fake.pending > 0:
-                        fake.pending -= 1
-                        return self.reply(403, {"error": "authorization_pending"})
-                    if fake.poll_status != 200:
-                        return self.reply(fake.poll_status, {"error": "denied"})
-                    return self.reply(
-                        200,
-                        {
-                            "authorization_code": "code-1",
-                            "code_challenge": "c",
-                            "code_verifier": "v",
-                        },
-                    )
-                if self.path == "/oauth/token":
-                    return self.reply(
-                        200,
-                        {"id_token": ID_TOKEN, "access_token": jwt({}), "refresh_token": "rt-1"},
-                    )
-                self.reply(404, {})
-
-            def reply(self, status: int, payload: Any) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+    def handle(self, request: LoopbackRequest) -> Reply:
+        if request.method != "POST":
+            return Reply(404, {})
+        if request.path == "/api/accounts/deviceauth/usercode":
+            if self.usercode_status != 200:
+                return Reply(self.usercode_status, {"error": "no"})
+            return Reply(
+                200, {"device_auth_id": "dev-1", "user_code": "ABCD-1234", "interval": "0"}
+            )
+        if request.path == "/api/accounts/deviceauth/token":
+            if self.pending > 0:
+                self.pending -= 1
+                return Reply(403, {"error": "authorization_pending"})
+            if self.poll_status != 200:
+                return Reply(self.poll_status, {"error": "denied"})
+            return Reply(
+                200, {"authorization_code": "code-1", "code_challenge": "c", "code_verifier": "v"}
+            )
+        if request.path == "/oauth/token":
+            return Reply(
+                200, {"id_token": ID_TOKEN, "access_token": jwt({}), "refresh_token": "rt-1"}
+            )
+        return Reply(404, {})
 
 
 @pytest.fixture
-def issuer() -> Iterator[FakeIssuer]:
-    fake = FakeIssuer()
-    yield fake
-    fake.httpd.shutdown()
-    fake.httpd.server_close()
+def issuer(codex_loopback_factory: LoopbackFactory) -> FakeIssuer:
+    return FakeIssuer(codex_loopback_factory)
 
 
 @pytest.fixture
@@ -136,7 +111,7 @@ def test_device_code_success(start: Any, issuer: FakeIssuer, codex_home: Path) -
         "planType": "pro",
         "workspaceName": None,
     }
-    exchange = [body for path, body in issuer.requests if path == "/oauth/token"]
+    exchange = [r.text for r in issuer.server.requests if r.path == "/oauth/token"]
     assert "grant_type=authorization_code" in exchange[0]
     assert "code_verifier=v" in exchange[0]
 

@@ -17,39 +17,13 @@ import httpx
 import pytest
 
 from codex_core.testing import ScriptedModelServer
+from codex_core.testing.file_keyring import file_keyring_env
 from codex_core.testing.pytest_plugin import ServerFactory, StdioServer
 
 OAUTH_SERVER = Path(__file__).with_name("oauth_test_server.py")
 COMPLETED = "mcpServer/oauthLogin/completed"
 #: Forces ``auto`` storage off the OS keyring, onto the file, whatever the machine has.
 NO_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
-#: A keyring backend standing in for the OS keyring: a JSON file named by $TEST_KEYRING_FILE.
-FILE_KEYRING = """
-import json, os
-from keyring.backend import KeyringBackend
-
-class FileKeyring(KeyringBackend):
-    priority = 1
-
-    def _load(self):
-        try:
-            with open(os.environ["TEST_KEYRING_FILE"]) as handle:
-                return json.load(handle)
-        except FileNotFoundError:
-            return {}
-
-    def get_password(self, service, username):
-        return self._load().get(f"{service}|{username}")
-
-    def set_password(self, service, username, password):
-        data = self._load()
-        data[f"{service}|{username}"] = password
-        with open(os.environ["TEST_KEYRING_FILE"], "w") as handle:
-            json.dump(data, handle)
-
-    def delete_password(self, service, username):
-        raise NotImplementedError
-"""
 
 
 @pytest.fixture
@@ -191,14 +165,12 @@ def test_expired_tokens_are_refreshed_before_use(
 def test_keyring_mode_keeps_the_tokens_in_the_keyring(
     codex_server_factory: ServerFactory,
     codex_model_server: ScriptedModelServer,
-    codex_plugin_site: Path,
     protected: str,
     codex_home: Path,
     tmp_path: Path,
 ) -> None:
-    (codex_plugin_site / "file_keyring.py").write_text(FILE_KEYRING)
     secrets = tmp_path / "keyring.json"
-    env = {"PYTHON_KEYRING_BACKEND": "file_keyring.FileKeyring", "TEST_KEYRING_FILE": str(secrets)}
+    env = file_keyring_env(secrets)
     keyring_mode = 'mcp_oauth_credentials_store="keyring"'
     server = start(codex_server_factory, codex_model_server, protected, keyring_mode, env=env)
     started = server.result("mcpServer/oauth/login", {"name": "prot"}, timeout=30)
@@ -206,9 +178,10 @@ def test_keyring_mode_keeps_the_tokens_in_the_keyring(
     assert server.wait_notification(COMPLETED, timeout=30)["params"]["success"] is True
 
     # The reference's entry: service `Codex MCP Credentials`, account `NAME|<hash of the URL>`.
-    (account, raw), *others = json.loads(secrets.read_text()).items()
+    (entry, raw), *others = json.loads(secrets.read_text()).items()
     assert not others and not (codex_home / ".credentials.json").exists()
-    service, name, digest = account.split("|")
+    service, account = entry.split("\0")
+    name, digest = account.split("|")
     assert service == "Codex MCP Credentials" and name == "prot" and len(digest) == 16
     document = json.loads(raw)
     assert document["server_name"] == "prot" and document["url"] == protected

@@ -84,7 +84,7 @@ class McpTool:
         key = f"mcp:{self.server}:{self.tool}"
         if mode == "approve" or (mode == "auto" and self.read_only):
             return None
-        if key in getattr(getattr(context.turn, "loaded", None), "session_approvals", ()):
+        if context.approved_for_session(key):
             return None
         if context.approval_policy == "never":
             return "MCP tool call requires approval, but approval policy is never"

@@ -310,3 +310,4 @@ def test_read_state_follows_answers_and_marks(
     again: StdioServer = start_server(*model.config_args(), env=model.env)
     again.initialize()
     assert again.result("thread/read", {"threadId": thread_id})["readState"] == changed["readState"]
+    assert again.result("thread/list", {})["readStates"] == {thread_id: changed["readState"]}

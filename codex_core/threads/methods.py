@@ -455,7 +455,9 @@ class ThreadRegistry:
                 raise RpcError(INVALID_REQUEST, f"invalid cursor: {params.cursor}")
             start = names.index(params.cursor) + 1
         names_by_id = rollout.read_names(self.home)
+        saved_states = read_state.load(self.home)
         data: list[dict[str, Any]] = []
+        states: dict[str, dict[str, Any]] = {}
         next_cursor: str | None = None
         for index in range(start, len(paths)):
             stored = rollout.read_rollout(paths[index], full=False)
@@ -481,7 +483,12 @@ class ThreadRegistry:
                 next_cursor = paths[index - 1].name
                 break
             data.append(thread)
-        return {"data": data, "readStates": {}, "nextCursor": next_cursor,
+            states[stored.id] = (
+                self.read_state_of(loaded)
+                if loaded is not None
+                else saved_states.get(stored.id) or read_state.initial(stored.id, stored.turns)
+            )
+        return {"data": data, "readStates": states, "nextCursor": next_cursor,
                 "backwardsCursor": None}  # fmt: skip
 
     # ------------------------------------------------------------------ history pages

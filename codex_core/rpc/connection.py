@@ -21,6 +21,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from codex_core.plugins import describe, is_cancellation
 from codex_core.protocol import envelope
 from codex_core.protocol.envelope import Garbage, Notification, Request, RequestId, Response
 from codex_core.protocol.wire import to_json
@@ -200,10 +201,12 @@ class Connection:
             reply = envelope.encode_result(request.id, to_json({} if result is None else result))
         except RpcError as exc:
             reply = envelope.encode_error(request.id, exc.to_wire())
-        except Exception as exc:
+        except BaseException as exc:  # sys.exit(), a stray CancelledError, ...: still a reply
+            if is_cancellation(exc):
+                raise
             log.exception("%r: %s (plugin %s) failed", self, request.method, call.plugin)
             error = RpcError(
-                INTERNAL_ERROR, f"{request.method} failed in plugin {call.plugin}: {exc}"
+                INTERNAL_ERROR, f"{request.method} failed in plugin {call.plugin}: {describe(exc)}"
             )
             reply = envelope.encode_error(request.id, error.to_wire())
         try:

@@ -10,7 +10,9 @@ directory) are ``-32600``. ``fs/watch`` and ``fs/unwatch`` are registered here t
 watching lives in ``codex_core.fs.watch`` (per-connection watches, batching) and in the
 backends plugins contribute (``codex_core.fs.polling`` is the built-in one).
 
-Every method runs its file work in one worker-thread hop so the event loop never blocks.
+Every method runs its file work in one worker-thread hop so the event loop never blocks, and
+in a thread of its own (``offload.run_blocking``) so a call that blocks for good (a write to a
+FIFO nobody reads) holds up nothing but itself.
 ``fs/getMetadata`` is the hot path (clients send it in bulk, and it is benchmarked): it does no
 more than one ``lstat`` (two for a symlink), through the cheaper hop of ``codex_core.fs.offload``.
 
@@ -26,8 +28,6 @@ import stat
 from binascii import b2a_base64
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
-
-import anyio.to_thread
 
 from codex_core.fs import b64, offload
 from codex_core.fs import watch as _watching
@@ -205,11 +205,13 @@ async def _in_thread(
 ) -> _T:
     """Run blocking file work off the event loop and word its failures like the reference.
 
-    ``hop`` defaults to anyio's worker threads, right for work that may take a while (copies,
-    big reads); ``offload.run`` is cheaper per call but meant for calls that take microseconds.
+    ``hop`` defaults to ``offload.run_blocking``, a thread per call in flight, right for work
+    that may take a while or block for good (copies, big reads, a FIFO nobody reads) without
+    holding up other requests; ``offload.run`` is cheaper per call but meant for calls that
+    take microseconds.
     """
     try:
-        return await (hop or anyio.to_thread.run_sync)(func, *args)
+        return await (hop or offload.run_blocking)(func, *args)
     except OSError as exc:
         raise RpcError(INTERNAL_ERROR, os_error_message(exc)) from None
     except ValueError as exc:

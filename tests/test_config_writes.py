@@ -299,6 +299,28 @@ def test_sigkill_mid_stream_keeps_every_acknowledged_write(
         assert data["stream"][f"k{rid - 10_000}"] == rid - 10_000
     leftovers = [p.name for p in codex_home.iterdir() if p.name.endswith(".tmp")]
     assert len(leftovers) <= 1  # at most the one write the kill interrupted
+    # The next write, by a new server, removes what the killed one left.
+    after: StdioServer = start_server()
+    after.initialize()
+    write(after, "stream.after", 1)
+    assert [p.name for p in codex_home.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_write_removes_temp_files_of_dead_writers(codex_home: Path, server: StdioServer) -> None:
+    """Temporary files exist only while a writer holds the folder lock: any found under the
+    lock belong to a writer that died (named as ``tempfile.mkstemp`` names them)."""
+    stale = [codex_home / ".config.toml.k3_x9zq1.tmp", codex_home / ".config.toml.abcdefgh.tmp"]
+    kept = [
+        codex_home / ".config.toml.bak",
+        codex_home / ".config.toml.mine.tmp",  # not a temp file name of ours
+        codex_home / ".other.toml.abcdefgh.tmp",
+    ]
+    for path in stale + kept:
+        path.write_text("leftover")
+    write(server, "model", "gpt-5")
+    assert [path.exists() for path in stale] == [False, False]
+    assert [path.exists() for path in kept] == [True, True, True]
+    assert tomllib.loads((codex_home / "config.toml").read_text())["model"] == "gpt-5"
 
 
 def test_written_config_reaches_plugins(codex_home: Path, server: StdioServer) -> None:

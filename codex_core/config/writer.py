@@ -9,7 +9,9 @@ survives byte for byte. A write is
 - **serialized**: one ``anyio.Lock`` per kernel, held from reading the file to replacing it,
   so two clients writing at once never lose an update;
 - **atomic**: the new text goes to a temporary file in the same folder, is fsynced and renamed
-  over the old one, so a crash leaves either the old or the new file, never half of one.
+  over the old one, so a crash leaves either the old or the new file, never half of one. A
+  writer killed before its rename leaves its temporary file behind; the next write removes
+  it (``_sweep_temp_files``).
 
 Afterwards the kernel's effective config (``kernel.config``) is reloaded and plugins get
 ``codex_config_loaded``.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import tempfile
 import tomllib
@@ -66,6 +69,8 @@ class Edit:
 
 
 _TABLES = (Table, InlineTable)
+#: The random part of ``tempfile.mkstemp`` names (``_RandomNameSequence``: 8 characters).
+_TEMP_RANDOM = "[a-z0-9_]{8}"
 
 
 class ConfigService:
@@ -131,7 +136,22 @@ def _apply(
     real = Path(os.path.realpath(target))
     real.parent.mkdir(parents=True, exist_ok=True)
     with _folder_lock(real.parent):
+        _sweep_temp_files(real)
         _apply_locked(real, target, edits, expected_version, sections)
+
+
+def _sweep_temp_files(path: Path) -> None:
+    """Remove the temporary files of writers that died before their rename.
+
+    Writers create their temporary file only while they hold the folder lock, which the caller
+    now holds: every such file in the folder belongs to a writer that is gone.
+    """
+    stale = re.compile(rf"\.{re.escape(path.name)}\.{_TEMP_RANDOM}\.tmp")
+    with os.scandir(path.parent) as entries:
+        for entry in entries:
+            if stale.fullmatch(entry.name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
 
 
 @contextlib.contextmanager

@@ -7,7 +7,8 @@
 For each server: seconds from request to the reply's last byte (read by a client that does
 nothing but read), the server's RSS two seconds after the last reply, and its peak RSS. The
 servers run alternately so both see the same machine state; on a shared machine only the
-ratio of one run means anything.
+ratio of one run means anything. The results go to the ``big-read`` section of
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import select
 import shutil
 import statistics
@@ -22,9 +24,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sections import write_section
+
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 OURS = [sys.executable, "-m", "codex_core"]
 REFERENCE = ["codex-peer", "app-server"]
 
@@ -102,13 +108,29 @@ def main() -> int:
             for name, server in running.items():
                 times[name].append(server.read_file(round_number, path, size))
         time.sleep(2)
+        rows = []
         for name, server in running.items():
-            print(
-                f"{name:>10}: median {statistics.median(times[name]):.2f} s "
-                f"({', '.join(f'{t:.2f}' for t in times[name])}); "
-                f"RSS after {server.memory_mb('VmRSS')} MB, peak {server.memory_mb('VmHWM')} MB"
+            rounds = ", ".join(f"{t:.2f}" for t in times[name])
+            rows.append(
+                f"| {name} | {statistics.median(times[name]):.2f} ({rounds}) | "
+                f"{server.memory_mb('VmRSS')} | {server.memory_mb('VmHWM')} |"
             )
             server.stop()
+    body = "\n".join(
+        [
+            "## A big `fs/readFile`",
+            "",
+            f"Measured with `python bench/big_read.py` on {datetime.now(UTC):%Y-%m-%d}, "
+            f"{platform.machine()}, {os.cpu_count()} cores: one {args.mb} MB file read "
+            f"{args.rounds} times over stdio, the servers alternating.",
+            "",
+            "| server | seconds, median (rounds) | RSS after (MB) | peak RSS (MB) |",
+            "| --- | ---: | ---: | ---: |",
+            *rows,
+        ]
+    )
+    print(body)
+    write_section(PAGE, "big-read", body)
     return 0
 
 

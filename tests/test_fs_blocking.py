@@ -11,9 +11,9 @@ from __future__ import annotations
 import base64
 import os
 import re
+import select
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -78,13 +78,31 @@ def test_blocked_writes_hold_up_no_other_request(
     assert server.result("config/read", {})["config"]["model"] == "gpt-5"
 
     # A reader comes: every blocked write goes through and is answered.
-    received = bytearray()
-    reader = threading.Thread(target=lambda: received.extend(fifo.read_bytes()))
-    reader.start()
+    assert read_fifo(fifo, BLOCKED) == b"x" * BLOCKED
     for request_id in ids:
         assert server.wait_response(request_id) == {"id": request_id, "result": {}}
-    reader.join(10)
-    assert bytes(received) == b"x" * BLOCKED
+
+
+def read_fifo(fifo: Path, count: int, timeout: float = 10) -> bytes:
+    """Read ``count`` bytes from ``fifo``, however the writers' opens and closes interleave.
+
+    The test holds a write end of its own meanwhile, so the reader never sees end-of-file
+    between two writers (a write whose thread reaches ``open`` late still finds a reader).
+    """
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    keep_open = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    received = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while len(received) < count:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"only {len(received)} of {count} bytes arrived"
+            if select.select([reader], [], [], remaining)[0]:
+                received += os.read(reader, count - len(received))
+    finally:
+        os.close(keep_open)
+        os.close(reader)
+    return received
 
 
 def test_stdin_eof_exits_with_writes_blocked(

@@ -32,7 +32,13 @@ from codex_core.hookspecs import (
     Tool,
     Transport,
 )
-from codex_core.plugins import PluginManager, PluginRecord, disabled_from_env
+from codex_core.plugins import (
+    PluginManager,
+    PluginRecord,
+    describe,
+    disabled_from_env,
+    is_cancellation,
+)
 from codex_core.protocol.methods import CLIENT_REQUESTS
 from codex_core.rpc.connection import Connection
 from codex_core.rpc.handlers import RpcMethod
@@ -311,8 +317,10 @@ class Kernel:
             if inspect.isawaitable(result):
                 try:
                     await result
-                except Exception as exc:
-                    self.plugins.fail(record, f"{hook} raised {type(exc).__name__}: {exc}")
+                except BaseException as exc:
+                    if is_cancellation(exc):
+                        raise
+                    self.plugins.fail(record, f"{hook} raised {describe(exc)}")
                     log.exception("plugin %s failed in %s", record.name, hook)
 
     # ------------------------------------------------------------------ serving

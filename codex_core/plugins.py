@@ -6,17 +6,24 @@ The kernel's own defaults (stdio, fs/*, ...) arrive the same way, from codex-cor
 points. pluggy alone would let one broken plugin take the whole process down (llm#1280); here
 each plugin is imported, version-checked and called in isolation, and whatever goes wrong is
 recorded on its ``PluginRecord`` for ``plugins list``, the log, and a warning to clients.
+
+"Whatever goes wrong" means any ``BaseException``, not just ``Exception``: a plugin that calls
+``sys.exit()``, raises ``KeyboardInterrupt`` or a stray ``asyncio.CancelledError`` would
+otherwise end the whole server (a ``CancelledError`` even silently, with exit 0). The only
+exception let through is the kernel's own cancellation (``is_cancellation``).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import logging
+import math
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
 import pluggy
 
 from codex_core import __version__, hookspecs
@@ -58,6 +65,27 @@ class PluginRecord:
             "hooks": self.hooks,
             "error": self.error,
         }
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` (just ``Type`` when there is no message, as for ``sys.exit()``)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def is_cancellation(exc: BaseException) -> bool:
+    """Whether ``exc``, caught around awaited plugin code, is the kernel cancelling the task.
+
+    That is exactly when it is the backend's cancellation exception and a cancel scope around
+    the task has been cancelled (a closed connection, a shutdown, an interrupted turn): it
+    must propagate for the scope to end. A plugin raising ``CancelledError`` by itself is a
+    plugin failure like any other. Call it only inside a task; synchronous plugin code cannot
+    be cancelled, so there every ``BaseException`` is the plugin's.
+    """
+    return (
+        isinstance(exc, anyio.get_cancelled_exc_class())
+        and anyio.current_effective_deadline() == -math.inf
+    )
 
 
 def disabled_from_env() -> set[str]:
@@ -106,8 +134,8 @@ class PluginManager:
                 continue
             try:
                 plugin = entry_point.load()
-            except Exception as exc:
-                record.fail(f"failed to import {target}: {type(exc).__name__}: {exc}")
+            except BaseException as exc:  # sys.exit() at import time included
+                record.fail(f"failed to import {target}: {describe(exc)}")
                 log.exception("plugin %s failed to import", name)
                 continue
             self._register(record, plugin)
@@ -156,7 +184,7 @@ class PluginManager:
     def _register(self, record: PluginRecord, plugin: object) -> None:
         try:
             self._pm.register(plugin, name=record.name)
-        except Exception as exc:  # pluggy validates hookimpl signatures here
+        except BaseException as exc:  # pluggy validates hookimpl signatures here
             record.fail(f"invalid plugin: {exc}")
             log.error("plugin %s rejected: %s", record.name, exc)
             return
@@ -187,8 +215,8 @@ class PluginManager:
                 continue
             try:
                 result = impl.function(*(kwargs[arg] for arg in impl.argnames))
-            except Exception as exc:
-                self.fail(record, f"{hook} raised {type(exc).__name__}: {exc}")
+            except BaseException as exc:  # synchronous: never the kernel's own cancellation
+                self.fail(record, f"{hook} raised {describe(exc)}")
                 log.exception("plugin %s failed in %s", record.name, hook)
                 continue
             yield record, result

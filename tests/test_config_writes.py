@@ -267,6 +267,39 @@ async def test_concurrent_writers_on_two_connections_all_land(
     assert tomllib.loads((codex_home / "config.toml").read_text())["many"] == many
 
 
+def test_pipelined_writes_are_queued_and_each_answered_in_order(
+    codex_home: Path, server: StdioServer
+) -> None:
+    """A burst of writes is committed together, but each is checked as if alone, in order:
+    a stale ``expectedVersion`` or an invalid value refuses only that write."""
+    stale_version = write(server, "model", "first")["version"]
+    ids = range(20_000, 20_200)
+    for n, request_id in enumerate(ids):
+        params: dict[str, Any] = {"keyPath": f"burst.k{n}", "value": n, "mergeStrategy": "replace"}
+        if n == 50:
+            params["expectedVersion"] = stale_version
+        if n == 120:
+            params = {
+                "keyPath": "approval_policy",
+                "value": "sometimes",
+                "mergeStrategy": "replace",
+            }
+        server.send({"id": request_id, "method": "config/value/write", "params": params})
+    replies = [server.wait_response(request_id, timeout=30) for request_id in ids]
+    errors = {n: reply["error"] for n, reply in enumerate(replies) if "error" in reply}
+    assert set(errors) == {50, 120}
+    assert errors[50]["data"] == {"config_write_error_code": "configVersionConflict"}
+    assert errors[120]["data"] == {"config_write_error_code": "configValidationError"}
+    versions = [reply["result"]["version"] for reply in replies if "result" in reply]
+    assert len(set(versions)) == len(versions), "each write reports the version it produced"
+    data = tomllib.loads((codex_home / "config.toml").read_text())
+    assert data["burst"] == {f"k{n}": n for n in range(200) if n not in (50, 120)}
+    assert "approval_policy" not in data
+    read = server.result("config/read", {"includeLayers": True})
+    user = next(layer for layer in read["layers"] if layer["name"]["type"] == "user")
+    assert versions[-1] == user["version"]
+
+
 def test_sigkill_mid_stream_keeps_every_acknowledged_write(
     codex_home: Path, start_server: Any
 ) -> None:
@@ -299,6 +332,28 @@ def test_sigkill_mid_stream_keeps_every_acknowledged_write(
         assert data["stream"][f"k{rid - 10_000}"] == rid - 10_000
     leftovers = [p.name for p in codex_home.iterdir() if p.name.endswith(".tmp")]
     assert len(leftovers) <= 1  # at most the one write the kill interrupted
+    # The next write, by a new server, removes what the killed one left.
+    after: StdioServer = start_server()
+    after.initialize()
+    write(after, "stream.after", 1)
+    assert [p.name for p in codex_home.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_write_removes_temp_files_of_dead_writers(codex_home: Path, server: StdioServer) -> None:
+    """Temporary files exist only while a writer holds the folder lock: any found under the
+    lock belong to a writer that died (named as ``tempfile.mkstemp`` names them)."""
+    stale = [codex_home / ".config.toml.k3_x9zq1.tmp", codex_home / ".config.toml.abcdefgh.tmp"]
+    kept = [
+        codex_home / ".config.toml.bak",
+        codex_home / ".config.toml.mine.tmp",  # not a temp file name of ours
+        codex_home / ".other.toml.abcdefgh.tmp",
+    ]
+    for path in stale + kept:
+        path.write_text("leftover")
+    write(server, "model", "gpt-5")
+    assert [path.exists() for path in stale] == [False, False]
+    assert [path.exists() for path in kept] == [True, True, True]
+    assert tomllib.loads((codex_home / "config.toml").read_text())["model"] == "gpt-5"
 
 
 def test_written_config_reaches_plugins(codex_home: Path, server: StdioServer) -> None:

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from conftest import StdioServer
 
+from codex_core.fs.methods import READ_CHUNK
+
 INVALID_REQUEST = -32600
 INTERNAL_ERROR = -32603
 METADATA_KEYS = ["isDirectory", "isFile", "isSymlink", "createdAtMs", "modifiedAtMs"]
@@ -97,6 +99,22 @@ def test_read_file_errors(server: StdioServer, tree: Path) -> None:
     assert error(f"{tree}/fifo") == invalid(f"path `{tree}/fifo` is not a file")
     assert error("/dev/null") == invalid("path `/dev/null` is not a file")
     assert error("/") == invalid("path `/` is not a file")
+
+
+@pytest.mark.parametrize(
+    "size",
+    [0, 1, 2, 3, READ_CHUNK - 1, READ_CHUNK, READ_CHUNK + 1, 2 * READ_CHUNK + 2],
+)
+def test_read_file_is_exact_across_chunk_boundaries(
+    server: StdioServer, tmp_path: Path, size: int
+) -> None:
+    """The file is encoded a chunk at a time and replies over 1 MiB go out a piece at a time:
+    neither may show in the result."""
+    path = tmp_path / "data.bin"
+    payload = os.urandom(size)
+    path.write_bytes(payload)
+    result = server.result("fs/readFile", {"path": str(path)}, timeout=30)
+    assert result == {"dataBase64": b64(payload)}
 
 
 def test_read_file_follows_symlinks_and_reads_procfs(server: StdioServer, tree: Path) -> None:

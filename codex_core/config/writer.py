@@ -7,9 +7,15 @@ survives byte for byte. A write is
   ``expectedVersion`` must match the file's current version, key paths must be well formed and
   the resulting file must validate (``configValidationError`` otherwise, nothing written);
 - **serialized**: one ``anyio.Lock`` per kernel, held from reading the file to replacing it,
-  so two clients writing at once never lose an update;
+  so two clients writing at once never lose an update. Writes that arrive while one is being
+  committed queue up and are committed together: each is checked and applied in arrival order
+  on the text the ones before it produced (its own ``expectedVersion`` check, its own error),
+  then the file is replaced and the config reloaded once for all of them. A burst of pipelined
+  writes thus costs one fsynced replace, not one each;
 - **atomic**: the new text goes to a temporary file in the same folder, is fsynced and renamed
-  over the old one, so a crash leaves either the old or the new file, never half of one.
+  over the old one, so a crash leaves either the old or the new file, never half of one. A
+  writer killed before its rename leaves its temporary file behind; the next write removes
+  it (``_sweep_temp_files``).
 
 Afterwards the kernel's effective config (``kernel.config``) is reloaded and plugins get
 ``codex_config_loaded``.
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import tempfile
 import tomllib
@@ -66,6 +73,19 @@ class Edit:
 
 
 _TABLES = (Table, InlineTable)
+#: The random part of ``tempfile.mkstemp`` names (``_RandomNameSequence``: 8 characters).
+_TEMP_RANDOM = "[a-z0-9_]{8}"
+
+
+@dataclass(slots=True, eq=False)
+class _Queued:
+    """A write waiting for a commit, and how the commit went for it."""
+
+    edits: Sequence[Edit]
+    expected_version: str | None
+    done: bool = False
+    version: str = ""
+    error: Exception | None = None
 
 
 class ConfigService:
@@ -74,33 +94,64 @@ class ConfigService:
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
         self._lock = anyio.Lock()
+        self._queue: list[_Queued] = []
 
     async def write(
         self, edits: Sequence[Edit], file_path: str | None, expected_version: str | None
     ) -> dict[str, Any]:
         """Apply ``edits`` to the user's config.toml; the ``ConfigWriteResponse`` wire dict."""
-        config = self.kernel.config
-        target = config.user_file
+        target = self.kernel.config.user_file
         if file_path is not None and not _same_file(target, file_path):
             raise ConfigWriteError(
                 "configLayerReadonly", "Only writes to the user config are allowed"
             )
-        async with self._lock:
-            await anyio.to_thread.run_sync(_apply, target, edits, expected_version, config.sections)
-            reloaded = await anyio.to_thread.run_sync(config.reload)
-            self.kernel.config = reloaded
-        for _record, _result in self.kernel.plugins.call_each(
-            "codex_config_loaded", kernel=self.kernel, config=reloaded.effective
-        ):
-            pass
-        user = reloaded.user_layer()
+        queued = _Queued(edits, expected_version)
+        self._queue.append(queued)
+        try:
+            async with self._lock:
+                if not queued.done:  # else a commit that ran meanwhile took it along
+                    # Shielded: the commit carries other requests' writes too.
+                    with anyio.CancelScope(shield=True):
+                        await self._commit()
+        finally:
+            if not queued.done:  # cancelled while waiting (the client left): never written
+                self._queue.remove(queued)
+        if queued.error is not None:
+            raise queued.error
+        reloaded = self.kernel.config
         overridden = _overridden(reloaded, [_segments(edit.key_path) for edit in edits])
         return {
             "status": "okOverridden" if overridden else "ok",
-            "version": user.version if user else version_of({}),
+            "version": queued.version,
             "filePath": str(target),
             "overriddenMetadata": overridden,
         }
+
+    async def _commit(self) -> None:
+        """Apply every queued write, replace the file once, reload, tell the plugins."""
+        batch, self._queue = self._queue, []
+        config = self.kernel.config
+        requests = [(queued.edits, queued.expected_version) for queued in batch]
+        outcomes: list[str | Exception]
+        try:
+            outcomes, accepted = await anyio.to_thread.run_sync(
+                _apply, config.user_file, requests, config.sections
+            )
+            if accepted:
+                self.kernel.config = await anyio.to_thread.run_sync(config.reload)
+        except Exception as exc:  # the file could not be read or replaced: all of them failed
+            outcomes = [exc] * len(batch)
+        for queued, outcome in zip(batch, outcomes, strict=True):
+            queued.done = True
+            if isinstance(outcome, Exception):
+                queued.error = outcome
+            else:
+                queued.version = outcome
+        if self.kernel.config is not config:
+            for _record, _result in self.kernel.plugins.call_each(
+                "codex_config_loaded", kernel=self.kernel, config=self.kernel.config.effective
+            ):
+                pass
 
 
 # --------------------------------------------------------------------------- applying edits
@@ -123,15 +174,50 @@ def _segments(key_path: str) -> list[str]:
 
 def _apply(
     target: Path,
-    edits: Sequence[Edit],
-    expected_version: str | None,
+    requests: Sequence[tuple[Sequence[Edit], str | None]],
     sections: Mapping[str, Any] | None = None,
-) -> None:
-    """Read, check, edit and atomically replace the file (runs in a worker thread)."""
+) -> tuple[list[str | Exception], bool]:
+    """Apply each request's edits in turn and replace the file once (in a worker thread).
+
+    Returns, per request, the file's version after its edits, or the error that refused it
+    (that request's edits are then left out; the others go on); and whether any was
+    accepted (the config is then reloaded, picking up what other processes wrote too).
+    """
     real = Path(os.path.realpath(target))
     real.parent.mkdir(parents=True, exist_ok=True)
     with _folder_lock(real.parent):
-        _apply_locked(real, target, edits, expected_version, sections)
+        _sweep_temp_files(real)
+        try:
+            text: str | None = real.read_text()
+        except FileNotFoundError:
+            text = None
+        current = text or ""
+        outcomes: list[str | Exception] = []
+        for edits, expected_version in requests:
+            try:
+                current = _edited(current, target, edits, expected_version, sections)
+            except Exception as exc:  # this request's problem, worded for its client
+                outcomes.append(exc)
+            else:
+                outcomes.append(_version(tomllib.loads(current), target))
+        accepted = any(isinstance(outcome, str) for outcome in outcomes)
+        if accepted and (text is None or current != text):  # a missing file is created
+            _write_atomically(real, current)
+    return outcomes, accepted
+
+
+def _sweep_temp_files(path: Path) -> None:
+    """Remove the temporary files of writers that died before their rename.
+
+    Writers create their temporary file only while they hold the folder lock, which the caller
+    now holds: every such file in the folder belongs to a writer that is gone.
+    """
+    stale = re.compile(rf"\.{re.escape(path.name)}\.{_TEMP_RANDOM}\.tmp")
+    with os.scandir(path.parent) as entries:
+        for entry in entries:
+            if stale.fullmatch(entry.name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
 
 
 @contextlib.contextmanager
@@ -151,20 +237,17 @@ def _folder_lock(folder: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _apply_locked(
-    real: Path,
+def _edited(
+    text: str,
     target: Path,
     edits: Sequence[Edit],
     expected_version: str | None,
     sections: Mapping[str, Any] | None = None,
-) -> None:
+) -> str:
+    """``text`` with ``edits`` applied; raises what refuses the write."""
     try:
-        text = real.read_text()
-    except FileNotFoundError:
-        text = None
-    try:
-        document = tomlkit.parse(text or "")
-        current = tomllib.loads(text or "")
+        document = tomlkit.parse(text)
+        current = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
         raise RpcError(
             INTERNAL_ERROR, f"failed to parse existing user config.toml: {exc}"
@@ -189,9 +272,7 @@ def _apply_locked(
             "configValidationError",
             f"Invalid configuration: {first.message}\nin `{first.dotted}`\n",
         )
-    new_text = document.as_string()
-    if text is None or new_text != text:
-        _write_atomically(real, new_text)
+    return document.as_string()
 
 
 def _version(data: dict[str, Any], path: Path) -> str:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import anyio
 
+from codex_core.plugins import is_cancellation
 from codex_core.rpc import RequestContext, RpcError
 from codex_core.rpc.errors import INVALID_REQUEST
 
@@ -104,7 +105,9 @@ class _Watch:
                 async for _ in iterator:
                     self.armed.set()
                 return  # the backend ended the watch by itself
-            except Exception:
+            except BaseException as exc:  # backends are plugins: anything goes
+                if is_cancellation(exc):
+                    raise
                 log.exception(
                     "fs/watch %s (%s): backend %s failed; trying the next one",
                     self.watch_id,

@@ -7,6 +7,7 @@ optional output fields as ``null`` rather than omitting them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -14,7 +15,20 @@ from pydantic import BaseModel
 from codex_core.protocol.envelope import dumps
 
 
+@dataclass(frozen=True, slots=True)
+class JsonText:
+    """A result a handler has already encoded as JSON; ``to_json`` passes ``text`` through.
+
+    For replies too big to build twice: a 500 MB ``fs/readFile`` is 667 MB of base64, which the
+    JSON encoder would scan and copy again only to find nothing to escape.
+    """
+
+    text: str
+
+
 def to_json(value: Any) -> str:
+    if isinstance(value, JsonText):
+        return value.text
     if isinstance(value, BaseModel):
         return value.model_dump_json(by_alias=True)
     return dumps(to_wire(value))

@@ -21,6 +21,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from codex_core.plugins import describe, is_cancellation
 from codex_core.protocol import envelope
 from codex_core.protocol.envelope import Garbage, Notification, Request, RequestId, Response
 from codex_core.protocol.wire import to_json
@@ -135,17 +136,17 @@ class Connection:
                 await self._send(reply)
 
     async def _write_loop(self) -> None:
-        batch: list[str] = []
         try:
-            async for text in self._out_receive:
-                batch.append(text)
+            async for first in self._out_receive:
+                batch = [first]
+                del first  # held until the next message otherwise: a 500 MB reply, say
                 while len(batch) < WRITE_BATCH:
                     try:
                         batch.append(self._out_receive.receive_nowait())
                     except (anyio.WouldBlock, anyio.EndOfStream):
                         break
                 await self.channel.send(batch)
-                batch = []
+                del batch
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as exc:
             log.info("%r: stopped writing: %s", self, exc)
         # The client is gone or stopped reading for good: end the session.
@@ -196,14 +197,17 @@ class Connection:
     async def _run_handler(self, request: Request, call: Call) -> None:
         context = RequestContext(self.kernel, self, request.method, request.id)
         try:
-            result = await call.handler(context, call.params)
-            reply = envelope.encode_result(request.id, to_json({} if result is None else result))
+            reply = envelope.encode_result(
+                request.id, _result_json(await call.handler(context, call.params))
+            )
         except RpcError as exc:
             reply = envelope.encode_error(request.id, exc.to_wire())
-        except Exception as exc:
+        except BaseException as exc:  # sys.exit(), a stray CancelledError, ...: still a reply
+            if is_cancellation(exc):
+                raise
             log.exception("%r: %s (plugin %s) failed", self, request.method, call.plugin)
             error = RpcError(
-                INTERNAL_ERROR, f"{request.method} failed in plugin {call.plugin}: {exc}"
+                INTERNAL_ERROR, f"{request.method} failed in plugin {call.plugin}: {describe(exc)}"
             )
             reply = envelope.encode_error(request.id, error.to_wire())
         try:
@@ -336,3 +340,9 @@ class Connection:
         self._close()
         if self._tasks is not None:
             self._tasks.cancel_scope.cancel()
+
+
+def _result_json(result: Any) -> str:
+    """A handler's result as JSON; a function so no local of ``_run_handler`` keeps the result
+    (a 667 MB ``fs/readFile`` text) alive next to the reply built from it."""
+    return to_json({} if result is None else result)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from codex_core.accounts import rate_limits
+from codex_core.plugins import is_cancellation
 from codex_core.threads.diff import TurnDiff
 from codex_core.threads.hooks import (
     HookOutcome,
@@ -284,7 +285,9 @@ class Turn:
                     self.flush_usage()
                 except TurnFailed as exc:
                     error = turn_error(exc)
-                except Exception as exc:
+                except BaseException as exc:  # model providers are plugins: anything goes
+                    if is_cancellation(exc):
+                        raise
                     log.warning("turn %s failed: %s", self.id, exc, exc_info=True)
                     error = turn_error(exc)
             if self.scope.cancelled_caught:
@@ -445,7 +448,9 @@ class Turn:
             result = await tool.call(arguments, context)
         except TurnAborted:
             raise
-        except Exception as exc:
+        except BaseException as exc:  # a plugin's tool may raise anything (sys.exit(), ...)
+            if is_cancellation(exc):
+                raise
             log.warning("turn %s: tool %s failed: %s", self.id, name, exc, exc_info=True)
             result = f"{name} failed: {exc}"
         # (Not on interrupt: the reference goes from waiting on approval straight to idle.)

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: Longest line accepted; a longer one is dropped (and logged) without ending the session.
 MAX_LINE = 256 * 1024 * 1024
+#: Output longer than this goes to the pipe a piece at a time.
+WRITE_CHUNK = 1024 * 1024
 
 
 class StdioChannel:
@@ -87,12 +89,22 @@ class StdioChannel:
                 return
 
     async def send(self, frames: Sequence[str]) -> None:
-        data = ("\n".join(frames) + "\n").encode()
-        if self._writer is not None:
-            self._writer.write(data)
+        text = "\n".join(frames)
+        if self._writer is None:
+            await anyio.to_thread.run_sync(_write_all, self._fd, (text + "\n").encode())
+        elif len(text) <= WRITE_CHUNK:
+            self._writer.write((text + "\n").encode())
             await self._writer.drain()
         else:
-            await anyio.to_thread.run_sync(_write_all, self._fd, data)
+            # A reply of hundreds of MB: encoded whole, it would be one more full-size copy, and
+            # handed over whole, the pipe transport would copy what the first write() leaves
+            # into its own buffer and hold it until the client has read it all. A piece at a
+            # time, neither holds more than one piece.
+            for start in range(0, len(text), WRITE_CHUNK):
+                self._writer.write(text[start : start + WRITE_CHUNK].encode())
+                await self._writer.drain()
+            self._writer.write(b"\n")
+            await self._writer.drain()
 
     async def aclose(self) -> None:
         if self._writer is not None:

@@ -88,6 +88,18 @@ def parse_ws_url(url: str) -> tuple[str, int]:
     return host, int(match.group("port"))
 
 
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach ``host``, by the reference's rule.
+
+    IPv4 ``127.0.0.0/8`` and IPv6 ``::1`` only: an IPv4-mapped address (``::ffff:127.0.0.1``)
+    counts as non-loopback there, whatever this Python's ``ipaddress`` says about it.
+    """
+    address = ipaddress.ip_address(host)
+    if isinstance(address, ipaddress.IPv6Address):
+        return address == ipaddress.IPv6Address("::1")
+    return address.is_loopback
+
+
 def _display(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -115,15 +127,14 @@ class WebSocketTransport:
     async def serve(self, url: str, kernel: Kernel) -> None:
         host, port = parse_ws_url(url)
         policy = AuthPolicy.from_options(kernel.cli_options)
-        loopback = ipaddress.ip_address(host).is_loopback
-        # The official server refuses to start here; we start (an operator may have a
-        # firewall or a proxy in front) but say it loudly, in the log and the banner.
-        unprotected = not loopback and policy.mode is None
-        if unprotected:
-            log.warning(
-                "websocket listener %s accepts clients from other machines without auth; "
-                "use --ws-auth capability-token or --ws-auth signed-bearer-token",
-                _display(host, port),
+        loopback = is_loopback(host)
+        # Checked before binding, as the reference does: an unauthenticated listener other
+        # machines can reach hands whoever finds the port control of the agent.
+        if not loopback and policy.mode is None:
+            raise ValueError(
+                f"refusing to start non-loopback websocket listener {_display(host, port)} "
+                "without auth; configure `--ws-auth capability-token` or "
+                "`--ws-auth signed-bearer-token`"
             )
 
         async def handler(websocket: ServerConnection) -> None:
@@ -138,8 +149,6 @@ class WebSocketTransport:
             address = _display(host, int(bound[1]))
             if loopback:
                 note = "binds localhost only (use SSH port-forwarding for remote access)"
-            elif unprotected:
-                note = "WARNING: no websocket auth; whoever reaches this port controls the agent"
             else:
                 note = "websocket auth is required for non-localhost listeners"
             print(

@@ -87,9 +87,12 @@ def test_signed_bearer_token(codex_ws_server_factory: WsServerFactory, tmp_path:
         assert refusal(server, signed(claims)) == (401, reason), claims
     assert refusal(server, signed(good, "t" * 40)) == (401, "invalid websocket jwt")
     assert refusal(server, "not.a.jwt") == (401, "invalid websocket jwt")
-    for claims in (good, {**good, "aud": ["x", "codex"]}, {**good, "exp": now - 3}):
+    for claims in (good, {**good, "aud": ["x", "codex"]}):
         with server.connect(signed(claims)) as ws:
             initialize(ws)
+    # Expired 3 s ago, within the 5 s skew: stamped now, as the cases above take a while.
+    with server.connect(signed({**good, "exp": int(time.time()) - 3})) as ws:
+        initialize(ws)
 
 
 @pytest.mark.parametrize(
@@ -155,14 +158,45 @@ def test_policy_unit_checks() -> None:
     assert AuthPolicy().authorize(None) is None
 
 
-def test_non_loopback_without_auth_starts_with_a_warning(
-    codex_ws_server_factory: WsServerFactory,
-) -> None:
-    """Unlike the reference (which refuses), start, but say so in the log and the banner.
+@pytest.mark.parametrize(
+    "address",
+    [
+        # TEST-NET-1 and its IPv6 counterpart are on no interface here: binding them would fail
+        # with "Cannot assign requested address", so seeing the refusal proves it comes first
+        # and the test binds nothing.
+        "192.0.2.1:0",
+        "[2001:db8::1]:0",
+        # Reachable addresses only in spirit: refused before any bind, like the two above.
+        "0.0.0.0:0",
+        "[::]:0",
+        "[::ffff:127.0.0.1]:0",
+    ],
+)
+def test_non_loopback_without_auth_is_refused(codex_cli: CodexCli, address: str) -> None:
+    """As the reference: exit 1 before binding, naming the address and the flags to add."""
+    completed = codex_cli("--listen", f"ws://{address}")
+    assert completed.returncode == 1
+    assert completed.stderr.strip().splitlines()[-1] == (
+        f"codex-app-server: refusing to start non-loopback websocket listener {address} "
+        "without auth; configure `--ws-auth capability-token` or "
+        "`--ws-auth signed-bearer-token`"
+    )
+    assert "listening on" not in completed.stderr
 
-    Only the banner is read: no traffic goes anywhere but the process's own stderr.
-    """
-    server = codex_ws_server_factory(listen="ws://0.0.0.0:0")
-    assert server.port
-    assert "note: WARNING: no websocket auth" in server.stderr
-    assert "accepts clients from other machines without auth" in server.stderr
+
+def test_auth_flag_errors_come_before_the_loopback_refusal(codex_cli: CodexCli) -> None:
+    completed = codex_cli("--listen", "ws://192.0.2.1:0", "--ws-auth", "capability-token")
+    assert completed.returncode == 1
+    assert "`--ws-token-file` or `--ws-token-sha256` is required" in completed.stderr
+    assert "refusing to start" not in completed.stderr
+
+
+def test_non_loopback_with_auth_is_allowed(codex_cli: CodexCli) -> None:
+    """With auth the check passes and startup goes on to bind, which fails on TEST-NET-1."""
+    digest = hashlib.sha256(TOKEN.encode()).hexdigest()
+    completed = codex_cli(
+        "--listen", "ws://192.0.2.1:0", "--ws-auth", "capability-token", "--ws-token-sha256", digest
+    )
+    assert completed.returncode == 1
+    assert "refusing to start" not in completed.stderr
+    assert "192.0.2.1" in completed.stderr  # the bind error, worded by the OS

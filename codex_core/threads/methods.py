@@ -233,7 +233,8 @@ class ThreadRegistry:
         source_id = self.thread_id(params.thread_id)
         source = self.threads.get(source_id)
         path = rollout.find_rollout(self.home, source_id)
-        if path is None and source is None:
+        if path is None and (source is None or not source.thread["ephemeral"]):
+            # Unknown, or started but without a turn yet: nothing on disk to copy.
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {source_id}")
         if path is not None and rollout.ARCHIVED in path.parts:
             raise RpcError(INVALID_REQUEST, f"thread {source_id} is archived")
@@ -331,8 +332,9 @@ class ThreadRegistry:
         thread_id = stored.id
         return {
             "id": thread_id,
+            # The reference knows a stored thread's environment from its turns' context.
             "environments": None
-            if stored.archived
+            if stored.archived or not stored.context
             else [{"environmentId": "local", "cwd": cwd, "runtimeWorkspaceRoots": [cwd]}],
             "extra": None,
             "sessionId": meta.get("session_id") or thread_id,
@@ -440,29 +442,26 @@ class ThreadRegistry:
             cwds = {raw} if isinstance(raw, str) else set(raw or ())
         search = (params.search_term or "").lower() or None
         limit = params.limit if params.limit else DEFAULT_PAGE_SIZE
-        paths = rollout.all_rollouts(self.home, archived=archived)
         sort_key = to_wire(params.sort_key) if params.sort_key is not None else "created_at"
         sort_key = getattr(sort_key, "value", sort_key)
         ascending = to_wire(params.sort_direction) == "asc"
-        if sort_key == "updated_at":
-            paths.sort(key=lambda path: (path.stat().st_mtime, path.name), reverse=True)
-        if ascending:
-            paths.reverse()
-        start = 0
-        if params.cursor:
-            names = [path.name for path in paths]
-            if params.cursor not in names:
-                raise RpcError(INVALID_REQUEST, f"invalid cursor: {params.cursor}")
-            start = names.index(params.cursor) + 1
+        listing = ListingOrder(sort_key, ascending)
+        entries = listing.after(
+            listing.sorted(rollout.all_rollouts(self.home, archived=archived)), params.cursor
+        )
         names_by_id = rollout.read_names(self.home)
         saved_states = read_state.load(self.home)
         data: list[dict[str, Any]] = []
         states: dict[str, dict[str, Any]] = {}
         next_cursor: str | None = None
-        for index in range(start, len(paths)):
-            stored = rollout.read_rollout(paths[index], full=False)
+        backwards_cursor: str | None = None
+        last: ListingEntry | None = None
+        for entry in entries:
+            stored = rollout.read_rollout(entry.path, full=False)
             if stored is None:
                 continue
+            if not archived and not stored.preview:
+                continue  # as the reference: a thread is listed once it has a user message
             thread = self.stored_thread(stored, names_by_id.get(stored.id))
             loaded = self.threads.get(stored.id)
             if loaded is not None:
@@ -480,8 +479,12 @@ class ThreadRegistry:
             ):
                 continue
             if len(data) == limit:
-                next_cursor = paths[index - 1].name
+                assert last is not None
+                next_cursor = last.next_cursor()
                 break
+            if last is None:
+                backwards_cursor = entry.backwards_cursor(stored)
+            last = entry
             data.append(thread)
             states[stored.id] = (
                 self.read_state_of(loaded)
@@ -489,7 +492,7 @@ class ThreadRegistry:
                 else saved_states.get(stored.id) or read_state.initial(stored.id, stored.turns)
             )
         return {"data": data, "readStates": states, "nextCursor": next_cursor,
-                "backwardsCursor": None}  # fmt: skip
+                "backwardsCursor": backwards_cursor}  # fmt: skip
 
     # ------------------------------------------------------------------ history pages
 
@@ -502,24 +505,42 @@ class ThreadRegistry:
                 if method == "thread/items/list":  # (the reference's answer, code and all)
                     raise RpcError(METHOD_NOT_FOUND, f"{method} is not supported yet")
                 raise RpcError(INVALID_REQUEST, f"ephemeral threads do not support {method}")
-            turns = list(loaded.turns)
-            if loaded.active is not None and loaded.active.started_at:
-                turns.append(loaded.active.snapshot())
-            return thread_id, turns
+            if not loaded.materialized:
+                if method == "thread/items/list":
+                    raise RpcError(METHOD_NOT_FOUND, f"{method} is not supported yet")
+                raise RpcError(
+                    INVALID_REQUEST,
+                    f"thread {thread_id} is not materialized yet; {method} is unavailable "
+                    "before first user message",
+                )
+            return thread_id, self._live_turns(loaded)
         stored = self.stored(thread_id, full=True)
         if stored is None:
             raise RpcError(INVALID_REQUEST, f"thread not loaded: {thread_id}")
         return thread_id, stored.turns
 
+    @staticmethod
+    def _live_turns(loaded: LoadedThread) -> Turns:
+        """A loaded thread's turns, oldest first, the running one included."""
+        turns = list(loaded.turns)
+        if loaded.active is not None and loaded.active.started_at:
+            turns.append(loaded.active.snapshot())
+        return turns
+
     async def turns_list(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         thread_id, turns = self.history(params.thread_id, "thread/turns/list")
+        return self._turns_page(thread_id, turns, params)
+
+    @staticmethod
+    def _turns_page(thread_id: str, turns: Turns, params: Any) -> dict[str, Any]:
+        """A ``TurnsPage`` of ``turns`` (``thread/turns/list``, ``initialTurnsPage``)."""
         view = to_wire(params.items_view) if params.items_view is not None else "summary"
         page = pages.paginate(
             turns,
             pages.turn_key,
             thread_id=thread_id,
             scope=pages.TURNS,
-            cursor=params.cursor,
+            cursor=getattr(params, "cursor", None),
             limit=params.limit,
             descending=to_wire(params.sort_direction) != "asc",
         )
@@ -553,6 +574,9 @@ class ThreadRegistry:
     async def resume(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         thread_id = self.thread_id(params.thread_id)
         loaded = self.threads.get(thread_id)
+        if loaded is not None and not loaded.materialized and not loaded.thread["ephemeral"]:
+            # As the reference: a thread without a first turn has no rollout to resume from.
+            raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
         if loaded is None:
             stored = self.stored(thread_id, full=True)
             if stored is None:
@@ -581,7 +605,44 @@ class ThreadRegistry:
         if any(loaded.token_total.values()) and loaded.turns:
             usage = self._usage_update(loaded, loaded.turns[-1]["id"])
             ctx.notify_after_reply("thread/tokenUsage/updated", usage)
-        return {"thread": thread, **settings}
+        return {"thread": thread, **settings, **self._resume_pages(loaded, params)}
+
+    def _resume_pages(self, loaded: LoadedThread, params: Any) -> dict[str, Any]:
+        """What ``thread/resume`` adds for paging clients, as the reference: the effective
+        collaboration mode, the ``initialTurnsPage`` asked for, and the cursors that reread
+        the history backwards from its newest turn and item (``null`` when there is none)."""
+        turns = self._live_turns(loaded)
+        newest_turn = pages.paginate(
+            turns,
+            pages.turn_key,
+            thread_id=loaded.id,
+            scope=pages.TURNS,
+            cursor=None,
+            limit=1,
+            descending=True,
+        )
+        newest_item = pages.paginate(pages.item_entries(turns), pages.entry_key,
+                                     thread_id=loaded.id, scope=pages.ITEMS, cursor=None, limit=1,
+                                     descending=True)  # fmt: skip
+        initial = None
+        request = params.initial_turns_page
+        if request is not None:
+            initial = self._turns_page(loaded.id, turns, request)
+        settings = loaded.settings
+        mode = {
+            "mode": "default",
+            "settings": {
+                "model": settings["model"],
+                "reasoning_effort": settings["reasoningEffort"],
+                "developer_instructions": None,
+            },
+        }
+        return {
+            "collaborationMode": mode,
+            "initialTurnsPage": initial,
+            "turnsBackwardsCursor": newest_turn.backwards_cursor,
+            "itemsBackwardsCursor": newest_item.backwards_cursor,
+        }  # fmt: skip
 
     @staticmethod
     def _usage_update(loaded: LoadedThread, turn_id: str) -> dict[str, Any]:
@@ -608,6 +669,10 @@ class ThreadRegistry:
         thread = self.stored_thread(stored, rollout.read_names(self.home).get(stored.id))
         thread["status"] = {"type": "idle"}
         thread["canAcceptDirectInput"] = True
+        cwd = thread["cwd"]
+        thread["environments"] = [
+            {"environmentId": "local", "cwd": cwd, "runtimeWorkspaceRoots": [cwd]}
+        ]
         base = self._stored_settings(stored)
         thread["model"] = model = base["model"]
         approval, sandbox = base["approvalPolicy"], base["sandbox"]
@@ -626,6 +691,10 @@ class ThreadRegistry:
     async def archive(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         thread_id = self.thread_id(params.thread_id)
         loaded = self.threads.get(thread_id)
+        if loaded is not None and not loaded.materialized:
+            # A thread without a turn yet is written out (its session meta) to be archived,
+            # as the reference does, so that it can be listed and unarchived like any other.
+            self._materialize(loaded)
         path = rollout.find_rollout(self.home, thread_id)
         if path is None or rollout.ARCHIVED in path.parts:
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
@@ -667,11 +736,13 @@ class ThreadRegistry:
         return {"thread": thread}
 
     async def name_set(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        name = params.name.strip()
+        if not name:  # checked first, as the reference does
+            raise RpcError(INVALID_REQUEST, "thread name must not be empty")
         thread_id = self.thread_id(params.thread_id)
         loaded = self.threads.get(thread_id)
         if loaded is None and rollout.find_rollout(self.home, thread_id) is None:
             raise RpcError(INVALID_REQUEST, f"thread not found: {thread_id}")
-        name = params.name.strip() or None
         audience: set[Connection] = {ctx.connection}
         if loaded is not None:
             loaded.thread["name"] = name
@@ -951,6 +1022,74 @@ class ThreadRegistry:
         for loaded in self.threads.values():
             if loaded.writer is not None:
                 loaded.writer.close()
+
+
+@dataclass(frozen=True, slots=True)
+class ListingEntry:
+    """A rollout in ``thread/list`` order: its sort time (UTC) and thread id."""
+
+    when: datetime
+    thread_id: str
+    path: Path
+    sort_key: str
+
+    def next_cursor(self) -> str:
+        """Continues after this entry (``<time>|<id>``, the reference's form)."""
+        return f"{self.when.strftime('%Y-%m-%dT%H:%M:%S')}Z|{self.thread_id}"
+
+    def backwards_cursor(self, stored: StoredThread) -> str:
+        """A bare time at or just after this entry's (the reference's form): rereads the page
+        from its start. Like the reference's, it is the moment the thread was written to the
+        millisecond, while creation times sort to the second."""
+        if self.sort_key == "created_at" and stored.written_at:
+            return stored.written_at
+        return self.when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass(frozen=True, slots=True)
+class ListingOrder:
+    """``thread/list``'s order (``sortKey``, ``sortDirection``) and its cursors.
+
+    Like the reference's, a cursor is a position in time rather than in a list, so pages stay
+    right while threads are created: ``<time>|<id>`` continues after that entry, a bare
+    ``<time>`` starts at that time, included. Anything else is refused as an invalid cursor.
+    """
+
+    sort_key: str
+    ascending: bool
+
+    def sorted(self, paths: list[Path]) -> list[ListingEntry]:
+        entries = []
+        for path in paths:
+            thread_id = rollout.thread_id_of(path)
+            if thread_id is None:
+                continue
+            if self.sort_key == "updated_at":
+                when = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            else:
+                when = rollout.created_of(path)
+            entries.append(ListingEntry(when, thread_id, path, self.sort_key))
+        entries.sort(key=lambda entry: (entry.when, entry.thread_id), reverse=not self.ascending)
+        return entries
+
+    def after(self, entries: list[ListingEntry], cursor: str | None) -> list[ListingEntry]:
+        """The entries from ``cursor`` on."""
+        if not cursor:
+            return entries
+        when_text, _, thread_id = cursor.partition("|")
+        try:
+            when = datetime.fromisoformat(when_text.replace("Z", "+00:00"))
+        except ValueError:
+            raise RpcError(INVALID_REQUEST, f"invalid cursor: {cursor}") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        if thread_id:
+            if self.ascending:
+                return [e for e in entries if (e.when, e.thread_id) > (when, thread_id)]
+            return [e for e in entries if (e.when, e.thread_id) < (when, thread_id)]
+        if self.ascending:
+            return [e for e in entries if e.when >= when]
+        return [e for e in entries if e.when <= when]
 
 
 #: What ``thread/list`` lists without ``sourceKinds``: threads people started, not sub-agents.

@@ -60,7 +60,8 @@ _ROLLOUT_SANDBOX = {"readOnly": "read-only", "workspaceWrite": "workspace-write"
                     "dangerFullAccess": "danger-full-access"}  # fmt: skip
 DEFAULT_PAGE_SIZE = 25
 Turns = list[dict[str, Any]]
-FORK_HYDRATION_DEPRECATED = (
+#: The notice of ``thread/fork`` and ``thread/resume`` returning whole turns.
+TURNS_HYDRATION_DEPRECATED = (
     "Full-history hydration is deprecated for paginated threads; use `excludeTurns: true`, then "
     "page with `thread/turns/list` and `thread/items/list`."
 )
@@ -240,6 +241,11 @@ class ThreadRegistry:
             raise RpcError(INVALID_REQUEST, f"thread {source_id} is archived")
         if path is None and source is not None and source.turns:  # an ephemeral source
             raise RpcError(INVALID_REQUEST, "ephemeral threads do not support thread/fork")
+        if params.ephemeral and not params.exclude_turns:
+            # An ephemeral fork has no rollout to page its history from.
+            raise RpcError(
+                INVALID_REQUEST, "ephemeral paginated thread/fork requires `excludeTurns: true`"
+            )
         running = source.active if source is not None else None
         running_id = running.id if running is not None and running.started_at else None
         if params.last_turn_id is not None and params.last_turn_id == running_id:
@@ -269,7 +275,8 @@ class ThreadRegistry:
         loaded.history = [*loaded.history, *copied.history]
         if copied.token_usage and isinstance(copied.token_usage.get("total_token_usage"), dict):
             loaded.token_total = usage_from_rollout(copied.token_usage["total_token_usage"])
-        loaded.settings["activePermissionProfile"] = None
+        if copied.turns:  # settings from the source's turns: no profile named them
+            loaded.settings["activePermissionProfile"] = None
         if not thread["ephemeral"]:
             self._materialize(loaded, forked_from=source_id)
             assert loaded.writer is not None
@@ -278,7 +285,7 @@ class ThreadRegistry:
         reply = {"thread": {**thread, "turns": [] if params.exclude_turns else loaded.turns},
                  **loaded.settings}  # fmt: skip
         if not params.exclude_turns:
-            ctx.notify_after_reply("deprecationNotice", {"summary": FORK_HYDRATION_DEPRECATED,
+            ctx.notify_after_reply("deprecationNotice", {"summary": TURNS_HYDRATION_DEPRECATED,
                                                          "details": None})  # fmt: skip
             finished = [turn for turn in loaded.turns if turn["status"] != "interrupted"]
             if any(loaded.token_total.values()) and finished:
@@ -567,15 +574,29 @@ class ThreadRegistry:
         return page.wire()
 
     async def loaded_list(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
-        return {"data": list(self.threads), "nextCursor": None}
+        """Loaded thread ids in id (so creation) order, as the reference pages them: the
+        cursor is the last id of the previous page, ``nextCursor`` is set while more remain."""
+        ids = sorted(self.threads)
+        if params.cursor is not None:
+            try:
+                after = parse_thread_id(params.cursor)
+            except ValueError:
+                raise RpcError(INVALID_REQUEST, f"invalid cursor: {params.cursor}") from None
+            ids = [thread_id for thread_id in ids if thread_id > after]
+        if params.limit is None:
+            return {"data": ids, "nextCursor": None}
+        page = ids[: max(1, params.limit)]
+        more = len(ids) > len(page)
+        return {"data": page, "nextCursor": page[-1] if more else None}
 
     # ------------------------------------------------------------------ thread/resume
 
     async def resume(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         thread_id = self.thread_id(params.thread_id)
         loaded = self.threads.get(thread_id)
-        if loaded is not None and not loaded.materialized and not loaded.thread["ephemeral"]:
-            # As the reference: a thread without a first turn has no rollout to resume from.
+        if loaded is not None and not loaded.materialized:
+            # As the reference: a thread without a first turn, or an ephemeral one, has no
+            # rollout to resume from, even while loaded.
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
         if loaded is None:
             stored = self.stored(thread_id, full=True)
@@ -597,7 +618,7 @@ class ThreadRegistry:
         if not exclude:
             thread["turns"] = list(loaded.turns)
             ctx.connection.notify(
-                "deprecationNotice", {"summary": HYDRATION_DEPRECATED, "details": None}
+                "deprecationNotice", {"summary": TURNS_HYDRATION_DEPRECATED, "details": None}
             )
         ctx.connection.notify(
             "thread/status/changed", {"threadId": thread_id, "status": loaded.thread["status"]}

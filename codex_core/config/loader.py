@@ -383,6 +383,32 @@ def _ignored_warning(ignored: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
     }
 
 
+def session_overrides(
+    pairs: Mapping[str, Any], sections: Sections | None = None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A request's ``config`` (dotted keys to values, as ``thread/start`` takes them) as a
+    session-flags table, with the reference's ``configWarning`` for its unknown keys.
+
+    Raises ``ValueError`` worded as the reference's refusal ("failed to load configuration:
+    ..." follows it) for a value the schema refuses or a provider without a name: unlike a
+    file's, a request's mistake is refused rather than dropped with a warning.
+    """
+    flags: dict[str, Any] = {}
+    for key, value in pairs.items():
+        _set_dotted(flags, key, value)
+    problems = validate(flags, sections)
+    if problems:
+        raise ValueError(f"{problems[0].message}\nin `{problems[0].dotted}`\n")
+    for provider_id, info in (flags.get("model_providers") or {}).items():
+        if isinstance(info, dict) and not info.get("name"):
+            raise ValueError(
+                f"model_providers.{provider_id}: provider name must not be empty\n"
+                "in `model_providers`\n"
+            )
+    ignored = [("session-flags", key, "session-flags") for key in unknown_keys(flags, sections)]
+    return flags, _ignored_warning(ignored) if ignored else None
+
+
 def _legacy_profile(name: str) -> str:
     return (
         f'legacy `profile = "{name}"` config is no longer supported; use `--profile {name}` '

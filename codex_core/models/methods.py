@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from codex_core.config import listing
 from codex_core.hookspecs import hookimpl
 from codex_core.rpc import INVALID_REQUEST, RequestContext, RpcError, RpcMethod
 
@@ -76,6 +77,9 @@ def model_entry(info: dict[str, Any]) -> dict[str, Any]:
 
 
 async def model_list(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    provider = params.model_provider
+    if provider is not None and not listing.provider_configured(ctx.kernel.config, provider):
+        raise listing.provider_not_configured(provider)
     entries = [
         entry for entry in models(ctx.kernel.config) if params.include_hidden or not entry["hidden"]
     ]

@@ -11,6 +11,7 @@ connections subscribed to it (``thread/start`` and ``thread/resume`` subscribe t
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable, Coroutine
@@ -23,6 +24,9 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
 from codex_core import __version__
+from codex_core.config.listing import BUILTIN_PROVIDERS
+from codex_core.config.loader import session_overrides, value_at
+from codex_core.config.schema import config_sections
 from codex_core.hookspecs import hookimpl
 from codex_core.models.methods import default_model
 from codex_core.protocol.wire import to_wire
@@ -145,28 +149,60 @@ class ThreadRegistry:
     # ------------------------------------------------------------------ thread/start
 
     async def start(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
-        loaded = self._create(ctx, params, {})
+        try:
+            overrides, warning = session_overrides(
+                params.config or {}, config_sections(self.kernel)
+            )
+        except ValueError as exc:
+            raise RpcError(INVALID_REQUEST, f"failed to load configuration: {exc}") from None
+        loaded = self._create(ctx, params, {}, overrides)
+        if warning is not None:  # the connection hears it first, then the thread's subscribers
+            ctx.connection.notify("configWarning", warning)
+            ctx.notify_after_reply(
+                "warning", {"threadId": loaded.id, "message": warning["summary"]}
+            )
         ctx.notify_after_reply("thread/started", {"thread": loaded.thread})
         return {"thread": loaded.thread, **loaded.settings}
 
-    def _create(self, ctx: RequestContext, params: Any, base: dict[str, Any]) -> LoadedThread:
+    def _create(
+        self,
+        ctx: RequestContext,
+        params: Any,
+        base: dict[str, Any],
+        overrides: dict[str, Any] | None = None,
+    ) -> LoadedThread:
         """A new loaded thread, subscribed by the caller: the request's settings, else
-        ``base`` (a forked thread's), else the config's."""
+        ``base`` (a forked thread's), else the request's ``config`` overrides, else the
+        config's. A relative ``cwd`` is taken from the server's working directory."""
         config = self.kernel.config
-        cwd = str(Path(params.cwd) if params.cwd else base.get("cwd") or Path.cwd())
-        model = params.model or base.get("model") or config.get("model") or default_model()
+
+        def setting(key: str) -> Any:
+            found, value = value_at(overrides or {}, key.split("."))
+            return value if found else config.get(key)
+
+        cwd = os.path.abspath(params.cwd) if params.cwd else base.get("cwd") or os.getcwd()
+        model = params.model or base.get("model") or setting("model") or default_model()
         provider = (
             params.model_provider
             or base.get("modelProvider")
-            or config.get("model_provider")
+            or setting("model_provider")
             or "openai"
         )
-        sandbox_mode = params.sandbox or base.get("sandbox") or config.get("sandbox_mode")
+        if provider != base.get("modelProvider"):  # a forked thread keeps its source's
+            known = {**(config.get("model_providers") or {}),
+                     **((overrides or {}).get("model_providers") or {})}  # fmt: skip
+            if provider not in BUILTIN_PROVIDERS and provider not in known:
+                raise RpcError(
+                    INVALID_REQUEST,
+                    f"failed to load configuration: Model provider `{provider}` not found",
+                )
+        explicit_sandbox = params.sandbox or setting("sandbox_mode")
+        sandbox_mode = params.sandbox or base.get("sandbox") or setting("sandbox_mode")
         sandbox_mode = getattr(sandbox_mode, "value", sandbox_mode) or "read-only"
         approval = (
             params.approval_policy
             or base.get("approvalPolicy")
-            or config.get("approval_policy")
+            or setting("approval_policy")
             or "on-request"
         )
         approval = to_wire(getattr(approval, "root", approval))
@@ -212,6 +248,8 @@ class ThreadRegistry:
             "turns": [],
         }
         settings = self._settings(model, provider, cwd, approval, sandbox_mode)
+        if explicit_sandbox:  # a legacy sandbox mode, not a permission profile, chose it
+            settings["activePermissionProfile"] = None
         reviewer = params.approvals_reviewer or base.get("approvalsReviewer")
         if reviewer is not None:
             settings["approvalsReviewer"] = reviewer_name(reviewer)

@@ -247,7 +247,9 @@ def load_config(
             _checked(_FileLayer({"type": "sessionFlags"}, plain(flags)), warnings, sections)
         )
     user_file = codex_home / "config.toml"
-    user = _file_layer(user_file, {"type": "user", "file": str(user_file), "profile": None})
+    user_name = {"type": "user", "file": str(user_file), "profile": None}
+    # The reference lists the user layer, empty, before config.toml exists.
+    user = _file_layer(user_file, user_name) or _FileLayer(user_name, {})
     sources: list[_FileLayer | _Unreadable | None] = [managed, user]
     user_layers: list[_FileLayer | _Unreadable | None] = []
     if profile is not None:

@@ -294,7 +294,6 @@ async def hooks_list(ctx: RequestContext, params: Any) -> dict[str, Any]:
     cwds = list(getattr(params, "cwds", None) or []) or [os.getcwd()]
     data = []
     for cwd in cwds:
-        folder = os.path.abspath(cwd)
-        loaded = await anyio.to_thread.run_sync(config.reload, folder)
-        data.append(hooks_entry(loaded, folder))
+        loaded = await anyio.to_thread.run_sync(config.reload, os.path.abspath(cwd))
+        data.append(hooks_entry(loaded, cwd))  # named as asked, as the reference
     return {"data": data}

@@ -85,10 +85,12 @@ async def model_list(ctx: RequestContext, params: Any) -> dict[str, Any]:
     ]
     start = 0
     if params.cursor is not None:
-        try:
-            start = int(params.cursor)
-        except ValueError:
-            raise RpcError(INVALID_REQUEST, f"invalid cursor: {params.cursor}") from None
+        # The reference's cursor is an unsigned offset, at most the catalog's length.
+        if not params.cursor.isdigit():
+            raise RpcError(INVALID_REQUEST, f"invalid cursor: {params.cursor}")
+        start = int(params.cursor)
+        if start > len(entries):
+            raise RpcError(INVALID_REQUEST, f"cursor {start} exceeds total models {len(entries)}")
     end = len(entries) if params.limit is None else start + max(params.limit, 1)
     page = entries[start:end]
     return {"data": page, "nextCursor": str(end) if end < len(entries) else None}

@@ -419,6 +419,11 @@ class ThreadRegistry:
     async def read(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         thread_id = self.thread_id(params.thread_id)
         loaded = self.threads.get(thread_id)
+        if params.include_turns and loaded is not None and not loaded.materialized:
+            # No turns to hydrate yet: the reference's refusals, before any notice.
+            if loaded.thread["ephemeral"]:
+                raise RpcError(INVALID_REQUEST, "ephemeral threads do not support includeTurns")
+            raise RpcError(METHOD_NOT_FOUND, "list_turns is not supported yet")
         if params.include_turns:
             ctx.connection.notify(
                 "deprecationNotice", {"summary": HYDRATION_DEPRECATED, "details": None}

@@ -377,10 +377,7 @@ class ThreadRegistry:
         thread_id = stored.id
         return {
             "id": thread_id,
-            # The reference knows a stored thread's environment from its turns' context.
-            "environments": None
-            if stored.archived or not stored.context
-            else [{"environmentId": "local", "cwd": cwd, "runtimeWorkspaceRoots": [cwd]}],
+            "environments": None,  # as the reference: known once loaded
             "extra": None,
             "sessionId": meta.get("session_id") or thread_id,
             "forkedFromId": meta.get("forked_from_id"),
@@ -516,6 +513,7 @@ class ThreadRegistry:
             loaded = self.threads.get(stored.id)
             if loaded is not None:
                 thread["status"] = loaded.thread["status"]
+                thread["environments"] = loaded.thread["environments"]
             if providers and thread["modelProvider"] not in providers:
                 continue
             if not source_kinds & thread_source_kinds(thread["source"]):

@@ -24,6 +24,7 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
 from codex_core import __version__
+from codex_core.config import listing
 from codex_core.config.listing import BUILTIN_PROVIDERS
 from codex_core.config.loader import session_overrides, value_at
 from codex_core.config.schema import config_sections
@@ -640,17 +641,17 @@ class ThreadRegistry:
             # rollout to resume from, even while loaded.
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
         if loaded is None:
+            # As the reference, the request's settings apply to the session it loads; a
+            # client joining a thread that is already loaded takes it as it is.
             stored = self.stored(thread_id, full=True)
             if stored is None:
                 raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
             if stored.archived:
                 raise RpcError(INVALID_REQUEST, f"thread {thread_id} is archived")
+            self._check_provider(params.model_provider, stored)
             loaded = self._load(stored)
+            self._override(loaded, params.model, params.cwd)
         settings = loaded.settings
-        if params.model:
-            settings["model"] = loaded.thread["model"] = params.model
-        if params.cwd:
-            settings["cwd"] = loaded.thread["cwd"] = params.cwd
         if params.approvals_reviewer is not None:
             settings["approvalsReviewer"] = reviewer_name(params.approvals_reviewer)
         loaded.subscribers.add(ctx.connection)
@@ -668,6 +669,35 @@ class ThreadRegistry:
             usage = self._usage_update(loaded, loaded.turns[-1]["id"])
             ctx.notify_after_reply("thread/tokenUsage/updated", usage)
         return {"thread": thread, **settings, **self._resume_pages(loaded, params)}
+
+    def _check_provider(self, provider: str | None, stored: StoredThread) -> None:
+        """``thread/resume``'s ``modelProvider`` must be configured, and the thread's own."""
+        if provider is None:
+            return
+        if not listing.provider_configured(self.kernel.config, provider):
+            raise listing.provider_not_configured(provider)
+        current = stored.meta.get("model_provider") or "openai"
+        if provider != current:
+            raise RpcError(
+                INVALID_REQUEST,
+                f"failed to load configuration: Cannot change this thread's model provider "
+                f"from `{current}` to `{provider}` on resume.",
+            )
+
+    @staticmethod
+    def _override(loaded: LoadedThread, model: str | None, cwd: str | None) -> None:
+        """``thread/resume``'s settings for a thread it loads (a relative ``cwd`` taken from
+        the server's working directory)."""
+        settings, thread = loaded.settings, loaded.thread
+        if model:
+            settings["model"] = thread["model"] = model
+        if cwd:
+            cwd = os.path.abspath(cwd)
+            settings["cwd"] = thread["cwd"] = cwd
+            settings["runtimeWorkspaceRoots"] = [cwd]
+            thread["environments"] = [
+                {"environmentId": "local", "cwd": cwd, "runtimeWorkspaceRoots": [cwd]}
+            ]
 
     def _resume_pages(self, loaded: LoadedThread, params: Any) -> dict[str, Any]:
         """What ``thread/resume`` adds for paging clients, as the reference: the effective

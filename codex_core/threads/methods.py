@@ -150,20 +150,29 @@ class ThreadRegistry:
     # ------------------------------------------------------------------ thread/start
 
     async def start(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        overrides, warning = self._request_config(params)
+        loaded = self._create(ctx, params, {}, overrides)
+        self._warn(ctx, loaded, warning)
+        ctx.notify_after_reply("thread/started", {"thread": loaded.thread})
+        return {"thread": loaded.thread, **loaded.settings}
+
+    def _request_config(self, params: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """A request's ``config`` overrides, checked (see ``session_overrides``), and the
+        warning for its unknown keys."""
         try:
-            overrides, warning = session_overrides(
-                params.config or {}, config_sections(self.kernel)
-            )
+            return session_overrides(params.config or {}, config_sections(self.kernel))
         except ValueError as exc:
             raise RpcError(INVALID_REQUEST, f"failed to load configuration: {exc}") from None
-        loaded = self._create(ctx, params, {}, overrides)
-        if warning is not None:  # the connection hears it first, then the thread's subscribers
+
+    @staticmethod
+    def _warn(ctx: RequestContext, loaded: LoadedThread, warning: dict[str, Any] | None) -> None:
+        """Unknown override keys: the caller hears it first, then the new thread's
+        subscribers."""
+        if warning is not None:
             ctx.connection.notify("configWarning", warning)
             ctx.notify_after_reply(
                 "warning", {"threadId": loaded.id, "message": warning["summary"]}
             )
-        ctx.notify_after_reply("thread/started", {"thread": loaded.thread})
-        return {"thread": loaded.thread, **loaded.settings}
 
     def _create(
         self,
@@ -306,7 +315,9 @@ class ThreadRegistry:
         else:
             assert path is not None
             base = self._stored_settings(rollout.read_rollout(path, full=False))
-        loaded = self._create(ctx, params, base)
+        overrides, warning = self._request_config(params)
+        loaded = self._create(ctx, params, base, overrides)
+        self._warn(ctx, loaded, warning)
         thread = loaded.thread
         thread["forkedFromId"] = source_id
         thread["preview"] = copied.preview

@@ -32,7 +32,8 @@ def test_skills_are_listed_per_cwd_with_their_scope(
     server.initialize()
     [entry] = server.result("skills/list", {"cwds": [str(work)]})["data"]
     assert entry["cwd"] == str(work)
-    assert entry["skills"] == [
+    own = [found for found in entry["skills"] if found["scope"] != "system"]
+    assert own == [
         {"name": "hello", "description": "Say hello nicely.", "path": str(hello),
          "scope": "repo", "enabled": True, "pluginId": None},
         {"name": "mine", "description": "In CODEX_HOME.", "path": str(mine),
@@ -45,3 +46,33 @@ def test_skills_are_listed_per_cwd_with_their_scope(
     ]
     # no cwds: the server's working directory
     assert len(server.result("skills/list", {})["data"]) == 1
+
+
+def test_bundled_system_skills_are_installed_and_listed(
+    start_server: Any, codex_home: Path
+) -> None:
+    server = start_server()
+    server.initialize()
+    [entry] = server.result("skills/list", {})["data"]
+    system = {found["name"]: found for found in entry["skills"] if found["scope"] == "system"}
+    # the official server's set, so clients offer the same skills
+    assert sorted(system) == [
+        "imagegen", "openai-docs", "review-agent", "skill-creator", "skill-installer"
+    ]  # fmt: skip
+    folder = codex_home / "skills" / ".system"
+    creator = system["skill-creator"]
+    assert creator["path"] == str(folder / "skill-creator" / "SKILL.md")
+    assert creator["shortDescription"] == "Create or update a skill"
+    assert creator["interface"]["displayName"] == "Skill Creator"
+    assert creator["interface"]["iconLarge"] == str(
+        folder / "skill-creator/assets/skill-creator.png"
+    )
+    assert Path(creator["interface"]["iconLarge"]).is_file()
+    assert (
+        "interface" in system["review-agent"] and "shortDescription" not in system["review-agent"]
+    )
+    # a damaged copy is put back when listed again (its marker no longer matches)
+    (folder / ".codex-system-skills.marker").write_text("stale\n")
+    (folder / "skill-creator" / "SKILL.md").unlink()
+    server.result("skills/list", {})
+    assert (folder / "skill-creator" / "SKILL.md").is_file()

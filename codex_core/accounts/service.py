@@ -102,7 +102,8 @@ def credentials_from_auth(auth: dict[str, Any] | None) -> Credentials | None:
     key = auth.get("OPENAI_API_KEY")
     tokens = auth.get("tokens") if isinstance(auth.get("tokens"), dict) else None
     has_key = isinstance(key, str) and bool(key)
-    if has_key and mode in (None, "apikey"):
+    # An API key login stands even with an empty key, as the reference's does.
+    if (isinstance(key, str) and mode == "apikey") or (has_key and mode is None):
         return Credentials("apikey", api_key=key)
     if tokens and isinstance(tokens.get("access_token"), str):
         info = TokenInfo()

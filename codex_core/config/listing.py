@@ -59,6 +59,26 @@ async def experimental_feature_list(ctx: RequestContext, params: Any) -> dict[st
 # --------------------------------------------------------------------------- model providers
 
 
+#: Providers the reference knows without configuration (``modelProvider/list`` shows only
+#: ``openai``; the local ones are usable by id).
+BUILTIN_PROVIDERS = frozenset({"openai", "ollama", "lmstudio"})
+
+
+def provider_configured(config: Config, provider_id: str) -> bool:
+    """Whether a thread may use ``provider_id``: a built-in one or a ``[model_providers.*]``."""
+    return provider_id in BUILTIN_PROVIDERS or provider_id in (config.get("model_providers") or {})
+
+
+def provider_not_configured(provider_id: str) -> RpcError:
+    """The reference's refusal of a provider that is not configured (any more)."""
+    return RpcError(
+        INVALID_REQUEST,
+        f"This chat uses model provider \u201c{provider_id}\u201d, which is no longer configured. "
+        "Restore this provider\u2019s configuration to continue.",
+        {"type": "modelProviderNotConfigured", "modelProvider": provider_id},
+    )
+
+
 def model_providers(config: Config) -> dict[str, Any]:
     """The built-in ``openai`` provider and every ``[model_providers.*]``, sorted by id."""
     user = config.user_layer()
@@ -274,7 +294,6 @@ async def hooks_list(ctx: RequestContext, params: Any) -> dict[str, Any]:
     cwds = list(getattr(params, "cwds", None) or []) or [os.getcwd()]
     data = []
     for cwd in cwds:
-        folder = os.path.abspath(cwd)
-        loaded = await anyio.to_thread.run_sync(config.reload, folder)
-        data.append(hooks_entry(loaded, folder))
+        loaded = await anyio.to_thread.run_sync(config.reload, os.path.abspath(cwd))
+        data.append(hooks_entry(loaded, cwd))  # named as asked, as the reference
     return {"data": data}

@@ -247,7 +247,9 @@ def load_config(
             _checked(_FileLayer({"type": "sessionFlags"}, plain(flags)), warnings, sections)
         )
     user_file = codex_home / "config.toml"
-    user = _file_layer(user_file, {"type": "user", "file": str(user_file), "profile": None})
+    user_name = {"type": "user", "file": str(user_file), "profile": None}
+    # The reference lists the user layer, empty, before config.toml exists.
+    user = _file_layer(user_file, user_name) or _FileLayer(user_name, {})
     sources: list[_FileLayer | _Unreadable | None] = [managed, user]
     user_layers: list[_FileLayer | _Unreadable | None] = []
     if profile is not None:
@@ -381,6 +383,32 @@ def _ignored_warning(ignored: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
         f"Check for typos or deprecated settings.{lines}",
         "details": None,
     }
+
+
+def session_overrides(
+    pairs: Mapping[str, Any], sections: Sections | None = None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A request's ``config`` (dotted keys to values, as ``thread/start`` takes them) as a
+    session-flags table, with the reference's ``configWarning`` for its unknown keys.
+
+    Raises ``ValueError`` worded as the reference's refusal ("failed to load configuration:
+    ..." follows it) for a value the schema refuses or a provider without a name: unlike a
+    file's, a request's mistake is refused rather than dropped with a warning.
+    """
+    flags: dict[str, Any] = {}
+    for key, value in pairs.items():
+        _set_dotted(flags, key, value)
+    problems = validate(flags, sections)
+    if problems:
+        raise ValueError(f"{problems[0].message}\nin `{problems[0].dotted}`\n")
+    for provider_id, info in (flags.get("model_providers") or {}).items():
+        if isinstance(info, dict) and not info.get("name"):
+            raise ValueError(
+                f"model_providers.{provider_id}: provider name must not be empty\n"
+                "in `model_providers`\n"
+            )
+    ignored = [("session-flags", key, "session-flags") for key in unknown_keys(flags, sections)]
+    return flags, _ignored_warning(ignored) if ignored else None
 
 
 def _legacy_profile(name: str) -> str:

@@ -27,9 +27,90 @@ if TYPE_CHECKING:
 _KNOWN_KEYS: list[str] = list(json.loads(DEFAULTS.read_text()))
 
 
+#: Tables ``config/read`` reports in the reference's typed shape: each field (defaults filled
+#: in), nothing else, so unknown keys in a file do not reach the client. The layers still show
+#: the files as written.
+_TABLES: dict[str, dict[str, Any]] = {
+    "tools": {"web_search": None},
+    "sandbox_workspace_write": {
+        "writable_roots": [],
+        "network_access": False,
+        "exclude_tmpdir_env_var": False,
+        "exclude_slash_tmp": False,
+    },
+    "history": {"persistence": "save-all", "max_bytes": None},
+    "shell_environment_policy": dict.fromkeys(
+        (
+            "inherit",
+            "ignore_default_excludes",
+            "exclude",
+            "set",
+            "include_only",
+            "filters",
+            "experimental_use_profile",
+        )
+    ),
+}
+
+
+#: ``[model_providers.<id>]`` as the reference reports each provider: every field.
+_PROVIDER: dict[str, Any] = {
+    **dict.fromkeys(
+        ("name", "base_url", "model_catalog_url", "env_key", "env_key_instructions",
+         "experimental_bearer_token", "auth", "gateway_oauth", "aws", "project_id", "location",
+         "credential_file")
+    ),
+    "wire_api": "responses",
+    **dict.fromkeys(
+        ("capabilities", "query_params", "http_headers", "env_http_headers",
+         "request_max_retries", "stream_max_retries", "stream_idle_timeout_ms",
+         "websocket_connect_timeout_ms")
+    ),
+    "requires_openai_auth": False,
+    "supports_websockets": False,
+    "supports_standalone_web_search": False,
+}  # fmt: skip
+#: ``[mcp_servers.<id>]``: the reference reports the fields that are set (these) and always
+#: ``environment_id``, ``enabled`` and ``tool_timeout_sec`` (``args`` too for a command).
+_MCP_FIELDS = frozenset(
+    {"command", "args", "env", "env_vars", "cwd", "url", "bearer_token_env_var", "http_headers",
+     "env_http_headers", "environment_id", "enabled", "required", "startup_timeout_sec",
+     "tool_timeout_sec", "enabled_tools", "disabled_tools", "scopes", "oauth_resource"}
+)  # fmt: skip
+
+
+def _mcp_server(entry: dict[str, Any]) -> dict[str, Any]:
+    server = {field: value for field, value in entry.items() if field in _MCP_FIELDS}
+    if "command" in server:
+        server.setdefault("args", [])
+    server.setdefault("environment_id", "local")
+    server.setdefault("enabled", True)
+    server.setdefault("tool_timeout_sec", None)
+    return server
+
+
+def _typed(key: str, value: Any) -> Any:
+    """An effective value as the reference reports it (see ``_TABLES``)."""
+    if key in ("model_providers", "mcp_servers") and isinstance(value, dict):
+        return {
+            entry_id: _mcp_server(entry)
+            if key == "mcp_servers"
+            else {field: entry.get(field, default) for field, default in _PROVIDER.items()}
+            for entry_id, entry in value.items()
+            if isinstance(entry, dict)
+        }
+    shape = _TABLES.get(key)
+    if shape is None or not isinstance(value, dict):
+        return value
+    table = {field: value.get(field, default) for field, default in shape.items()}
+    if key == "tools" and not isinstance(table["web_search"], dict):
+        table["web_search"] = None  # the legacy `web_search = true` is not a tool config
+    return table
+
+
 def read_config(config: Config, include_layers: bool) -> dict[str, Any]:
     result: dict[str, Any] = {
-        "config": {key: config.effective.get(key) for key in _KNOWN_KEYS},
+        "config": {key: _typed(key, config.effective.get(key)) for key in _KNOWN_KEYS},
         "origins": {key: layer.metadata() for key, layer in config.origins.items()},
     }
     if include_layers:

@@ -121,6 +121,8 @@ class Settings(_Table):
     projects: dict[str, ProjectSettings] | None = None
     shell_environment_policy: ShellEnvironmentPolicy | None = None
     model_instructions_file: str | None = None
+    tools: dict[str, Any] | None = None
+    sandbox_workspace_write: dict[str, Any] | None = None
     project_root_markers: list[str] | None = None
 
 

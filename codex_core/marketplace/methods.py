@@ -18,6 +18,7 @@ which a client that does not ask for it never receives.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,24 @@ def plugins_enabled(kernel: Kernel) -> bool:
     return kernel.config.get("features.plugins") is not False
 
 
+def manifest_interface(folder: Any) -> dict[str, Any]:
+    """The ``interface`` of a local plugin's ``.codex-plugin/plugin.json`` (empty without one):
+    as the reference, a plugin's display name and short description come from its own
+    manifest, not from the marketplace's entry."""
+    if not isinstance(folder, str):
+        return {}
+    try:
+        manifest = json.loads((Path(folder) / ".codex-plugin" / "plugin.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    shown = manifest.get("interface") if isinstance(manifest, dict) else None
+    return (
+        {key: value for key, value in shown.items() if isinstance(value, str)}
+        if isinstance(shown, dict)
+        else {}
+    )
+
+
 def summary(catalog: Catalog, entry: Entry) -> dict[str, Any]:
     """A ``PluginSummary`` in wire shape, with every key the official server sends."""
     distribution = installer.distribution_name(catalog, entry)
@@ -75,9 +94,10 @@ def summary(catalog: Catalog, entry: Entry) -> dict[str, Any]:
         source = {"type": "local", "path": catalog.resolve(entry.source.path)}
     interface = None
     if entry.category or entry.description or entry.default_prompt:
+        shown = manifest_interface(source.get("path"))
         interface = {
-            "displayName": entry.name,
-            "shortDescription": entry.description,
+            "displayName": shown.get("displayName"),
+            "shortDescription": shown.get("shortDescription"),
             "category": entry.category,
             "defaultPrompt": entry.default_prompt,
             "capabilities": [],
@@ -170,12 +190,32 @@ def listing(kernel: Kernel) -> dict[str, Any]:
     }
 
 
+#: ``marketplaceKinds`` served from ChatGPT's remote plugin catalog, which codex-core does not
+#: have: asking for them needs a ChatGPT login, as with the reference, and finds nothing.
+REMOTE_KINDS = frozenset({"workspace-directory", "shared-with-me", "created-by-me-remote"})
+
+
 async def plugin_list(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    """Local marketplaces, unless ``marketplaceKinds`` leaves ``local`` out: clients ask once
+    per kind and would otherwise show every local plugin once per kind."""
+    kinds = {str(getattr(kind, "value", kind)) for kind in params.marketplace_kinds or ()}
+    if kinds & REMOTE_KINDS:
+        from codex_core.accounts.service import accounts_service
+
+        credentials = await accounts_service(ctx.kernel).credentials()
+        if credentials is None or credentials.auth_mode not in ("chatgpt", "chatgptAuthTokens"):
+            raise RpcError(
+                INVALID_REQUEST,
+                "list remote plugin catalog: chatgpt authentication required for remote plugin "
+                "catalog",
+            )
+    if kinds and "local" not in kinds:
+        return {"marketplaces": [], "marketplaceLoadErrors": [], "featuredPluginIds": []}
     return await anyio.to_thread.run_sync(listing, ctx.kernel)
 
 
 async def plugin_installed(ctx: RequestContext, params: Any) -> dict[str, Any]:
-    result = await plugin_list(ctx, params)
+    result = await anyio.to_thread.run_sync(listing, ctx.kernel)
     for marketplace in result["marketplaces"]:
         marketplace["plugins"] = [p for p in marketplace["plugins"] if p["installed"]]
     result["marketplaces"] = [m for m in result["marketplaces"] if m["plugins"]]

@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from codex_core.config import listing
 from codex_core.hookspecs import hookimpl
 from codex_core.rpc import INVALID_REQUEST, RequestContext, RpcError, RpcMethod
 
@@ -76,15 +77,20 @@ def model_entry(info: dict[str, Any]) -> dict[str, Any]:
 
 
 async def model_list(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    provider = params.model_provider
+    if provider is not None and not listing.provider_configured(ctx.kernel.config, provider):
+        raise listing.provider_not_configured(provider)
     entries = [
         entry for entry in models(ctx.kernel.config) if params.include_hidden or not entry["hidden"]
     ]
     start = 0
     if params.cursor is not None:
-        try:
-            start = int(params.cursor)
-        except ValueError:
-            raise RpcError(INVALID_REQUEST, f"invalid cursor: {params.cursor}") from None
+        # The reference's cursor is an unsigned offset, at most the catalog's length.
+        if not params.cursor.isdigit():
+            raise RpcError(INVALID_REQUEST, f"invalid cursor: {params.cursor}")
+        start = int(params.cursor)
+        if start > len(entries):
+            raise RpcError(INVALID_REQUEST, f"cursor {start} exceeds total models {len(entries)}")
     end = len(entries) if params.limit is None else start + max(params.limit, 1)
     page = entries[start:end]
     return {"data": page, "nextCursor": str(end) if end < len(entries) else None}

@@ -1,15 +1,27 @@
 """``skills/list``: the skills a client can offer for each working directory.
 
-A skill is a folder with a ``SKILL.md`` whose YAML front matter names and describes it. They
-are found where the official server looks: ``.agents/skills/`` in the working directory and its
-parents up to the repository root (scope ``repo``), and ``$CODEX_HOME/skills/`` and
-``~/.agents/skills/`` (scope ``user``). A file that cannot be read as a skill is reported in
-``errors`` with its path, never fatal. (The official server also bundles ``system`` skills;
-codex-core ships none.)
+A skill is a folder with a ``SKILL.md`` whose YAML front matter names and describes it
+(``metadata.short-description`` too), and optionally an ``agents/openai.yaml`` saying how
+clients show it (``interface``). They are found where the official server looks:
+``.agents/skills/`` in the working directory and its parents up to the repository root (scope
+``repo``), ``$CODEX_HOME/skills/`` and ``~/.agents/skills/`` (scope ``user``), and the bundled
+skills in ``$CODEX_HOME/skills/.system/`` (scope ``system``). A file that cannot be read as a
+skill is reported in ``errors`` with its path, never fatal.
+
+Like the official server, codex-core bundles system skills with the same names and metadata
+as the official ones (``imagegen``, ``openai-docs``, ``review-agent``, ``skill-creator``,
+``skill-installer``), so clients offer the same set; their instructions and icons are
+codex-core's own. They are written to ``$CODEX_HOME/skills/.system/`` when first listed, and
+again whenever the bundled copy changes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,24 +31,106 @@ from codex_core.hookspecs import hookimpl
 from codex_core.rpc import RequestContext, RpcMethod
 
 FRONT_MATTER_MISSING = "missing YAML frontmatter delimited by ---"
+#: The bundled system skills, and the file that says which copy is in ``CODEX_HOME``.
+SYSTEM_SKILLS = Path(__file__).with_name("system")
+SYSTEM_DIR = ".system"
+SYSTEM_MARKER = ".codex-system-skills.marker"
+_INSTALLING = threading.Lock()
 
 
-def parse_skill(path: Path) -> dict[str, str]:
-    """``name`` and ``description`` from the front matter; ``ValueError`` says what is wrong."""
+def simple_yaml(lines: list[str]) -> dict[str, Any]:
+    """The YAML that skills use: ``key: scalar`` lines and one level of nested maps.
+
+    Enough for front matter and ``agents/openai.yaml`` without a YAML dependency; anything
+    more elaborate (lists, multi-line strings) is left out rather than misread.
+    """
+    top: dict[str, Any] = {}
+    current: dict[str, Any] | None = None
+    for line in lines:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.strip().partition(":")
+        if not sep:
+            continue
+        nested = line.startswith((" ", "\t"))
+        value = value.strip()
+        if not nested:
+            current = None
+            if value:
+                top[key.strip()] = _scalar(value)
+            else:
+                current = top[key.strip()] = {}
+        elif current is not None and value:
+            current[key.strip()] = _scalar(value)
+    return top
+
+
+def _scalar(text: str) -> Any:
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        return text[1:-1]
+    return {"true": True, "false": False}.get(text, text)
+
+
+def parse_skill(path: Path) -> dict[str, Any]:
+    """The front matter; ``ValueError`` says what is wrong."""
     text = path.read_text(errors="replace")
     lines = text.splitlines()
     if not lines or lines[0].strip() != "---" or "---" not in (line.strip() for line in lines[1:]):
         raise ValueError(FRONT_MATTER_MISSING)
     end = next(i for i, line in enumerate(lines[1:], 1) if line.strip() == "---")
-    fields: dict[str, str] = {}
-    for line in lines[1:end]:
-        key, sep, value = line.partition(":")
-        if sep and not line.startswith((" ", "\t")):
-            fields[key.strip()] = value.strip().strip("\"'")
+    fields = simple_yaml(lines[1:end])
     for required in ("name", "description"):
-        if not fields.get(required):
+        if not isinstance(fields.get(required), str) or not fields[required]:
             raise ValueError(f"missing field `{required}` in frontmatter")
     return fields
+
+
+def interface(folder: Path) -> dict[str, Any] | None:
+    """``agents/openai.yaml``'s ``interface`` as the protocol's ``SkillInterface`` (icon
+    paths made absolute), or ``None`` without one."""
+    try:
+        text = (folder / "agents" / "openai.yaml").read_text(errors="replace")
+    except OSError:
+        return None
+    raw = simple_yaml(text.splitlines()).get("interface")
+    if not isinstance(raw, dict):
+        return None
+
+    def icon(key: str) -> str | None:
+        value = raw.get(key)
+        return str((folder / value).resolve()) if isinstance(value, str) and value else None
+
+    return {"displayName": raw.get("display_name"),
+            "shortDescription": raw.get("short_description"),
+            "iconSmall": icon("icon_small"), "iconLarge": icon("icon_large"),
+            "iconSmallUrl": raw.get("icon_small_url"), "iconLargeUrl": raw.get("icon_large_url"),
+            "brandColor": raw.get("brand_color"),
+            "defaultPrompt": raw.get("default_prompt")}  # fmt: skip
+
+
+def install_system_skills(codex_home: Path) -> Path:
+    """Write the bundled system skills to ``$CODEX_HOME/skills/.system`` unless that copy is
+    already there (the marker holds a digest of the bundle); returns the folder."""
+    target = codex_home / "skills" / SYSTEM_DIR
+    files = sorted(path for path in SYSTEM_SKILLS.rglob("*") if path.is_file())
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(SYSTEM_SKILLS)).encode() + b"\0" + path.read_bytes())
+    marker = target / SYSTEM_MARKER
+    stamp = digest.hexdigest()[:16]
+    try:
+        if marker.read_text().strip() == stamp:
+            return target
+    except OSError:
+        pass
+    with _INSTALLING:  # two listings at once must not both replace the folder
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".system-", dir=target.parent))
+        shutil.copytree(SYSTEM_SKILLS, staging, dirs_exist_ok=True)
+        (staging / SYSTEM_MARKER).write_text(stamp + "\n")
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+    return target
 
 
 def _repo_dirs(cwd: Path) -> list[Path]:
@@ -52,6 +146,7 @@ def _repo_dirs(cwd: Path) -> list[Path]:
 def scan(cwd: Path, codex_home: Path, home: Path) -> dict[str, Any]:
     roots = [(folder / ".agents" / "skills", "repo") for folder in _repo_dirs(cwd)]
     roots += [(codex_home / "skills", "user"), (home / ".agents" / "skills", "user")]
+    roots.append((install_system_skills(codex_home), "system"))
     skills: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     for root, scope in roots:
@@ -61,9 +156,16 @@ def scan(cwd: Path, codex_home: Path, home: Path) -> dict[str, Any]:
             except (OSError, ValueError) as exc:
                 errors.append({"path": str(path), "message": str(exc)})
                 continue
-            skills.append({"name": fields["name"], "description": fields["description"],
-                           "path": str(path), "scope": scope, "enabled": True,
-                           "pluginId": None})  # fmt: skip
+            entry: dict[str, Any] = {"name": fields["name"], "description": fields["description"]}
+            metadata = fields.get("metadata")
+            short = metadata.get("short-description") if isinstance(metadata, dict) else None
+            if isinstance(short, str):
+                entry["shortDescription"] = short
+            shown = interface(path.parent)
+            if shown is not None:
+                entry["interface"] = shown
+            entry |= {"path": str(path), "scope": scope, "enabled": True, "pluginId": None}
+            skills.append(entry)
     return {"cwd": str(cwd), "skills": skills, "errors": errors}
 
 

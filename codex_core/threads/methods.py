@@ -11,6 +11,7 @@ connections subscribed to it (``thread/start`` and ``thread/resume`` subscribe t
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable, Coroutine
@@ -23,6 +24,10 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
 from codex_core import __version__
+from codex_core.config import listing
+from codex_core.config.listing import BUILTIN_PROVIDERS
+from codex_core.config.loader import session_overrides, value_at
+from codex_core.config.schema import config_sections
 from codex_core.hookspecs import hookimpl
 from codex_core.models.methods import default_model
 from codex_core.protocol.wire import to_wire
@@ -60,7 +65,8 @@ _ROLLOUT_SANDBOX = {"readOnly": "read-only", "workspaceWrite": "workspace-write"
                     "dangerFullAccess": "danger-full-access"}  # fmt: skip
 DEFAULT_PAGE_SIZE = 25
 Turns = list[dict[str, Any]]
-FORK_HYDRATION_DEPRECATED = (
+#: The notice of ``thread/fork`` and ``thread/resume`` returning whole turns.
+TURNS_HYDRATION_DEPRECATED = (
     "Full-history hydration is deprecated for paginated threads; use `excludeTurns: true`, then "
     "page with `thread/turns/list` and `thread/items/list`."
 )
@@ -144,28 +150,69 @@ class ThreadRegistry:
     # ------------------------------------------------------------------ thread/start
 
     async def start(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
-        loaded = self._create(ctx, params, {})
+        overrides, warning = self._request_config(params)
+        loaded = self._create(ctx, params, {}, overrides)
+        self._warn(ctx, loaded, warning)
         ctx.notify_after_reply("thread/started", {"thread": loaded.thread})
         return {"thread": loaded.thread, **loaded.settings}
 
-    def _create(self, ctx: RequestContext, params: Any, base: dict[str, Any]) -> LoadedThread:
+    def _request_config(self, params: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """A request's ``config`` overrides, checked (see ``session_overrides``), and the
+        warning for its unknown keys."""
+        try:
+            return session_overrides(params.config or {}, config_sections(self.kernel))
+        except ValueError as exc:
+            raise RpcError(INVALID_REQUEST, f"failed to load configuration: {exc}") from None
+
+    @staticmethod
+    def _warn(ctx: RequestContext, loaded: LoadedThread, warning: dict[str, Any] | None) -> None:
+        """Unknown override keys: the caller hears it first, then the new thread's
+        subscribers."""
+        if warning is not None:
+            ctx.connection.notify("configWarning", warning)
+            ctx.notify_after_reply(
+                "warning", {"threadId": loaded.id, "message": warning["summary"]}
+            )
+
+    def _create(
+        self,
+        ctx: RequestContext,
+        params: Any,
+        base: dict[str, Any],
+        overrides: dict[str, Any] | None = None,
+    ) -> LoadedThread:
         """A new loaded thread, subscribed by the caller: the request's settings, else
-        ``base`` (a forked thread's), else the config's."""
+        ``base`` (a forked thread's), else the request's ``config`` overrides, else the
+        config's. A relative ``cwd`` is taken from the server's working directory."""
         config = self.kernel.config
-        cwd = str(Path(params.cwd) if params.cwd else base.get("cwd") or Path.cwd())
-        model = params.model or base.get("model") or config.get("model") or default_model()
+
+        def setting(key: str) -> Any:
+            found, value = value_at(overrides or {}, key.split("."))
+            return value if found else config.get(key)
+
+        cwd = os.path.abspath(params.cwd) if params.cwd else base.get("cwd") or os.getcwd()
+        model = params.model or base.get("model") or setting("model") or default_model()
         provider = (
             params.model_provider
             or base.get("modelProvider")
-            or config.get("model_provider")
+            or setting("model_provider")
             or "openai"
         )
-        sandbox_mode = params.sandbox or base.get("sandbox") or config.get("sandbox_mode")
+        if provider != base.get("modelProvider"):  # a forked thread keeps its source's
+            known = {**(config.get("model_providers") or {}),
+                     **((overrides or {}).get("model_providers") or {})}  # fmt: skip
+            if provider not in BUILTIN_PROVIDERS and provider not in known:
+                raise RpcError(
+                    INVALID_REQUEST,
+                    f"failed to load configuration: Model provider `{provider}` not found",
+                )
+        explicit_sandbox = params.sandbox or setting("sandbox_mode")
+        sandbox_mode = params.sandbox or base.get("sandbox") or setting("sandbox_mode")
         sandbox_mode = getattr(sandbox_mode, "value", sandbox_mode) or "read-only"
         approval = (
             params.approval_policy
             or base.get("approvalPolicy")
-            or config.get("approval_policy")
+            or setting("approval_policy")
             or "on-request"
         )
         approval = to_wire(getattr(approval, "root", approval))
@@ -211,6 +258,8 @@ class ThreadRegistry:
             "turns": [],
         }
         settings = self._settings(model, provider, cwd, approval, sandbox_mode)
+        if explicit_sandbox:  # a legacy sandbox mode, not a permission profile, chose it
+            settings["activePermissionProfile"] = None
         reviewer = params.approvals_reviewer or base.get("approvalsReviewer")
         if reviewer is not None:
             settings["approvalsReviewer"] = reviewer_name(reviewer)
@@ -233,12 +282,18 @@ class ThreadRegistry:
         source_id = self.thread_id(params.thread_id)
         source = self.threads.get(source_id)
         path = rollout.find_rollout(self.home, source_id)
-        if path is None and source is None:
+        if path is None and (source is None or not source.thread["ephemeral"]):
+            # Unknown, or started but without a turn yet: nothing on disk to copy.
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {source_id}")
         if path is not None and rollout.ARCHIVED in path.parts:
             raise RpcError(INVALID_REQUEST, f"thread {source_id} is archived")
         if path is None and source is not None and source.turns:  # an ephemeral source
             raise RpcError(INVALID_REQUEST, "ephemeral threads do not support thread/fork")
+        if params.ephemeral and not params.exclude_turns:
+            # An ephemeral fork has no rollout to page its history from.
+            raise RpcError(
+                INVALID_REQUEST, "ephemeral paginated thread/fork requires `excludeTurns: true`"
+            )
         running = source.active if source is not None else None
         running_id = running.id if running is not None and running.started_at else None
         if params.last_turn_id is not None and params.last_turn_id == running_id:
@@ -260,7 +315,9 @@ class ThreadRegistry:
         else:
             assert path is not None
             base = self._stored_settings(rollout.read_rollout(path, full=False))
-        loaded = self._create(ctx, params, base)
+        overrides, warning = self._request_config(params)
+        loaded = self._create(ctx, params, base, overrides)
+        self._warn(ctx, loaded, warning)
         thread = loaded.thread
         thread["forkedFromId"] = source_id
         thread["preview"] = copied.preview
@@ -268,7 +325,8 @@ class ThreadRegistry:
         loaded.history = [*loaded.history, *copied.history]
         if copied.token_usage and isinstance(copied.token_usage.get("total_token_usage"), dict):
             loaded.token_total = usage_from_rollout(copied.token_usage["total_token_usage"])
-        loaded.settings["activePermissionProfile"] = None
+        if copied.turns:  # settings from the source's turns: no profile named them
+            loaded.settings["activePermissionProfile"] = None
         if not thread["ephemeral"]:
             self._materialize(loaded, forked_from=source_id)
             assert loaded.writer is not None
@@ -277,7 +335,7 @@ class ThreadRegistry:
         reply = {"thread": {**thread, "turns": [] if params.exclude_turns else loaded.turns},
                  **loaded.settings}  # fmt: skip
         if not params.exclude_turns:
-            ctx.notify_after_reply("deprecationNotice", {"summary": FORK_HYDRATION_DEPRECATED,
+            ctx.notify_after_reply("deprecationNotice", {"summary": TURNS_HYDRATION_DEPRECATED,
                                                          "details": None})  # fmt: skip
             finished = [turn for turn in loaded.turns if turn["status"] != "interrupted"]
             if any(loaded.token_total.values()) and finished:
@@ -331,9 +389,7 @@ class ThreadRegistry:
         thread_id = stored.id
         return {
             "id": thread_id,
-            "environments": None
-            if stored.archived
-            else [{"environmentId": "local", "cwd": cwd, "runtimeWorkspaceRoots": [cwd]}],
+            "environments": None,  # as the reference: known once loaded
             "extra": None,
             "sessionId": meta.get("session_id") or thread_id,
             "forkedFromId": meta.get("forked_from_id"),
@@ -372,6 +428,11 @@ class ThreadRegistry:
     async def read(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         thread_id = self.thread_id(params.thread_id)
         loaded = self.threads.get(thread_id)
+        if params.include_turns and loaded is not None and not loaded.materialized:
+            # No turns to hydrate yet: the reference's refusals, before any notice.
+            if loaded.thread["ephemeral"]:
+                raise RpcError(INVALID_REQUEST, "ephemeral threads do not support includeTurns")
+            raise RpcError(METHOD_NOT_FOUND, "list_turns is not supported yet")
         if params.include_turns:
             ctx.connection.notify(
                 "deprecationNotice", {"summary": HYDRATION_DEPRECATED, "details": None}
@@ -440,33 +501,31 @@ class ThreadRegistry:
             cwds = {raw} if isinstance(raw, str) else set(raw or ())
         search = (params.search_term or "").lower() or None
         limit = params.limit if params.limit else DEFAULT_PAGE_SIZE
-        paths = rollout.all_rollouts(self.home, archived=archived)
         sort_key = to_wire(params.sort_key) if params.sort_key is not None else "created_at"
         sort_key = getattr(sort_key, "value", sort_key)
         ascending = to_wire(params.sort_direction) == "asc"
-        if sort_key == "updated_at":
-            paths.sort(key=lambda path: (path.stat().st_mtime, path.name), reverse=True)
-        if ascending:
-            paths.reverse()
-        start = 0
-        if params.cursor:
-            names = [path.name for path in paths]
-            if params.cursor not in names:
-                raise RpcError(INVALID_REQUEST, f"invalid cursor: {params.cursor}")
-            start = names.index(params.cursor) + 1
+        listing = ListingOrder(sort_key, ascending)
+        entries = listing.after(
+            listing.sorted(rollout.all_rollouts(self.home, archived=archived)), params.cursor
+        )
         names_by_id = rollout.read_names(self.home)
         saved_states = read_state.load(self.home)
         data: list[dict[str, Any]] = []
         states: dict[str, dict[str, Any]] = {}
         next_cursor: str | None = None
-        for index in range(start, len(paths)):
-            stored = rollout.read_rollout(paths[index], full=False)
+        backwards_cursor: str | None = None
+        last: ListingEntry | None = None
+        for entry in entries:
+            stored = rollout.read_rollout(entry.path, full=False)
             if stored is None:
                 continue
+            if not archived and not stored.preview:
+                continue  # as the reference: a thread is listed once it has a user message
             thread = self.stored_thread(stored, names_by_id.get(stored.id))
             loaded = self.threads.get(stored.id)
             if loaded is not None:
                 thread["status"] = loaded.thread["status"]
+                thread["environments"] = loaded.thread["environments"]
             if providers and thread["modelProvider"] not in providers:
                 continue
             if not source_kinds & thread_source_kinds(thread["source"]):
@@ -480,8 +539,12 @@ class ThreadRegistry:
             ):
                 continue
             if len(data) == limit:
-                next_cursor = paths[index - 1].name
+                assert last is not None
+                next_cursor = last.next_cursor()
                 break
+            if last is None:
+                backwards_cursor = entry.backwards_cursor(stored)
+            last = entry
             data.append(thread)
             states[stored.id] = (
                 self.read_state_of(loaded)
@@ -489,7 +552,7 @@ class ThreadRegistry:
                 else saved_states.get(stored.id) or read_state.initial(stored.id, stored.turns)
             )
         return {"data": data, "readStates": states, "nextCursor": next_cursor,
-                "backwardsCursor": None}  # fmt: skip
+                "backwardsCursor": backwards_cursor}  # fmt: skip
 
     # ------------------------------------------------------------------ history pages
 
@@ -502,24 +565,42 @@ class ThreadRegistry:
                 if method == "thread/items/list":  # (the reference's answer, code and all)
                     raise RpcError(METHOD_NOT_FOUND, f"{method} is not supported yet")
                 raise RpcError(INVALID_REQUEST, f"ephemeral threads do not support {method}")
-            turns = list(loaded.turns)
-            if loaded.active is not None and loaded.active.started_at:
-                turns.append(loaded.active.snapshot())
-            return thread_id, turns
+            if not loaded.materialized:
+                if method == "thread/items/list":
+                    raise RpcError(METHOD_NOT_FOUND, f"{method} is not supported yet")
+                raise RpcError(
+                    INVALID_REQUEST,
+                    f"thread {thread_id} is not materialized yet; {method} is unavailable "
+                    "before first user message",
+                )
+            return thread_id, self._live_turns(loaded)
         stored = self.stored(thread_id, full=True)
         if stored is None:
             raise RpcError(INVALID_REQUEST, f"thread not loaded: {thread_id}")
         return thread_id, stored.turns
 
+    @staticmethod
+    def _live_turns(loaded: LoadedThread) -> Turns:
+        """A loaded thread's turns, oldest first, the running one included."""
+        turns = list(loaded.turns)
+        if loaded.active is not None and loaded.active.started_at:
+            turns.append(loaded.active.snapshot())
+        return turns
+
     async def turns_list(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         thread_id, turns = self.history(params.thread_id, "thread/turns/list")
+        return self._turns_page(thread_id, turns, params)
+
+    @staticmethod
+    def _turns_page(thread_id: str, turns: Turns, params: Any) -> dict[str, Any]:
+        """A ``TurnsPage`` of ``turns`` (``thread/turns/list``, ``initialTurnsPage``)."""
         view = to_wire(params.items_view) if params.items_view is not None else "summary"
         page = pages.paginate(
             turns,
             pages.turn_key,
             thread_id=thread_id,
             scope=pages.TURNS,
-            cursor=params.cursor,
+            cursor=getattr(params, "cursor", None),
             limit=params.limit,
             descending=to_wire(params.sort_direction) != "asc",
         )
@@ -546,25 +627,42 @@ class ThreadRegistry:
         return page.wire()
 
     async def loaded_list(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
-        return {"data": list(self.threads), "nextCursor": None}
+        """Loaded thread ids in id (so creation) order, as the reference pages them: the
+        cursor is the last id of the previous page, ``nextCursor`` is set while more remain."""
+        ids = sorted(self.threads)
+        if params.cursor is not None:
+            try:
+                after = parse_thread_id(params.cursor)
+            except ValueError:
+                raise RpcError(INVALID_REQUEST, f"invalid cursor: {params.cursor}") from None
+            ids = [thread_id for thread_id in ids if thread_id > after]
+        if params.limit is None:
+            return {"data": ids, "nextCursor": None}
+        page = ids[: max(1, params.limit)]
+        more = len(ids) > len(page)
+        return {"data": page, "nextCursor": page[-1] if more else None}
 
     # ------------------------------------------------------------------ thread/resume
 
     async def resume(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         thread_id = self.thread_id(params.thread_id)
         loaded = self.threads.get(thread_id)
+        if loaded is not None and not loaded.materialized:
+            # As the reference: a thread without a first turn, or an ephemeral one, has no
+            # rollout to resume from, even while loaded.
+            raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
         if loaded is None:
+            # As the reference, the request's settings apply to the session it loads; a
+            # client joining a thread that is already loaded takes it as it is.
             stored = self.stored(thread_id, full=True)
             if stored is None:
                 raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
             if stored.archived:
                 raise RpcError(INVALID_REQUEST, f"thread {thread_id} is archived")
+            self._check_provider(params.model_provider, stored)
             loaded = self._load(stored)
+            self._override(loaded, params.model, params.cwd)
         settings = loaded.settings
-        if params.model:
-            settings["model"] = loaded.thread["model"] = params.model
-        if params.cwd:
-            settings["cwd"] = loaded.thread["cwd"] = params.cwd
         if params.approvals_reviewer is not None:
             settings["approvalsReviewer"] = reviewer_name(params.approvals_reviewer)
         loaded.subscribers.add(ctx.connection)
@@ -573,7 +671,7 @@ class ThreadRegistry:
         if not exclude:
             thread["turns"] = list(loaded.turns)
             ctx.connection.notify(
-                "deprecationNotice", {"summary": HYDRATION_DEPRECATED, "details": None}
+                "deprecationNotice", {"summary": TURNS_HYDRATION_DEPRECATED, "details": None}
             )
         ctx.connection.notify(
             "thread/status/changed", {"threadId": thread_id, "status": loaded.thread["status"]}
@@ -581,7 +679,73 @@ class ThreadRegistry:
         if any(loaded.token_total.values()) and loaded.turns:
             usage = self._usage_update(loaded, loaded.turns[-1]["id"])
             ctx.notify_after_reply("thread/tokenUsage/updated", usage)
-        return {"thread": thread, **settings}
+        return {"thread": thread, **settings, **self._resume_pages(loaded, params)}
+
+    def _check_provider(self, provider: str | None, stored: StoredThread) -> None:
+        """``thread/resume``'s ``modelProvider`` must be configured, and the thread's own."""
+        if provider is None:
+            return
+        if not listing.provider_configured(self.kernel.config, provider):
+            raise listing.provider_not_configured(provider)
+        current = stored.meta.get("model_provider") or "openai"
+        if provider != current:
+            raise RpcError(
+                INVALID_REQUEST,
+                f"failed to load configuration: Cannot change this thread's model provider "
+                f"from `{current}` to `{provider}` on resume.",
+            )
+
+    @staticmethod
+    def _override(loaded: LoadedThread, model: str | None, cwd: str | None) -> None:
+        """``thread/resume``'s settings for a thread it loads (a relative ``cwd`` taken from
+        the server's working directory)."""
+        settings, thread = loaded.settings, loaded.thread
+        if model:
+            settings["model"] = thread["model"] = model
+        if cwd:
+            cwd = os.path.abspath(cwd)
+            settings["cwd"] = thread["cwd"] = cwd
+            settings["runtimeWorkspaceRoots"] = [cwd]
+            thread["environments"] = [
+                {"environmentId": "local", "cwd": cwd, "runtimeWorkspaceRoots": [cwd]}
+            ]
+
+    def _resume_pages(self, loaded: LoadedThread, params: Any) -> dict[str, Any]:
+        """What ``thread/resume`` adds for paging clients, as the reference: the effective
+        collaboration mode, the ``initialTurnsPage`` asked for, and the cursors that reread
+        the history backwards from its newest turn and item (``null`` when there is none)."""
+        turns = self._live_turns(loaded)
+        newest_turn = pages.paginate(
+            turns,
+            pages.turn_key,
+            thread_id=loaded.id,
+            scope=pages.TURNS,
+            cursor=None,
+            limit=1,
+            descending=True,
+        )
+        newest_item = pages.paginate(pages.item_entries(turns), pages.entry_key,
+                                     thread_id=loaded.id, scope=pages.ITEMS, cursor=None, limit=1,
+                                     descending=True)  # fmt: skip
+        initial = None
+        request = params.initial_turns_page
+        if request is not None:
+            initial = self._turns_page(loaded.id, turns, request)
+        settings = loaded.settings
+        mode = {
+            "mode": "default",
+            "settings": {
+                "model": settings["model"],
+                "reasoning_effort": settings["reasoningEffort"],
+                "developer_instructions": None,
+            },
+        }
+        return {
+            "collaborationMode": mode,
+            "initialTurnsPage": initial,
+            "turnsBackwardsCursor": newest_turn.backwards_cursor,
+            "itemsBackwardsCursor": newest_item.backwards_cursor,
+        }  # fmt: skip
 
     @staticmethod
     def _usage_update(loaded: LoadedThread, turn_id: str) -> dict[str, Any]:
@@ -608,6 +772,10 @@ class ThreadRegistry:
         thread = self.stored_thread(stored, rollout.read_names(self.home).get(stored.id))
         thread["status"] = {"type": "idle"}
         thread["canAcceptDirectInput"] = True
+        cwd = thread["cwd"]
+        thread["environments"] = [
+            {"environmentId": "local", "cwd": cwd, "runtimeWorkspaceRoots": [cwd]}
+        ]
         base = self._stored_settings(stored)
         thread["model"] = model = base["model"]
         approval, sandbox = base["approvalPolicy"], base["sandbox"]
@@ -626,6 +794,10 @@ class ThreadRegistry:
     async def archive(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         thread_id = self.thread_id(params.thread_id)
         loaded = self.threads.get(thread_id)
+        if loaded is not None and not loaded.materialized:
+            # A thread without a turn yet is written out (its session meta) to be archived,
+            # as the reference does, so that it can be listed and unarchived like any other.
+            self._materialize(loaded)
         path = rollout.find_rollout(self.home, thread_id)
         if path is None or rollout.ARCHIVED in path.parts:
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
@@ -667,11 +839,13 @@ class ThreadRegistry:
         return {"thread": thread}
 
     async def name_set(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        name = params.name.strip()
+        if not name:  # checked first, as the reference does
+            raise RpcError(INVALID_REQUEST, "thread name must not be empty")
         thread_id = self.thread_id(params.thread_id)
         loaded = self.threads.get(thread_id)
         if loaded is None and rollout.find_rollout(self.home, thread_id) is None:
             raise RpcError(INVALID_REQUEST, f"thread not found: {thread_id}")
-        name = params.name.strip() or None
         audience: set[Connection] = {ctx.connection}
         if loaded is not None:
             loaded.thread["name"] = name
@@ -951,6 +1125,74 @@ class ThreadRegistry:
         for loaded in self.threads.values():
             if loaded.writer is not None:
                 loaded.writer.close()
+
+
+@dataclass(frozen=True, slots=True)
+class ListingEntry:
+    """A rollout in ``thread/list`` order: its sort time (UTC) and thread id."""
+
+    when: datetime
+    thread_id: str
+    path: Path
+    sort_key: str
+
+    def next_cursor(self) -> str:
+        """Continues after this entry (``<time>|<id>``, the reference's form)."""
+        return f"{self.when.strftime('%Y-%m-%dT%H:%M:%S')}Z|{self.thread_id}"
+
+    def backwards_cursor(self, stored: StoredThread) -> str:
+        """A bare time at or just after this entry's (the reference's form): rereads the page
+        from its start. Like the reference's, it is the moment the thread was written to the
+        millisecond, while creation times sort to the second."""
+        if self.sort_key == "created_at" and stored.written_at:
+            return stored.written_at
+        return self.when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass(frozen=True, slots=True)
+class ListingOrder:
+    """``thread/list``'s order (``sortKey``, ``sortDirection``) and its cursors.
+
+    Like the reference's, a cursor is a position in time rather than in a list, so pages stay
+    right while threads are created: ``<time>|<id>`` continues after that entry, a bare
+    ``<time>`` starts at that time, included. Anything else is refused as an invalid cursor.
+    """
+
+    sort_key: str
+    ascending: bool
+
+    def sorted(self, paths: list[Path]) -> list[ListingEntry]:
+        entries = []
+        for path in paths:
+            thread_id = rollout.thread_id_of(path)
+            if thread_id is None:
+                continue
+            if self.sort_key == "updated_at":
+                when = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            else:
+                when = rollout.created_of(path)
+            entries.append(ListingEntry(when, thread_id, path, self.sort_key))
+        entries.sort(key=lambda entry: (entry.when, entry.thread_id), reverse=not self.ascending)
+        return entries
+
+    def after(self, entries: list[ListingEntry], cursor: str | None) -> list[ListingEntry]:
+        """The entries from ``cursor`` on."""
+        if not cursor:
+            return entries
+        when_text, _, thread_id = cursor.partition("|")
+        try:
+            when = datetime.fromisoformat(when_text.replace("Z", "+00:00"))
+        except ValueError:
+            raise RpcError(INVALID_REQUEST, f"invalid cursor: {cursor}") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        if thread_id:
+            if self.ascending:
+                return [e for e in entries if (e.when, e.thread_id) > (when, thread_id)]
+            return [e for e in entries if (e.when, e.thread_id) < (when, thread_id)]
+        if self.ascending:
+            return [e for e in entries if e.when >= when]
+        return [e for e in entries if e.when <= when]
 
 
 #: What ``thread/list`` lists without ``sourceKinds``: threads people started, not sub-agents.

@@ -55,6 +55,15 @@ def thread_id_of(path: Path) -> str | None:
     return match.group(7).lower() if match else None
 
 
+def created_of(path: Path) -> datetime:
+    """When a rollout was created, from its name (to the second, UTC)."""
+    match = _NAME.match(path.name)
+    if match is None:
+        raise ValueError(f"not a rollout file name: {path.name}")
+    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+
+
 def iso_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -267,6 +276,8 @@ class StoredThread:
     id: str
     meta: dict[str, Any] = field(default_factory=dict)
     created_at: int = 0
+    #: When the session meta line was written (ISO 8601 with milliseconds), if it says.
+    written_at: str | None = None
     updated_at: int = 0
     preview: str = ""
     model: str | None = None
@@ -330,6 +341,8 @@ def parse_lines(stored: StoredThread, lines: Iterable[dict[str, Any]], *, full: 
         if kind == "session_meta":
             stored.meta = payload
             stored.created_at = _epoch(payload.get("timestamp") or line.get("timestamp"))
+            written = line.get("timestamp")
+            stored.written_at = written if isinstance(written, str) else None
         elif kind == "turn_context":
             stored.context = payload
             stored.model = payload.get("model") or stored.model

@@ -64,14 +64,28 @@ def qualified_name(server: str, tool: str) -> str:
     return name[: MAX_TOOL_NAME - len(digest)] + digest
 
 
+#: What the reference reports (word for word, repetition included) for a server that exits
+#: before answering ``initialize``.
+HANDSHAKE_CLOSED = (
+    "MCP startup failed: handshaking with MCP server failed: connection closed: initialize "
+    "response: connection closed: initialize response"
+)
+
+
 class ServerUnavailable(Exception):
     """The server is disabled, failed to start or went away."""
 
 
-def describe(exc: BaseException) -> str:
-    """A one-line message for an exception, looking inside exception groups."""
+def first_cause(exc: BaseException) -> BaseException:
+    """The exception itself, or the first one inside (nested) exception groups."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
+    return exc
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line message for an exception, looking inside exception groups."""
+    exc = first_cause(exc)
     if isinstance(exc, TimeoutError):
         return "timed out"
     text = str(exc) or type(exc).__name__
@@ -168,7 +182,11 @@ class ServerHandle:
             reason = describe(exc)
             if self.auth_status == "notLoggedIn":
                 reason = f"{reason} (the server requires OAuth: log in with mcpServer/oauth/login)"
-            if self.state == "starting":
+            cause = first_cause(exc)
+            closed = isinstance(cause, MCPError) and cause.error.code == CONNECTION_CLOSED
+            if self.state == "starting" and closed:
+                self._set("failed", HANDSHAKE_CLOSED)
+            elif self.state == "starting":
                 self._set("failed", f"MCP client for `{self.name}` failed to start: {reason}")
             else:
                 self._set("failed", f"MCP server `{self.name}` stopped: {reason}")

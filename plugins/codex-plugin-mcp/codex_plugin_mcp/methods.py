@@ -104,17 +104,28 @@ async def reload(ctx: RequestContext, params: Any) -> dict[str, Any]:
     return {}
 
 
-async def _handle(ctx: RequestContext, server: str) -> ServerHandle:
+async def _handle(ctx: RequestContext, server: str, thread_id: str | None) -> ServerHandle:
+    """The running server a client names, refused with the reference's codes: a thread that
+    is not loaded first (-32600), then an unknown or disabled server and one that did not
+    start (-32603, the server's side)."""
+    if thread_id is not None:
+        threads = ctx.kernel.services.get("threads")
+        if threads is None or threads.thread_id(thread_id) not in threads.threads:
+            raise invalid_request(f"thread not found: {thread_id}")
+    manager = manager_of(ctx.kernel)
+    config = manager.configs.get(server)
+    if config is None or not config.enabled:
+        raise RpcError(INTERNAL_ERROR, f"unknown MCP server '{server}'")
     try:
-        handle = manager_of(ctx.kernel).handle(server)
+        handle = manager.handle(server)
         await handle.ready_client()
     except ServerUnavailable as exc:
-        raise invalid_request(str(exc)) from None
+        raise RpcError(INTERNAL_ERROR, f"failed to get client: {exc}") from None
     return handle
 
 
 async def tool_call(ctx: RequestContext, params: Any) -> dict[str, Any]:
-    handle = await _handle(ctx, params.server)
+    handle = await _handle(ctx, params.server, params.thread_id)
     arguments = params.arguments if isinstance(params.arguments, dict) else None
 
     async def ask(elicitation: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +151,7 @@ async def tool_call(ctx: RequestContext, params: Any) -> dict[str, Any]:
 
 
 async def resource_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
-    handle = await _handle(ctx, params.server)
+    handle = await _handle(ctx, params.server, params.thread_id)
     try:
         raw = await handle.read_resource(params.uri)
     except Exception as exc:

@@ -121,7 +121,8 @@ def test_stdio_server_status_methods_and_a_failing_server(
     page = server.result("mcpServerStatus/list", {"limit": 1, "detail": "toolsAndAuthOnly"})
     assert [e["name"] for e in page["data"]] == ["broken"] and page["nextCursor"] == "1"
 
-    call = {"threadId": "t", "server": "probe", "tool": "whoami", "arguments": {}}
+    thread_id = server.result("thread/start", {})["thread"]["id"]
+    call = {"threadId": thread_id, "server": "probe", "tool": "whoami", "arguments": {}}
     result = server.result("mcpServer/tool/call", call)
     assert result["content"] == [{"type": "text", "text": f"codex in {tmp_path}"}]
     assert result["isError"] is False
@@ -130,7 +131,8 @@ def test_stdio_server_status_methods_and_a_failing_server(
     )
     assert added["structuredContent"] == {"result": 5}
     read = server.result(
-        "mcpServer/resource/read", {"threadId": "t", "server": "probe", "uri": "test://greeting"}
+        "mcpServer/resource/read",
+        {"threadId": thread_id, "server": "probe", "uri": "test://greeting"},
     )
     assert read == {
         "contents": [
@@ -138,12 +140,16 @@ def test_stdio_server_status_methods_and_a_failing_server(
         ],
         "originCallId": None,
     }
+    # The reference's codes: the server's side (-32603) for a server that is not there.
     error = server.error("mcpServer/tool/call", {**call, "server": "broken"})
-    assert "failed to start" in error["message"]
-    assert (
-        "not configured"
-        in server.error("mcpServer/tool/call", {**call, "server": "nope"})["message"]
-    )
+    assert error["code"] == -32603 and "failed to start" in error["message"]
+    unknown = server.error("mcpServer/tool/call", {**call, "server": "nope"})
+    assert unknown == {"code": -32603, "message": "unknown MCP server 'nope'"}
+    gone = "00000000-0000-0000-0000-000000000000"
+    assert server.error("mcpServer/tool/call", {**call, "threadId": gone}) == {
+        "code": -32600,
+        "message": f"thread not found: {gone}",
+    }
 
 
 def test_the_model_calls_a_stdio_tool_and_survives_a_crash(

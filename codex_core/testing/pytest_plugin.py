@@ -54,7 +54,6 @@ import queue
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -62,6 +61,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
+
+from codex_core.cli import server_command
 
 if TYPE_CHECKING:
     from websockets.sync.client import ClientConnection
@@ -88,11 +89,6 @@ _OMITTED: Any = object()
 
 #: The websocket transport's banner line that names the port (on stderr).
 WS_BANNER = re.compile(r"listening on: ws://[0-9.]+:(\d+)")
-
-
-def server_command(*args: str) -> list[str]:
-    """The command line of ``codex-app-server ARGS`` with this interpreter."""
-    return [sys.executable, "-m", "codex_core", *args]
 
 
 # --------------------------------------------------------------------------- stdio server

@@ -18,12 +18,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from conftest import StdioServer, write_distribution
 
 from codex_core.accounts.storage import KEYRING_SERVICE, keyring_account
 from codex_core.testing import LoopbackServer, Reply
 from codex_core.testing.file_keyring import file_keyring_env
-from codex_core.testing.pytest_plugin import LoopbackFactory
+from codex_core.testing.pytest_plugin import LoopbackFactory, StdioServer, write_distribution
 
 
 def jwt(claims: dict[str, Any]) -> str:

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import StdioServer
+
+from codex_core.testing.pytest_plugin import StdioServer
 
 INVALID_REQUEST = -32600
 INTERNAL_ERROR = -32603

@@ -21,10 +21,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, StdioServer, write_distribution
 
 from codex_core.testing import serve_files
-from codex_core.testing.pytest_plugin import CodexCli, LoopbackFactory, ServerFactory
+from codex_core.testing.pytest_plugin import (
+    CodexCli,
+    LoopbackFactory,
+    ServerFactory,
+    StdioServer,
+    write_distribution,
+)
+
+REPO = Path(__file__).resolve().parents[1]
 
 FIXTURES = REPO / "tests" / "fixtures" / "marketplace"
 

@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pytest
 
 from codex_core.cli import server_command
+from codex_core.testing import reference
 
 if TYPE_CHECKING:
     from websockets.sync.client import ClientConnection
@@ -81,6 +82,7 @@ __all__ = [
     "WsServer",
     "WsServerFactory",
     "model_overrides",
+    "needs_reference",
     "server_command",
     "write_distribution",
 ]
@@ -398,6 +400,11 @@ class CodexCli(Protocol):
     def __call__(
         self, *args: str, input: str = "", timeout: float = 30, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]: ...
+
+
+#: Marks a test that drives the official server (``reference.reference_binary()``): it is
+#: skipped before it starts, with what to do, where that server is not installed.
+needs_reference = pytest.mark.skipif(reference.reference_binary() is None, reason=reference.MISSING)
 
 
 # --------------------------------------------------------------------------- pytest hooks

@@ -17,6 +17,8 @@ from pathlib import Path
 
 VERSION = "0.169.0"
 PACKAGE = f"@openai/codex@{VERSION}"
+#: Why a test that needs the official server skips, and what to do about it.
+MISSING = f"the official server ({PACKAGE}) is not installed: run python3 dev.py setup (needs npm)"
 
 
 def install_dir() -> Path:

@@ -35,7 +35,6 @@ VALUE_DIFFERENCES = {
     "config_read": "config/read layers (issue 15, section 4)",
     "config_batch_write": "config/read model_providers defaults (issue 15, section 4)",
     "plugin_list_broken_marketplace": "plugin/list marketplaces (issue 15, section 4)",
-    "plugin_read": "interface and description from .codex-plugin/plugin.json (issue 15)",
     "skills_list": "the reference's bundled system skills (issue 15, section 4)",
 }
 

@@ -2,7 +2,8 @@
 
 The same ``Client`` talks to a kernel in this process (``Client.in_process(kernel)``), to any
 app-server over stdio (``Client.spawn()``, this installation's ``codex-app-server``, or
-``Client.spawn([...])`` with any command line, the official server's too) or over a websocket (``Client.connect_websocket("ws://127.0.0.1:PORT")``).
+``Client.spawn([...])`` with any command line, the official server's too) or over a websocket
+(``Client.connect_websocket("ws://127.0.0.1:PORT")``).
 It sends requests and awaits their results, streams notifications, and answers the server's
 own requests (approvals, token refreshes) through handlers the host registers::
 

@@ -37,7 +37,7 @@ from codex_core.cli import server_command
 from codex_core.testing import ModelResponse, ScriptedModelServer, function_call, message, reasoning
 from codex_core.testing.model_server import OutputItem
 from codex_core.testing.pytest_plugin import StdioServer
-from codex_core.testing.reference import MISSING, reference_server_command
+from codex_core.testing.reference import missing_reason, reference_server_command
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "performance.md"
@@ -344,7 +344,7 @@ def main() -> int:
         parser.error("--rounds and --turns must be at least 1")
     labels = [label for label, argv in SERVERS.items() if argv is not None]
     if "reference" not in labels:
-        print(MISSING, file=sys.stderr)
+        print(missing_reason(), file=sys.stderr)
     runs: list[Run] = []
     try:
         for number in range(1, args.rounds + 1):

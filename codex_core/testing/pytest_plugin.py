@@ -404,7 +404,9 @@ class CodexCli(Protocol):
 
 #: Marks a test that drives the official server (``reference.reference_binary()``): it is
 #: skipped before it starts, with what to do, where that server is not installed.
-needs_reference = pytest.mark.skipif(reference.reference_binary() is None, reason=reference.MISSING)
+needs_reference = pytest.mark.skipif(
+    reference.reference_binary() is None, reason=reference.missing_reason()
+)
 
 
 # --------------------------------------------------------------------------- pytest hooks

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 
 from codex_core.testing import ModelResponse, ScriptedModelServer, function_call, message
-from codex_core.testing.reference import MISSING, reference_binary
+from codex_core.testing.reference import missing_reason, reference_binary
 
 OFFICIAL = reference_binary()
 pytestmark = [
-    pytest.mark.skipif(OFFICIAL is None, reason=MISSING),
+    pytest.mark.skipif(OFFICIAL is None, reason=missing_reason()),
     pytest.mark.skipif(shutil.which("tmux") is None, reason="the official TUI test needs tmux"),
 ]
 

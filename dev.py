@@ -2,10 +2,13 @@
 """Set up the development environment and run the demo or the whole test suite.
 
     python3 dev.py demo    # the server with the bundled plugins and a scripted client session
-    python3 dev.py test    # lint, types, every test, the conformance cases and the docs site
+    python3 dev.py test    # lint, types, every test (the conformance cases too) and the docs site
+    python3 dev.py setup   # only the environment (what the other two do first)
 
 Needs only python3 with venv and pip: the first run creates .venv and installs the kernel,
-every plugin under plugins/ (editable) and the development tools into it.
+every plugin under plugins/ (editable) and the development tools into it, and, where npm is
+present, the pinned official server the differential tests compare against. No venv needs to be
+active and nothing needs to be on PATH.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
-SHARED = ROOT.parent / "shared"
 
 
 def run(*command: str | Path, **kwargs: object) -> None:
@@ -28,19 +30,53 @@ def run(*command: str | Path, **kwargs: object) -> None:
 
 
 def setup() -> None:
-    """Create .venv and install everything editable; cheap when nothing changed."""
+    """Create .venv, install everything editable and byte-compile; cheap when nothing changed."""
     stamp = VENV / ".installed"
     inputs = [ROOT / "pyproject.toml", *sorted(ROOT.glob("plugins/*/pyproject.toml"))]
-    if stamp.exists() and all(p.stat().st_mtime <= stamp.stat().st_mtime for p in inputs):
+    if not (stamp.exists() and all(p.stat().st_mtime <= stamp.stat().st_mtime for p in inputs)):
+        if not PYTHON.exists():
+            run(sys.executable, "-m", "venv", VENV)
+        run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+        editable = ["-e", f"{ROOT}[dev]"]
+        for plugin in sorted(ROOT.glob("plugins/*/pyproject.toml")):
+            editable += ["-e", str(plugin.parent)]
+        run(PYTHON, "-m", "pip", "install", "--quiet", *editable)
+        compile_bytecode()
+        stamp.touch()
+    install_reference()
+
+
+def compile_bytecode() -> None:
+    """Write the .pyc files Python would otherwise write on first import.
+
+    Where ``PYTHONDONTWRITEBYTECODE`` is set (this workplace sets it) nothing writes them, so
+    every server start would compile every module again; startup is measured against the
+    reference. The venv's own packages, then the repository's sources (the editable installs)
+    without the venv a second time.
+    """
+    purelib = subprocess.run(
+        [PYTHON, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    run(PYTHON, "-m", "compileall", "-q", "-j", "0", purelib)
+    run(PYTHON, "-m", "compileall", "-q", "-j", "0", "-x", r"/(\.venv|\.git|build)/", ROOT)
+
+
+def install_reference() -> None:
+    """Install the pinned official server (npm) once; without it the differential tests skip.
+
+    Not fatal: the reason is printed (and becomes the tests' skip reason), and the next run
+    tries again.
+    """
+    marker = VENV / ".reference-installed"
+    if marker.exists():
         return
-    if not PYTHON.exists():
-        run(sys.executable, "-m", "venv", VENV)
-    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    editable = ["-e", f"{ROOT}[dev]"]
-    for plugin in sorted(ROOT.glob("plugins/*/pyproject.toml")):
-        editable += ["-e", str(plugin.parent)]
-    run(PYTHON, "-m", "pip", "install", "--quiet", *editable)
-    stamp.touch()
+    print("+ installing the official server for the differential tests (npm)", flush=True)
+    done = subprocess.run([PYTHON, "-m", "codex_core.testing.reference"], cwd=ROOT)
+    if done.returncode == 0:
+        marker.touch()
 
 
 def demo() -> None:
@@ -48,28 +84,12 @@ def demo() -> None:
 
 
 def test() -> None:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    run(BIN / "ruff", "check", ".", env=env)
-    run(BIN / "ruff", "format", "--check", ".", env=env)
-    run(BIN / "mypy", env=env)
-    run(PYTHON, "-m", "pytest", "-q", env=env)
+    run(BIN / "ruff", "check", ".")
+    run(BIN / "ruff", "format", "--check", ".")
+    run(BIN / "mypy")
+    run(PYTHON, "-m", "pytest", "-q")
     # The documentation site, warnings as errors (mkdocs.yml); builds offline into build/site.
-    run(BIN / "mkdocs", "build", "--strict", env={**env, "NO_MKDOCS_2_WARNING": "1"})
-    if not SHARED.is_dir():
-        print(f"conformance cases skipped: {SHARED} not found", flush=True)
-        return
-    for folder in (SHARED / "conformance" / "cases", ROOT / "tests" / "conformance"):
-        run(
-            PYTHON,
-            SHARED / "conformance" / "diff.py",
-            "--cases",
-            folder,
-            "--server",
-            "codex-app-server",
-            "--reference",
-            "none",
-            env=env,
-        )
+    run(BIN / "mkdocs", "build", "--strict", env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
 
 
 def main() -> int:
@@ -77,8 +97,8 @@ def main() -> int:
     if len(sys.argv) != 2 or sys.argv[1] not in commands:
         print(__doc__, file=sys.stderr)
         return 2
-    setup()
     try:
+        setup()
         commands[sys.argv[1]]()
     except subprocess.CalledProcessError as exc:
         return exc.returncode or 1

@@ -4,7 +4,8 @@
     python bench/turns.py                    # 3 interleaved rounds, writes docs/performance.md
     python bench/turns.py --rounds 1 --no-write
 
-Each round starts ``codex-app-server`` and (when installed) ``codex-peer app-server`` in turn,
+Each round starts ``codex-app-server`` and (when installed: ``python3 dev.py setup``) the
+pinned official ``codex app-server`` (``codex_core.testing.reference``) in turn,
 each with a fresh ``CODEX_HOME`` and its own ``ScriptedModelServer``, and drives one thread
 through the same 50 turns over stdio: short streamed answers, some with reasoning, some with an
 ``exec_command`` round trip (``true``, no approval). A turn's *server overhead* is the time from
@@ -20,7 +21,6 @@ import argparse
 import math
 import os
 import platform
-import shutil
 import statistics
 import sys
 import tempfile
@@ -33,13 +33,16 @@ from typing import Any
 
 from sections import write_section
 
+from codex_core.cli import server_command
 from codex_core.testing import ModelResponse, ScriptedModelServer, function_call, message, reasoning
 from codex_core.testing.model_server import OutputItem
 from codex_core.testing.pytest_plugin import StdioServer
+from codex_core.testing.reference import missing_reason, reference_server_command
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "performance.md"
-SERVERS = {"codex-core": ["codex-app-server"], "reference": ["codex-peer", "app-server"]}
+#: The command line of each server; the reference's is None where it is not installed.
+SERVERS = {"codex-core": server_command(), "reference": reference_server_command()}
 #: No approvals and no sandbox, so a tool call is a plain round trip on both servers.
 POLICY = ["-c", 'approval_policy="never"', "-c", 'sandbox_mode="danger-full-access"']
 #: The conversation's rhythm, repeated: 3 in 5 turns a plain answer, 1 with reasoning, 1 a tool.
@@ -162,7 +165,9 @@ def run_server(label: str, turns: int) -> Run:
             model.add(*script(kind, number))
         env = {**os.environ, **model.env, "CODEX_HOME": home}
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # run as installed programs run
-        server = StdioServer([*SERVERS[label], *model.config_args(), *POLICY], env, Path(cwd))
+        argv = SERVERS[label]
+        assert argv is not None, f"{label} is not installed"
+        server = StdioServer([*argv, *model.config_args(), *POLICY], env, Path(cwd))
         try:
             server.initialize()
             # initialize and thread/start time out as AssertionError, reported below
@@ -291,7 +296,7 @@ def render(runs: list[Run], labels: list[str], args: argparse.Namespace) -> str:
 
 Measured with `python bench/turns.py` ({args.rounds} interleaved rounds of a {args.turns}-turn
 conversation over stdio) on {datetime.now(UTC):%Y-%m-%d}, {machine}: codex-core
-(`codex-app-server`) and the reference (`codex-peer app-server`, the official Codex 0.169.0)
+(`codex-app-server`) and the reference (`codex app-server`, the official Codex 0.169.0)
 in the same run, alternating. Only the ratios between the two columns are meaningful; absolute
 numbers move with the machine.
 
@@ -337,9 +342,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.rounds < 1 or args.turns < 1:
         parser.error("--rounds and --turns must be at least 1")
-    labels = [label for label, argv in SERVERS.items() if shutil.which(argv[0])]
+    labels = [label for label, argv in SERVERS.items() if argv is not None]
     if "reference" not in labels:
-        print("codex-peer not installed (../shared/peer/install.sh)", file=sys.stderr)
+        print(missing_reason(), file=sys.stderr)
     runs: list[Run] = []
     try:
         for number in range(1, args.rounds + 1):

@@ -22,6 +22,16 @@ LOG_ENV = "CODEX_CORE_LOG"
 log = logging.getLogger("codex_core.cli")
 
 
+def server_command(*args: str) -> list[str]:
+    """The command line of ``codex-app-server ARGS`` from this interpreter's installation.
+
+    ``python -m codex_core`` rather than the console script's name, so whoever starts the
+    server (the demo, the test kit, ``Client.spawn()``) needs no activated venv and no venv
+    ``bin`` on ``PATH``.
+    """
+    return [sys.executable, "-m", "codex_core", *args]
+
+
 def _common_options(*, top_level: bool) -> argparse.ArgumentParser:
     """Options accepted before and after a subcommand.
 

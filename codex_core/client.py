@@ -1,8 +1,9 @@
 """An async client for the Codex app-server protocol, for host applications and tests.
 
 The same ``Client`` talks to a kernel in this process (``Client.in_process(kernel)``), to any
-app-server over stdio (``Client.spawn(["codex-app-server"])``, which also works with the
-official server) or over a websocket (``Client.connect_websocket("ws://127.0.0.1:PORT")``).
+app-server over stdio (``Client.spawn()``, this installation's ``codex-app-server``, or
+``Client.spawn([...])`` with any command line, the official server's too) or over a websocket
+(``Client.connect_websocket("ws://127.0.0.1:PORT")``).
 It sends requests and awaits their results, streams notifications, and answers the server's
 own requests (approvals, token refreshes) through handlers the host registers::
 
@@ -150,13 +151,19 @@ class Client:
     @classmethod
     async def spawn(
         cls,
-        command: Sequence[str] = ("codex-app-server",),
+        command: Sequence[str] | None = None,
         *,
         env: dict[str, str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
     ) -> Client:
-        """Start an app-server subprocess speaking stdio; its stderr stays the caller's."""
-        process = await anyio.open_process(list(command), env=env, cwd=cwd, stderr=None)
+        """Start an app-server subprocess speaking stdio; its stderr stays the caller's.
+
+        ``command`` defaults to ``server_command()``: this interpreter's codex-core.
+        """
+        from codex_core.cli import server_command
+
+        argv = server_command() if command is None else list(command)
+        process = await anyio.open_process(argv, env=env, cwd=cwd, stderr=None)
         return cls(_ProcessPipe(process))
 
     @classmethod

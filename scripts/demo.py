@@ -21,6 +21,7 @@ from typing import Any
 
 import anyio
 
+from codex_core.cli import server_command
 from codex_core.client import Client
 from codex_core.rpc import RpcError
 from codex_core.testing import ModelResponse, ScriptedModelServer, function_call, message
@@ -40,7 +41,7 @@ async def main() -> None:
         home.mkdir()
         env = {**os.environ, "CODEX_HOME": str(home)}
         listing = subprocess.run(
-            ["codex-app-server", "plugins", "list"], env=env, capture_output=True, text=True
+            server_command("plugins", "list"), env=env, capture_output=True, text=True
         )
         step("Installed plugins (codex-app-server plugins list)")
         print("   " + listing.stdout.strip().replace("\n", "\n   "))
@@ -65,7 +66,7 @@ async def main() -> None:
 
 
 async def session(env: dict[str, str], args: list[str], scratch: str) -> None:
-    async with await Client.spawn(["codex-app-server", *args], env=env, cwd=scratch) as client:
+    async with await Client.spawn(server_command(*args), env=env, cwd=scratch) as client:
         info = await client.initialize("codex-core-demo", "1.0")
         step("initialize", f"userAgent={info['userAgent']!r} codexHome={info['codexHome']}")
 

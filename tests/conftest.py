@@ -2,7 +2,9 @@
 
 The machinery is the plugin author's kit (``codex_core.testing.pytest_plugin``, loaded by
 pytest through codex-core's ``pytest11`` entry point); the names below are the suite's older
-spellings of its fixtures, kept because many tests use them.
+spellings of its fixtures, kept because many tests use them. Helpers that tests import live in
+importable modules (the kit), never here: ``from conftest import`` finds whichever
+``conftest`` pytest imported first, another folder's when several are collected.
 """
 
 from __future__ import annotations
@@ -18,9 +20,6 @@ from codex_core.testing.pytest_plugin import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-
-__all__ = ["REPO", "SHARED", "StdioServer", "write_distribution"]
 
 
 @pytest.fixture

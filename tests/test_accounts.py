@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,12 +17,17 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from conftest import StdioServer, write_distribution
 
 from codex_core.accounts.storage import KEYRING_SERVICE, keyring_account
 from codex_core.testing import LoopbackServer, Reply
 from codex_core.testing.file_keyring import file_keyring_env
-from codex_core.testing.pytest_plugin import LoopbackFactory
+from codex_core.testing.pytest_plugin import (
+    LoopbackFactory,
+    StdioServer,
+    needs_reference,
+    write_distribution,
+)
+from codex_core.testing.reference import reference_server_command
 
 
 def jwt(claims: dict[str, Any]) -> str:
@@ -361,7 +365,7 @@ def peer(codex_home: Path, *requests: tuple[str, Any]) -> list[dict[str, Any]]:
     ]
     lines += [{"id": i, "method": m, "params": p} for i, (m, p) in enumerate(requests, 1)]
     process = subprocess.Popen(
-        ["codex-peer", "app-server"],
+        reference_server_command(),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -385,10 +389,7 @@ def peer(codex_home: Path, *requests: tuple[str, Any]) -> list[dict[str, Any]]:
     return [answers[i] for i in range(1, len(lines))]
 
 
-needs_peer = pytest.mark.skipif(shutil.which("codex-peer") is None, reason="no codex-peer")
-
-
-@needs_peer
+@needs_reference
 def test_reference_auth_json_is_read_by_us(start_server: Any, codex_home: Path) -> None:
     [login] = peer(codex_home, ("account/login/start", {"type": "apiKey", "apiKey": "sk-ref"}))
     assert login["result"] == {"type": "apiKey"}
@@ -397,7 +398,7 @@ def test_reference_auth_json_is_read_by_us(start_server: Any, codex_home: Path) 
     assert server.result("account/read", {})["account"] == {"type": "apiKey"}
 
 
-@needs_peer
+@needs_reference
 def test_our_auth_json_is_read_by_the_reference(server: StdioServer, codex_home: Path) -> None:
     server.result("account/login/start", {"type": "apiKey", "apiKey": "sk-ours"})
     server.close()
@@ -405,7 +406,7 @@ def test_our_auth_json_is_read_by_the_reference(server: StdioServer, codex_home:
     assert read["result"]["account"] == {"type": "apiKey"}
 
 
-@needs_peer
+@needs_reference
 def test_browser_login_start_matches_the_reference(start_server: Any, tmp_path: Path) -> None:
     """``account/login/start {type: chatgpt}``: the result and the authorize URL's query."""
     reference_home = tmp_path / "reference-home"

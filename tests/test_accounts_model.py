@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import StdioServer
 from test_accounts import chatgpt_token
 
 from codex_core.testing import ModelResponse, ScriptedModelServer, http_error, message
+from codex_core.testing.pytest_plugin import StdioServer
 
 
 @pytest.fixture

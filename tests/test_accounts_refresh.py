@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import StdioServer
 from test_accounts import jwt
 
 from codex_core.testing import Reply, ScriptedModelServer, http_error, message
-from codex_core.testing.pytest_plugin import LoopbackFactory
+from codex_core.testing.pytest_plugin import LoopbackFactory, StdioServer
 
 REUSED = (
     "Your access token could not be refreshed because your refresh token was already used. "

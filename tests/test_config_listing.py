@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import StdioServer
 from pydantic import BaseModel
 
 from codex_core.config import load_config, strict_problems
+from codex_core.testing.pytest_plugin import StdioServer
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import StdioServer
+
+from codex_core.testing.pytest_plugin import StdioServer
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import write_distribution
+from codex_core.testing.pytest_plugin import write_distribution
 
 SECTION_PLUGIN = """
 from pydantic import BaseModel

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import test_config_layers
-from conftest import StdioServer
+
+from codex_core.testing.pytest_plugin import StdioServer
 
 system_dir = test_config_layers.system_dir  # the fixture standing in for /etc/codex
 

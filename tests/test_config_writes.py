@@ -12,9 +12,9 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import StdioServer
 
 from codex_core.kernel import Kernel
+from codex_core.testing.pytest_plugin import StdioServer
 
 MESSY = """\
 # My Codex settings -- hand written, keep the comments!

@@ -19,12 +19,12 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import StdioServer
 
 from codex_core.client import Client
 from codex_core.fs import watch as watching
 from codex_core.kernel import Kernel
 from codex_core.rpc import RpcError
+from codex_core.testing.pytest_plugin import StdioServer
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="timings tuned on Linux")
 

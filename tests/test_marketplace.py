@@ -19,12 +19,20 @@ import tomllib
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import REPO, StdioServer, write_distribution
 
 from codex_core.testing import serve_files
-from codex_core.testing.pytest_plugin import CodexCli, LoopbackFactory, ServerFactory
+from codex_core.testing.pytest_plugin import (
+    CodexCli,
+    LoopbackFactory,
+    ServerFactory,
+    StdioServer,
+    write_distribution,
+)
+
+REPO = Path(__file__).resolve().parents[1]
 
 FIXTURES = REPO / "tests" / "fixtures" / "marketplace"
 
@@ -477,6 +485,54 @@ def test_add_a_local_folder_and_refusals(
     error = server.error("marketplace/remove", {"marketplaceName": "a.b"})
     assert "only ASCII letters, digits, `_`, and `-` are allowed" in error["message"]
     assert user_config(codex_home)["marketplaces"] == {"local": entry}
+
+
+def test_a_codex_plugin_shows_its_manifest(server: StdioServer, tmp_path: Path) -> None:
+    """A Codex plugin folder (``.codex-plugin/plugin.json``) shows what its manifest declares;
+    the entry's ``category`` fills in, its ``description`` and ``defaultPrompt`` do not (the
+    values the official server answers for the same folders)."""
+    folder = tmp_path / "codex-market"
+    (folder / ".agents" / "plugins").mkdir(parents=True)
+    entries = [
+        {"name": "full", "source": "./full", "description": "entry", "defaultPrompt": "entry"},
+        {"name": "bare", "source": "./bare", "category": "Entry category", "description": "e"},
+        {"name": "plain", "source": "./plain", "description": "entry only"},
+    ]
+    manifests = {
+        "full": {
+            "name": "full",
+            "description": "from the manifest",
+            "interface": {
+                "displayName": "Full", "longDescription": "long", "developerName": "dev",
+                "websiteUrl": "https://x", "brandColor": "#fff", "capabilities": ["Read"],
+                "defaultPrompt": ["p1", "p2"], "category": "Manifest category",
+            },
+        },
+        "bare": {"name": "bare"},
+        "plain": {"name": "plain", "description": "from the manifest"},
+    }  # fmt: skip
+    catalog = {"name": "codex-market", "plugins": entries}
+    (folder / ".agents" / "plugins" / "marketplace.json").write_text(json.dumps(catalog))
+    for name, manifest in manifests.items():
+        (folder / name / ".codex-plugin").mkdir(parents=True)
+        (folder / name / ".codex-plugin" / "plugin.json").write_text(json.dumps(manifest))
+    server.result("marketplace/add", {"source": str(folder)})
+    path = str(folder / ".agents" / "plugins" / "marketplace.json")
+
+    def read(name: str) -> tuple[Any, Any]:
+        plugin = server.result("plugin/read", {"pluginName": name, "marketplacePath": path})
+        interface = plugin["plugin"]["summary"]["interface"]
+        shown = interface and {k: v for k, v in interface.items() if v not in (None, [])}
+        return plugin["plugin"]["description"], shown
+
+    assert read("full") == (
+        "from the manifest",
+        {"displayName": "Full", "longDescription": "long", "developerName": "dev",
+         "category": "Manifest category", "capabilities": ["Read"], "websiteUrl": "https://x",
+         "defaultPrompt": ["p1", "p2"], "brandColor": "#fff"},
+    )  # fmt: skip
+    assert read("bare") == (None, {"category": "Entry category"})
+    assert read("plain") == ("from the manifest", None)
 
 
 def test_a_broken_catalog_is_refused_and_nothing_recorded(

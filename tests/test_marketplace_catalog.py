@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 
 from codex_core.marketplace import catalog
+
+REPO = Path(__file__).resolve().parents[1]
 
 SHA = "a" * 64
 

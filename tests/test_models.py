@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import REPO, StdioServer
 from test_turns import assert_valid, model, run_turn, start_thread
 
 from codex_core.testing import ModelResponse, ScriptedModelServer, message
+from codex_core.testing.pytest_plugin import StdioServer
+
+REPO = Path(__file__).resolve().parents[1]
 
 __all__ = ["model"]
 

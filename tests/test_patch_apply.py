@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, StdioServer
 from test_tools_shell import ENVIRONMENTAL, Recorder, names, reference_messages, validate_request
 from test_turns import assert_valid, serve, start_thread, user_text
 
 from codex_core.testing import ModelResponse, ScriptedModelServer, message
 from codex_core.testing.model_server import OutputItem
+from codex_core.testing.pytest_plugin import StdioServer
+
+REPO = Path(__file__).resolve().parents[1]
 
 pytest.importorskip("codex_plugin_apply_patch")
 

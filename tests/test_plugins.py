@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import write_distribution
+from codex_core.testing.pytest_plugin import write_distribution
 
 RAISES_AT_IMPORT = 'raise ImportError("this plugin is broken on purpose")\n'
 

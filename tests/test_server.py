@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import StdioServer
+from codex_core.testing.pytest_plugin import StdioServer
 
 CLIENT_INFO = {"clientInfo": {"name": "pytest", "version": "1.0"}}
 

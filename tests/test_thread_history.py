@@ -7,10 +7,10 @@ import time
 from typing import Any
 
 import pytest
-from conftest import StdioServer
 from test_turns import assert_valid, model, run_turn, serve, start_thread, user_text
 
 from codex_core.testing import ModelResponse, ScriptedModelServer, message
+from codex_core.testing.pytest_plugin import StdioServer
 
 __all__ = ["model"]
 

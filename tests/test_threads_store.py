@@ -9,10 +9,12 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import REPO, StdioServer
 
 from codex_core.kernel import Kernel
 from codex_core.testing import ScriptedModelServer
+from codex_core.testing.pytest_plugin import StdioServer
+
+REPO = Path(__file__).resolve().parents[1]
 
 FIXTURE = REPO / "tests" / "fixtures" / "rollouts"
 REFERENCE_ID = "01a2097f-4bbc-7ad0-94ab-ac027bc8f10e"

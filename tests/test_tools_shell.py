@@ -15,10 +15,12 @@ from typing import Any
 import jsonschema
 import pytest
 from codex_plugin_shell import sandbox
-from conftest import REPO, StdioServer
 from test_turns import SCHEMA, assert_valid, serve, start_thread, user_text
 
 from codex_core.testing import ModelResponse, ScriptedModelServer, function_call, message
+from codex_core.testing.pytest_plugin import StdioServer
+
+REPO = Path(__file__).resolve().parents[1]
 
 pytest.importorskip("codex_plugin_shell")
 

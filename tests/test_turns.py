@@ -9,8 +9,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import REPO, SHARED, StdioServer
 
+import codex_core.protocol
 from codex_core.testing import (
     ModelResponse,
     ScriptedModelServer,
@@ -19,21 +19,22 @@ from codex_core.testing import (
     message,
     reasoning,
 )
+from codex_core.testing.pytest_plugin import StdioServer
 
+REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "tests" / "fixtures" / "reference" / "text_turn.messages.jsonl"
 #: Notifications the reference sends that are about its environment, not the turn.
 ENVIRONMENTAL = {"warning", "account/rateLimits/updated", "configWarning",
                  "remoteControl/status/changed"}  # fmt: skip
 
 
-SCHEMA = SHARED / "conformance" / "schema-codex-0.169.0"
+#: The official JSON schema (Codex 0.169.0), vendored with the protocol models.
+SCHEMA = Path(codex_core.protocol.__file__).with_name("schema") / "stable"
 _validators: dict[str, jsonschema.Draft7Validator] = {}
 
 
 def assert_valid(messages: list[dict[str, Any]], response_type: str = "TurnStartResponse") -> None:
     """Every notification (and the response) validates against the official schema."""
-    if not SCHEMA.is_dir():
-        pytest.skip(f"{SCHEMA} not found")
     for sent in messages:
         if "method" in sent:
             name, instance = "ServerNotification", {k: sent[k] for k in ("method", "params")}

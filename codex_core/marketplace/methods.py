@@ -67,37 +67,80 @@ def plugins_enabled(kernel: Kernel) -> bool:
     return kernel.config.get("features.plugins") is not False
 
 
-def manifest_interface(folder: Any) -> dict[str, Any]:
-    """The ``interface`` of a local plugin's ``.codex-plugin/plugin.json`` (empty without one):
-    as the reference, a plugin's display name and short description come from its own
-    manifest, not from the marketplace's entry."""
-    if not isinstance(folder, str):
-        return {}
+#: A Codex plugin's manifest, in its folder: where the official server reads what a plugin
+#: shows (its ``interface``) and its ``description``.
+MANIFEST = Path(".codex-plugin") / "plugin.json"
+#: The ``PluginInterface`` fields a manifest's ``interface`` carries over as they are.
+_MANIFEST_INTERFACE = (
+    "displayName",
+    "shortDescription",
+    "longDescription",
+    "developerName",
+    "category",
+    "websiteUrl",
+    "privacyPolicyUrl",
+    "termsOfServiceUrl",
+    "brandColor",
+)
+
+
+def manifest(catalog: Catalog, entry: Entry) -> dict[str, Any] | None:
+    """The Codex manifest of a local plugin folder, or None (a Python plugin, a remote source,
+    a manifest that is not a JSON object)."""
+    if not isinstance(entry.source, catalogs.LocalSource) or catalog.path is None:
+        return None
+    path = Path(catalog.resolve(entry.source.path)) / MANIFEST
     try:
-        manifest = json.loads((Path(folder) / ".codex-plugin" / "plugin.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    shown = manifest.get("interface") if isinstance(manifest, dict) else None
-    return (
-        {key: value for key, value in shown.items() if isinstance(value, str)}
-        if isinstance(shown, dict)
-        else {}
-    )
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def manifest_interface(entry: Entry, found: dict[str, Any]) -> dict[str, Any] | None:
+    """A Codex plugin's ``PluginInterface``, as the official server builds it: the manifest's
+    ``interface``, with the catalog entry's ``category`` where the manifest has none; None when
+    neither says anything. The entry's ``description`` and ``defaultPrompt`` are not used."""
+    declared = found.get("interface")
+    declared = declared if isinstance(declared, dict) else {}
+    interface: dict[str, Any] = {
+        key: value if isinstance(value := declared.get(key), str) else None
+        for key in _MANIFEST_INTERFACE
+    }
+    interface["category"] = interface["category"] or entry.category
+    capabilities = declared.get("capabilities")
+    interface["capabilities"] = [c for c in capabilities or [] if isinstance(c, str)]
+    interface["defaultPrompt"] = catalogs.normalize_default_prompt(declared.get("defaultPrompt"))
+    if not any(interface.values()):
+        return None
+    return {
+        **dict.fromkeys(_INTERFACE_NULLS),
+        **interface,
+        "screenshots": [],
+        "screenshotUrls": [],
+    }
 
 
 def summary(catalog: Catalog, entry: Entry) -> dict[str, Any]:
-    """A ``PluginSummary`` in wire shape, with every key the official server sends."""
+    """A ``PluginSummary`` in wire shape, with every key the official server sends.
+
+    A Codex plugin (a local folder with ``.codex-plugin/plugin.json``) shows what its manifest
+    declares, as on the official server; a Python plugin shows its catalog entry.
+    """
     distribution = installer.distribution_name(catalog, entry)
     version = installer.installed_version(distribution)
     source: dict[str, Any] = {"type": "remote"}
     if isinstance(entry.source, catalogs.LocalSource) and catalog.base is None and catalog.path:
         source = {"type": "local", "path": catalog.resolve(entry.source.path)}
+    found = manifest(catalog, entry)
     interface = None
-    if entry.category or entry.description or entry.default_prompt:
-        shown = manifest_interface(source.get("path"))
+    if found is not None:
+        interface = manifest_interface(entry, found)
+    elif entry.category or entry.description or entry.default_prompt:
+        # Without a manifest the reference shows no name or description of the entry's own.
         interface = {
-            "displayName": shown.get("displayName"),
-            "shortDescription": shown.get("shortDescription"),
+            "displayName": None,
+            "shortDescription": None,
             "category": entry.category,
             "defaultPrompt": entry.default_prompt,
             "capabilities": [],
@@ -225,13 +268,15 @@ async def plugin_installed(ctx: RequestContext, params: Any) -> dict[str, Any]:
 
 def detail(kernel: Kernel, params: Any) -> dict[str, Any]:
     catalog, entry = find(kernel, "plugin/read", params)
+    found = manifest(catalog, entry)
+    description = entry.description if found is None else found.get("description")
     return {
         "plugin": {
             "marketplaceName": catalog.name,
             "marketplacePath": catalog.path,
             "summary": summary(catalog, entry),
             "shareUrl": None,
-            "description": entry.description,
+            "description": description if isinstance(description, str) else None,
             "skills": [],
             "onboardingSkill": None,
             "hooks": [],

@@ -54,7 +54,6 @@ import queue
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -62,6 +61,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
+
+from codex_core.cli import server_command
+from codex_core.testing import reference
 
 if TYPE_CHECKING:
     from websockets.sync.client import ClientConnection
@@ -80,6 +82,7 @@ __all__ = [
     "WsServer",
     "WsServerFactory",
     "model_overrides",
+    "needs_reference",
     "server_command",
     "write_distribution",
 ]
@@ -88,11 +91,6 @@ _OMITTED: Any = object()
 
 #: The websocket transport's banner line that names the port (on stderr).
 WS_BANNER = re.compile(r"listening on: ws://[0-9.]+:(\d+)")
-
-
-def server_command(*args: str) -> list[str]:
-    """The command line of ``codex-app-server ARGS`` with this interpreter."""
-    return [sys.executable, "-m", "codex_core", *args]
 
 
 # --------------------------------------------------------------------------- stdio server
@@ -402,6 +400,13 @@ class CodexCli(Protocol):
     def __call__(
         self, *args: str, input: str = "", timeout: float = 30, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]: ...
+
+
+#: Marks a test that drives the official server (``reference.reference_binary()``): it is
+#: skipped before it starts, with what to do, where that server is not installed.
+needs_reference = pytest.mark.skipif(
+    reference.reference_binary() is None, reason=reference.missing_reason()
+)
 
 
 # --------------------------------------------------------------------------- pytest hooks

@@ -17,6 +17,8 @@ from pathlib import Path
 
 VERSION = "0.169.0"
 PACKAGE = f"@openai/codex@{VERSION}"
+#: What to do where the official server is not installed.
+MISSING = f"the official server ({PACKAGE}) is not installed: run python3 dev.py setup (needs npm)"
 
 
 def install_dir() -> Path:
@@ -48,6 +50,21 @@ def reference_binary() -> str | None:
     if installed is not None:
         return str(installed)
     return shutil.which("codex-peer")
+
+
+def _failure_note() -> Path:
+    """Where ``main()`` records why the last install failed, beside the install folder."""
+    return install_dir().with_name(f"codex-{VERSION}.failed")
+
+
+def missing_reason() -> str:
+    """Why a test that needs the official server skips: what to do, and why the last
+    ``python -m codex_core.testing.reference`` (``dev.py setup``) did not install it."""
+    try:
+        last = _failure_note().read_text(encoding="utf-8").strip()
+    except OSError:
+        return MISSING
+    return f"{MISSING}; the last attempt said: {last}"
 
 
 def reference_server_command() -> list[str] | None:
@@ -84,11 +101,16 @@ def install() -> str:
 
 
 def main() -> int:
+    """Install, and record the outcome for ``missing_reason()``; 1 when not installed."""
+    note = _failure_note()
     try:
         path = install()
     except RuntimeError as exc:
         print(f"official server not installed: {exc}", file=sys.stderr)
+        note.parent.mkdir(parents=True, exist_ok=True)
+        note.write_text(f"{exc}\n", encoding="utf-8")
         return 1
+    note.unlink(missing_ok=True)
     print(f"official server {VERSION}: {path}")
     return 0
 

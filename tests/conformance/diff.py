@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import queue
@@ -66,17 +67,18 @@ UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{
 
 # --------------------------------------------------------------------------- --values masking
 #
-# With --values, leaf values are compared after masking what legitimately differs between two runs.
-# Each server's values are masked on their own, in this order:
+# With --values, leaf values are compared after masking what legitimately differs between two
+# runs. Each server's values are masked on their own, in this order:
 #
-#   1. what the harness knows exactly about that server: its temp dirs become $CODEX_HOME, $CWD, $TMP
-#      and (their parent) $WORKDIR, longest first; with --transport ws its port becomes ":<port>";
+#   1. what the harness knows exactly about that server: its temp dirs become $CODEX_HOME, $CWD,
+#      $TMP and (their parent) $WORKDIR, longest first; with --transport ws its port becomes
+#      ":<port>";
 #   2. VALUE_MASKS, row by row, applied to every string and number of a result, error.data or
 #      notification params, and to object keys (with key ""):
 #        key    regex that must fully match the name of the nearest object key (array items: the
 #               key of the array; the top-level value: "");
-#        value  a regex: each match inside a string is replaced by `mask` (a template, `\1` allowed),
-#               or a predicate: a whole value for which it is true is replaced by `mask`;
+#        value  a regex: each match inside a string is replaced by `mask` (a template, `\1`
+#               allowed), or a predicate: a whole value for which it is true is replaced by `mask`;
 #        mask   the replacement, or a function (match text, masker) -> replacement.
 #
 # Timestamps are masked only when they lie within RECENT_WINDOW_S of now, so a fixed date stays
@@ -124,10 +126,8 @@ def embeds_id_or_time(value: Any) -> bool:
     if not isinstance(value, str):
         return False
     texts = [value]
-    try:
+    with contextlib.suppress(ValueError, UnicodeDecodeError):
         texts.append(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        pass
     return any(
         UUID_RE.search(text) or ISO_DATETIME_RE.search(text) or EPOCH_RE.search(text)
         for text in texts
@@ -274,10 +274,8 @@ class StdioTransport(Transport):
 
     def close(self) -> None:
         if self.process.stdin is not None and not self.process.stdin.closed:
-            try:
+            with contextlib.suppress(OSError):
                 self.process.stdin.close()
-            except OSError:
-                pass
 
 
 class WebSocketTransport(Transport):
@@ -348,7 +346,8 @@ class ServerProcess:
         self.codex_home.mkdir()
         self.cwd.mkdir()
         self.stderr_path = workdir / "stderr.log"
-        self.stderr_file = open(self.stderr_path, "w")
+        # Open for the process's lifetime: stop() closes it.
+        self.stderr_file = open(self.stderr_path, "w")  # noqa: SIM115
         self.port = find_free_port() if transport == "ws" else None
         argv = shlex.split(command.replace("{port}", str(self.port)))
         env = {**os.environ, "CODEX_HOME": str(self.codex_home)}
@@ -378,10 +377,8 @@ class ServerProcess:
 
     def stop(self) -> int | None:
         """Close the connection, then SIGTERM (and if needed SIGKILL) our own PID."""
-        try:
+        with contextlib.suppress(Exception):
             self.transport.close()
-        except Exception:
-            pass
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -414,7 +411,7 @@ def load_cases(path: Path) -> list[tuple[str, list[dict]]]:
             try:
                 step = json.loads(line)
             except json.JSONDecodeError as err:
-                raise SystemExit(f"{case_file.name}:{line_no}: invalid step JSON: {err}")
+                raise SystemExit(f"{case_file.name}:{line_no}: invalid step JSON: {err}") from err
             if not isinstance(step, dict) or not STEP_KINDS & step.keys():
                 raise SystemExit(
                     f"{case_file.name}:{line_no}: a step needs one of {sorted(STEP_KINDS)}"
@@ -769,7 +766,8 @@ def compare_outcome(
         ref_text = normalize_text(str(ref_error.get("message")), ref_run.placeholders)
         if cand_text != ref_text:
             return failures, [
-                f"{label}: error message differs: {short(cand_text)!r} vs reference {short(ref_text)!r}"
+                f"{label}: error message differs: {short(cand_text)!r} "
+                f"vs reference {short(ref_text)!r}"
             ]
         return failures, []
     problems = compare_shapes(label, cand["result"], ref["result"], cand_run, ref_run)
@@ -801,7 +799,10 @@ def compare_shapes(
 
 
 class ValueMasker:
-    """Masks what one server sent before --values compares it: its own paths and port, then VALUE_MASKS."""
+    """Masks what one server sent before --values compares it.
+
+    First its own paths and port, then VALUE_MASKS.
+    """
 
     masks = [
         (re.compile(key), re.compile(value) if isinstance(value, str) else value, mask)
@@ -837,7 +838,9 @@ class ValueMasker:
             if isinstance(matcher, re.Pattern):
                 if isinstance(value, str):
                     value = matcher.sub(
-                        lambda m: mask(m.group(0), self) if callable(mask) else m.expand(mask),
+                        lambda m, mask=mask: (
+                            mask(m.group(0), self) if callable(mask) else m.expand(mask)
+                        ),
                         value,
                     )
             elif matcher(value):
@@ -862,10 +865,11 @@ def join_path(path: str, key: str) -> str:
 
 
 class ValueComparer:
-    """Walks candidate and reference values side by side and collects value-level differences (--values).
+    """Walks candidate and reference values side by side; collects value differences (--values).
 
-    Missing keys and type differences that the structural comparison already reports (object keys up
-    to STRUCTURE_DEPTH, outside arrays) are left to it; everything deeper or inside arrays is reported here.
+    Missing keys and type differences that the structural comparison already reports (object
+    keys up to STRUCTURE_DEPTH, outside arrays) are left to it; everything deeper or inside
+    arrays is reported here.
     """
 
     def __init__(
@@ -896,7 +900,8 @@ class ValueComparer:
                 )
                 self.report(
                     path,
-                    f"is {json_type(cand)} {cand_shown}, reference has {json_type(ref)} {ref_shown}",
+                    f"is {json_type(cand)} {cand_shown}, "
+                    f"reference has {json_type(ref)} {ref_shown}",
                 )
         elif isinstance(ref, dict):
             self.walk_object(cand, ref, path, generic, level, in_array)
@@ -957,7 +962,7 @@ class ValueComparer:
                 )
 
     def identities(self, items: list, name: str, masker: ValueMasker) -> dict[str, Any] | None:
-        """{masked element key: element} when every element has a unique scalar `name`, else None."""
+        """{masked element key: element} when each element has a unique scalar `name`, else None."""
         by_identity = {}
         for item in items:
             if not isinstance(item, dict) or json_type(item.get(name)) not in ("string", "number"):
@@ -1007,7 +1012,7 @@ class ValueComparer:
             suffix = f" ({'; '.join(details)})" if details else ""
             self.report(path, f"has {len(cand)} items, reference has {len(ref)}{suffix}")
         else:
-            for index, (cand_item, ref_item) in enumerate(zip(cand, ref)):
+            for index, (cand_item, ref_item) in enumerate(zip(cand, ref, strict=True)):
                 self.walk(cand_item, ref_item, key, f"{path}[{index}]", f"{generic}[]", level, True)
 
 
@@ -1038,9 +1043,8 @@ def check_assertions(outcome: ExpectOutcome) -> list[str]:
     if "error_code" in spec:
         code = (message.get("error") or {}).get("code") if "error" in message else None
         if code != spec["error_code"]:
-            problems.append(
-                f"{outcome.label}: expected error code {spec['error_code']}, got {'result' if code is None else code}"
-            )
+            got = "result" if code is None else code
+            problems.append(f"{outcome.label}: expected error code {spec['error_code']}, got {got}")
     if "result_keys" in spec:
         result = message.get("result")
         if not isinstance(result, dict):
@@ -1086,9 +1090,8 @@ def evaluate_case(
             report.failures.append(f"schema: {violation}")
         if item.kind == "server_request":
             report.server_requests.append(item.message)
-            report.warnings.append(
-                f"unexpected server request {item.message.get('method')!r} (id={item.message.get('id')})"
-            )
+            method, request_id = item.message.get("method"), item.message.get("id")
+            report.warnings.append(f"unexpected server request {method!r} (id={request_id})")
 
     for outcome in candidate.outcomes:
         report.failures.extend(check_assertions(outcome))
@@ -1171,7 +1174,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--values",
         action="store_true",
-        help="also compare leaf values and array contents, after VALUE_MASKS (differences are failures)",
+        help="also compare leaf values and array contents, after VALUE_MASKS "
+        "(differences are failures)",
     )
     return parser.parse_args(argv)
 

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-# CI layout: <repo>/../shared holds the conformance material.
-SHARED = REPO / ".." / "shared"
-TRACES = SHARED / "conformance" / "traces"
+#: Exchanges of the official TUI with the official server, captured by a proxy (README there).
+TRACES = REPO / "tests" / "fixtures" / "reference" / "traces"
 # The traces replace the server's temporary directory by this placeholder, which is not an
 # absolute path; an absolute stand-in keeps AbsolutePathBuf fields valid.
 TMP_PLACEHOLDER = "<tmp>"

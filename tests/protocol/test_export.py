@@ -1,6 +1,10 @@
 """``generate-json-schema`` / ``generate-ts`` exports against the official Codex 0.169.0 output.
 
-The JSON Schema export must be byte-identical to the reference. The TypeScript export is
+The reference output is generated at test time by the pinned official server
+(``codex_core.testing.reference``); the tests that need it skip where it is not installed.
+
+The JSON Schema export must be byte-identical to the reference (and to the vendored schema in
+``codex_core/protocol/schema/``). The TypeScript export is
 generated from that JSON Schema, which does not carry everything the reference's generator
 (ts-rs, working from the Rust types) knew. Every TypeScript file is therefore either
 
@@ -16,23 +20,26 @@ The allow-lists are exact: a file that starts matching must be removed from them
 
 from __future__ import annotations
 
+import os
 import re
-import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import codex_core.protocol
 from codex_core.protocol.export import write_json_schema, write_typescript
+from codex_core.testing.pytest_plugin import needs_reference
+from codex_core.testing.reference import reference_binary
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-CONFORMANCE = SHARED / "conformance"
-CODEX_PEER = shutil.which("codex-peer")
+VENDORED_SCHEMA = Path(codex_core.protocol.__file__).with_name("schema")
 
-needs_codex_peer = pytest.mark.skipif(CODEX_PEER is None, reason="codex-peer is not on PATH")
+#: ``export(command, experimental=...)``: the reference's ``generate-ts`` or
+#: ``generate-json-schema`` output folder.
+ReferenceExport = Callable[..., Path]
 
 LOSSY_ASPECTS = (
     "struct field order: the JSON Schema lists properties sorted by name",
@@ -193,29 +200,36 @@ def _files(root: Path) -> dict[str, bytes]:
     }
 
 
-def _shared_dir(name: str) -> Path:
-    path = CONFORMANCE / name
-    if not path.is_dir():
-        pytest.skip(f"reference output {path} is not available (shared/ beside the repo)")
-    return path
+@pytest.fixture(scope="module")
+def reference_export(tmp_path_factory: pytest.TempPathFactory) -> ReferenceExport:
+    """The reference's exports, each generated once per module (in an empty CODEX_HOME)."""
+    made: dict[tuple[str, bool], Path] = {}
+
+    def export(command: str, *, experimental: bool) -> Path:
+        if (command, experimental) not in made:
+            binary = reference_binary()
+            assert binary is not None, "mark the test with needs_reference"
+            out = tmp_path_factory.mktemp(f"reference-{command}")
+            argv = [binary, "app-server", command, "--out", str(out)]
+            env = {**os.environ, "CODEX_HOME": str(tmp_path_factory.mktemp("codex-home"))}
+            subprocess.run(
+                [*argv, "--experimental"] if experimental else argv,
+                check=True,
+                timeout=120,
+                env=env,
+                capture_output=True,
+            )
+            made[command, experimental] = out
+        return made[command, experimental]
+
+    return export
 
 
-def _codex_peer(tmp_path: Path, command: str, *, experimental: bool) -> Path:
-    assert CODEX_PEER is not None
-    out = tmp_path / f"codex-peer-{command}"
-    argv = [CODEX_PEER, "app-server", command, "--out", str(out)]
-    subprocess.run([*argv, "--experimental"] if experimental else argv, check=True, timeout=120)
-    return out
-
-
-@pytest.mark.parametrize(
-    ("experimental", "reference"),
-    [(False, "schema-codex-0.169.0"), (True, "schema-codex-0.169.0-experimental")],
-)
-def test_json_schema_is_the_reference_schema(
-    tmp_path: Path, experimental: bool, reference: str
+@pytest.mark.parametrize(("experimental", "flavour"), [(False, "stable"), (True, "experimental")])
+def test_json_schema_is_the_vendored_schema(
+    tmp_path: Path, experimental: bool, flavour: str
 ) -> None:
-    expected = _files(_shared_dir(reference))
+    expected = _files(VENDORED_SCHEMA / flavour)
     out = tmp_path / "schema"
     written = write_json_schema(out, experimental=experimental)
     assert sorted(p.relative_to(out).as_posix() for p in written) == sorted(expected)
@@ -224,10 +238,12 @@ def test_json_schema_is_the_reference_schema(
     assert [name for name in expected if actual[name] != expected[name]] == []
 
 
-@needs_codex_peer
+@needs_reference
 @pytest.mark.parametrize("experimental", [False, True])
-def test_json_schema_matches_codex_peer(tmp_path: Path, experimental: bool) -> None:
-    expected = _files(_codex_peer(tmp_path, "generate-json-schema", experimental=experimental))
+def test_json_schema_matches_the_reference(
+    tmp_path: Path, reference_export: ReferenceExport, experimental: bool
+) -> None:
+    expected = _files(reference_export("generate-json-schema", experimental=experimental))
     out = tmp_path / "schema"
     write_json_schema(out, experimental=experimental)
     actual = _files(out)
@@ -240,27 +256,25 @@ def test_json_schema_matches_codex_peer(tmp_path: Path, experimental: bool) -> N
 # --------------------------------------------------------------------------------------------
 
 
-def test_typescript_stable_matches_reference(tmp_path: Path) -> None:
-    reference = _shared_dir("ts-codex-0.169.0")
+@needs_reference
+def test_typescript_stable_matches_the_reference(
+    tmp_path: Path, reference_export: ReferenceExport
+) -> None:
+    reference = reference_export("generate-ts", experimental=False)
     out = tmp_path / "ts"
     written = write_typescript(out)
     assert sorted(written) == sorted(p for p in out.rglob("*") if p.is_file())
     _assert_typescript_matches(out, reference, STABLE_DIFFERENCES)
 
 
-@needs_codex_peer
-def test_typescript_experimental_matches_codex_peer(tmp_path: Path) -> None:
-    reference = _codex_peer(tmp_path, "generate-ts", experimental=True)
+@needs_reference
+def test_typescript_experimental_matches_the_reference(
+    tmp_path: Path, reference_export: ReferenceExport
+) -> None:
+    reference = reference_export("generate-ts", experimental=True)
     out = tmp_path / "ts"
     write_typescript(out, experimental=True)
     _assert_typescript_matches(out, reference, EXPERIMENTAL_DIFFERENCES)
-
-
-@needs_codex_peer
-def test_typescript_stable_reference_is_codex_peer_output(tmp_path: Path) -> None:
-    """The vendored stable reference is what codex-peer generates (guards the comparison)."""
-    reference = _shared_dir("ts-codex-0.169.0")
-    assert _files(_codex_peer(tmp_path, "generate-ts", experimental=False)) == _files(reference)
 
 
 def test_typescript_files_are_ts_rs_shaped(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ test plays the browser with httpx."""
 from __future__ import annotations
 
 import json
-import shutil
 import stat
 import sys
 from collections.abc import Callable
@@ -18,7 +17,8 @@ import pytest
 
 from codex_core.testing import ScriptedModelServer
 from codex_core.testing.file_keyring import file_keyring_env
-from codex_core.testing.pytest_plugin import ServerFactory, StdioServer
+from codex_core.testing.pytest_plugin import ServerFactory, StdioServer, needs_reference
+from codex_core.testing.reference import reference_server_command
 
 OAUTH_SERVER = Path(__file__).with_name("oauth_test_server.py")
 COMPLETED = "mcpServer/oauthLogin/completed"
@@ -221,7 +221,7 @@ def test_bad_logins_are_refused_or_reported(
     assert completed["error"] == "OAuth provider returned `access_denied`: no"
 
 
-@pytest.mark.skipif(shutil.which("codex-peer") is None, reason="the reference server is absent")
+@needs_reference
 def test_the_reference_server_uses_our_login(
     codex_server_factory: ServerFactory,
     codex_model_server: ScriptedModelServer,
@@ -237,7 +237,7 @@ def test_the_reference_server_uses_our_login(
     assert server.wait_notification(COMPLETED, timeout=30)["params"]["success"] is True
     server.close()
 
-    argv = ["codex-peer", "app-server", "-c", f'mcp_servers.prot={{url="{protected}"}}']
+    argv = [*reference_server_command(), "-c", f'mcp_servers.prot={{url="{protected}"}}']
     reference = StdioServer(argv, {**codex_env, **NO_KEYRING}, tmp_path)
     try:
         reference.initialize()

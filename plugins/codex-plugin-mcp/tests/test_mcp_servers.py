@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -13,7 +12,8 @@ from typing import Any
 import pytest
 
 from codex_core.testing import ScriptedModelServer, function_call, message
-from codex_core.testing.pytest_plugin import ServerFactory, StdioServer
+from codex_core.testing.pytest_plugin import ServerFactory, StdioServer, needs_reference
+from codex_core.testing.reference import reference_server_command
 
 SERVER = Path(__file__).with_name("mcp_test_server.py")
 TOKEN = "s3cret-token"
@@ -297,16 +297,16 @@ def test_approval_policy_never_refuses_tools_that_may_write(
     assert not server.server_requests
 
 
-@pytest.mark.skipif(shutil.which("codex-peer") is None, reason="the reference server is absent")
+@needs_reference
 def test_status_list_agrees_with_the_reference_on_shape(
     codex_server_factory: ServerFactory, codex_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """``mcpServerStatus/list`` with one stdio server, from ours and from ``codex-peer``."""
+    """``mcpServerStatus/list`` with one stdio server, from ours and from the reference."""
     ours = codex_server_factory(*stdio_table("probe"))
     ours.initialize()
     home = tmp_path / "peer-home"
     home.mkdir()
-    argv = ["codex-peer", "app-server", *stdio_table("probe")]
+    argv = [*reference_server_command(), *stdio_table("probe")]
     reference = StdioServer(argv, {**codex_env, "CODEX_HOME": str(home)}, tmp_path)
     details = ({}, {"detail": "toolsAndAuthOnly"})
     try:

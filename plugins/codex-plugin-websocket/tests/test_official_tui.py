@@ -2,12 +2,14 @@
 
 It shows its first screen, sends a prompt, displays the command approval our server asks
 for, accepts it, and shows the final answer; once without auth and once with a capability
-token. Needs the official client (``codex-peer``, installed by ``../shared/peer/install.sh``)
-and tmux; skipped with a clear message where either is missing.
+token. Needs the official client (the pinned official ``codex``, which ``dev.py setup``
+installs; ``codex_core.testing.reference``) and tmux; skipped with a clear message where either
+is missing.
 """
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import time
@@ -19,11 +21,13 @@ from typing import Any
 import pytest
 
 from codex_core.testing import ModelResponse, ScriptedModelServer, function_call, message
+from codex_core.testing.reference import missing_reason, reference_binary
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("codex-peer") and shutil.which("tmux")),
-    reason="the official TUI test needs codex-peer (../shared/peer/install.sh) and tmux",
-)
+OFFICIAL = reference_binary()
+pytestmark = [
+    pytest.mark.skipif(OFFICIAL is None, reason=missing_reason()),
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="the official TUI test needs tmux"),
+]
 
 COMMAND = "touch made-by-tui.txt && echo hello-from-tui"
 FINAL = "FINAL-ANSWER: the command ran fine."
@@ -70,7 +74,7 @@ def tui_factory(tmp_path: Path) -> Iterator[Callable[..., Tui]]:
     home.mkdir()
 
     def start(url: str, cwd: Path, *args: str, env: dict[str, str] | None = None) -> Tui:
-        command = " ".join(["codex-peer", "--remote", url, *args])
+        command = shlex.join([str(OFFICIAL), "--remote", url, *args])
         tui = Tui(command, cwd, {"HOME": str(home), "CODEX_HOME": str(home), **(env or {})})
         started.append(tui)
         return tui

@@ -163,7 +163,12 @@ class Connection:
     def _on_frame(self, frame: bytes | str) -> list[str]:
         message = envelope.parse(frame)
         if isinstance(message, Request):
-            return self._on_request(message)
+            try:
+                return self._on_request(message)
+            except Exception as exc:  # a bug on the way to a handler must not end the session
+                log.exception("%r: %s failed before reaching its handler", self, message.method)
+                error = RpcError(INTERNAL_ERROR, f"{message.method} failed: {exc}")
+                return [envelope.encode_error(message.id, error.to_wire())]
         if isinstance(message, Response):
             self._on_response(message)
         elif isinstance(message, Notification):

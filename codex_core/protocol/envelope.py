@@ -206,17 +206,6 @@ def _duplicate_keys(text: str, data: dict[str, Any]) -> set[str]:
 _KEYS = _REQUEST_KEYS | _RESPONSE_KEYS
 
 
-def scrub(text: str) -> str:
-    """``text`` with unpaired surrogates replaced by U+FFFD, so it can be encoded as UTF-8.
-
-    Outbound text can carry them when a plugin returns a name the OS gave as undecodable bytes
-    (``surrogateescape``); a frame that cannot be encoded must not end the session.
-    """
-    if text.isascii():
-        return text
-    return _SURROGATE.sub("\ufffd", text)
-
-
 def _kind(value: Any) -> str:
     if isinstance(value, list):
         return "an array"

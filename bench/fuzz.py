@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -163,12 +164,16 @@ def render(outcomes: list[Outcome], args: argparse.Namespace) -> str:
         if not problems
         else "codex-core FAILED: " + "; ".join(o.report.summary() for o in problems)
     )
-    reference = (
-        "\nThe reference over stdio gets the stream without the invalid-UTF-8 cases (they end "
-        "its stdio session by design: it stops reading at the first invalid line).\n"
-        if any(o.server == "reference" for o in outcomes)
-        else ""
-    )
+    theirs = [o for o in outcomes if o.server == "reference"]
+    if theirs:
+        met = all(o.report.ok for o in theirs)
+        verdict += (
+            " The reference meets the same expectations"
+            + (" (they are its behaviour)." if met else ": it does NOT, see its rows.")
+            + " Over stdio it gets the stream without the invalid-UTF-8 cases, which end its"
+            " stdio session by design (it stops reading at the first invalid line)."
+        )
+    verdict = textwrap.fill(verdict, width=96)
     return f"""## Hostile input
 
 Measured with `python bench/fuzz.py` on {datetime.now(UTC):%Y-%m-%d}, {machine}:
@@ -180,7 +185,7 @@ per transport to a fresh server, at most 16 requests awaiting an answer.
 {rows}
 
 {verdict}
-{reference}
+
 "Messages" counts every line or frame sent (a duplicate-id case sends two); probes
 (`fs/getMetadata`, `config/read`, one every 40-60 cases) wait for their answer before the next
 case goes out, so their latency is the server's response time under the stream. Peak RSS is

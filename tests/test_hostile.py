@@ -10,6 +10,8 @@ answered, and the probes keep succeeding. What "well-formed" means follows the o
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -68,3 +70,42 @@ def test_websocket_survives_hostile_input(
             await link.aclose()
 
     _check(asyncio.run(go()), cases)
+
+
+# A server that answers whatever carries an id (Python's json, no serde rules), and dies at the
+# first nested array: what this change fixed, as a stand-in the runner must see through.
+_NAIVE_SERVER = """
+import json, sys
+for line in sys.stdin:
+    if '[[[[' in line:
+        sys.exit(1)
+    try:
+        message = json.loads(line)
+    except ValueError:
+        continue
+    if isinstance(message, dict) and 'id' in message and 'method' in message:
+        print(json.dumps({'id': message['id'], 'result': {}}), flush=True)
+"""
+
+
+def test_the_runner_sees_wrong_answers_and_a_crash(tmp_path: Path) -> None:
+    cases = [c for c in hostile.generate(400, seed=5) if c.kind != "deep_nest"]
+    cwd = hostile.serve_dir(tmp_path / "cwd")
+    argv = [sys.executable, "-c", _NAIVE_SERVER]
+
+    async def go(cases: list[hostile.Case]) -> hostile.Report:
+        link = await hostile.StdioLink.start(argv, dict(os.environ), cwd)
+        try:
+            return await hostile.run(link, cases, cwd=cwd, timeout=10)
+        finally:
+            await link.aclose()
+
+    wrong = asyncio.run(go(cases))
+    assert not wrong.ok and not wrong.crashed
+    kinds = {case.kind for case in cases if case.index in wrong.unexpected}
+    assert {"nan", "duplicate_key", "trace"} <= kinds
+
+    deep = hostile.generate(2000, seed=5)
+    first = next(c.index for c in deep if c.kind == "deep_nest" and b"[[[[" in c.payloads[0])
+    crashed = asyncio.run(go(deep[: first + 5]))
+    assert crashed.crashed and not crashed.ok

@@ -597,12 +597,18 @@ class WebSocketLink(Link):
             self._ended(f"websocket closed by the server (code {code})")
 
     async def send(self, payload: bytes) -> None:
+        from websockets.exceptions import ConnectionClosed
+
         try:
             text = payload.decode()
         except UnicodeDecodeError:  # a text frame must be UTF-8: send it as a binary frame
-            await self.connection.send(payload)
+            message: str | bytes = payload
         else:
-            await self.connection.send(text)
+            message = text
+        try:
+            await self.connection.send(message)
+        except ConnectionClosed as exc:
+            raise ConnectionError(f"the websocket is closed: {exc}") from None
 
     def alive(self) -> bool:
         return self._server_alive()

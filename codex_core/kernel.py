@@ -40,6 +40,7 @@ from codex_core.plugins import (
     is_cancellation,
 )
 from codex_core.protocol.methods import CLIENT_REQUESTS
+from codex_core.rpc.budget import InboundBudget
 from codex_core.rpc.connection import Connection
 from codex_core.rpc.handlers import RpcMethod
 from codex_core.rpc.router import Route, Router
@@ -94,6 +95,8 @@ class Kernel:
         for plugin in plugins:
             self.plugins.add(plugin)
         self.connections: set[Connection] = set()
+        #: What all connections together hold of what clients sent (``codex_core.rpc.budget``).
+        self.inbound = InboundBudget()
         #: Services plugins share with each other, by name (``"threads"``, ...).
         self.services: dict[str, Any] = {}
         #: Notifications every client gets right after ``initialize`` (say, a plugin's

@@ -79,6 +79,8 @@ class Connection:
         self.opt_out: frozenset[str] = frozenset()
         self.closed = False
         self._inflight = 0
+        #: Size of the frame being read, while it is held against ``kernel.inbound``.
+        self._frame_size = 0
         self._request_ids = itertools.count(0)
         self._pending: dict[RequestId, _Pending] = {}
         self._out_send: MemoryObjectSendStream[str]
@@ -126,12 +128,21 @@ class Connection:
         self._out_send.close()
 
     async def _read_loop(self) -> None:
+        inbound = self.kernel.inbound
         while True:
             try:
                 frame = await self.channel.receive()
             except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
                 return
-            replies = self._on_frame(frame)
+            # The frame counts against the overall inbound budget until we are done with it:
+            # now, or when its handler has answered (``_on_request`` hands it over).
+            self._frame_size = len(frame)
+            inbound.hold(self._frame_size)
+            try:
+                replies = self._on_frame(frame)
+            finally:
+                del frame
+                inbound.release(self._frame_size)
             for reply in replies:
                 await self._send(reply)
 
@@ -163,7 +174,12 @@ class Connection:
     def _on_frame(self, frame: bytes | str) -> list[str]:
         message = envelope.parse(frame)
         if isinstance(message, Request):
-            return self._on_request(message)
+            try:
+                return self._on_request(message)
+            except Exception as exc:  # a bug on the way to a handler must not end the session
+                log.exception("%r: %s failed before reaching its handler", self, message.method)
+                error = RpcError(INTERNAL_ERROR, f"{message.method} failed: {exc}")
+                return [envelope.encode_error(message.id, error.to_wire())]
         if isinstance(message, Response):
             self._on_response(message)
         elif isinstance(message, Notification):
@@ -191,11 +207,19 @@ class Connection:
             self._idle = anyio.Event()
         self._inflight += 1
         assert self._tasks is not None
-        self._tasks.start_soon(self._run_handler, request, call)
+        held, self._frame_size = self._frame_size, 0
+        self._tasks.start_soon(self._run_handler, request, call, held)
         return []
 
-    async def _run_handler(self, request: Request, call: Call) -> None:
+    async def _run_handler(self, request: Request, call: Call, held: int) -> None:
         context = RequestContext(self.kernel, self, request.method, request.id)
+        try:
+            await self._answer(request, call, context)
+        finally:
+            del request, call, context
+            self.kernel.inbound.release(held)
+
+    async def _answer(self, request: Request, call: Call, context: RequestContext) -> None:
         try:
             reply = envelope.encode_result(
                 request.id, _result_json(await call.handler(context, call.params))

@@ -25,6 +25,7 @@ from websockets.asyncio.server import ServerConnection, serve, unix_serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from codex_core.rpc.budget import InboundBudget
 from codex_plugin_websocket.auth import AuthPolicy
 from codex_plugin_websocket.http import request_checker
 
@@ -33,14 +34,66 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Largest message accepted from a client (the reference's library default).
+#: A message or a frame this large or larger ends the connection, as in the reference
+#: (its websocket library's limits; it resets the connection, we close with 1009).
 MAX_MESSAGE = 64 * 1024 * 1024
+MAX_FRAME = 16 * 1024 * 1024
+#: A connection buffering less than this is never cut for the overall budget: a full budget
+#: stops large uploads, not the small requests of other clients.
+SMALL_MESSAGE = 1024 * 1024
 #: What the reference advertises on its control socket's 101 response.
 UNIX_MAX_UNFRAGMENTED = 16 * 1024 * 1024
 #: How long closing a connection may wait for the client's close frame.
 CLOSE_TIMEOUT = 2.0
 
 _WS_URL = re.compile(r"ws://(?:\[(?P<v6>[^\]]+)\]|(?P<v4>[^:/\[\]]+)):(?P<port>\d{1,5})")
+
+
+class MeteredConnection(ServerConnection):
+    """A websocket connection whose buffered input counts against the kernel's inbound budget.
+
+    Bytes are held from the moment they are read off the socket until a message is handed to
+    the kernel, which then holds the message itself (``codex_core.rpc.budget``). A client whose
+    bytes would take the server over the budget is disconnected (a reset, as the reference
+    resets a client that sends too much); clients sending small messages (under
+    ``SMALL_MESSAGE``) are never cut, so the budget is exceeded by at most that much per
+    connection. Bytes of the next
+    message read together with the end of one are released with it: at most one read's worth
+    per connection goes uncounted.
+    """
+
+    budget: InboundBudget
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._buffered = 0
+
+    def data_received(self, data: bytes) -> None:
+        small = self._buffered + len(data) <= SMALL_MESSAGE
+        if not small and not self.budget.fits(len(data)):
+            log.warning(
+                "%s: inbound budget of %d bytes exhausted; dropping this connection",
+                self.remote_address,
+                self.budget.limit,
+            )
+            self.transport.abort()
+            return
+        self._buffered += len(data)
+        self.budget.hold(len(data))
+        super().data_received(data)
+
+    def delivered(self) -> None:
+        """A message was handed over: what was buffered for it is the kernel's to count now."""
+        self.budget.release(self._buffered)
+        self._buffered = 0
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.delivered()
+        super().connection_lost(exc)
+
+
+def _metered(budget: InboundBudget) -> type[MeteredConnection]:
+    return type("MeteredConnection", (MeteredConnection,), {"budget": budget})
 
 
 class WebSocketChannel:
@@ -57,6 +110,8 @@ class WebSocketChannel:
                 message = await self._ws.recv()
             except ConnectionClosed:
                 raise anyio.EndOfStream from None
+            if isinstance(self._ws, MeteredConnection):
+                self._ws.delivered()
             if isinstance(message, str):
                 return message
             # Binary frames are ignored silently, as the reference does.
@@ -104,11 +159,13 @@ def _display(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _serve_options() -> dict[str, Any]:
+def _serve_options(kernel: Kernel) -> dict[str, Any]:
     return {
         "compression": None,  # the reference offers no permessage-deflate
         "server_header": None,
-        "max_size": MAX_MESSAGE,
+        # websockets refuses what is larger than these; the reference what is as large
+        "max_size": (MAX_MESSAGE - 1, MAX_FRAME - 1),
+        "create_connection": _metered(kernel.inbound),
         "ping_interval": None,  # the reference sends no keepalive pings
         "close_timeout": CLOSE_TIMEOUT,
     }
@@ -143,7 +200,7 @@ class WebSocketTransport:
             await kernel.serve_channel(WebSocketChannel(websocket, peer, kernel))
 
         async with serve(
-            handler, host, port, process_request=request_checker(policy), **_serve_options()
+            handler, host, port, process_request=request_checker(policy), **_serve_options(kernel)
         ) as server:
             bound = server.sockets[0].getsockname()
             address = _display(host, int(bound[1]))
@@ -215,7 +272,7 @@ class UnixTransport:
 
         try:
             async with unix_serve(
-                handler, str(path), process_response=_advertise_limit, **_serve_options()
+                handler, str(path), process_response=_advertise_limit, **_serve_options(kernel)
             ) as server:
                 os.chmod(path, 0o600)
                 log.info("control socket listening at %s", path)

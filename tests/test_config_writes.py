@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import json
 import signal
-import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -282,20 +281,19 @@ def test_sigkill_mid_stream_keeps_every_acknowledged_write(
                 "params": {"keyPath": f"stream.k{n}", "value": n, "mergeStrategy": "replace"},
             }
         )
-    acknowledged = []
-    deadline = time.monotonic() + 30
-    while len(acknowledged) < 40 and time.monotonic() < deadline:
-        server.drain(0.01)
-        acknowledged = [
-            rid for rid in range(10_000, 10_200) if "result" in server._responses.get(rid, {})
-        ]
+
+    def acknowledged() -> list[int]:
+        answered = server.unanswered()
+        return [rid for rid in range(10_000, 10_200) if "result" in answered.get(rid, {})]
+
+    server.wait_until(lambda: len(acknowledged()) >= 40, timeout=30, what="40 acknowledged")
+    acked = acknowledged()
     server.process.send_signal(signal.SIGKILL)
     server.process.wait()
-    assert len(acknowledged) >= 40
     text = (codex_home / "config.toml").read_text()
     data = tomllib.loads(text)  # never half a file
     assert text.startswith("# My Codex settings")
-    for rid in acknowledged:
+    for rid in acked:
         assert data["stream"][f"k{rid - 10_000}"] == rid - 10_000
     leftovers = [p.name for p in codex_home.iterdir() if p.name.endswith(".tmp")]
     assert len(leftovers) <= 1  # at most the one write the kill interrupted

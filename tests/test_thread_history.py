@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -128,10 +127,7 @@ def test_steer_adds_input_to_the_running_turn(start_server: Any, model: Any) -> 
     turn_id = server.result("turn/start", {"threadId": thread_id, "input": user_text("a")})["turn"][
         "id"
     ]
-    deadline = time.monotonic() + 10
-    while not any(n["method"] == "item/agentMessage/delta" for n in server.notifications):
-        assert time.monotonic() < deadline, "the model never started answering"
-        server.drain(0.05)
+    server.wait_notification("item/agentMessage/delta")  # the model started answering
     steer = {"threadId": thread_id, "expectedTurnId": "other", "input": user_text("also")}
     error = server.error("turn/steer", steer)
     assert error["message"] == f"expected active turn id `other` but found `{turn_id}`"
@@ -179,13 +175,17 @@ def test_fork_copies_history_and_the_new_thread_goes_on(
     assert_valid([{"result": fork}], "ThreadForkResponse")
     started = server.wait_notification("thread/started")["params"]["thread"]
     assert started["id"] == thread["id"] and started["turns"] == []
-    server.drain(0.2)
-    (usage,) = [
-        n["params"]
-        for n in server.notifications
-        if n["method"] == "thread/tokenUsage/updated" and n["params"]["threadId"] == thread["id"]
-    ]
+
+    def of_fork(params: dict[str, Any]) -> bool:
+        return bool(params["threadId"] == thread["id"])
+
+    usage = server.wait_notification("thread/tokenUsage/updated", where=of_fork)["params"]
     assert usage["tokenUsage"]["total"]["totalTokens"] > 0
+    server.barrier()
+    assert not [
+        n for n in server.notifications
+        if n["method"] == "thread/tokenUsage/updated" and of_fork(n["params"])
+    ], "the fork's token usage was reported twice"  # fmt: skip
     # the fork answers on its own, with the copied history in the model's input
     model.add(ModelResponse([message("forked answer")]))
     run_turn(server, thread["id"], "d")
@@ -226,11 +226,10 @@ def test_fork_of_a_running_turn_ends_it_as_interrupted(start_server: Any, model:
     server = serve(start_server, model)
     source = start_thread(server)
     run_turn(server, source, "a")
-    server.result("turn/start", {"threadId": source, "input": user_text("b")})
-    deadline = time.monotonic() + 10
-    while not any(n["method"] == "item/agentMessage/delta" for n in server.notifications[-3:]):
-        assert time.monotonic() < deadline, "the model never started answering"
-        server.drain(0.05)
+    running = server.result("turn/start", {"threadId": source, "input": user_text("b")})["turn"]
+    server.wait_notification(  # the model started answering the running turn
+        "item/agentMessage/delta", where=lambda params: params["turnId"] == running["id"]
+    )
     fork = server.result("thread/fork", {"threadId": source})["thread"]
     assert [t["status"] for t in fork["turns"]] == ["completed", "interrupted"]
     server.wait_notification("turn/completed", timeout=15)  # the source's turn goes on

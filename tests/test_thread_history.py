@@ -241,13 +241,77 @@ def test_fork_of_a_running_turn_ends_it_as_interrupted(start_server: Any, model:
     assert "<turn_aborted>" in sent[-2]["content"][0]["text"]
 
 
+def test_fork_refuses_a_running_turn_as_its_last_turn(start_server: Any, model: Any) -> None:
+    model.add(ModelResponse([message("first")]), ModelResponse([message("slow")], stall=3))
+    server = serve(start_server, model)
+    source = start_thread(server)
+    run_turn(server, source, "a")
+    running = server.result("turn/start", {"threadId": source, "input": user_text("b")})["turn"]
+    server.wait_notification(
+        "item/agentMessage/delta", where=lambda params: params["turnId"] == running["id"]
+    )
+    through_running = {"threadId": source, "lastTurnId": running["id"], "excludeTurns": True}
+    assert server.error("thread/fork", through_running) == {
+        "code": -32600,
+        "message": f"lastTurnId '{running['id']}' identifies an in-progress turn",
+    }
+    # An ephemeral fork without excludeTurns is refused first, as the reference does.
+    assert server.error("thread/fork", {**through_running, "ephemeral": True,
+                                        "excludeTurns": False}) == {
+        "code": -32600,
+        "message": "ephemeral paginated thread/fork requires `excludeTurns: true`",
+    }  # fmt: skip
+    server.wait_notification("turn/completed", timeout=15)
+
+
+def test_fork_of_an_unloaded_archived_or_ephemeral_thread(start_server: Any, model: Any) -> None:
+    server, source = three_turns(start_server, model)
+    settings = server.result("thread/read", {"threadId": source})["thread"]
+    server.close()
+    server = serve(start_server, model)  # the source is on disk only
+    assert server.result("thread/loaded/list", {})["data"] == []
+    assert server.error("thread/fork", {"threadId": source, "lastTurnId": "nope"}) == {
+        "code": -32600,
+        "message": "turn not found: nope",
+    }
+    assert server.error("thread/fork", {"threadId": source, "ephemeral": True}) == {
+        "code": -32600,
+        "message": "ephemeral paginated thread/fork requires `excludeTurns: true`",
+    }
+    ephemeral = server.result(
+        "thread/fork", {"threadId": source, "ephemeral": True, "excludeTurns": True}
+    )
+    assert ephemeral["thread"]["ephemeral"] is True and ephemeral["thread"]["path"] is None
+    fork = server.result("thread/fork", {"threadId": source})
+    assert texts(fork["thread"]["turns"]) == ["a", "b", "c"]
+    assert fork["cwd"] == settings["cwd"]  # the settings come from the rollout
+    # An archived source is refused, loaded or not, with the reference's words.
+    server.result("thread/archive", {"threadId": source})
+    archived = {
+        "code": -32600,
+        "message": f"session {source} is archived. "
+        f"Run `codex unarchive {source}` to unarchive it first.",
+    }
+    assert server.error("thread/fork", {"threadId": source}) == archived
+    server.close()
+    assert serve(start_server, model).error("thread/fork", {"threadId": source}) == archived
+    # An ephemeral thread has no rollout to fork, before its first turn and after it.
+    server = serve(start_server, model)
+    transient = start_thread(server, ephemeral=True)
+    missing = {"code": -32600, "message": f"no rollout found for thread id {transient}"}
+    assert server.error("thread/fork", {"threadId": transient}) == missing
+    model.add(ModelResponse([message("gone soon")]))
+    run_turn(server, transient, "e")
+    assert server.error("thread/fork", {"threadId": transient, "excludeTurns": True}) == missing
+
+
 def test_delete_removes_the_rollout_and_tells_subscribers(
     start_server: Any, model: Any, codex_home: Any
 ) -> None:
     server, thread_id = three_turns(start_server, model)
     (path,) = (codex_home / "sessions").rglob(f"*{thread_id}.jsonl")
-    server.drain(0.2)
-    server.notifications.clear()
+    server.barrier()
+    server.notifications.clear()  # the turns' own notifications
     assert server.result("thread/delete", {"threadId": thread_id}) == {}
     status = server.wait_notification("thread/status/changed")["params"]
     assert status == {"threadId": thread_id, "status": {"type": "notLoaded"}}

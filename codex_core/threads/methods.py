@@ -233,16 +233,25 @@ class ThreadRegistry:
         source_id = self.thread_id(params.thread_id)
         source = self.threads.get(source_id)
         path = rollout.find_rollout(self.home, source_id)
-        if path is None and source is None:
+        # An ephemeral source never has a rollout to copy, as the reference says.
+        if (path is None and source is None) or (source is not None and source.thread["ephemeral"]):
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {source_id}")
         if path is not None and rollout.ARCHIVED in path.parts:
-            raise RpcError(INVALID_REQUEST, f"thread {source_id} is archived")
-        if path is None and source is not None and source.turns:  # an ephemeral source
-            raise RpcError(INVALID_REQUEST, "ephemeral threads do not support thread/fork")
+            raise RpcError(
+                INVALID_REQUEST,
+                f"session {source_id} is archived. "
+                f"Run `codex unarchive {source_id}` to unarchive it first.",
+            )
+        if params.ephemeral and not params.exclude_turns:
+            raise RpcError(
+                INVALID_REQUEST, "ephemeral paginated thread/fork requires `excludeTurns: true`"
+            )
         running = source.active if source is not None else None
         running_id = running.id if running is not None and running.started_at else None
         if params.last_turn_id is not None and params.last_turn_id == running_id:
-            raise RpcError(INVALID_REQUEST, f"turn {running_id} is still in progress")
+            raise RpcError(
+                INVALID_REQUEST, f"lastTurnId '{running_id}' identifies an in-progress turn"
+            )
         try:
             lines = rollout.fork_lines(
                 path,

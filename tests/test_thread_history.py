@@ -241,8 +241,9 @@ def test_fork_of_a_running_turn_ends_it_as_interrupted(start_server: Any, model:
     assert "<turn_aborted>" in sent[-2]["content"][0]["text"]
 
 
-def test_fork_refuses_a_running_turn_as_its_last_turn(start_server: Any, model: Any) -> None:
-    model.add(ModelResponse([message("first")]), ModelResponse([message("slow")], stall=3))
+def test_fork_and_interrupt_refusals_around_a_running_turn(start_server: Any, model: Any) -> None:
+    """The reference's answers, observed on ``codex-peer app-server``."""
+    model.add(ModelResponse([message("first")]), ModelResponse([message("slow")], stall=30))
     server = serve(start_server, model)
     source = start_thread(server)
     run_turn(server, source, "a")
@@ -261,7 +262,27 @@ def test_fork_refuses_a_running_turn_as_its_last_turn(start_server: Any, model: 
         "code": -32600,
         "message": "ephemeral paginated thread/fork requires `excludeTurns: true`",
     }  # fmt: skip
-    server.wait_notification("turn/completed", timeout=15)
+    # turn/interrupt words it unlike turn/steer: no backticks
+    assert server.error("turn/interrupt", {"threadId": source, "turnId": "other"}) == {
+        "code": -32600,
+        "message": f"expected active turn id other but found {running['id']}",
+    }
+    assert server.result("turn/interrupt", {"threadId": source, "turnId": running["id"]}) == {}
+    ended = server.wait_notification("turn/completed", timeout=15)["params"]["turn"]
+    assert ended["status"] == "interrupted"
+    assert server.error("turn/interrupt", {"threadId": source, "turnId": running["id"]}) == {
+        "code": -32600,
+        "message": "no active turn to interrupt",
+    }
+    unknown = "019a0000-0000-7000-8000-000000000000"
+    assert server.error("turn/interrupt", {"threadId": unknown, "turnId": "t"}) == {
+        "code": -32600,
+        "message": f"thread not found: {unknown}",
+    }
+    assert server.error("thread/name/set", {"threadId": unknown, "name": "x"}) == {
+        "code": -32600,
+        "message": f"no rollout found for thread id {unknown}",
+    }
 
 
 def test_fork_of_an_unloaded_archived_or_ephemeral_thread(start_server: Any, model: Any) -> None:

@@ -679,7 +679,7 @@ class ThreadRegistry:
         thread_id = self.thread_id(params.thread_id)
         loaded = self.threads.get(thread_id)
         if loaded is None and rollout.find_rollout(self.home, thread_id) is None:
-            raise RpcError(INVALID_REQUEST, f"thread not found: {thread_id}")
+            raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
         name = params.name.strip() or None
         audience: set[Connection] = {ctx.connection}
         if loaded is not None:
@@ -920,13 +920,16 @@ class ThreadRegistry:
         self.threads.pop(loaded.id, None)
 
     async def turn_interrupt(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
-        loaded = self.get(params.thread_id)
+        thread_id = self.thread_id(params.thread_id)
+        loaded = self.threads.get(thread_id)
+        if loaded is None:  # the reference's words (not turn/steer's "not loaded")
+            raise RpcError(INVALID_REQUEST, f"thread not found: {thread_id}")
         turn = loaded.active
         if turn is None:
             raise RpcError(INVALID_REQUEST, "no active turn to interrupt")
-        if turn.id != params.turn_id:
+        if turn.id != params.turn_id:  # unlike turn/steer's, without backticks
             raise RpcError(
-                INVALID_REQUEST, f"expected active turn id `{params.turn_id}` but found `{turn.id}`"
+                INVALID_REQUEST, f"expected active turn id {params.turn_id} but found {turn.id}"
             )
         turn.scope.cancel()
         if not turn.done.is_set():

@@ -309,10 +309,12 @@ class StdioServer(_StderrLog):
         return dict(self._responses)
 
     def initialize(self, **capabilities: Any) -> dict[str, Any]:
+        """The handshake. Its deadline is generous (30 s): a server starting with every plugin
+        on a loaded machine, or under coverage, is slow but not broken."""
         params: dict[str, Any] = {"clientInfo": {"name": "pytest", "title": None, "version": "1.0"}}
         if capabilities:
             params["capabilities"] = capabilities
-        result = self.result("initialize", params)
+        result = self.result("initialize", params, timeout=30)
         self.send({"method": "initialized"})
         return dict(result)
 

@@ -133,6 +133,21 @@ def test_logged_out_errors_and_cancel(start_server: Any) -> None:
         }
 
 
+def test_an_auth_file_that_cannot_be_replaced(server: StdioServer, codex_home: Path) -> None:
+    """auth.json is a folder: reads see no login; writes fail in the reference's words."""
+    (codex_home / "auth.json").mkdir()
+    assert server.result("account/read", {}) == LOGGED_OUT
+    assert server.error("account/logout") == {
+        "code": -32603,
+        "message": "logout failed: Is a directory (os error 21)",
+    }
+    assert server.error("account/login/start", {"type": "apiKey", "apiKey": "sk-test"}) == {
+        "code": -32603,
+        "message": "failed to save api key: Is a directory (os error 21)",
+    }
+    assert [path.name for path in codex_home.iterdir() if path.name.startswith(".auth")] == []
+
+
 # --------------------------------------------------------------------------- external tokens
 
 

@@ -52,10 +52,7 @@ def test_a_401_asks_the_client_for_new_tokens_and_retries(
     server = start(start_server, model)
     login_with_external_tokens(server, first)
     run_turn(server)
-    server.drain(1.0)
-    [refresh] = [
-        r for r in server.server_requests if r["method"] == "account/chatgptAuthTokens/refresh"
-    ]
+    refresh = server.wait_server_request("account/chatgptAuthTokens/refresh")
     assert refresh["params"] == {"reason": "unauthorized", "previousAccountId": "acct-1"}
     server.send(
         {"id": refresh["id"], "result": {"accessToken": second, "chatgptAccountId": "acct-1"}}
@@ -75,10 +72,7 @@ def test_a_refused_refresh_fails_the_turn_with_the_clients_error(
     server = start(start_server, model)
     login_with_external_tokens(server, chatgpt_token())
     run_turn(server)
-    server.drain(1.0)
-    [refresh] = [
-        r for r in server.server_requests if r["method"] == "account/chatgptAuthTokens/refresh"
-    ]
+    refresh = server.wait_server_request("account/chatgptAuthTokens/refresh")
     server.send({"id": refresh["id"], "error": {"code": -32000, "message": "refresh failed"}})
     turn = server.wait_notification("turn/completed")["params"]["turn"]
     assert turn["status"] == "failed"
@@ -144,7 +138,7 @@ def test_model_response_headers_become_rate_limit_updates(
     # A response without the headers reports an all-null `codex` snapshot, as the reference.
     run_turn(server)
     server.wait_notification("turn/completed")
-    server.drain(0.3)
+    server.barrier()
     updates = [n["params"] for n in server.notifications
                if n["method"] == "account/rateLimits/updated"]  # fmt: skip
     assert updates == [{"rateLimits": NO_LIMITS}]

@@ -8,6 +8,7 @@ refresh requests it gets; the scripted model stands in for the model API.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,3 +200,101 @@ def test_transient_failures_do_not_poison(
     token_endpoint.fail(400, "refresh_token_expired")
     model.add(http_error(401, "expired", type="invalid_request_error"))
     assert run_turn(server)["error"]["message"] == EXPIRED
+
+
+def test_tokens_without_an_expiry_are_refreshed_by_age(
+    start: Any, token_endpoint: TokenEndpoint, model: ScriptedModelServer, codex_home: Path
+) -> None:
+    """No ``exp`` to go by (no claim, or not a JWT): ``last_refresh`` older than 8 days."""
+    server = start()
+    day = 24 * 3600
+
+    def stamp(seconds_ago: float, zone: str = "Z") -> str:
+        moment = time.gmtime(time.time() - seconds_ago)
+        return time.strftime("%Y-%m-%dT%H:%M:%S.000000", moment) + zone
+
+    no_exp = jwt({"name": "no-exp"})
+    cases = [  # access token, last_refresh, refreshed before the request?
+        (no_exp, stamp(9 * day), True),
+        ("opaque-token", stamp(9 * day, zone=""), True),  # no zone: UTC
+        (no_exp, stamp(7 * day), False),
+        ("opaque-token", stamp(1 * day, zone="+00:00"), False),
+        (no_exp, "not a date", False),
+        (no_exp, None, False),
+    ]
+    for access, last_refresh, refreshed in cases:
+        auth = write_auth(codex_home, access)
+        auth["last_refresh"] = last_refresh
+        (codex_home / "auth.json").write_text(json.dumps(auth))
+        asked = len(token_endpoint.requests)
+        model.add(message("ok"))
+        assert run_turn(server)["status"] == "completed"
+        sent = model.requests[-1].headers["authorization"]
+        expected = access_token("new") if refreshed else access
+        assert (len(token_endpoint.requests) - asked, sent) == (
+            int(refreshed),
+            f"Bearer {expected}",
+        ), (access, last_refresh)
+
+
+def test_what_a_token_endpoint_may_answer(
+    start: Any, token_endpoint: TokenEndpoint, model: ScriptedModelServer, codex_home: Path
+) -> None:
+    """Each answer the refresh after a 401 can get, as the turn's error (or its success)."""
+    write_auth(codex_home, access_token("old"))
+    server = start()
+    unauthorized = http_error(401, "expired", type="invalid_request_error")
+
+    def refused_turn(status: int, body: Any) -> str:
+        token_endpoint.status, token_endpoint.body = status, body
+        model.add(unauthorized)
+        turn = run_turn(server)
+        assert turn["status"] == "failed"
+        return str(turn["error"]["message"])
+
+    # Transient: the stored login is kept and the next 401 asks again.
+    assert refused_turn(200, b"not json").startswith("error decoding response body: ")
+    assert refused_turn(200, ["a", "list"]) == "error decoding response body: not a JSON object"
+    assert refused_turn(502, b"bad gateway") == (
+        "Failed to refresh token: 502 Bad Gateway: bad gateway"
+    )
+    assert (
+        refused_turn(503, b"") == "Failed to refresh token: 503 Service Unavailable: Unknown error"
+    )
+    assert refused_turn(500, {"error": {"code": "server_error"}}) == (
+        'Failed to refresh token: 500 Internal Server Error: {"error": {"code": "server_error"}}'
+    )
+    assert len(token_endpoint.requests) == 5
+    # Permanent, whichever way the body spells the code (then a new login gets a new chance).
+    assert refused_turn(400, {"error": "refresh_token_expired"}) == EXPIRED
+    write_auth(codex_home, access_token("old"), refresh="rt-2")
+    assert refused_turn(400, {"code": "refresh_token_invalidated"}) == (
+        "Your access token could not be refreshed because your refresh token was revoked. "
+        "Please log out and sign in again."
+    )
+    write_auth(codex_home, access_token("old"), refresh="rt-3")
+    assert refused_turn(401, {"detail": "who are you"}) == (
+        "Your access token could not be refreshed. Please log out and sign in again."
+    )
+    assert len(token_endpoint.requests) == 8
+
+
+def test_an_unreachable_token_endpoint_fails_the_turn(
+    start_server: Any, model: ScriptedModelServer, codex_home: Path
+) -> None:
+    """The issuer that granted the login (its ``oauth_provenance``) is where refreshes go."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        issuer = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    auth = write_auth(codex_home, access_token("old"))
+    auth["tokens"]["oauth_provenance"] = {"issuer": issuer, "client_id": "my-client"}
+    (codex_home / "auth.json").write_text(json.dumps(auth))
+    model.add(http_error(401, "expired", type="invalid_request_error"))
+    server: StdioServer = start_server(
+        "-c", f'openai_base_url="{model.base_url}"', "-c", 'model="mock-model"',
+        env={"OPENAI_API_KEY": "", "CODEX_REFRESH_TOKEN_URL_OVERRIDE": ""},
+    )  # fmt: skip
+    server.initialize()
+    turn = run_turn(server)
+    assert turn["status"] == "failed"
+    assert turn["error"]["message"] == f"error sending request for url ({issuer}/oauth/token)"

@@ -207,8 +207,7 @@ def test_syntax_errors_use_the_reference_wording(
         "message": f"failed to read configuration layers: {first_line}",
     }
     # The CLI says the same on stderr.
-    server.drain()
-    assert f"Invalid configuration; using defaults. {first_line}\n  |\n3 |" in server.stderr
+    server.wait_stderr(f"Invalid configuration; using defaults. {first_line}\n  |\n3 |")
     # A span covers the whole token, as the Rust toml crate reports it.
     config.write_text('model = "x"\nmodel = "y"\n')
     again: StdioServer = start_server()

@@ -35,7 +35,8 @@ def codex_rpc_methods():
 
 
 def warnings_of(server: Any) -> list[dict[str, Any]]:
-    server.drain(0.5)
+    """The configWarnings of an initialized server (they follow the initialize reply)."""
+    server.barrier()
     return [n["params"] for n in server.notifications if n["method"] == "configWarning"]
 
 

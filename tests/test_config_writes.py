@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import signal
-import time
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -315,20 +315,19 @@ def test_sigkill_mid_stream_keeps_every_acknowledged_write(
                 "params": {"keyPath": f"stream.k{n}", "value": n, "mergeStrategy": "replace"},
             }
         )
-    acknowledged = []
-    deadline = time.monotonic() + 30
-    while len(acknowledged) < 40 and time.monotonic() < deadline:
-        server.drain(0.01)
-        acknowledged = [
-            rid for rid in range(10_000, 10_200) if "result" in server._responses.get(rid, {})
-        ]
+
+    def acknowledged() -> list[int]:
+        answered = server.unanswered()
+        return [rid for rid in range(10_000, 10_200) if "result" in answered.get(rid, {})]
+
+    server.wait_until(lambda: len(acknowledged()) >= 40, timeout=30, what="40 acknowledged")
+    acked = acknowledged()
     server.process.send_signal(signal.SIGKILL)
     server.process.wait()
-    assert len(acknowledged) >= 40
     text = (codex_home / "config.toml").read_text()
     data = tomllib.loads(text)  # never half a file
     assert text.startswith("# My Codex settings")
-    for rid in acknowledged:
+    for rid in acked:
         assert data["stream"][f"k{rid - 10_000}"] == rid - 10_000
     leftovers = [p.name for p in codex_home.iterdir() if p.name.endswith(".tmp")]
     assert len(leftovers) <= 1  # at most the one write the kill interrupted
@@ -365,3 +364,99 @@ def test_written_config_reaches_plugins(codex_home: Path, server: StdioServer) -
         "file": str(codex_home / "config.toml"),
         "profile": None,
     }
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def test_non_table_parents_and_removals_that_lead_nowhere(
+    codex_home: Path, server: StdioServer
+) -> None:
+    """Observed on the reference: only the immediate parent must be a table; a plain value
+    higher up is replaced by tables; removing below a plain value changes nothing."""
+    config = codex_home / "config.toml"
+    config.write_text("foo = 1\n[tools]\nweb_search = true\n")
+    refused = {
+        "code": -32600,
+        "message": "cannot set value on non-table parent",
+        "data": {"config_write_error_code": "configValidationError"},
+    }
+    for key in ("foo.a", "tools.web_search.x"):
+        params = {"keyPath": key, "value": 1, "mergeStrategy": "upsert"}
+        assert server.error("config/value/write", params) == refused
+        batch = [{"keyPath": "tools.ok", "value": 1, "mergeStrategy": "replace"}, params]
+        assert server.error("config/batchWrite", {"edits": batch}) == refused
+    assert config.read_text() == "foo = 1\n[tools]\nweb_search = true\n"
+    for key in ("foo.a.b", "tools.web_search.x", "nowhere.at.all"):
+        assert write(server, key, None)["status"] == "ok"
+    assert config.read_text() == "foo = 1\n[tools]\nweb_search = true\n"
+    write(server, "foo.a.b", 1)
+    write(server, "tools.web_search.x.y", 2)
+    assert tomllib.loads(config.read_text()) == {
+        "foo": {"a": {"b": 1}},
+        "tools": {"web_search": {"x": {"y": 2}}},
+    }
+    # null is a removal only as the whole value
+    for value in ({"a": None}, ["a", None]):
+        error = server.error(
+            "config/value/write", {"keyPath": "notify", "value": value, "mergeStrategy": "upsert"}
+        )
+        assert (
+            error["message"] == "invalid value: invalid type: null, expected any valid TOML value"
+        )
+
+
+def test_no_write_over_a_file_that_does_not_load(codex_home: Path, server: StdioServer) -> None:
+    """The reference's words; the file is left as it is."""
+    config = codex_home / "config.toml"
+    broken = {
+        "model = [1, 2\n": f"{config}:1:14: unclosed array, expected `]`",
+        'model = "x"\nmodel = "y"\n': f"{config}:2:1: duplicate key",
+    }
+    for text, where in broken.items():
+        config.write_text(text)
+        assert server.error(
+            "config/value/write", {"keyPath": "model", "value": "z", "mergeStrategy": "replace"}
+        ) == {"code": -32603, "message": f"failed to load configuration: {where}"}
+        assert config.read_text() == text
+    config.unlink()
+    config.mkdir()
+    assert server.error(
+        "config/value/write", {"keyPath": "model", "value": "z", "mergeStrategy": "replace"}
+    ) == {
+        "code": -32603,
+        "message": f"failed to load configuration: Failed to read config file {config}: "
+        f"path `{config}` is not a file",
+    }
+
+
+#: Starts the server with a 64 KiB cap on the size of any file it writes (RLIMIT_FSIZE): a
+#: bigger write fails with EFBIG, even for root (Python ignores SIGXFSZ).
+CAPPED = (
+    "import os, resource, sys; "
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536)); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'codex_core'])"
+)
+
+
+def test_a_failed_atomic_write_changes_nothing(
+    codex_home: Path, codex_env: dict[str, str], tmp_path: Path
+) -> None:
+    config = codex_home / "config.toml"
+    config.write_text(MESSY)
+    server = StdioServer([sys.executable, "-c", CAPPED], codex_env, tmp_path)
+    try:
+        server.initialize()
+        huge = {"keyPath": "model", "value": "x" * 100_000, "mergeStrategy": "replace"}
+        assert server.error("config/value/write", huge) == {
+            "code": -32603,
+            "message": f"failed to persist config.toml: failed to persist config at {config}",
+        }
+        assert config.read_text() == MESSY
+        assert [path.name for path in codex_home.iterdir() if path.name.endswith(".tmp")] == []
+        assert server.result("config/read", {})["config"]["model"] == "gpt-x"
+        # a write that fits goes through on the same connection
+        assert write(server, "model", "small")["status"] == "ok"
+        assert tomllib.loads(config.read_text())["model"] == "small"
+    finally:
+        server.close()

@@ -28,7 +28,8 @@ RUNNER = CONFORMANCE / "diff.py"
 STEP_TIMEOUT = "20"
 CASES = sorted(CONFORMANCE.glob("basics/*.jsonl")) + sorted(CONFORMANCE.glob("*.jsonl"))
 
-#: Cases whose values differ from the reference on purpose, with why. Strict: a case that starts agreeing fails here until it is taken off the list.
+#: Cases whose values differ from the reference on purpose, with why. Strict: a case that
+#: starts agreeing fails here until it is taken off the list.
 VALUE_DIFFERENCES = {
     "plugin_list_broken_marketplace": (
         "deliberate: plugin/list also lists our bundled codex-core catalog, and the broken "

@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from codex_core.testing.pytest_plugin import StdioServer
-
 from codex_core.fs.methods import READ_CHUNK
+from codex_core.testing.pytest_plugin import StdioServer
 
 INVALID_REQUEST = -32600
 INTERNAL_ERROR = -32603

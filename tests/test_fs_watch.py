@@ -80,14 +80,14 @@ def expect(server: StdioServer, watch_id: str, *paths: Path) -> list[list[str]]:
     return changes(server, watch_id, lambda seen: wanted <= seen)
 
 
-def quiet(server: StdioServer, watch_id: str | None = None) -> None:
-    """Nothing (for ``watch_id``, or at all) arrives for a while."""
+def quiet(server: StdioServer) -> None:
+    """No ``fs/changed`` arrives for ``QUIET`` seconds.
+
+    Only for a removed watch, which has nothing left to order a later event against; where a
+    watch remains, a later change it reports is the barrier (one watch reports in order).
+    """
     server.drain(QUIET)
-    stray = [
-        n
-        for n in server.notifications
-        if n["method"] == "fs/changed" and watch_id in (None, n["params"]["watchId"])
-    ]
+    stray = [n for n in server.notifications if n["method"] == "fs/changed"]
     assert not stray, stray
     server.notifications.clear()
 
@@ -115,11 +115,12 @@ def test_directory_create_modify_delete_then_unwatch(watch_server: StdioServer, 
     (root / "nested" / "deep.txt").write_text("not a direct child")
     new.unlink()
     assert expect(server, "w1", new) == [[str(new)]]
-    quiet(server)  # the nested file was never reported: watches are not recursive
 
     old, renamed = root / "old", root / "renamed"
     old.write_text("x")
-    expect(server, "w1", old)
+    # The nested file was never reported (watches are not recursive): one watch reports in
+    # order, so it would have come before `old`.
+    assert expect(server, "w1", old) == [[str(old)]]
     old.rename(renamed)
     assert expect(server, "w1", old, renamed)[-1] == [str(old), str(renamed)]
 
@@ -139,8 +140,8 @@ def test_file_watch_survives_atomic_replace(watch_server: StdioServer, tmp_path:
         os.replace(temp, target)
         assert expect(server, "f", target) == [[str(target)]]
     (tmp_path / "sibling.txt").write_text("not watched")
-    quiet(server)
     target.write_text("a = 9\n")
+    # The sibling was not reported: it would have come first, or with the target.
     assert expect(server, "f", target) == [[str(target)]]
 
 
@@ -149,8 +150,8 @@ def test_missing_path_is_reported_when_it_appears(watch_server: StdioServer, tmp
     target = tmp_path / "later" / "deeper" / "HEAD"
     assert server.result("fs/watch", {"watchId": "m", "path": str(target)}) == {"path": str(target)}
     target.parent.mkdir(parents=True)
-    quiet(server)  # the directories on the way are not the watched path
     target.write_text("ref: refs/heads/main\n")
+    # The directories on the way are not the watched path: nothing came before the file.
     assert expect(server, "m", target) == [[str(target)]]
     target.unlink()
     assert expect(server, "m", target) == [[str(target)]]
@@ -169,7 +170,10 @@ def test_quick_writes_are_batched(watch_server: StdioServer, tmp_path: Path) -> 
     for batch in batches:
         assert batch == sorted(batch, key=lambda p: p.split("/"))  # sorted, each path once
         assert len(batch) == len(set(batch))
-    quiet(server)
+    # Nothing more for the burst: the next change is reported alone.
+    last = root / "after-the-burst"
+    last.write_text("x")
+    assert expect(server, "b", last) == [[str(last)]]
 
 
 def test_closing_the_connection_drops_watches(watch_server: StdioServer, tmp_path: Path) -> None:

@@ -8,10 +8,12 @@ repo's environment. The catalogs and wheels are served from a loopback HTTP serv
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import os
 import pty
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -24,6 +26,7 @@ from typing import Any
 import pytest
 
 from codex_core.testing import serve_files
+from codex_core.testing.loopback import Handler, LoopbackRequest, Reply
 from codex_core.testing.pytest_plugin import (
     CodexCli,
     LoopbackFactory,
@@ -580,3 +583,120 @@ def test_cli_marketplace_commands(
         done.stderr
         == "codex-app-server: marketplace `test-market` is not configured or installed\n"
     )
+
+
+# --------------------------------------------------------------------------- failed installs
+
+
+def static_index(root: Path) -> Handler:
+    """``serve_files`` that also answers a folder (``/simple/name/``) with its index.html."""
+    files = serve_files(root)
+
+    def handle(request: LoopbackRequest) -> Reply:
+        if request.path.endswith("/"):
+            request = dataclasses.replace(request, path=request.path + "index.html")
+        return files(request)
+
+    return handle
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_every_failed_install_is_reported_and_changes_nothing(
+    venv: Path,
+    server_env: dict[str, str],
+    codex_loopback_factory: LoopbackFactory,
+    tmp_path: Path,
+) -> None:
+    """Download, build and pip failures each come back as the request's error."""
+    www = tmp_path / "failing-www"
+    www.mkdir()
+    host = codex_loopback_factory(static_index(www))
+    junk = www / "junk-1.0-py3-none-any.whl"
+    junk.write_text("not a zip")
+    empty = www / "empty-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(empty, "w") as archive:
+        archive.writestr("empty.py", "")
+    sample = (FIXTURES / "codex_plugin_sample.py").read_text()
+    needy = build_wheel(www, "codex-plugin-needy", sample, ["codex-plugin-nowhere-to-be-found"])
+    pinned = build_wheel(www, "codex-plugin-pinned", sample.replace("sample/", "pinned/"), [])
+    index = www / "simple" / "codex-plugin-pinned"
+    index.mkdir(parents=True)
+    (index / "index.html").write_text(f'<a href="../../{pinned.name}">{pinned.name}</a>\n')
+    not_a_project = tmp_path / "catalog" / "not-a-project"
+    not_a_project.mkdir(parents=True)
+    (not_a_project / "README.md").write_text("no pyproject.toml, no setup.py\n")
+
+    def wheel(name: str, url: str, path: Path) -> dict[str, Any]:
+        return {"name": name, "source": {"source": "wheel", "url": url, "sha256": sha256(path)}}
+
+    def pypi(name: str, requirement: str, digest: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "source": {"source": "pypi", "requirement": requirement,
+                       "hashes": [f"sha256:{digest}"], "indexUrl": f"{host.url}/simple/"},
+        }  # fmt: skip
+
+    unreachable = f"http://127.0.0.1:{closed_port()}/x-1.0-py3-none-any.whl"
+    entries = [
+        {"name": "unavailable", "source": "./not-a-project",
+         "policy": {"installation": "NOT_AVAILABLE"}},
+        wheel("gone", f"{host.url}/gone-1.0-py3-none-any.whl", junk),
+        wheel("unreachable", unreachable, junk),
+        wheel("junk", f"{host.url}/{junk.name}", junk),
+        wheel("no-metadata", f"{host.url}/{empty.name}", empty),
+        wheel("needy", f"{host.url}/{needy.name}", needy),
+        pypi("unindexed", "codex-plugin-unindexed==1.0", "0" * 64),
+        pypi("pinned", "codex-plugin-pinned==1.0", sha256(pinned)),
+        {"name": "missing-folder", "source": "./missing"},
+        {"name": "not-a-project", "source": "./not-a-project"},
+    ]  # fmt: skip
+    catalog = tmp_path / "catalog" / "marketplace.json"
+    catalog.write_text(json.dumps({"name": "failing", "plugins": entries}))
+    env = dict(server_env)
+    env.pop("PYTHONPATH", None)
+    # pip sees this host only: no configured indexes or wheel folders, no network.
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL=f"{host.url}/simple/")
+    env.pop("PIP_FIND_LINKS", None)
+    server = StdioServer([str(venv / "bin" / "python"), "-m", "codex_core"], env, tmp_path)
+    server.initialize()
+    before = site_packages(venv)
+
+    def failure(name: str) -> str:
+        params = {"pluginName": name, "marketplacePath": str(catalog)}
+        message = str(server.error("plugin/install", params, timeout=120)["message"])
+        prefix = f"failed to install {name}: "
+        assert message.startswith(prefix), message
+        return message.removeprefix(prefix)
+
+    assert failure("unavailable") == "plugin unavailable is not available for installation"
+    assert failure("gone") == (
+        f"failed to download {host.url}/gone-1.0-py3-none-any.whl: HTTP Error 404: Not Found"
+    )
+    assert failure("unreachable").startswith(f"failed to download {unreachable}: ")
+    assert failure("junk") == f"{junk.name} is not a wheel"
+    assert failure("no-metadata") == f"{empty.name} has no .dist-info/METADATA"
+    needy_failure = failure("needy")
+    assert needy_failure.startswith("install failed (exit 1): "), needy_failure
+    assert "codex-plugin-nowhere-to-be-found" in needy_failure
+    unindexed = failure("unindexed")
+    assert unindexed.startswith("download failed (exit 1): "), unindexed
+    assert "codex-plugin-unindexed==1.0" in unindexed
+    assert failure("missing-folder") == (
+        f"plugin missing-folder: {tmp_path / 'catalog' / 'missing'} is not a folder"
+    )
+    assert failure("not-a-project").startswith("build failed (exit 1): ")
+    assert site_packages(venv) == before
+    # The pip index was asked, and what it serves installs: the failures were the sources'.
+    asked = {request.path for request in host.requests}
+    assert "/simple/codex-plugin-unindexed/" in asked
+    assert "/simple/codex-plugin-nowhere-to-be-found/" in asked
+    params = {"pluginName": "pinned", "marketplacePath": str(catalog)}
+    assert server.result("plugin/install", params, timeout=120)["authPolicy"] == "ON_INSTALL"
+    assert server.result("pinned/echo", {"a": 1}) == {"echo": {"a": 1}, "plugin": "sample"}
+    server.close()

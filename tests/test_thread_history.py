@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -128,10 +127,7 @@ def test_steer_adds_input_to_the_running_turn(start_server: Any, model: Any) -> 
     turn_id = server.result("turn/start", {"threadId": thread_id, "input": user_text("a")})["turn"][
         "id"
     ]
-    deadline = time.monotonic() + 10
-    while not any(n["method"] == "item/agentMessage/delta" for n in server.notifications):
-        assert time.monotonic() < deadline, "the model never started answering"
-        server.drain(0.05)
+    server.wait_notification("item/agentMessage/delta")  # the model started answering
     steer = {"threadId": thread_id, "expectedTurnId": "other", "input": user_text("also")}
     error = server.error("turn/steer", steer)
     assert error["message"] == f"expected active turn id `other` but found `{turn_id}`"
@@ -179,13 +175,17 @@ def test_fork_copies_history_and_the_new_thread_goes_on(
     assert_valid([{"result": fork}], "ThreadForkResponse")
     started = server.wait_notification("thread/started")["params"]["thread"]
     assert started["id"] == thread["id"] and started["turns"] == []
-    server.drain(0.2)
-    (usage,) = [
-        n["params"]
-        for n in server.notifications
-        if n["method"] == "thread/tokenUsage/updated" and n["params"]["threadId"] == thread["id"]
-    ]
+
+    def of_fork(params: dict[str, Any]) -> bool:
+        return bool(params["threadId"] == thread["id"])
+
+    usage = server.wait_notification("thread/tokenUsage/updated", where=of_fork)["params"]
     assert usage["tokenUsage"]["total"]["totalTokens"] > 0
+    server.barrier()
+    assert not [
+        n for n in server.notifications
+        if n["method"] == "thread/tokenUsage/updated" and of_fork(n["params"])
+    ], "the fork's token usage was reported twice"  # fmt: skip
     # the fork answers on its own, with the copied history in the model's input
     model.add(ModelResponse([message("forked answer")]))
     run_turn(server, thread["id"], "d")
@@ -226,11 +226,10 @@ def test_fork_of_a_running_turn_ends_it_as_interrupted(start_server: Any, model:
     server = serve(start_server, model)
     source = start_thread(server)
     run_turn(server, source, "a")
-    server.result("turn/start", {"threadId": source, "input": user_text("b")})
-    deadline = time.monotonic() + 10
-    while not any(n["method"] == "item/agentMessage/delta" for n in server.notifications[-3:]):
-        assert time.monotonic() < deadline, "the model never started answering"
-        server.drain(0.05)
+    running = server.result("turn/start", {"threadId": source, "input": user_text("b")})["turn"]
+    server.wait_notification(  # the model started answering the running turn
+        "item/agentMessage/delta", where=lambda params: params["turnId"] == running["id"]
+    )
     fork = server.result("thread/fork", {"threadId": source})["thread"]
     assert [t["status"] for t in fork["turns"]] == ["completed", "interrupted"]
     server.wait_notification("turn/completed", timeout=15)  # the source's turn goes on
@@ -242,13 +241,98 @@ def test_fork_of_a_running_turn_ends_it_as_interrupted(start_server: Any, model:
     assert "<turn_aborted>" in sent[-2]["content"][0]["text"]
 
 
+def test_fork_and_interrupt_refusals_around_a_running_turn(start_server: Any, model: Any) -> None:
+    """The reference's answers, observed on ``codex-peer app-server``."""
+    model.add(ModelResponse([message("first")]), ModelResponse([message("slow")], stall=30))
+    server = serve(start_server, model)
+    source = start_thread(server)
+    run_turn(server, source, "a")
+    running = server.result("turn/start", {"threadId": source, "input": user_text("b")})["turn"]
+    server.wait_notification(
+        "item/agentMessage/delta", where=lambda params: params["turnId"] == running["id"]
+    )
+    through_running = {"threadId": source, "lastTurnId": running["id"], "excludeTurns": True}
+    assert server.error("thread/fork", through_running) == {
+        "code": -32600,
+        "message": f"lastTurnId '{running['id']}' identifies an in-progress turn",
+    }
+    # An ephemeral fork without excludeTurns is refused first, as the reference does.
+    assert server.error("thread/fork", {**through_running, "ephemeral": True,
+                                        "excludeTurns": False}) == {
+        "code": -32600,
+        "message": "ephemeral paginated thread/fork requires `excludeTurns: true`",
+    }  # fmt: skip
+    # turn/interrupt words it unlike turn/steer: no backticks
+    assert server.error("turn/interrupt", {"threadId": source, "turnId": "other"}) == {
+        "code": -32600,
+        "message": f"expected active turn id other but found {running['id']}",
+    }
+    assert server.result("turn/interrupt", {"threadId": source, "turnId": running["id"]}) == {}
+    ended = server.wait_notification("turn/completed", timeout=15)["params"]["turn"]
+    assert ended["status"] == "interrupted"
+    assert server.error("turn/interrupt", {"threadId": source, "turnId": running["id"]}) == {
+        "code": -32600,
+        "message": "no active turn to interrupt",
+    }
+    unknown = "019a0000-0000-7000-8000-000000000000"
+    assert server.error("turn/interrupt", {"threadId": unknown, "turnId": "t"}) == {
+        "code": -32600,
+        "message": f"thread not found: {unknown}",
+    }
+    assert server.error("thread/name/set", {"threadId": unknown, "name": "x"}) == {
+        "code": -32600,
+        "message": f"no rollout found for thread id {unknown}",
+    }
+
+
+def test_fork_of_an_unloaded_archived_or_ephemeral_thread(start_server: Any, model: Any) -> None:
+    server, source = three_turns(start_server, model)
+    settings = server.result("thread/read", {"threadId": source})["thread"]
+    server.close()
+    server = serve(start_server, model)  # the source is on disk only
+    assert server.result("thread/loaded/list", {})["data"] == []
+    assert server.error("thread/fork", {"threadId": source, "lastTurnId": "nope"}) == {
+        "code": -32600,
+        "message": "turn not found: nope",
+    }
+    assert server.error("thread/fork", {"threadId": source, "ephemeral": True}) == {
+        "code": -32600,
+        "message": "ephemeral paginated thread/fork requires `excludeTurns: true`",
+    }
+    ephemeral = server.result(
+        "thread/fork", {"threadId": source, "ephemeral": True, "excludeTurns": True}
+    )
+    assert ephemeral["thread"]["ephemeral"] is True and ephemeral["thread"]["path"] is None
+    fork = server.result("thread/fork", {"threadId": source})
+    assert texts(fork["thread"]["turns"]) == ["a", "b", "c"]
+    assert fork["cwd"] == settings["cwd"]  # the settings come from the rollout
+    # An archived source is refused, loaded or not, with the reference's words.
+    server.result("thread/archive", {"threadId": source})
+    archived = {
+        "code": -32600,
+        "message": f"session {source} is archived. "
+        f"Run `codex unarchive {source}` to unarchive it first.",
+    }
+    assert server.error("thread/fork", {"threadId": source}) == archived
+    server.close()
+    assert serve(start_server, model).error("thread/fork", {"threadId": source}) == archived
+    # An ephemeral thread has no rollout to fork, before its first turn and after it.
+    server = serve(start_server, model)
+    transient = start_thread(server, ephemeral=True)
+    missing = {"code": -32600, "message": f"no rollout found for thread id {transient}"}
+    assert server.error("thread/fork", {"threadId": transient}) == missing
+    model.add(ModelResponse([message("gone soon")]))
+    run_turn(server, transient, "e")
+    assert server.error("thread/fork", {"threadId": transient, "excludeTurns": True}) == missing
+
+
 def test_delete_removes_the_rollout_and_tells_subscribers(
     start_server: Any, model: Any, codex_home: Any
 ) -> None:
     server, thread_id = three_turns(start_server, model)
     (path,) = (codex_home / "sessions").rglob(f"*{thread_id}.jsonl")
-    server.drain(0.2)
-    server.notifications.clear()
+    server.barrier()
+    server.notifications.clear()  # the turns' own notifications
     assert server.result("thread/delete", {"threadId": thread_id}) == {}
     status = server.wait_notification("thread/status/changed")["params"]
     assert status == {"threadId": thread_id, "status": {"type": "notLoaded"}}

@@ -19,6 +19,7 @@ from codex_core.accounts.providers import ApiKeyProvider, ChatgptAuthTokensProvi
 from codex_core.accounts.rate_limits import rate_limits_response
 from codex_core.accounts.service import AccountsService, AuthRefreshError, accounts_service
 from codex_core.accounts.storage import AuthStoreError
+from codex_core.fs.oserror import os_error_message
 from codex_core.hookspecs import AuthProvider, hookimpl
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INTERNAL_ERROR, INVALID_REQUEST, RequestContext, RpcError, RpcMethod
@@ -110,8 +111,8 @@ async def logout(ctx: RequestContext, params: Any) -> dict[str, Any]:
     service = _service(ctx)
     try:
         await service.logout()
-    except (AuthStoreError, OSError) as exc:
-        raise RpcError(INTERNAL_ERROR, f"logout failed: {exc}") from None
+    except OSError as exc:  # AuthStoreError included
+        raise RpcError(INTERNAL_ERROR, f"logout failed: {os_error_message(exc)}") from None
     updated = await service.account_updated_params()
     ctx.after_reply.append(lambda: ctx.kernel.broadcast("account/updated", updated))
     return {}

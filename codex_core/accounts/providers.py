@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from codex_core.accounts.service import accounts_service
-from codex_core.accounts.storage import AuthStoreError
 from codex_core.accounts.tokens import InvalidToken
+from codex_core.fs.oserror import os_error_message
 from codex_core.rpc import INTERNAL_ERROR, INVALID_REQUEST, RpcError
 
 if TYPE_CHECKING:
@@ -34,8 +34,10 @@ class ApiKeyProvider:
         service.cancel_active_login()
         try:
             await service.save_api_key(str(params["apiKey"]))
-        except (AuthStoreError, OSError) as exc:
-            raise RpcError(INTERNAL_ERROR, f"failed to save api key: {exc}") from None
+        except OSError as exc:  # AuthStoreError included
+            raise RpcError(
+                INTERNAL_ERROR, f"failed to save api key: {os_error_message(exc)}"
+            ) from None
         return {"type": "apiKey"}
 
     async def cancel_login(self, login_id: str) -> bool:

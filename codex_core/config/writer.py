@@ -43,6 +43,7 @@ except ImportError:  # Windows: the in-process lock still serializes this server
 import tomlkit
 from tomlkit.items import InlineTable, Table
 
+from codex_core.config import diagnostics
 from codex_core.config.loader import (
     Config,
     Layer,
@@ -184,13 +185,22 @@ def _apply(
     accepted (the config is then reloaded, picking up what other processes wrote too).
     """
     real = Path(os.path.realpath(target))
-    real.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        real.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        raise _persist_error(real) from None
     with _folder_lock(real.parent):
         _sweep_temp_files(real)
         try:
             text: str | None = real.read_text()
         except FileNotFoundError:
             text = None
+        except IsADirectoryError:
+            raise RpcError(
+                INTERNAL_ERROR,
+                f"failed to load configuration: Failed to read config file {target}: "
+                f"path `{target}` is not a file",
+            ) from None
         current = text or ""
         outcomes: list[str | Exception] = []
         for edits, expected_version in requests:
@@ -202,7 +212,10 @@ def _apply(
                 outcomes.append(_version(tomllib.loads(current), target))
         accepted = any(isinstance(outcome, str) for outcome in outcomes)
         if accepted and (text is None or current != text):  # a missing file is created
-            _write_atomically(real, current)
+            try:
+                _write_atomically(real, current)
+            except OSError:
+                raise _persist_error(real) from None
     return outcomes, accepted
 
 
@@ -248,9 +261,12 @@ def _edited(
     try:
         document = tomlkit.parse(text)
         current = tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
+    except (tomllib.TOMLDecodeError, tomlkit.exceptions.TOMLKitError):
+        # Nothing is written over a file that does not parse; the reference's words.
+        message, range_, _rendering = diagnostics.syntax_error(text)
+        where = "" if range_ is None else f":{range_['start']['line']}:{range_['start']['column']}"
         raise RpcError(
-            INTERNAL_ERROR, f"failed to parse existing user config.toml: {exc}"
+            INTERNAL_ERROR, f"failed to load configuration: {target}{where}: {message}"
         ) from None
     if expected_version is not None and expected_version != _version(current, target):
         raise ConfigWriteError(
@@ -273,6 +289,13 @@ def _edited(
             f"Invalid configuration: {first.message}\nin `{first.dotted}`\n",
         )
     return document.as_string()
+
+
+def _persist_error(path: Path) -> RpcError:
+    """The file could not be replaced (a full disk, a read-only folder): nothing changed."""
+    return RpcError(
+        INTERNAL_ERROR, f"failed to persist config.toml: failed to persist config at {path}"
+    )
 
 
 def _version(data: dict[str, Any], path: Path) -> str:
@@ -299,9 +322,16 @@ def _toml_value(value: Any, top: bool = True) -> Any:
 
 
 def _set(document: Any, segments: list[str], value: Any, *, upsert: bool) -> None:
+    """Set ``value`` at ``segments``, creating the tables on the way.
+
+    As the reference does, only the immediate parent must be a table: an ancestor above it
+    that holds a plain value is replaced by the new tables.
+    """
     container = document
+    parent = len(segments) - 2
     for index, segment in enumerate(segments[:-1]):
-        if segment not in container:
+        missing = segment not in container
+        if missing or (index < parent and not isinstance(container[segment], _TABLES)):
             nested: Any = value
             for later in reversed(segments[index + 1 :]):
                 nested = {later: nested}
@@ -333,13 +363,12 @@ def _plain_value(item: Any) -> Any:
 
 
 def _clear(document: Any, segments: list[str]) -> None:
+    """Remove the key at ``segments``; a path that leads nowhere is no error (as the reference)."""
     container = document
     for segment in segments[:-1]:
         child = container.get(segment) if segment in container else None
-        if child is None:
-            return
         if not isinstance(child, _TABLES):
-            raise ConfigWriteError("configPathNotFound", "Path not found")
+            return
         container = child
     if segments[-1] in container:
         del container[segments[-1]]

@@ -56,7 +56,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -89,6 +89,9 @@ __all__ = [
 
 _OMITTED: Any = object()
 
+#: A method no plugin implements: ``StdioServer.barrier`` sends it and waits for the refusal.
+BARRIER_METHOD = "codex-testing/barrier"
+
 #: The websocket transport's banner line that names the port (on stderr).
 WS_BANNER = re.compile(r"listening on: ws://[0-9.]+:(\d+)")
 
@@ -96,7 +99,45 @@ WS_BANNER = re.compile(r"listening on: ws://[0-9.]+:(\d+)")
 # --------------------------------------------------------------------------- stdio server
 
 
-class StdioServer:
+class _StderrLog:
+    """A server process's stderr, collected line by line by a reader thread."""
+
+    def __init__(self) -> None:
+        self.stderr_lines: list[str] = []
+        self._stderr_grew = threading.Condition()
+        self._stderr_closed = False
+
+    def _add_stderr(self, line: str) -> None:
+        with self._stderr_grew:
+            self.stderr_lines.append(line)
+            self._stderr_grew.notify_all()
+
+    def _stderr_ended(self) -> None:
+        with self._stderr_grew:
+            self._stderr_closed = True
+            self._stderr_grew.notify_all()
+
+    @property
+    def stderr(self) -> str:
+        """Everything the server wrote to stderr so far."""
+        return "".join(self.stderr_lines)
+
+    def wait_stderr(self, text: str, timeout: float = 10) -> str:
+        """Wait until ``text`` appears on stderr; returns all of stderr so far.
+
+        Fails the test when it has not appeared within ``timeout`` seconds or stderr closed.
+        """
+        deadline = time.monotonic() + timeout
+        with self._stderr_grew:
+            while text not in self.stderr:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stderr_closed:
+                    raise AssertionError(f"{text!r} not on stderr; it has:\n{self.stderr}")
+                self._stderr_grew.wait(remaining)
+            return self.stderr
+
+
+class StdioServer(_StderrLog):
     """A server process driven line by line, the way an IDE extension drives it.
 
     Requests are synchronous: ``result(method, params)`` returns the result (and fails the test
@@ -106,6 +147,7 @@ class StdioServer:
     """
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        super().__init__()
         self.process = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
@@ -119,7 +161,6 @@ class StdioServer:
         self.notifications: list[dict[str, Any]] = []
         self.server_requests: list[dict[str, Any]] = []
         self._responses: dict[Any, dict[str, Any]] = {}
-        self.stderr_lines: list[str] = []
         threading.Thread(target=self._read_stdout, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
 
@@ -132,12 +173,8 @@ class StdioServer:
     def _read_stderr(self) -> None:
         assert self.process.stderr is not None
         for raw in self.process.stderr:
-            self.stderr_lines.append(raw.decode(errors="replace"))
-
-    @property
-    def stderr(self) -> str:
-        """Everything the server wrote to stderr so far."""
-        return "".join(self.stderr_lines)
+            self._add_stderr(raw.decode(errors="replace"))
+        self._stderr_ended()
 
     # -------------------------------------------------------------- sending
 
@@ -194,40 +231,88 @@ class StdioServer:
                 raise AssertionError(f"no response to {request_id!r} within {timeout}s")
         return self._responses.pop(request_id)
 
-    def wait_notification(self, method: str, timeout: float = 10) -> dict[str, Any]:
+    def wait_notification(
+        self,
+        method: str,
+        timeout: float = 10,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> dict[str, Any]:
+        """The next notification named ``method`` (whose params satisfy ``where``, if given).
+
+        Fails the test when none arrives within ``timeout`` seconds: wait for the event
+        itself, never for a fixed time.
+        """
         deadline = time.monotonic() + timeout
         seen = 0
         while True:
             for message in self.notifications[seen:]:
-                if message["method"] == method:
+                if message["method"] == method and (
+                    where is None or where(message.get("params") or {})
+                ):
                     self.notifications.remove(message)
                     return message
             seen = len(self.notifications)
             if not self._pump(deadline):
-                raise AssertionError(f"no {method} notification within {timeout}s")
+                raise AssertionError(f"no matching {method} notification within {timeout}s")
 
-    def wait_server_request(self, method: str, timeout: float = 10) -> dict[str, Any]:
-        """The next server->client request named ``method`` (answer it with ``send``)."""
+    def wait_server_request(self, method: str | None = None, timeout: float = 10) -> dict[str, Any]:
+        """The next server->client request (named ``method``, if given); answer it with ``send``."""
         deadline = time.monotonic() + timeout
         while True:
             for request in self.server_requests:
-                if request["method"] == method:
+                if method is None or request["method"] == method:
                     self.server_requests.remove(request)
                     return request
             if not self._pump(deadline):
-                raise AssertionError(f"no {method} request within {timeout}s")
+                raise AssertionError(f"no {method or 'server'} request within {timeout}s")
 
-    def drain(self, seconds: float = 0.3) -> None:
-        """Collect whatever arrives for a while (to check that nothing else does)."""
+    def wait_until(
+        self, condition: Callable[[], bool], timeout: float = 10, what: str = "condition"
+    ) -> None:
+        """Collect messages until ``condition()`` holds; fails the test after ``timeout`` s.
+
+        For conditions over several messages (``notifications`` keeps them all, in order).
+        """
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if not self._pump(deadline):
+                raise AssertionError(f"{what}: not within {timeout}s")
+
+    def barrier(self, timeout: float = 10) -> None:
+        """Return once everything the server sent before reading this call has arrived.
+
+        It sends a request no plugin implements, which the server refuses straight from its
+        read loop; replies and notifications leave one connection in the order they were
+        queued, so whatever the server queued before it has been collected into
+        ``notifications``, ``server_requests`` and the pending responses. To check that
+        something did *not* happen, call this after the message that would have caused it
+        and then look: a positive barrier, where waiting a while would only be a guess.
+        """
+        request_id = f"barrier-{next(self._ids)}"
+        self.send({"id": request_id, "method": BARRIER_METHOD})
+        self.wait_response(request_id, timeout)
+
+    def drain(self, seconds: float) -> None:
+        """Collect whatever arrives for ``seconds``.
+
+        Only for a quiet period that is itself the behaviour under test (a debounce window);
+        to check that something did not happen, use ``barrier`` after its cause.
+        """
         deadline = time.monotonic() + seconds
         while self._pump(deadline):
             pass
 
+    def unanswered(self) -> dict[Any, dict[str, Any]]:
+        """Responses that arrived and no ``wait_response`` took (after a ``barrier``: extras)."""
+        return dict(self._responses)
+
     def initialize(self, **capabilities: Any) -> dict[str, Any]:
+        """The handshake. Its deadline is generous (30 s): a server starting with every plugin
+        on a loaded machine, or under coverage, is slow but not broken."""
         params: dict[str, Any] = {"clientInfo": {"name": "pytest", "title": None, "version": "1.0"}}
         if capabilities:
             params["capabilities"] = capabilities
-        result = self.result("initialize", params)
+        result = self.result("initialize", params, timeout=30)
         self.send({"method": "initialized"})
         return dict(result)
 
@@ -247,10 +332,11 @@ class StdioServer:
 # --------------------------------------------------------------------------- websocket server
 
 
-class WsServer:
+class WsServer(_StderrLog):
     """A ``codex-app-server --listen ws://...`` process; ``port`` waits for its banner."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        super().__init__()
         self.process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -260,7 +346,6 @@ class WsServer:
             cwd=cwd,
             text=True,
         )
-        self.stderr_lines: list[str] = []
         self._port: int | None = None
         self._ready = threading.Event()
         threading.Thread(target=self._read_stderr, daemon=True).start()
@@ -268,17 +353,14 @@ class WsServer:
     def _read_stderr(self) -> None:
         assert self.process.stderr is not None
         for line in self.process.stderr:
-            self.stderr_lines.append(line)
+            self._add_stderr(line)
             match = WS_BANNER.search(line)
             if match and self._port is None:
                 self._port = int(match.group(1))
             if line.startswith("  note:"):  # the banner's last line
                 self._ready.set()
+        self._stderr_ended()
         self._ready.set()
-
-    @property
-    def stderr(self) -> str:
-        return "".join(self.stderr_lines)
 
     @property
     def port(self) -> int:
@@ -317,6 +399,24 @@ class WsServer:
             return response.status, dict(response.getheaders()), response.read().decode()
         finally:
             conn.close()
+
+    def wait_refusing(self, timeout: float = 10) -> None:
+        """Wait until the server turns new connections away (it began shutting down).
+
+        Tries to connect until an attempt is refused; fails the test after ``timeout`` seconds.
+        The sign that a shutdown signal was taken, where waiting a while would only guess.
+        """
+        from websockets.exceptions import InvalidHandshake
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.connect().close()
+            except (OSError, InvalidHandshake):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"still accepting connections after {timeout}s")
+            time.sleep(0.02)  # the next attempt; the deadline decides
 
     def wait(self, timeout: float = 20) -> int:
         return self.process.wait(timeout)

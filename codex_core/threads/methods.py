@@ -282,13 +282,15 @@ class ThreadRegistry:
         source_id = self.thread_id(params.thread_id)
         source = self.threads.get(source_id)
         path = rollout.find_rollout(self.home, source_id)
-        if path is None and (source is None or not source.thread["ephemeral"]):
-            # Unknown, or started but without a turn yet: nothing on disk to copy.
+        if path is None:
+            # Unknown, ephemeral, or started without a turn yet: no rollout to copy.
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {source_id}")
-        if path is not None and rollout.ARCHIVED in path.parts:
-            raise RpcError(INVALID_REQUEST, f"thread {source_id} is archived")
-        if path is None and source is not None and source.turns:  # an ephemeral source
-            raise RpcError(INVALID_REQUEST, "ephemeral threads do not support thread/fork")
+        if rollout.ARCHIVED in path.parts:
+            raise RpcError(
+                INVALID_REQUEST,
+                f"session {source_id} is archived. "
+                f"Run `codex unarchive {source_id}` to unarchive it first.",
+            )
         if params.ephemeral and not params.exclude_turns:
             # An ephemeral fork has no rollout to page its history from.
             raise RpcError(
@@ -297,7 +299,9 @@ class ThreadRegistry:
         running = source.active if source is not None else None
         running_id = running.id if running is not None and running.started_at else None
         if params.last_turn_id is not None and params.last_turn_id == running_id:
-            raise RpcError(INVALID_REQUEST, f"turn {running_id} is still in progress")
+            raise RpcError(
+                INVALID_REQUEST, f"lastTurnId '{running_id}' identifies an in-progress turn"
+            )
         try:
             lines = rollout.fork_lines(
                 path,
@@ -845,7 +849,7 @@ class ThreadRegistry:
         thread_id = self.thread_id(params.thread_id)
         loaded = self.threads.get(thread_id)
         if loaded is None and rollout.find_rollout(self.home, thread_id) is None:
-            raise RpcError(INVALID_REQUEST, f"thread not found: {thread_id}")
+            raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
         audience: set[Connection] = {ctx.connection}
         if loaded is not None:
             loaded.thread["name"] = name
@@ -1085,13 +1089,16 @@ class ThreadRegistry:
         self.threads.pop(loaded.id, None)
 
     async def turn_interrupt(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
-        loaded = self.get(params.thread_id)
+        thread_id = self.thread_id(params.thread_id)
+        loaded = self.threads.get(thread_id)
+        if loaded is None:  # the reference's words (not turn/steer's "not loaded")
+            raise RpcError(INVALID_REQUEST, f"thread not found: {thread_id}")
         turn = loaded.active
         if turn is None:
             raise RpcError(INVALID_REQUEST, "no active turn to interrupt")
-        if turn.id != params.turn_id:
+        if turn.id != params.turn_id:  # unlike turn/steer's, without backticks
             raise RpcError(
-                INVALID_REQUEST, f"expected active turn id `{params.turn_id}` but found `{turn.id}`"
+                INVALID_REQUEST, f"expected active turn id {params.turn_id} but found {turn.id}"
             )
         turn.scope.cancel()
         if not turn.done.is_set():

@@ -216,7 +216,7 @@ def test_wrong_workspace_fails_and_stores_nothing(
         "error": "Login server error: Login is restricted to workspace id(s) ws-allowed.",
         "onboardingEntrypoint": None,
     }
-    server.drain(0.3)
+    server.barrier()
     assert not any(n["method"] == "account/updated" for n in server.notifications)
     assert not (codex_home / "auth.json").exists()
     assert server.result("account/read", {})["account"] is None
@@ -234,7 +234,7 @@ def test_cancel_frees_the_port(start: Any, codex_home: Path) -> None:
     assert completed["error"] == "Login server error: Login was not completed"
     assert port_is_free(port)
     assert server.result("account/login/cancel", {"loginId": login_id}) == {"status": "notFound"}
-    server.drain(0.3)
+    server.barrier()
     assert not any(n["method"] == "account/updated" for n in server.notifications)
     assert not (codex_home / "auth.json").exists()
 
@@ -260,7 +260,7 @@ def test_state_mismatch_is_refused_and_the_login_goes_on(start: Any, issuer: Fak
     refused = httpx.get(forged, timeout=10)
     assert (refused.status_code, refused.text) == (400, "State mismatch")
     assert issuer.token_requests == []
-    server.drain(0.3)
+    server.barrier()
     assert not any(n["method"] == "account/login/completed" for n in server.notifications)
     httpx.get(auth_url, follow_redirects=True, timeout=10)
     completed = server.wait_notification("account/login/completed")["params"]

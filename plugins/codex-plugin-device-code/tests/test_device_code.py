@@ -139,7 +139,7 @@ def test_device_code_cancel(start: Any, issuer: FakeIssuer, codex_home: Path) ->
     assert completed["loginId"] == login_id
     assert completed["success"] is False
     assert completed["error"] == "Login was not completed"
-    server.drain(0.3)
+    server.barrier()
     assert not any(n["method"] == "account/updated" for n in server.notifications)
     assert server.result("account/login/cancel", {"loginId": login_id}) == {"status": "notFound"}
     assert not (codex_home / "auth.json").exists()

@@ -174,7 +174,7 @@ def test_no_warning_when_the_reviewer_is_there(
     codex_server_factory: Any, codex_model_server: ScriptedModelServer
 ) -> None:
     server = start(codex_server_factory, codex_model_server)
-    server.drain(0.5)
+    server.barrier()
     warnings = [n["params"]["summary"] for n in server.notifications
                 if n["method"] == "configWarning"]  # fmt: skip
     assert not [summary for summary in warnings if "approvals_reviewer" in summary]

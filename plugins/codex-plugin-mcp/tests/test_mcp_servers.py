@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -115,7 +114,11 @@ def test_stdio_server_status_methods_and_a_failing_server(
     ]
     assert broken["name"] == "broken" and broken["tools"] == {}
     assert "failed to start" in broken["toolsError"]
-    server.drain(0.2)
+    server.wait_until(
+        lambda: len(statuses(server, "probe")) >= 2 and len(statuses(server, "broken")) >= 2,
+        what="startup statuses",
+    )
+    server.barrier()
     assert statuses(server, "probe") == ["starting", "ready"]
     assert statuses(server, "broken") == ["starting", "failed"]
     page = server.result("mcpServerStatus/list", {"limit": 1, "detail": "toolsAndAuthOnly"})
@@ -234,14 +237,6 @@ def test_the_model_calls_a_tool_over_streamable_http(
     assert item["result"]["content"] == [{"type": "text", "text": "echo: over http"}]
 
 
-def wait_server_request(server: StdioServer, timeout: float = 20) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while not server.server_requests:
-        assert time.monotonic() < deadline, "no server request"
-        server.drain(0.05)
-    return server.server_requests.pop(0)
-
-
 def test_tools_that_may_write_need_approval(
     codex_server_factory: ServerFactory, codex_model_server: ScriptedModelServer, tmp_path: Path
 ) -> None:
@@ -256,7 +251,7 @@ def test_tools_that_may_write_need_approval(
     thread = server.result("thread/start", {"cwd": str(tmp_path)})["thread"]
     text = [{"type": "text", "text": "go", "text_elements": []}]
     server.result("turn/start", {"threadId": thread["id"], "input": text})
-    ask = wait_server_request(server)
+    ask = server.wait_server_request(timeout=20)
     assert ask["method"] == "mcpServer/elicitation/request"
     params = ask["params"]
     assert params["serverName"] == "probe" and params["mode"] == "form"
@@ -264,7 +259,7 @@ def test_tools_that_may_write_need_approval(
     assert params["_meta"]["codex_approval_kind"] == "mcp_tool_call"
     assert params["_meta"]["tool_params"] == {"a": 1, "b": 2}
     server.send({"id": ask["id"], "result": {"action": "accept", "_meta": {"persist": "session"}}})
-    ask = wait_server_request(server)  # `add` again runs unasked: this is `whoami`
+    ask = server.wait_server_request(timeout=20)  # `add` again runs unasked: this is `whoami`
     assert ask["params"]["_meta"]["tool_name"] == "whoami"
     server.send({"id": ask["id"], "result": {"action": "decline"}})
     completed = server.wait_notification("turn/completed", timeout=30)["params"]
@@ -353,7 +348,7 @@ def test_server_elicitations_reach_the_client(
     thread = server.result("thread/start", {"cwd": str(tmp_path)})["thread"]
     text = [{"type": "text", "text": "go", "text_elements": []}]
     turn = server.result("turn/start", {"threadId": thread["id"], "input": text})["turn"]
-    ask = wait_server_request(server)
+    ask = server.wait_server_request(timeout=20)
     assert ask["method"] == "mcpServer/elicitation/request"
     params = ask["params"]
     assert (params["threadId"], params["turnId"]) == (thread["id"], turn["id"])
@@ -368,7 +363,7 @@ def test_server_elicitations_reach_the_client(
 
     call = {"threadId": thread["id"], "server": "probe", "tool": "greet", "arguments": {}}
     server.send({"id": "greet", "method": "mcpServer/tool/call", "params": call})
-    ask = wait_server_request(server)
+    ask = server.wait_server_request(timeout=20)
     assert ask["params"]["threadId"] == thread["id"] and ask["params"]["turnId"] is None
     assert_schema("McpServerElicitationRequestParams", ask["params"])
     server.send({"id": ask["id"], "result": {"action": "accept", "content": {"name": "Ada"}}})

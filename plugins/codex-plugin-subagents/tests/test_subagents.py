@@ -87,7 +87,7 @@ def run_parent_turn(server: Any, thread: str, text: str) -> list[dict[str, Any]]
         taken.append(done)
         if done["params"]["threadId"] == thread:
             break
-    server.drain(0.3)
+    server.barrier()  # what the turn's end queued (a sub-agent's news comes before it)
     received = [*server.notifications, *taken]
     received.sort(key=lambda n: n.get("emittedAtMs", 0))
     server.notifications.clear()

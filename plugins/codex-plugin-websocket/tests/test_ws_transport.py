@@ -127,13 +127,12 @@ def test_sigterm_drains_running_requests_then_exits_0(
     server: WsServer = codex_ws_server_factory()
     with server.connect() as ws:
         initialize(ws)
-        ws.send(json.dumps({"id": 1, "method": "wsprobe/sleep", "params": {"seconds": 1.0}}))
-        time.sleep(0.2)
+        ws.send(json.dumps({"id": 1, "method": "wsprobe/sleep", "params": {"seconds": 2.0}}))
+        # Requests are read in order: once this is answered, the sleep is running.
+        assert request(ws, 2, "wsprobe/echo", {})["result"] == {}
         server.process.send_signal(signal.SIGTERM)
-        time.sleep(0.2)
-        with pytest.raises((OSError, InvalidStatus)):  # no longer accepting
-            server.connect().close()
-        assert response_to(ws, 1)["result"] == {"slept": 1.0}
+        server.wait_refusing()
+        assert response_to(ws, 1)["result"] == {"slept": 2.0}
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
@@ -147,9 +146,11 @@ def test_second_signal_exits_at_once(
     with server.connect() as ws:
         initialize(ws)
         ws.send(json.dumps({"id": 1, "method": "wsprobe/sleep", "params": {"seconds": 60}}))
-        time.sleep(0.2)
+        assert request(ws, 2, "wsprobe/echo", {})["result"] == {}  # the sleep is running
         server.process.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
+        server.wait_refusing()  # the first signal was taken: the server drains
+        # ... and still serves its clients meanwhile: it did not exit on the first signal
+        assert request(ws, 3, "wsprobe/echo", {"n": 3})["result"] == {"n": 3}
         assert server.process.poll() is None, "the first signal waits for the running request"
         started = time.monotonic()
         server.process.send_signal(signal.SIGTERM)

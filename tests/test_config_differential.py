@@ -4,7 +4,8 @@ The differential runner (``tests/conformance/diff.py``) starts every server with
 ``CODEX_HOME`` and no flags, so cases about startup (a layer stack with ``-c`` and the managed
 file, an invalid value's ``configWarning``, requirements) live in
 ``tests/conformance/config_setup/``: ``NAME.jsonl`` is an ordinary case, ``NAME.json`` says
-what to put in place first (``codex_home`` files, ``etc`` files for ``/etc/codex``, ``args``).
+what to put in place first (``codex_home`` files, ``etc`` files for ``/etc/codex``, ``args``;
+``values: true`` compares values too, as ``--values`` does).
 Each server command is wrapped to copy the files into the harness's fresh ``CODEX_HOME``;
 codex-core reads ``etc`` through ``CODEX_CORE_SYSTEM_CONFIG_DIR``, the reference through an
 overlay on ``/etc`` in a private mount namespace, so the machine's ``/etc`` is never touched.
@@ -106,6 +107,7 @@ def test_case_agrees_with_the_reference(case: str, tmp_path: Path) -> None:
             reference,
             "--json",
             str(report),
+            *(["--values"] if setup.get("values") else []),
         ],
         capture_output=True,
         text=True,

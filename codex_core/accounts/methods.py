@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from codex_core.accounts.bedrock import check_gov_cloud_requirements
 from codex_core.accounts.providers import ApiKeyProvider, ChatgptAuthTokensProvider
 from codex_core.accounts.rate_limits import rate_limits_response
 from codex_core.accounts.service import AccountsService, AuthRefreshError, accounts_service
@@ -161,4 +162,5 @@ def codex_rpc_methods() -> list[RpcMethod]:
         RpcMethod("account/login/cancel", login_cancel),
         RpcMethod("account/logout", logout),
         RpcMethod("account/rateLimits/read", rate_limits_read),
+        RpcMethod("account/bedrock/checkGovCloudRequirements", check_gov_cloud_requirements),
     ]

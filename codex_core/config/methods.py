@@ -2,9 +2,10 @@
 
 ``config/read`` (with ``cwd``: project layers too), ``config/value/write``,
 ``config/batchWrite``, ``configRequirements/read``; ``experimentalFeature/list``,
-``modelProvider/list`` and ``hooks/list`` (``listing.py``); ``externalAgentConfig/detect`` and
-``/import`` (``migration.py``). Writes are done by the
-``ConfigService`` published as ``kernel.services["config"]`` (see ``writer.py``).
+``modelProvider/list`` and ``hooks/list`` (``listing.py``); ``permissionProfile/list``
+(``permissions.py``); ``externalAgentConfig/detect`` and ``/import`` (``migration.py``).
+Writes are done by the ``ConfigService`` published as ``kernel.services["config"]``
+(see ``writer.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from codex_core.config import listing, migration
+from codex_core.config import listing, migration, permissions
 from codex_core.config.loader import DEFAULTS, Config
 from codex_core.config.writer import ConfigService, Edit
 from codex_core.hookspecs import hookimpl
@@ -181,6 +182,7 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("experimentalFeature/list", listing.experimental_feature_list),
         RpcMethod("modelProvider/list", listing.model_provider_list),
         RpcMethod("hooks/list", listing.hooks_list),
+        RpcMethod("permissionProfile/list", permissions.permission_profile_list),
         RpcMethod("externalAgentConfig/detect", migration.external_agent_config_detect),
         RpcMethod("externalAgentConfig/import", migration.external_agent_config_import),
     ]

@@ -32,7 +32,7 @@ from codex_core.hookspecs import hookimpl
 from codex_core.models.methods import default_model
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INVALID_REQUEST, METHOD_NOT_FOUND, RequestContext, RpcError, RpcMethod
-from codex_core.threads import pages, read_state, rollout
+from codex_core.threads import modes, pages, read_state, rollout
 from codex_core.threads.ids import parse_thread_id, uuid7
 from codex_core.threads.rollout import RolloutWriter, StoredThread
 from codex_core.threads.turns import (
@@ -1295,6 +1295,7 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("turn/start", registry.turn_start),
         RpcMethod("turn/steer", registry.turn_steer),
         RpcMethod("turn/interrupt", registry.turn_interrupt),
+        RpcMethod("collaborationMode/list", modes.collaboration_mode_list),
     ]
 
 

@@ -1,5 +1,6 @@
-"""Shell commands: the model's (``exec_command``, with the user's approval when needed) and the
-user's own (``thread/shellCommand``)."""
+"""Shell commands: the model's (``exec_command``, with the user's approval when needed), the
+user's own (``thread/shellCommand``), and the model's background terminals
+(``thread/backgroundTerminals/list|clean``)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ from typing import TYPE_CHECKING
 
 from codex_core.hookspecs import hookimpl
 from codex_core.rpc import RpcMethod
+from codex_plugin_shell.background import BackgroundTerminals
 from codex_plugin_shell.exec import ExecCommand
 from codex_plugin_shell.user_shell import ShellCommand
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
 
-__all__ = ["ExecCommand", "ShellCommand", "codex_rpc_methods", "codex_tools"]
+__all__ = ["BackgroundTerminals", "ExecCommand", "ShellCommand", "codex_rpc_methods", "codex_tools"]
 
 
 @hookimpl
@@ -23,4 +25,9 @@ def codex_tools(kernel: Kernel) -> list[ExecCommand]:
 
 @hookimpl
 def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
-    return [RpcMethod("thread/shellCommand", ShellCommand(kernel))]
+    terminals = BackgroundTerminals(kernel)
+    return [
+        RpcMethod("thread/shellCommand", ShellCommand(kernel)),
+        RpcMethod("thread/backgroundTerminals/list", terminals.list),
+        RpcMethod("thread/backgroundTerminals/clean", terminals.clean),
+    ]

@@ -2,9 +2,9 @@
 
 It shows its first screen, sends a prompt, displays the command approval our server asks
 for, accepts it, and shows the final answer; once without auth and once with a capability
-token. Needs the official client (the pinned official ``codex``, which ``dev.py setup``
-installs; ``codex_core.testing.reference``) and tmux; skipped with a clear message where either
-is missing.
+token; then ``/stop``, ``/permissions`` and ``/plan`` after a first turn. Needs the official
+client (the pinned official ``codex``, which ``dev.py setup`` installs;
+``codex_core.testing.reference``) and tmux; skipped with a clear message where either is missing.
 """
 
 from __future__ import annotations
@@ -151,3 +151,37 @@ def test_the_official_tui_with_a_capability_token(
         env={"TUI_TOKEN": "tui-secret-token"},
     )
     converse(tui, workdir)
+
+
+def slash(tui: Tui, command: str) -> None:
+    tui.keys(command)
+    time.sleep(0.5)  # as in converse: Enter arriving with the text reads as a paste
+    tui.keys("Enter")
+
+
+def test_the_official_tui_stops_lists_permissions_and_enters_plan_mode(
+    codex_ws_server_factory: Any,
+    codex_model_server: ScriptedModelServer,
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/stop`` (``thread/backgroundTerminals/clean``) keeps the TUI running, ``/permissions``
+    shows the presets (``permissionProfile/list``), ``/plan`` switches to plan mode (the
+    ``collaborationMode/list`` the TUI read at startup), as against the reference."""
+    script(codex_model_server)
+    server = codex_ws_server_factory(
+        *codex_model_server.config_args(),
+        "-c", 'approval_policy="on-request"', "-c", 'sandbox_mode="read-only"',
+        env=codex_model_server.env,
+    )  # fmt: skip
+    workdir = tmp_path / "cwd"
+    tui = tui_factory(server.url, workdir)
+    converse(tui, workdir)
+    slash(tui, "/stop")
+    tui.wait_for("Stopping all background terminals.")
+    slash(tui, "/permissions")
+    tui.wait_for("Update Model Permissions")
+    assert "Full Access" in tui.wait_for("Read Only (current)")  # once the profiles are listed
+    tui.keys("Escape")
+    slash(tui, "/plan")
+    tui.wait_for("Plan mode (shift+tab to cycle)")

@@ -396,7 +396,7 @@ async def marketplace_upgrade(ctx: RequestContext, params: Any) -> dict[str, Any
 class MarketplaceSettings(BaseModel):
     """``[marketplace]``: ``default = false`` leaves the repository's own catalog out."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     default: bool = True
 

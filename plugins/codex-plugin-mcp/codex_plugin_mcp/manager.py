@@ -162,6 +162,9 @@ class ServerHandle:
 
     async def run(self) -> None:
         """Connect, discover, stay connected until stopped; never raises."""
+        from mcp.shared.exceptions import MCPError
+        from mcp.types import CONNECTION_CLOSED
+
         from codex_plugin_mcp.oauth import resolve_auth
 
         self._set("starting")

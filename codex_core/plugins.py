@@ -15,22 +15,22 @@ exception let through is the kernel's own cancellation (``is_cancellation``).
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
+import json
 import logging
 import math
 import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import anyio
 import pluggy
 
 from codex_core import __version__, hookspecs
-
-if TYPE_CHECKING:
-    from packaging.requirements import Requirement
 
 log = logging.getLogger(__name__)
 
@@ -120,11 +120,10 @@ class PluginManager:
                 continue
             record = self.records[name] = PluginRecord(name, target)
             self._entry_point_names.add(name)
-            record.distribution, record.version, requirement = owners.distribution_of(target)
+            record.distribution, record.version, incompatible = owners.distribution_of(target)
             if name in skip:
                 record.state = "disabled"
                 continue
-            incompatible = _incompatibility(requirement)
             if incompatible:
                 record.fail(incompatible)
                 log.error("plugin %s not loaded: %s", name, incompatible)
@@ -256,10 +255,11 @@ class _Owners:
 
     def __init__(self) -> None:
         self._found: dict[str, importlib.metadata.Distribution] | None = None
-        self._packages: dict[str, tuple[str | None, str | None, Requirement | None] | None] = {}
+        self._packages: dict[str, tuple[str, str, str | None] | None] = {}
 
-    def distribution_of(self, target: str) -> tuple[str | None, str | None, Requirement | None]:
-        """``(distribution, version, codex-core requirement)`` of an entry point's target."""
+    def distribution_of(self, target: str) -> tuple[str | None, str | None, str | None]:
+        """``(distribution, version, incompatibility)`` of an entry point's target (see
+        ``_described``)."""
         top = target.split(":", 1)[0].split(".", 1)[0]
         if top not in self._packages:
             try:
@@ -282,33 +282,75 @@ class _Owners:
         return self._found.get(target)
 
 
-def _described(
-    dist: importlib.metadata.Distribution,
-) -> tuple[str | None, str | None, Requirement | None]:
+def _described(dist: importlib.metadata.Distribution) -> tuple[str, str, str | None]:
+    """``(name, version, why it cannot load with this codex-core, or None)``."""
     metadata = dist.metadata
     name, version = metadata["Name"], metadata["Version"]
-    requirement = None
-    if name.replace("_", "-").lower() != "codex-core":
-        # packaging costs ~12 ms to import: only plugins from other distributions need it.
-        from packaging.requirements import InvalidRequirement, Requirement
-        from packaging.utils import canonicalize_name
-
-        for line in dist.requires or ():
-            try:
-                parsed = Requirement(line)
-            except InvalidRequirement:
-                continue
-            if canonicalize_name(parsed.name) == "codex-core" and not parsed.marker:
-                requirement = parsed
-                break
-    return name, version, requirement
+    if name.replace("_", "-").lower() == "codex-core":
+        return name, version, None
+    return name, version, _verdicts().incompatibility(dist.requires or [])
 
 
-def _incompatibility(requirement: Requirement | None) -> str | None:
-    if requirement is None:
-        return None
+class _Verdicts:
+    """Whether a distribution's requirements admit this codex-core, remembered across runs.
+
+    The answer depends only on the ``Requires-Dist`` lines and codex-core's version, and
+    ``packaging``, which computes it, costs about 5% of a start to import (its tokenizer and
+    specifier regexes) while the answer almost never changes. So verdicts are kept in a small
+    JSON file under the user's cache folder, keyed by exactly those inputs: a different plugin
+    version or codex-core version is a new key, never a stale answer. A cache that cannot be
+    read or written only costs the computation.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        try:
+            loaded = json.loads(path.read_text())
+        except (OSError, ValueError):
+            loaded = {}
+        self._known: dict[str, str | None] = loaded if isinstance(loaded, dict) else {}
+
+    def incompatibility(self, requires: list[str]) -> str | None:
+        key = json.dumps([__version__, requires])
+        if key not in self._known:
+            self._known[key] = _incompatibility(requires)
+            self._save()
+        return self._known[key]
+
+    def _save(self) -> None:
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self._path.with_name(f"{self._path.name}.{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(self._known))
+            os.replace(temporary, self._path)
+        except OSError:
+            log.debug("could not write %s", self._path, exc_info=True)
+
+
+@functools.cache
+def _verdicts() -> _Verdicts:
+    return _Verdicts(user_cache_dir() / "plugin-requirements.json")
+
+
+def user_cache_dir() -> Path:
+    """codex-core's folder in the user's cache (``$XDG_CACHE_HOME``, else ``~/.cache``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "codex-core"
+
+
+def _incompatibility(requires: list[str]) -> str | None:
+    """Why a distribution requiring ``requires`` cannot load with this codex-core, or None."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
     from packaging.version import Version
 
-    if requirement.specifier.contains(Version(__version__), prereleases=True):
-        return None
-    return f"requires codex-core{requirement.specifier}, but this is codex-core {__version__}"
+    for line in requires:
+        try:
+            parsed = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(parsed.name) != "codex-core" or parsed.marker:
+            continue
+        if parsed.specifier.contains(Version(__version__), prereleases=True):
+            return None
+        return f"requires codex-core{parsed.specifier}, but this is codex-core {__version__}"
+    return None

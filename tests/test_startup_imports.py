@@ -43,6 +43,10 @@ HEAVY = (
     "uvicorn",
     "starlette",
     "packaging",  # plugins' codex-core requirement, checked once and remembered (a later start)
+    # The kernel's own plugins' implementations, loaded by the requests that use them:
+    "codex_core.marketplace.catalog",
+    "codex_core.marketplace.install",
+    "codex_core.marketplace.sources",
 )
 #: The generated protocol models ``initialize`` needs; any other model module is loaded on
 #: the first request that uses it.

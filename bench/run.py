@@ -20,6 +20,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -78,11 +79,41 @@ def main() -> int:
             text=True,
         ).stdout
         results = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    help_ms = help_time(args.rounds) if "startup" in args.scenario.split(",") else None
     print(table)
+    if help_ms is not None:
+        print(f"codex-app-server --help: {help_ms:.0f} ms")
     if not args.no_write:
-        write_section(DOCS[args.transport], "protocol", render(table, results, args))
+        write_section(DOCS[args.transport], "protocol", render(table, results, args, help_ms))
         print(f"wrote {DOCS[args.transport]}", file=sys.stderr)
     return 0
+
+
+def help_time(rounds: int) -> float:
+    """Median wall time, in ms, of ``codex-app-server --help`` (it loads every plugin, which
+    may add options), over at least five runs after one warm-up."""
+    times = []
+    with tempfile.TemporaryDirectory() as home:
+        env = {**ENV, "CODEX_HOME": home}
+        for run in range(max(rounds, 5) + 1):
+            start = time.perf_counter()
+            subprocess.run(
+                [*server_command(), "--help"], env=env, stdout=subprocess.DEVNULL, check=True
+            )
+            if run:
+                times.append((time.perf_counter() - start) * 1000)
+    return sorted(times)[len(times) // 2]
+
+
+def load_line(results: list[dict[str, Any]]) -> str:
+    """The machine's 1-minute load average while the scenarios ran, from the harness's records."""
+    loads = sorted(float(r["loadavg_1m"]) for r in results if r.get("loadavg_1m") is not None)
+    if not loads:
+        return ""
+    return (
+        f"Machine load during the run (1-minute load average): {loads[0]:.1f} to {loads[-1]:.1f} "
+        f"on {os.cpu_count()} cores."
+    )
 
 
 def median_of(results: list[dict[str, Any]], label: str, scenario: str, key: str) -> float | None:
@@ -94,8 +125,8 @@ def median_of(results: list[dict[str, Any]], label: str, scenario: str, key: str
     return values[len(values) // 2] if values else None
 
 
-def ratios(results: list[dict[str, Any]]) -> str:
-    """The targets (issue 15), as ratios of medians over the rounds."""
+def ratios(results: list[dict[str, Any]], help_ms: float | None) -> str:
+    """The targets (issue 15), as ratios of medians over the rounds, and ``--help``'s time."""
     lines = []
     for scenario, key, what, target in (
         ("startup", "init_ms_p50", "spawn to initialize reply", "at most 1.0x the reference"),
@@ -108,10 +139,14 @@ def ratios(results: list[dict[str, Any]]) -> str:
                 f"- {what}: codex-core {ours:,.0f}, reference {theirs:,.0f}: "
                 f"**{ours / theirs:.2f}x** (target: {target})"
             )
+    if help_ms is not None:
+        lines.append(f"- `codex-app-server --help`: {help_ms:,.0f} ms (target: under 300 ms)")
     return "\n".join(lines) or "- (no startup or pipelined runs of both servers here)"
 
 
-def render(table: str, results: list[dict[str, Any]], args: argparse.Namespace) -> str:
+def render(
+    table: str, results: list[dict[str, Any]], args: argparse.Namespace, help_ms: float | None
+) -> str:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     return f"""## Protocol round trips
 
@@ -120,6 +155,7 @@ Measured with `python bench/run.py` ({args.rounds} interleaved rounds of `{args.
 (`python -m codex_core`) and the reference (the official Codex 0.169.0, `codex app-server`) in
 the same run, alternating.
 Only the ratios between the two columns are meaningful; absolute numbers move with the machine.
+{load_line(results)}
 
 {table}
 
@@ -131,7 +167,7 @@ initializing and then doing 20 round trips.
 
 Against the targets (medians of the rounds):
 
-{ratios(results)}
+{ratios(results, help_ms)}
 
 <!-- raw results: {len(results)} scenario runs -->
 """

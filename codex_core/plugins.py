@@ -15,21 +15,22 @@ exception let through is the kernel's own cancellation (``is_cancellation``).
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
+import json
 import logging
 import math
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import anyio
 import pluggy
 
 from codex_core import __version__, hookspecs
-
-if TYPE_CHECKING:
-    from packaging.requirements import Requirement
 
 log = logging.getLogger(__name__)
 
@@ -109,13 +110,9 @@ class PluginManager:
 
     def load_entry_points(self, disabled: Iterable[str] = ()) -> None:
         """Import and register every plugin of the entry-point group, except ``disabled``."""
-        # stevedore's cache turns "scan every installed distribution" into one small JSON read,
-        # refreshed whenever an install changes sys.path or an entry_points.txt.
-        from stevedore._cache import get_group_all
-
         skip = set(disabled)
         owners = _Owners()
-        for entry_point in get_group_all(ENTRY_POINT_GROUP):
+        for entry_point in _group_entry_points():
             name, target = entry_point.name, entry_point.value
             if name in self.records:
                 if self.records[name].source != target:
@@ -123,11 +120,10 @@ class PluginManager:
                 continue
             record = self.records[name] = PluginRecord(name, target)
             self._entry_point_names.add(name)
-            record.distribution, record.version, requirement = _distribution_of(target, owners)
+            record.distribution, record.version, incompatible = owners.distribution_of(target)
             if name in skip:
                 record.state = "disabled"
                 continue
-            incompatible = _incompatibility(requirement)
             if incompatible:
                 record.fail(incompatible)
                 log.error("plugin %s not loaded: %s", name, incompatible)
@@ -148,14 +144,13 @@ class PluginManager:
         are loaded like at startup. Plugins passed to ``add`` are left alone.
         """
         import importlib
-        import sys
 
         from stevedore import _cache
 
         # stevedore keeps a per-process copy keyed by sys.path, which an install leaves as is.
         _cache._c._internal.clear()
         importlib.invalidate_caches()
-        current = {ep.name: ep.value for ep in _cache.get_group_all(ENTRY_POINT_GROUP)}
+        current = {ep.name: ep.value for ep in _group_entry_points()}
         removed = [
             name
             for name, record in self.records.items()
@@ -231,20 +226,53 @@ class PluginManager:
         return [record for record in self.records.values() if record.state == "failed"]
 
 
-class _Owners:
-    """The distribution of each entry point of the group, read once, on first need.
+def _group_entry_points() -> list[importlib.metadata.EntryPoint]:
+    """The group's entry points through stevedore's on-disk cache.
 
-    ``importlib.metadata.packages_distributions()`` would also answer, but it parses every
-    installed distribution's METADATA and RECORD: about a second with 1,000 installed, for
-    each startup, because of one plugin whose module is not named after its distribution
-    (``bench/discovery.py``). Reading the group's entry points reads only entry_points.txt
-    files, once for all such plugins.
+    The cache turns "scan every installed distribution" into one small JSON read, refreshed
+    whenever an install changes a ``sys.path`` folder or an ``entry_points.txt``. It is keyed
+    by the path without the entry Python puts first for the script or ``-m`` (the working
+    directory for ``python -m codex_core``): otherwise each new working directory would miss
+    the cache, rescan everything and leave one more cache file behind. That entry holds the
+    program being run, not installed distributions.
+    """
+    from stevedore._cache import get_group_all
+
+    path = tuple(sys.path[1:]) if sys.path and not sys.flags.safe_path else None
+    return get_group_all(ENTRY_POINT_GROUP, path=path)
+
+
+class _Owners:
+    """Each entry point's distribution, its version and its codex-core requirement.
+
+    Looked up once per top-level package (the kernel's own nine entry points share one), with
+    the distribution's metadata parsed once. ``importlib.metadata.packages_distributions()``
+    would also answer, but it parses every installed distribution's METADATA and RECORD:
+    about a second with 1,000 installed, for each startup, because of one plugin whose module
+    is not named after its distribution (``bench/discovery.py``). Such plugins are found among
+    the group's entry points instead, which reads only entry_points.txt files, once.
     """
 
     def __init__(self) -> None:
         self._found: dict[str, importlib.metadata.Distribution] | None = None
+        self._packages: dict[str, tuple[str, str, str | None] | None] = {}
 
-    def get(self, target: str) -> importlib.metadata.Distribution | None:
+    def distribution_of(self, target: str) -> tuple[str | None, str | None, str | None]:
+        """``(distribution, version, incompatibility)`` of an entry point's target (see
+        ``_described``)."""
+        top = target.split(":", 1)[0].split(".", 1)[0]
+        if top not in self._packages:
+            try:
+                self._packages[top] = _described(importlib.metadata.distribution(top))
+            except importlib.metadata.PackageNotFoundError:
+                self._packages[top] = None
+        described = self._packages[top]
+        if described is not None:
+            return described
+        found = self._group_owner(target)
+        return (None, None, None) if found is None else _described(found)
+
+    def _group_owner(self, target: str) -> importlib.metadata.Distribution | None:
         if self._found is None:
             self._found = {
                 entry_point.value: entry_point.dist
@@ -254,46 +282,75 @@ class _Owners:
         return self._found.get(target)
 
 
-def _distribution_of(
-    target: str, owners: _Owners
-) -> tuple[str | None, str | None, Requirement | None]:
-    """The distribution providing an entry point, its version and its codex-core requirement.
+def _described(dist: importlib.metadata.Distribution) -> tuple[str, str, str | None]:
+    """``(name, version, why it cannot load with this codex-core, or None)``."""
+    metadata = dist.metadata
+    name, version = metadata["Name"], metadata["Version"]
+    if name.replace("_", "-").lower() == "codex-core":
+        return name, version, None
+    return name, version, _verdicts().incompatibility(dist.requires or [])
 
-    stevedore's cached entry points do not carry their distribution, so look it up by the
-    target's top-level package (the usual case, one cheap lookup), else among the group's
-    entry points (``owners``).
+
+class _Verdicts:
+    """Whether a distribution's requirements admit this codex-core, remembered across runs.
+
+    The answer depends only on the ``Requires-Dist`` lines and codex-core's version, and
+    ``packaging``, which computes it, costs about 5% of a start to import (its tokenizer and
+    specifier regexes) while the answer almost never changes. So verdicts are kept in a small
+    JSON file under the user's cache folder, keyed by exactly those inputs: a different plugin
+    version or codex-core version is a new key, never a stale answer. A cache that cannot be
+    read or written only costs the computation.
     """
-    top = target.split(":", 1)[0].split(".", 1)[0]
-    try:
-        dist = importlib.metadata.distribution(top)
-    except importlib.metadata.PackageNotFoundError:
-        found = owners.get(target)
-        if found is None:
-            return None, None, None
-        dist = found
-    name = dist.metadata["Name"]
-    requirement = None
-    if name.replace("_", "-").lower() != "codex-core":
-        # packaging costs ~12 ms to import: only plugins from other distributions need it.
-        from packaging.requirements import InvalidRequirement, Requirement
-        from packaging.utils import canonicalize_name
 
-        for line in dist.requires or ():
-            try:
-                parsed = Requirement(line)
-            except InvalidRequirement:
-                continue
-            if canonicalize_name(parsed.name) == "codex-core" and not parsed.marker:
-                requirement = parsed
-                break
-    return name, dist.version, requirement
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        try:
+            loaded = json.loads(path.read_text())
+        except (OSError, ValueError):
+            loaded = {}
+        self._known: dict[str, str | None] = loaded if isinstance(loaded, dict) else {}
+
+    def incompatibility(self, requires: list[str]) -> str | None:
+        key = json.dumps([__version__, requires])
+        if key not in self._known:
+            self._known[key] = _incompatibility(requires)
+            self._save()
+        return self._known[key]
+
+    def _save(self) -> None:
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self._path.with_name(f"{self._path.name}.{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(self._known))
+            os.replace(temporary, self._path)
+        except OSError:
+            log.debug("could not write %s", self._path, exc_info=True)
 
 
-def _incompatibility(requirement: Requirement | None) -> str | None:
-    if requirement is None:
-        return None
+@functools.cache
+def _verdicts() -> _Verdicts:
+    return _Verdicts(user_cache_dir() / "plugin-requirements.json")
+
+
+def user_cache_dir() -> Path:
+    """codex-core's folder in the user's cache (``$XDG_CACHE_HOME``, else ``~/.cache``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "codex-core"
+
+
+def _incompatibility(requires: list[str]) -> str | None:
+    """Why a distribution requiring ``requires`` cannot load with this codex-core, or None."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
     from packaging.version import Version
 
-    if requirement.specifier.contains(Version(__version__), prereleases=True):
-        return None
-    return f"requires codex-core{requirement.specifier}, but this is codex-core {__version__}"
+    for line in requires:
+        try:
+            parsed = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(parsed.name) != "codex-core" or parsed.marker:
+            continue
+        if parsed.specifier.contains(Version(__version__), prereleases=True):
+            return None
+        return f"requires codex-core{parsed.specifier}, but this is codex-core {__version__}"
+    return None

@@ -139,6 +139,10 @@ def test_incompatible_kernel_range_is_refused(
     )
     assert records["codex_fits"]["state"] == "loaded"
     assert not marker.exists(), "an incompatible plugin must not even be imported"
+    # Later runs take the verdicts from the cache, with the same outcome.
+    assert (Path(server_env["XDG_CACHE_HOME"]) / "codex-core/plugin-requirements.json").exists()
+    assert plugins_list(server_env) == records
+    assert not marker.exists()
     server = start_server()
     server.initialize()
     assert server.result("fits/say", {}) == {"greeting": "hello pytest"}

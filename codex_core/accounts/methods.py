@@ -13,8 +13,6 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from codex_core.accounts.bedrock import check_gov_cloud_requirements
 from codex_core.accounts.providers import ApiKeyProvider, ChatgptAuthTokensProvider
 from codex_core.accounts.rate_limits import rate_limits_response
@@ -120,6 +118,8 @@ async def logout(ctx: RequestContext, params: Any) -> dict[str, Any]:
 
 
 async def rate_limits_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    import httpx
+
     service = _service(ctx)
     credentials = await service.credentials()
     if credentials is None:

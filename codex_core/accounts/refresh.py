@@ -18,8 +18,6 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-
 from codex_core.accounts.tokens import InvalidToken, token_info
 
 DEFAULT_ISSUER = "https://auth.openai.com"
@@ -108,6 +106,8 @@ def endpoint(tokens: dict[str, Any]) -> tuple[str, str]:
 
 async def request_refresh(url: str, client_id: str, refresh_token: str) -> dict[str, Any]:
     """The endpoint's new tokens (any of ``id_token``, ``access_token``, ``refresh_token``)."""
+    import httpx
+
     body = {"client_id": client_id, "grant_type": "refresh_token", "refresh_token": refresh_token}
     try:
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as http:

@@ -11,8 +11,6 @@ import json
 from dataclasses import dataclass
 from typing import Any, get_args
 
-from codex_core.protocol.models import PlanType
-
 AUTH_CLAIMS = "https://api.openai.com/auth"
 PROFILE_CLAIMS = "https://api.openai.com/profile"
 
@@ -82,6 +80,8 @@ def wire_plan_type(raw: str | None) -> str:
 
 
 def _known_plans() -> tuple[str, ...]:
+    from codex_core.protocol.models import PlanType
+
     alias = PlanType.__value__
     for arg in get_args(alias):
         found = get_args(arg)

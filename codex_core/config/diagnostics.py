@@ -8,7 +8,8 @@ free at startup, and toml-rs is only imported to explain a file tomllib refused.
 tomllib keeps no positions, so a key's value is located with tomlkit, which round-trips a file
 byte for byte: the value is swapped for a sentinel of another kind and the first byte where the
 rendered document differs from the original is where the value starts. That follows TOML's own
-rules (tables, dotted keys, inline tables, quoted keys) instead of guessing with a regex.
+rules (tables, dotted keys, inline tables, quoted keys) instead of guessing with a regex. Like
+toml-rs, tomlkit is imported only when there is a problem to point at.
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
-
-import tomlkit
-from tomlkit.exceptions import TOMLKitError
 
 #: The summary the official server uses for every invalid config file.
 SUMMARY = "Invalid configuration; using defaults."
@@ -40,6 +38,9 @@ def locate(text: str, loc: tuple[str | int, ...]) -> dict[str, Any] | None:
     keys = keys[: next((i for i, p in enumerate(loc) if not isinstance(p, str)), len(loc))]
     if not keys:
         return None
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
     try:
         document = tomlkit.parse(text)
         container: Any = document

@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import tomlkit
 
 from codex_core.config.writer import _write_atomically as atomic_write
 
 if TYPE_CHECKING:
+    import tomlkit
+
     from codex_core.rpc import RequestContext
 
 _EMPTY_DETAILS: dict[str, list[Any]] = {
@@ -135,6 +136,8 @@ def _config_plan(source: Path, target: Path) -> tuple[tomlkit.TOMLDocument, bool
     migrated = settings_to_config(json.loads(source.read_text()))
     if not migrated:
         return None
+    import tomlkit
+
     text = target.read_text() if target.exists() else ""
     document = tomlkit.parse(text) if text.strip() else tomlkit.document()
     return document, _merge_missing(document, migrated)

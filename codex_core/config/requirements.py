@@ -30,7 +30,8 @@ WebSearchMode = Literal["disabled", "cached", "live"]
 class RequirementsToml(BaseModel):
     """The keys codex-core types; the rest are reported as they are."""
 
-    model_config = ConfigDict(extra="allow", strict=True)
+    # Built on first use, like the config schema: most machines have no requirements.toml.
+    model_config = ConfigDict(extra="allow", strict=True, defer_build=True)
 
     allowed_approval_policies: list[RequiredApproval] | None = None
     allowed_approvals_reviewers: list[str] | None = None

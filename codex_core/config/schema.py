@@ -29,7 +29,9 @@ Sections = Mapping[str, type[BaseModel]]
 
 
 class _Table(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+    # Validators are built on first use: a server whose config files are empty or absent never
+    # needs them, and building them all costs startup time.
+    model_config = ConfigDict(extra="allow", strict=True, defer_build=True)
 
 
 class GranularApproval(_Table):
@@ -190,8 +192,11 @@ def validate(data: dict[str, Any], sections: Sections | None = None) -> list[Pro
     """Every value of ``data`` that does not fit the schema, one problem per key path.
 
     ``sections`` are the plugins' tables (``codex_config_sections``); each is checked by its
-    model, like the built-in keys, and reported under its table name.
+    model, like the built-in keys, and reported under its table name. An empty layer (a missing
+    file, no ``-c`` flags) has nothing to check: every key is optional.
     """
+    if not data:
+        return []
     problems = problems_of(Settings, data)
     for name, model in (sections or {}).items():
         if name in data and name not in Settings.model_fields:

@@ -40,8 +40,6 @@ try:
     import fcntl
 except ImportError:  # Windows: the in-process lock still serializes this server's writers
     fcntl = None  # type: ignore[assignment]
-import tomlkit
-from tomlkit.items import InlineTable, Table
 
 from codex_core.config import diagnostics
 from codex_core.config.loader import (
@@ -73,7 +71,13 @@ class Edit:
     merge_strategy: str  # "replace" | "upsert"
 
 
-_TABLES = (Table, InlineTable)
+def _is_table(value: Any) -> bool:
+    """A tomlkit table, inline or not (tomlkit is imported by the first write, not at startup)."""
+    from tomlkit.items import InlineTable, Table
+
+    return isinstance(value, (Table, InlineTable))
+
+
 #: The random part of ``tempfile.mkstemp`` names (``_RandomNameSequence``: 8 characters).
 _TEMP_RANDOM = "[a-z0-9_]{8}"
 
@@ -258,6 +262,8 @@ def _edited(
     sections: Mapping[str, Any] | None = None,
 ) -> str:
     """``text`` with ``edits`` applied; raises what refuses the write."""
+    import tomlkit
+
     try:
         document = tomlkit.parse(text)
         current = tomllib.loads(text)
@@ -331,19 +337,19 @@ def _set(document: Any, segments: list[str], value: Any, *, upsert: bool) -> Non
     parent = len(segments) - 2
     for index, segment in enumerate(segments[:-1]):
         missing = segment not in container
-        if missing or (index < parent and not isinstance(container[segment], _TABLES)):
+        if missing or (index < parent and not _is_table(container[segment])):
             nested: Any = value
             for later in reversed(segments[index + 1 :]):
                 nested = {later: nested}
             container[segment] = nested
             return
         child = container[segment]
-        if not isinstance(child, _TABLES):
+        if not _is_table(child):
             raise ConfigWriteError("configValidationError", "cannot set value on non-table parent")
         container = child
     last = segments[-1]
     existing = container.get(last) if last in container else None
-    if upsert and isinstance(existing, _TABLES) and isinstance(value, dict):
+    if upsert and _is_table(existing) and isinstance(value, dict):
         _merge_into(existing, value)
     elif existing is None or _plain_value(existing) != value:
         container[last] = value
@@ -352,7 +358,7 @@ def _set(document: Any, segments: list[str], value: Any, *, upsert: bool) -> Non
 def _merge_into(table: Any, value: dict[str, Any]) -> None:
     for key, item in value.items():
         existing = table.get(key) if key in table else None
-        if isinstance(existing, _TABLES) and isinstance(item, dict):
+        if _is_table(existing) and isinstance(item, dict):
             _merge_into(existing, item)
         elif existing is None or _plain_value(existing) != item:
             table[key] = item
@@ -367,7 +373,7 @@ def _clear(document: Any, segments: list[str]) -> None:
     container = document
     for segment in segments[:-1]:
         child = container.get(segment) if segment in container else None
-        if not isinstance(child, _TABLES):
+        if not _is_table(child):
             return
         container = child
     if segments[-1] in container:

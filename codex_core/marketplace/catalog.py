@@ -23,7 +23,6 @@ import json
 import logging
 import re
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -45,7 +44,8 @@ _SEGMENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    # Validators are built when a catalog is first read, not at startup.
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
 
 class Policy(_Model):
@@ -201,6 +201,8 @@ def is_url(location: str) -> bool:
 
 def read_text(location: str, *, timeout: float = 30) -> str:
     if is_url(location):
+        import urllib.request
+
         with urllib.request.urlopen(location, timeout=timeout) as response:
             data: bytes = response.read()
         return data.decode("utf-8")

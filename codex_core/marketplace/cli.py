@@ -3,6 +3,9 @@
 ``add_commands`` adds both subcommands to ``codex-app-server``'s parser and ``run_for``
 executes them; they work without a running server (installs land in this interpreter's
 environment, catalogs are recorded in the user's config.toml, like over the protocol).
+
+Every start builds the parser, so the catalog, installer and sources modules are imported
+only by the functions that run a command.
 """
 
 from __future__ import annotations
@@ -16,13 +19,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 
-from codex_core.marketplace import catalog as catalogs
-from codex_core.marketplace import install as installer
-from codex_core.marketplace import sources
 from codex_core.marketplace.methods import load_catalogs
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
+    from codex_core.marketplace import catalog as catalogs
+    from codex_core.marketplace import install as installer
 
 
 def add_commands(commands: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
@@ -54,6 +56,8 @@ def add_commands(commands: Any, parents: Sequence[argparse.ArgumentParser] = ())
 
 
 def run_for(kernel: Kernel, args: argparse.Namespace) -> int:
+    from codex_core.marketplace import install as installer
+
     if args.command == "marketplace":
         return _marketplace(kernel, args)
     if args.plugin_command == "new":
@@ -108,6 +112,8 @@ def run_for(kernel: Kernel, args: argparse.Namespace) -> int:
 
 
 def _list_plugins(found: list[catalogs.Catalog], *, as_json: bool) -> int:
+    from codex_core.marketplace import install as installer
+
     rows = [
         {
             "id": f"{entry.name}@{catalog.name}",
@@ -127,6 +133,8 @@ def _list_plugins(found: list[catalogs.Catalog], *, as_json: bool) -> int:
 
 
 def _marketplace(kernel: Kernel, args: argparse.Namespace) -> int:
+    from codex_core.marketplace import sources
+
     command = args.marketplace_command
     try:
         if command == "add":
@@ -164,6 +172,8 @@ class ProgressPrinter:
     WIDTH = 30
 
     def __init__(self, stream: TextIO) -> None:
+        from codex_core.marketplace import install as installer
+
         self.stream = stream
         self.tty = stream.isatty()
         self._open = False

@@ -7,12 +7,12 @@ excludes the running kernel is refused with the environment untouched. The wheel
 installed into ``sys.executable``'s environment: ``uv pip install --python <it>`` when uv is on
 ``PATH``, else ``<it> -m pip install``, with ``--require-hashes`` whenever the source carried a
 hash (llm and datasette run pip inside their own interpreter for the same reason: a plugin must
-land where the server imports from, llm#833).
+land where the server imports from, llm#833). The modules only an install needs (urllib,
+zipfile, the email parser) are imported by it, not when the server starts.
 """
 
 from __future__ import annotations
 
-import email.parser
 import hashlib
 import importlib
 import importlib.metadata
@@ -22,11 +22,8 @@ import subprocess
 import sys
 import tempfile
 import tomllib
-import urllib.request
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.message import Message
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -34,6 +31,8 @@ from codex_core import __version__
 from codex_core.marketplace.catalog import Catalog, Entry, LocalSource, PypiSource, WheelSource
 
 if TYPE_CHECKING:
+    from email.message import Message
+
     from packaging.requirements import Requirement
 
 log = logging.getLogger(__name__)
@@ -219,6 +218,8 @@ def download(url: str, target: Path, progress: ProgressFn = quiet) -> None:
         shutil.copyfile(url, target)
         progress(Progress("downloading", label, size, size))
         return
+    import urllib.request
+
     with urllib.request.urlopen(url, timeout=60) as response, target.open("wb") as out:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
@@ -231,6 +232,9 @@ def download(url: str, target: Path, progress: ProgressFn = quiet) -> None:
 
 
 def wheel_metadata(wheel: Path) -> Message:
+    import email.parser
+    import zipfile
+
     try:
         with zipfile.ZipFile(wheel) as archive:
             names = [

@@ -14,6 +14,9 @@ Install progress goes to the requesting connection only, and only when it sent a
 ``installAttemptId`` (the protocol's own way to correlate one attempt), as
 ``codexCore/plugins/installProgress``: a notification of ours, outside the official schema,
 which a client that does not ask for it never receives.
+
+The catalog, installer and sources modules (pydantic models, dataclasses) are imported by the
+functions that use them: a server start needs none of them (``tests/test_startup_imports.py``).
 """
 
 from __future__ import annotations
@@ -27,14 +30,12 @@ import anyio.from_thread
 from pydantic import BaseModel, ConfigDict
 
 from codex_core.hookspecs import hookimpl
-from codex_core.marketplace import catalog as catalogs
-from codex_core.marketplace import install as installer
-from codex_core.marketplace import sources
 from codex_core.rpc import RpcMethod
 from codex_core.rpc.errors import INVALID_REQUEST, RpcError
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
+    from codex_core.marketplace import install as installer
     from codex_core.marketplace.catalog import Catalog, CatalogError, Entry
     from codex_core.rpc import RequestContext
 
@@ -58,6 +59,8 @@ _INTERFACE_NULLS = (
 
 
 def load_catalogs(kernel: Kernel) -> tuple[list[Catalog], list[CatalogError]]:
+    from codex_core.marketplace import catalog as catalogs
+
     return catalogs.load_all(
         catalogs.configured_sources(kernel.config.effective, kernel.codex_home)
     )
@@ -87,6 +90,8 @@ _MANIFEST_INTERFACE = (
 def manifest(catalog: Catalog, entry: Entry) -> dict[str, Any] | None:
     """The Codex manifest of a local plugin folder, or None (a Python plugin, a remote source,
     a manifest that is not a JSON object)."""
+    from codex_core.marketplace import catalog as catalogs
+
     if not isinstance(entry.source, catalogs.LocalSource) or catalog.path is None:
         return None
     path = Path(catalog.resolve(entry.source.path)) / MANIFEST
@@ -101,6 +106,8 @@ def manifest_interface(entry: Entry, found: dict[str, Any]) -> dict[str, Any] | 
     """A Codex plugin's ``PluginInterface``, as the official server builds it: the manifest's
     ``interface``, with the catalog entry's ``category`` where the manifest has none; None when
     neither says anything. The entry's ``description`` and ``defaultPrompt`` are not used."""
+    from codex_core.marketplace import catalog as catalogs
+
     declared = found.get("interface")
     declared = declared if isinstance(declared, dict) else {}
     interface: dict[str, Any] = {
@@ -127,6 +134,9 @@ def summary(catalog: Catalog, entry: Entry) -> dict[str, Any]:
     A Codex plugin (a local folder with ``.codex-plugin/plugin.json``) shows what its manifest
     declares, as on the official server; a Python plugin shows its catalog entry.
     """
+    from codex_core.marketplace import catalog as catalogs
+    from codex_core.marketplace import install as installer
+
     distribution = installer.distribution_name(catalog, entry)
     version = installer.installed_version(distribution)
     source: dict[str, Any] = {"type": "remote"}
@@ -187,6 +197,8 @@ def load_error(error: CatalogError) -> dict[str, Any]:
 def find(kernel: Kernel, method: str, params: Any) -> tuple[Catalog, Entry]:
     """The entry ``params.plugin_name`` of the catalog that ``marketplacePath`` (a file) or
     ``remoteMarketplaceName`` (a configured catalog's name) designates, exactly one of them."""
+    from codex_core.marketplace import catalog as catalogs
+
     path, name = params.marketplace_path, params.remote_marketplace_name
     if (path is None) == (name is None):
         raise RpcError(
@@ -294,6 +306,8 @@ async def plugin_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
 
 def progress_reporter(ctx: RequestContext, params: Any) -> installer.ProgressFn:
     """Notifications for the caller's ``installAttemptId``; called from the install's thread."""
+    from codex_core.marketplace import install as installer
+
     attempt = params.install_attempt_id
     if attempt is None:
         return installer.quiet
@@ -314,6 +328,8 @@ def progress_reporter(ctx: RequestContext, params: Any) -> installer.ProgressFn:
 
 
 async def plugin_install(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    from codex_core.marketplace import install as installer
+
     catalog, entry = await anyio.to_thread.run_sync(find, ctx.kernel, "plugin/install", params)
     report = progress_reporter(ctx, params)
     async with _LOCK:
@@ -328,6 +344,8 @@ async def plugin_install(ctx: RequestContext, params: Any) -> dict[str, Any]:
 async def plugin_uninstall(ctx: RequestContext, params: Any) -> dict[str, Any]:
     """Uninstall ``NAME@MARKETPLACE``; a plugin that is not installed is already uninstalled
     (``{}``, as the official server answers)."""
+    from codex_core.marketplace import install as installer
+
     plugin, _, marketplace = params.plugin_id.rpartition("@")
     if not plugin or not marketplace:
         raise RpcError(
@@ -355,6 +373,8 @@ async def plugin_uninstall(ctx: RequestContext, params: Any) -> dict[str, Any]:
 
 
 async def marketplace_add(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    from codex_core.marketplace import sources
+
     if params.sparse_paths:
         raise RpcError(INVALID_REQUEST, "--sparse is only supported for git marketplace sources")
     if params.ref_name is not None:
@@ -371,6 +391,8 @@ async def marketplace_add(ctx: RequestContext, params: Any) -> dict[str, Any]:
 
 
 async def marketplace_remove(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    from codex_core.marketplace import sources
+
     try:
         removed = await sources.remove(ctx.kernel, params.marketplace_name)
     except sources.SourceError as exc:
@@ -382,6 +404,8 @@ async def marketplace_remove(ctx: RequestContext, params: Any) -> dict[str, Any]
 
 
 async def marketplace_upgrade(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    from codex_core.marketplace import sources
+
     try:
         outcome = await sources.upgrade(ctx.kernel, params.marketplace_name)
     except sources.SourceError as exc:
@@ -396,7 +420,7 @@ async def marketplace_upgrade(ctx: RequestContext, params: Any) -> dict[str, Any
 class MarketplaceSettings(BaseModel):
     """``[marketplace]``: ``default = false`` leaves the repository's own catalog out."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     default: bool = True
 

@@ -87,8 +87,9 @@ class Connection:
         self._out_receive: MemoryObjectReceiveStream[str]
         self._out_send, self._out_receive = anyio.create_memory_object_stream[str](OUTBOUND_LIMIT)
         self._tasks: TaskGroup | None = None
-        self._idle = anyio.Event()
-        self._idle.set()
+        #: Set when the last running handler ends; made only when someone waits, so a busy
+        #: connection does not build an event per request.
+        self._idle: anyio.Event | None = None
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} {self.channel.peer}>"
@@ -203,8 +204,6 @@ class Connection:
         if self._inflight >= INFLIGHT_LIMIT:
             error = {"code": SERVER_OVERLOADED, "message": OVERLOADED_MESSAGE}
             return [envelope.encode_error(request.id, error)]
-        if not self._inflight:
-            self._idle = anyio.Event()
         self._inflight += 1
         assert self._tasks is not None
         held, self._frame_size = self._frame_size, 0
@@ -240,8 +239,9 @@ class Connection:
                 callback()
         finally:
             self._inflight -= 1
-            if not self._inflight:
+            if not self._inflight and self._idle is not None:
                 self._idle.set()
+                self._idle = None
 
     def _initialize(self, request_id: RequestId, params: Any) -> list[str]:
         if self.initialized:
@@ -353,6 +353,8 @@ class Connection:
     async def wait_idle(self) -> None:
         """Wait until no request handler is running (at once when none is)."""
         while self._inflight:
+            if self._idle is None:
+                self._idle = anyio.Event()
             await self._idle.wait()
 
     def finish(self) -> None:

@@ -23,8 +23,9 @@ MISSING = f"the official server ({PACKAGE}) is not installed: run python3 dev.py
 
 def install_dir() -> Path:
     """Where ``install()`` puts the npm package: outside the repository, shared by clones."""
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "codex-core" / f"codex-{VERSION}"
+    from codex_core.plugins import user_cache_dir
+
+    return user_cache_dir() / f"codex-{VERSION}"
 
 
 def _native_binary(root: Path) -> Path | None:

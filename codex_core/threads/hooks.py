@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
-from xml.sax.saxutils import escape
 
 import anyio
 from anyio.abc import ByteReceiveStream, Process
@@ -226,7 +225,7 @@ class _Universal(BaseModel):
     """Hook output JSON as the reference reads it: an unknown key makes it invalid;
     ``suppressOutput`` is accepted and, as there, changes nothing."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     continue_: bool = Field(True, alias="continue")
     stop_reason: str | None = Field(None, alias="stopReason")
@@ -235,7 +234,7 @@ class _Universal(BaseModel):
 
 
 class _SessionStartSpecific(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     hookEventName: str  # required, but (as the reference) not checked
     additionalContext: str | None = None
@@ -540,6 +539,8 @@ def context_message(text: str) -> dict[str, Any]:
 
 def hook_prompt_text(text: str, hook_run_id: str) -> str:
     """One fragment as the model sees it: ``<hook_prompt hook_run_id="...">text</hook_prompt>``."""
+    from xml.sax.saxutils import escape  # loads urllib.request: only when a hook speaks
+
     run_id = escape(hook_run_id, {'"': "&quot;"})
     return f'<hook_prompt hook_run_id="{run_id}">{escape(text)}</hook_prompt>'
 

@@ -85,7 +85,7 @@ HYDRATION_DEPRECATED = (
 class ThreadsConfig(BaseModel):
     """``[threads]`` in ``config.toml``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     #: How long a thread with no subscriber and no running turn stays loaded.
     unload_idle_after_secs: float = Field(default=30 * 60, ge=0)

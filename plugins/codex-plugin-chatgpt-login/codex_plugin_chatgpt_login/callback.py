@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 
 import anyio
 import anyio.abc
-import h11
-import httpx
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +59,8 @@ async def bind(port: int) -> Listener:
 
 
 async def _ask_to_cancel(port: int) -> None:
+    import httpx
+
     try:
         async with httpx.AsyncClient(timeout=2.0) as http:
             await http.get(f"http://127.0.0.1:{port}/cancel")
@@ -86,6 +86,8 @@ async def serve(listener: Listener, handle: Handler) -> None:
 
 
 async def _exchange(stream: anyio.abc.SocketStream, handle: Handler) -> bool:
+    import h11
+
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_BYTES)
     request: h11.Request | None = None
     try:

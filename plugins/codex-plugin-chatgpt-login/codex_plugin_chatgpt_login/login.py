@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import anyio
-import httpx
 
 from codex_core.accounts.service import (
     DEFAULT_CLIENT_ID,
@@ -212,6 +211,8 @@ class BrowserLoginProvider:
         code = query.get("code")
         if not code:
             return _failed(attempt, "Missing authorization code. Sign-in could not be completed.")
+        import httpx
+
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as http:
             try:
                 tokens = await oauth.exchange_code(

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import httpx
-
 from codex_plugin_chatgpt_login.pkce import Pkce
+
+if TYPE_CHECKING:
+    import httpx
 
 SCOPES = "openid profile email offline_access api.connectors.read api.connectors.invoke"
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -107,6 +108,8 @@ async def obtain_api_key(
 
 
 async def _post(http: httpx.AsyncClient, url: str, form: dict[str, str]) -> httpx.Response:
+    import httpx
+
     try:
         return await http.post(url, data=form)
     except httpx.HTTPError:

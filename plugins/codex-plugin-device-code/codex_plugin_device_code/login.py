@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 
 from codex_core.accounts.service import (
     DEFAULT_CLIENT_ID,
@@ -32,6 +31,8 @@ from codex_core.accounts.service import (
 from codex_core.rpc import INTERNAL_ERROR, INVALID_REQUEST, RpcError
 
 if TYPE_CHECKING:
+    import httpx
+
     from codex_core.kernel import Kernel
     from codex_core.rpc.connection import Connection
 
@@ -93,6 +94,8 @@ class DeviceCodeProvider:
         service = accounts_service(self.kernel)
         if service.config("forced_login_method") == "api":
             raise RpcError(INVALID_REQUEST, "ChatGPT login is disabled. Use API key login instead.")
+        import httpx
+
         issuer, client_id = self.issuer, self.client_id
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as http:
             try:
@@ -189,6 +192,8 @@ class DeviceCodeProvider:
         user_code: str,
         interval: float,
     ) -> None:
+        import httpx
+
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as http:
             code = await self._poll(http, issuer, device_auth_id, user_code, interval)
             try:
@@ -235,6 +240,8 @@ class DeviceCodeProvider:
         user_code: str,
         interval: float,
     ) -> dict[str, Any]:
+        import httpx
+
         url = f"{issuer}/api/accounts/deviceauth/token"
         started = time.monotonic()
         while True:

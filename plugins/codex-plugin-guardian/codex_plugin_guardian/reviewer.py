@@ -68,7 +68,7 @@ WARNING = "guardianWarning"
 class GuardianConfig(BaseModel):
     """``[guardian]`` in ``config.toml``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     #: How long a review may take before the request falls back to the user reviewer.
     review_timeout_ms: int = Field(default=DEFAULT_TIMEOUT_MS, ge=1)

@@ -5,7 +5,8 @@ A stdio server has ``command`` (with ``args``, ``env``, ``cwd``); a streamable H
 ``scopes`` and ``oauth_resource``). Both take
 ``enabled``, ``startup_timeout_sec`` (or ``startup_timeout_ms``), ``tool_timeout_sec``,
 ``enabled_tools``, ``disabled_tools``, ``default_tools_approval_mode`` and
-``tools.NAME.approval_mode``. A table that is neither is reported, not fatal.
+``tools.NAME.approval_mode``. A table that is neither is reported, not fatal. The top-level
+``mcp_oauth_*`` keys are read into ``OAuthSettings``.
 """
 
 from __future__ import annotations
@@ -183,3 +184,22 @@ def parse_servers(config: dict[str, Any]) -> dict[str, ServerConfig]:
     if not isinstance(tables, dict):
         return {}
     return {name: parse_server(name, tables[name]) for name in sorted(tables)}
+
+
+@dataclass(frozen=True)
+class OAuthSettings:
+    """The top-level ``mcp_oauth_*`` keys."""
+
+    store_mode: str = "auto"
+    callback_port: int | None = None
+    callback_url: str | None = None
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> OAuthSettings:
+        port = config.get("mcp_oauth_callback_port")
+        url = config.get("mcp_oauth_callback_url")
+        return cls(
+            store_mode=str(config.get("mcp_oauth_credentials_store") or "auto"),
+            callback_port=int(port) if isinstance(port, int) else None,
+            callback_url=str(url) if url else None,
+        )

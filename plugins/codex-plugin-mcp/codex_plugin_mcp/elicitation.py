@@ -10,9 +10,10 @@ it is cancelled.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from mcp.types import ElicitRequestParams, ElicitRequestURLParams, ElicitResult
+if TYPE_CHECKING:
+    from mcp.types import ElicitRequestParams, ElicitResult
 
 ELICITATION_REQUEST = "mcpServer/elicitation/request"
 ACTIONS = ("accept", "decline", "cancel")
@@ -27,6 +28,8 @@ Asker = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 def request_params(server: str, params: ElicitRequestParams) -> dict[str, Any]:
     """The server's request as ``mcpServer/elicitation/request`` params (but the thread's)."""
+    from mcp.types import ElicitRequestURLParams
+
     wire: dict[str, Any] = {"serverName": server, "message": params.message}
     if isinstance(params, ElicitRequestURLParams):
         wire.update(mode="url", url=params.url, elicitationId=params.elicitation_id or "")
@@ -42,6 +45,8 @@ def request_params(server: str, params: ElicitRequestParams) -> dict[str, Any]:
 
 def result_from(answer: dict[str, Any]) -> ElicitResult:
     """The client's answer as the MCP result; anything unreadable declines."""
+    from mcp.types import ElicitResult
+
     given = answer.get("action") or answer.get("decision")
     action = cast(Literal["accept", "decline", "cancel"], given if given in ACTIONS else "decline")
     content = answer.get("content") if action == "accept" else None

@@ -5,6 +5,9 @@ task): it connects, lists tools and resources within ``startup_timeout``, then s
 stopped. Startup and failures are broadcast as ``mcpServer/startupStatus/updated``; a server
 that fails is reported (status ``failed`` with the error) and never takes anything else down.
 Ready servers' tools are offered to the model through ``kernel.tools`` (see ``tools.py``).
+
+The ``mcp`` SDK (and its HTTP and OAuth stack) is imported when a server first starts, not when
+the plugin loads: most sessions never start one, and the SDK costs about half a second.
 """
 
 from __future__ import annotations
@@ -20,20 +23,19 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
-from mcp import Client
-from mcp.client.stdio import StdioServerParameters
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.dispatcher import ProgressFnT
-from mcp.shared.exceptions import MCPError
-from mcp.types import CONNECTION_CLOSED, ElicitRequestParams, ElicitResult
 
-from codex_plugin_mcp.config import ServerConfig, parse_servers
+from codex_plugin_mcp.config import OAuthSettings, ServerConfig, parse_servers
 from codex_plugin_mcp.elicitation import Asker, request_params, result_from
-from codex_plugin_mcp.oauth import OAuthSession, OAuthSettings, resolve_auth
 from codex_plugin_mcp.oauth_store import CredentialStore
 
 if TYPE_CHECKING:
+    from mcp import Client
+    from mcp.shared.dispatcher import ProgressFnT
+    from mcp.shared.exceptions import MCPError
+    from mcp.types import ElicitRequestParams, ElicitResult
+
     from codex_core.kernel import Kernel
+    from codex_plugin_mcp.oauth import OAuthSession
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +138,12 @@ class ServerHandle:
 
     def _transport_client(self, session: OAuthSession | None) -> Client:
         """The SDK client; an HTTP server's requests carry its OAuth token when logged in."""
+        from mcp import Client
+
         config = self.config
         if config.url:
             import httpx2
+            from mcp.client.streamable_http import streamable_http_client
 
             headers = config.headers()
             timeout = httpx2.Timeout(30.0, read=300.0)
@@ -146,6 +151,8 @@ class ServerHandle:
             http = httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth)
             transport = streamable_http_client(config.url, http_client=http)
             return Client(transport, cache=None, mode="legacy", elicitation_callback=self._elicit)
+        from mcp.client.stdio import StdioServerParameters
+
         assert config.command is not None
         params = StdioServerParameters(
             command=config.command, args=list(config.args), env=dict(config.env) or None,
@@ -155,6 +162,11 @@ class ServerHandle:
 
     async def run(self) -> None:
         """Connect, discover, stay connected until stopped; never raises."""
+        from mcp.shared.exceptions import MCPError
+        from mcp.types import CONNECTION_CLOSED
+
+        from codex_plugin_mcp.oauth import resolve_auth
+
         self._set("starting")
         try:
             with anyio.CancelScope() as scope:
@@ -249,6 +261,8 @@ class ServerHandle:
     ) -> Any:
         """``tools/call``: the SDK's result; raises on transport errors and timeouts. ``ask``
         answers the server's elicitations while the call runs."""
+        from mcp.shared.exceptions import MCPError
+
         client = await self.ready_client()
         timeout = self.config.tool_timeout
         if ask is not None:
@@ -268,11 +282,15 @@ class ServerHandle:
 
     async def _elicit(self, context: Any, params: ElicitRequestParams) -> ElicitResult:
         """The server's ``elicitation/create``: asked of the latest call's client."""
+        from mcp.types import ElicitResult
+
         if not self._askers:
             return ElicitResult(action="cancel")
         return result_from(await self._askers[-1](request_params(self.name, params)))
 
     async def read_resource(self, uri: str) -> Any:
+        from mcp.shared.exceptions import MCPError
+
         client = await self.ready_client()
         try:
             with anyio.fail_after(self.config.tool_timeout):
@@ -283,6 +301,8 @@ class ServerHandle:
 
     def _check_closed(self, exc: MCPError) -> None:
         """The server went away (it crashed): drop its tools; a reload starts it again."""
+        from mcp.types import CONNECTION_CLOSED
+
         if exc.error.code == CONNECTION_CLOSED and self.client is not None:
             log.warning("MCP server %s: the connection closed", self.name)
             self.client = None

@@ -14,7 +14,6 @@ from codex_core.rpc import INTERNAL_ERROR, RpcError, RpcMethod
 from codex_core.rpc.errors import ClientErrorResponse, ServerRequestError, invalid_request
 from codex_plugin_mcp.elicitation import ELICITATION_REQUEST
 from codex_plugin_mcp.manager import McpManager, ServerHandle, ServerUnavailable, describe, dump
-from codex_plugin_mcp.oauth import DEFAULT_LOGIN_TIMEOUT, OAuthLogin
 from codex_plugin_mcp.tools import result_wire
 
 if TYPE_CHECKING:
@@ -165,6 +164,8 @@ async def oauth_login(ctx: RequestContext, params: Any) -> dict[str, Any]:
     """Start the browser flow and answer with its URL; ``mcpServer/oauthLogin/completed``
     follows when the browser comes back, the flow fails or ``timeoutSecs`` pass. A login that
     succeeds restarts the server with its tokens."""
+    from codex_plugin_mcp.oauth import DEFAULT_LOGIN_TIMEOUT, OAuthLogin
+
     manager = manager_of(ctx.kernel)
     name = params.name
     config = manager.configs.get(name)

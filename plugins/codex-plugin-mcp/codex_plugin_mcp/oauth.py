@@ -21,7 +21,7 @@ import logging
 import secrets
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
@@ -48,6 +48,7 @@ from mcp.shared.auth import (
 )
 from mcp.shared.auth_utils import check_resource_allowed, resource_url_from_server_url
 
+from codex_plugin_mcp.config import OAuthSettings
 from codex_plugin_mcp.oauth_store import CredentialStore, StoredTokens, now_ms
 
 if TYPE_CHECKING:
@@ -62,25 +63,6 @@ CALLBACK_DONE = "Authentication complete. You may close this window."
 REAUTHENTICATE = "OAuth refresh token was rejected; reauthentication required"
 HTTP_TIMEOUT = 30.0
 GRANT_TYPES = ("authorization_code", "refresh_token")
-
-
-@dataclass(frozen=True)
-class OAuthSettings:
-    """The top-level ``mcp_oauth_*`` keys."""
-
-    store_mode: str = "auto"
-    callback_port: int | None = None
-    callback_url: str | None = None
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> OAuthSettings:
-        port = config.get("mcp_oauth_callback_port")
-        url = config.get("mcp_oauth_callback_url")
-        return cls(
-            store_mode=str(config.get("mcp_oauth_credentials_store") or "auto"),
-            callback_port=int(port) if isinstance(port, int) else None,
-            callback_url=str(url) if url else None,
-        )
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 ``StreamingProvider`` holds what every wire API shares (the request, its headers and retries,
 the 401 refresh, the idle timeout, error mapping); ``ResponsesProvider`` speaks the Responses
-API, ``codex_plugin_openai.chat.ChatProvider`` Chat Completions.
+API, ``codex_plugin_openai.chat.ChatProvider`` Chat Completions. httpx is imported by the first
+model request, not when the plugin loads.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
-import httpx
 
 if TYPE_CHECKING:
+    import httpx
+
     from codex_core.kernel import Kernel
 
 log = logging.getLogger(__name__)
@@ -241,6 +243,8 @@ class StreamingProvider(ABC):
         self._client: httpx.AsyncClient | None = None
 
     def _http(self) -> httpx.AsyncClient:
+        import httpx
+
         if self._client is None:
             self._client = httpx.AsyncClient(http2=False, follow_redirects=False)
         return self._client
@@ -251,6 +255,8 @@ class StreamingProvider(ABC):
             await client.aclose()
 
     async def stream(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        import httpx
+
         provider = resolve_provider(self.kernel, str(request.get("model_provider") or "openai"))
         headers = {
             "accept": "text/event-stream",
@@ -316,6 +322,8 @@ class StreamingProvider(ABC):
         timeout: httpx.Timeout,
     ) -> AsyncIterator[dict[str, Any]]:
         """One HTTP request; only failures before the first event are retryable."""
+        import httpx
+
         client = self._http()
         started = False
         try:

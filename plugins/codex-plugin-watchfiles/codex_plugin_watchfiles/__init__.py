@@ -14,6 +14,9 @@ For a watched path ``P`` the hub watches:
   missing, to notice the missing directories appearing, one level at a time.
 
 Changes reported are ``P`` and paths whose parent is ``P``, as the official server does.
+
+``watchfiles`` is imported by the hub when the first watch starts: importing it loads
+``multiprocessing`` and more, which a server that never watches should not pay for at startup.
 """
 
 from __future__ import annotations
@@ -28,14 +31,16 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectSendStream
-from watchfiles._rust_notify import RustNotify
 
 from codex_core.hookspecs import FsWatcher, hookimpl
+
+if TYPE_CHECKING:
+    from watchfiles._rust_notify import RustNotify
 
 __all__ = ["PRIORITY", "WatchfilesWatcher", "codex_fs_watchers"]
 
@@ -165,6 +170,8 @@ class _Hub:
                 notifier.close()
 
     def _build(self, subs: list[_Subscription]) -> RustNotify:
+        from watchfiles._rust_notify import RustNotify
+
         error: OSError | None = None
         for _ in range(BUILD_ATTEMPTS):
             dirs = sorted(frozenset().union(*(sub.dirs for sub in subs)))

@@ -10,7 +10,8 @@ Two modes, spelled and worded as the official server's:
   (``--ws-issuer``) and ``aud`` (``--ws-audience``) are checked with
   ``--ws-max-clock-skew-seconds`` of tolerance (default 30).
 
-Failures are HTTP 401 with a short ``text/plain`` reason.
+Failures are HTTP 401 with a short ``text/plain`` reason. PyJWT (and the ``cryptography`` it
+loads) is imported on the first signed token, not at startup.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import jwt
 
 CAPABILITY_TOKEN = "capability-token"
 SIGNED_BEARER_TOKEN = "signed-bearer-token"
@@ -135,6 +134,8 @@ class AuthPolicy:
         return self._check_jwt(token, time.time() if now is None else now)
 
     def _check_jwt(self, token: str, now: float) -> str | None:
+        import jwt
+
         try:
             claims = jwt.decode(
                 token,

@@ -4,6 +4,9 @@ Each websocket connection is its own kernel ``Connection`` (own ``initialize``, 
 Binary frames are ignored without a word, as the official server does; the server sends text
 frames only, never offers permessage-deflate and never echoes
 ``x-codex-app-server-compression`` (an echo would switch official clients to zstd framing).
+
+The ``websockets`` library is imported when a listener starts: a server on stdio, the usual
+case, never loads it.
 """
 
 from __future__ import annotations
@@ -16,20 +19,15 @@ import re
 import socket
 import stat
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import anyio
-from websockets.asyncio.server import ServerConnection, serve, unix_serve
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
-
-from codex_core.rpc.budget import InboundBudget
 from codex_plugin_websocket.auth import AuthPolicy
-from codex_plugin_websocket.http import request_checker
 
 if TYPE_CHECKING:
+    from websockets.asyncio.server import ServerConnection
+    from websockets.http11 import Request, Response
+
     from codex_core.kernel import Kernel
 
 log = logging.getLogger(__name__)
@@ -38,94 +36,12 @@ log = logging.getLogger(__name__)
 #: (its websocket library's limits; it resets the connection, we close with 1009).
 MAX_MESSAGE = 64 * 1024 * 1024
 MAX_FRAME = 16 * 1024 * 1024
-#: A connection buffering less than this is never cut for the overall budget: a full budget
-#: stops large uploads, not the small requests of other clients.
-SMALL_MESSAGE = 1024 * 1024
 #: What the reference advertises on its control socket's 101 response.
 UNIX_MAX_UNFRAGMENTED = 16 * 1024 * 1024
 #: How long closing a connection may wait for the client's close frame.
 CLOSE_TIMEOUT = 2.0
 
 _WS_URL = re.compile(r"ws://(?:\[(?P<v6>[^\]]+)\]|(?P<v4>[^:/\[\]]+)):(?P<port>\d{1,5})")
-
-
-class MeteredConnection(ServerConnection):
-    """A websocket connection whose buffered input counts against the kernel's inbound budget.
-
-    Bytes are held from the moment they are read off the socket until a message is handed to
-    the kernel, which then holds the message itself (``codex_core.rpc.budget``). A client whose
-    bytes would take the server over the budget is disconnected (a reset, as the reference
-    resets a client that sends too much); clients sending small messages (under
-    ``SMALL_MESSAGE``) are never cut, so the budget is exceeded by at most that much per
-    connection. Bytes of the next
-    message read together with the end of one are released with it: at most one read's worth
-    per connection goes uncounted.
-    """
-
-    budget: InboundBudget
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._buffered = 0
-
-    def data_received(self, data: bytes) -> None:
-        small = self._buffered + len(data) <= SMALL_MESSAGE
-        if not small and not self.budget.fits(len(data)):
-            log.warning(
-                "%s: inbound budget of %d bytes exhausted; dropping this connection",
-                self.remote_address,
-                self.budget.limit,
-            )
-            self.transport.abort()
-            return
-        self._buffered += len(data)
-        self.budget.hold(len(data))
-        super().data_received(data)
-
-    def delivered(self) -> None:
-        """A message was handed over: what was buffered for it is the kernel's to count now."""
-        self.budget.release(self._buffered)
-        self._buffered = 0
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.delivered()
-        super().connection_lost(exc)
-
-
-def _metered(budget: InboundBudget) -> type[MeteredConnection]:
-    return type("MeteredConnection", (MeteredConnection,), {"budget": budget})
-
-
-class WebSocketChannel:
-    """One websocket connection as the kernel sees it."""
-
-    def __init__(self, websocket: ServerConnection, peer: str, kernel: Kernel) -> None:
-        self._ws = websocket
-        self.peer = peer
-        self._kernel = kernel
-
-    async def receive(self) -> str:
-        while True:
-            try:
-                message = await self._ws.recv()
-            except ConnectionClosed:
-                raise anyio.EndOfStream from None
-            if isinstance(self._ws, MeteredConnection):
-                self._ws.delivered()
-            if isinstance(message, str):
-                return message
-            # Binary frames are ignored silently, as the reference does.
-
-    async def send(self, frames: Sequence[str]) -> None:
-        try:
-            for frame in frames:
-                await self._ws.send(frame)
-        except ConnectionClosed as exc:
-            raise anyio.BrokenResourceError(str(exc)) from None
-
-    async def aclose(self) -> None:
-        code = 1001 if self._kernel.stopping else 1000
-        await self._ws.close(code)
 
 
 def parse_ws_url(url: str) -> tuple[str, int]:
@@ -160,12 +76,14 @@ def _display(host: str, port: int) -> str:
 
 
 def _serve_options(kernel: Kernel) -> dict[str, Any]:
+    from codex_plugin_websocket.channel import metered
+
     return {
         "compression": None,  # the reference offers no permessage-deflate
         "server_header": None,
         # websockets refuses what is larger than these; the reference what is as large
         "max_size": (MAX_MESSAGE - 1, MAX_FRAME - 1),
-        "create_connection": _metered(kernel.inbound),
+        "create_connection": metered(kernel.inbound),
         "ping_interval": None,  # the reference sends no keepalive pings
         "close_timeout": CLOSE_TIMEOUT,
     }
@@ -182,6 +100,11 @@ class WebSocketTransport:
     scheme = "ws"
 
     async def serve(self, url: str, kernel: Kernel) -> None:
+        from websockets.asyncio.server import serve
+
+        from codex_plugin_websocket.channel import WebSocketChannel
+        from codex_plugin_websocket.http import request_checker
+
         host, port = parse_ws_url(url)
         policy = AuthPolicy.from_options(kernel.cli_options)
         loopback = is_loopback(host)
@@ -264,6 +187,10 @@ class UnixTransport:
     scheme = "unix"
 
     async def serve(self, url: str, kernel: Kernel) -> None:
+        from websockets.asyncio.server import unix_serve
+
+        from codex_plugin_websocket.channel import WebSocketChannel
+
         path = unix_socket_path(url, kernel)
         _prepare_socket_path(path)
 

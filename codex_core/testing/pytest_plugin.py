@@ -406,13 +406,13 @@ class WsServer(_StderrLog):
         Tries to connect until an attempt is refused; fails the test after ``timeout`` seconds.
         The sign that a shutdown signal was taken, where waiting a while would only guess.
         """
-        from websockets.exceptions import InvalidHandshake
+        from websockets.exceptions import WebSocketException
 
         deadline = time.monotonic() + timeout
         while True:
             try:
                 self.connect().close()
-            except (OSError, InvalidHandshake):
+            except (OSError, WebSocketException):  # refused, reset, or closed mid-handshake
                 return
             if time.monotonic() > deadline:
                 raise AssertionError(f"still accepting connections after {timeout}s")

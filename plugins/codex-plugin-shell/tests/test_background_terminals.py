@@ -26,10 +26,9 @@ def test_the_model_s_commands_leave_no_background_terminal(
     server.initialize(experimentalApi=True)
     thread = server.result("thread/start", {})["thread"]["id"]
     server.result("turn/start", {"threadId": thread, "input": [{"type": "text", "text": "go"}]})
-    while True:
-        item = server.wait_notification("item/completed")["params"]["item"]
-        if item["type"] == "commandExecution":
-            break
+    item = server.wait_notification(
+        "item/completed", where=lambda params: params["item"]["type"] == "commandExecution"
+    )["params"]["item"]
     assert item["exitCode"] == 0 and item["aggregatedOutput"] == "up\n"
     server.wait_notification("turn/completed")
     listed = {"threadId": thread}

@@ -56,10 +56,9 @@ def test_a_command_runs_in_a_turn(
     server.initialize()
     thread = server.result("thread/start", {})["thread"]["id"]
     server.result("turn/start", {"threadId": thread, "input": [{"type": "text", "text": "go"}]})
-    while True:
-        item = server.wait_notification("item/completed")["params"]["item"]
-        if item["type"] == "commandExecution":
-            break
+    item = server.wait_notification(
+        "item/completed", where=lambda params: params["item"]["type"] == "commandExecution"
+    )["params"]["item"]
     assert item["status"] == "completed" and item["exitCode"] == 0
     assert item["aggregatedOutput"] == "from-the-shell-plugin\n"
     assert server.wait_notification("turn/completed")["params"]["turn"]["status"] == "completed"

@@ -67,7 +67,7 @@ class _Pending:
 
 
 class Connection:
-    def __init__(self, kernel: Kernel, channel: Channel) -> None:
+    def __init__(self, kernel: Kernel, channel: Channel, *, answered: bytes | None = None) -> None:
         self.id = next(_connection_ids)
         self.kernel = kernel
         self.channel = channel
@@ -90,6 +90,7 @@ class Connection:
         #: Set when the last running handler ends; made only when someone waits, so a busy
         #: connection does not build an event per request.
         self._idle: anyio.Event | None = None
+        self._answered = answered
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} {self.channel.peer}>"
@@ -102,6 +103,8 @@ class Connection:
             async with anyio.create_task_group() as tasks:
                 self._tasks = tasks
                 tasks.start_soon(self._write_loop)
+                if self._answered is not None:
+                    await self._adopt_initialize(self._answered)
                 await self._read_loop()
                 # The client stopped sending (stdin closed, for instance) but may still read:
                 # let running handlers answer, flush, then end.
@@ -146,6 +149,15 @@ class Connection:
                 inbound.release(self._frame_size)
             for reply in replies:
                 await self._send(reply)
+
+    async def _adopt_initialize(self, frame: bytes) -> None:
+        """Take on an ``initialize`` the transport answered: its state, and what follows it."""
+        self._answered = None
+        result, *after = self._on_frame(frame)
+        if not self.initialized:  # the early check and the validator disagree: a bug
+            log.error("%r: the early initialize was not valid: %s", self, result)
+        for reply in after:
+            await self._send(reply)
 
     async def _write_loop(self) -> None:
         try:

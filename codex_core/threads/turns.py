@@ -559,7 +559,7 @@ class Turn:
         }
         if settings.get("reasoningEffort"):
             body["reasoning"] = {"effort": settings["reasoningEffort"], "summary": "auto"}
-        from codex_core.kernel import user_agent
+        from codex_core.server_info import user_agent
 
         name = self.client_name or "codex_core"
         headers = {

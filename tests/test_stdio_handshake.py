@@ -131,3 +131,19 @@ def test_stdin_closed_before_initialize_ends_the_server(
     server = codex_server_factory()
     assert server.close() == 0
     assert "Traceback" not in server.stderr
+
+
+def test_requests_pipelined_behind_an_early_initialize_are_answered_in_order(
+    codex_server_factory: ServerFactory,
+) -> None:
+    server = codex_server_factory()
+    lines = [
+        {"id": 1, "method": "initialize", "params": {"clientInfo": CLIENT_INFO}},
+        {"method": "initialized"},
+        {"id": 2, "method": "thread/list", "params": {}},
+        {"id": 3, "method": "initialize", "params": {"clientInfo": CLIENT_INFO}},
+    ]
+    server.send_raw("\n".join(json.dumps(line) for line in lines))
+    assert server.wait_response(1)["result"]["platformOs"] == "linux"
+    assert server.wait_response(2)["result"]["data"] == []
+    assert server.wait_response(3)["error"]["message"] == "Already initialized"

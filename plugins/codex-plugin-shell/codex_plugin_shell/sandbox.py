@@ -60,3 +60,17 @@ def writable_roots(policy: Mapping[str, Any], cwd: str) -> list[str]:
         roots.append(tmpdir)
     unique = dict.fromkeys(os.path.realpath(root) for root in roots)
     return [root for root in unique if os.path.isdir(root)]
+
+
+#: The ``SandboxPolicy`` each ``sandbox_mode`` stands for (as ``thread/start`` reports it).
+MODES: dict[str, dict[str, Any]] = {
+    "read-only": {"type": "readOnly", "networkAccess": False},
+    "workspace-write": {"type": "workspaceWrite", "writableRoots": [], "networkAccess": False,
+                        "excludeTmpdirEnvVar": False, "excludeSlashTmp": False},
+    "danger-full-access": {"type": "dangerFullAccess"},
+}  # fmt: skip
+
+
+def policy_for_mode(mode: str) -> dict[str, Any]:
+    """The policy of a ``sandbox_mode`` (read-only for anything unknown, the safe side)."""
+    return dict(MODES.get(mode, MODES["read-only"]))

@@ -142,6 +142,20 @@ def session(argv: list[str], home: Path, cwd: Path) -> dict[str, Any]:
         seen["write+close p1"] = answer(server.request("command/exec/write", last))
         seen["p1 exit"] = answer(server.wait_response(pipe))
         seen["p1 streamed"] = take_stream(server, "p1")
+        # writes are queued for a child that reads later, or never (it closed its stdin)
+        big = base64.b64encode(b"x" * 1_000_000).decode()
+        for process_id, script in [
+            ("w1", "sleep 1; head -c 5; echo; cat >/dev/null; echo end"),
+            ("w2", "exec 0<&-; sleep 1; echo ok"),
+        ]:
+            queued = start({"command": ["sh", "-c", script], "processId": process_id,
+                            "streamStdin": True})  # fmt: skip
+            for close in (False, True):
+                write = {"processId": process_id, "deltaBase64": big, "closeStdin": close}
+                seen[f"write {process_id} {close}"] = answer(
+                    server.request("command/exec/write", write)
+                )
+            seen[f"{process_id} exit"] = answer(server.wait_response(queued))
         # a PTY, resized
         script = "[ -t 0 ] && echo isatty; stty size; read x; stty size; echo got:$x"
         tty = start({"command": ["sh", "-c", script], "processId": "t1", "tty": True,

@@ -36,6 +36,8 @@ from codex_plugin_shell.exec import environment
 from codex_plugin_shell.processes import ChildProcess, SpawnError
 
 if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
     from codex_core.kernel import Kernel
     from codex_core.rpc.connection import Connection
 
@@ -51,16 +53,27 @@ IO_DRAIN_SECONDS = 2.0
 BUILTIN_PROFILES = {":read-only": "read-only", ":danger-full-access": "danger-full-access"}
 
 
+#: How many writes may wait for a child that does not read its stdin before a write waits too
+#: (the reference queues them the same way, so a write is answered before the child reads it).
+STDIN_QUEUE = 128
+
+
 @dataclass(eq=False)
 class Session:
-    """A running ``command/exec``: what its controls act on."""
+    """A running ``command/exec``: what its controls act on.
+
+    Writes go through a queue that a task of their own feeds to the child (``None`` closes
+    stdin), so they keep their order and a client is answered without waiting for the child.
+    """
 
     child: ChildProcess
     stream_stdin: bool
     #: The process is gone and its last output is being collected: controls are too late.
     exited: bool = False
     stdin_closed: bool = False
-    write_lock: anyio.Lock = field(default_factory=anyio.Lock)
+    inbox: tuple[MemoryObjectSendStream[bytes | None], MemoryObjectReceiveStream[bytes | None]] = (
+        field(default_factory=lambda: anyio.create_memory_object_stream[bytes | None](STDIN_QUEUE))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +137,11 @@ class CommandExec:
             raise RpcError(
                 INVALID_REQUEST, f"duplicate active command/exec process id: {error_repr(key_id)}"
             )
-        cwd = os.path.join(os.getcwd(), params.cwd) if params.cwd else os.getcwd()
-        argv = sandbox.wrap(list(params.command), policy, cwd)
+        server_cwd = os.getcwd()
+        cwd = os.path.join(server_cwd, params.cwd) if params.cwd else server_cwd
+        # Under a permission profile the command's own cwd is the workspace, as in the reference.
+        workspace = cwd if params.permission_profile is not None else server_cwd
+        argv = sandbox.wrap(list(params.command), policy, cwd, workspace=workspace)
         try:
             child = ChildProcess(argv, cwd, env, tty=tty, stdin=stream_stdin, size=size)
         except SpawnError as exc:
@@ -143,6 +159,8 @@ class CommandExec:
         finally:
             child.kill()
             child.close()
+            for end in session.inbox:
+                end.close()
             if self.sessions.get(key) is session:
                 del self.sessions[key]
         if tty:
@@ -195,18 +213,20 @@ class CommandExec:
         session = self._session(ctx, params.process_id)
         if not session.stream_stdin:
             raise RpcError(INVALID_REQUEST, "stdin streaming is not enabled for this command/exec")
-        async with session.write_lock:
+        if session.stdin_closed:
+            raise RpcError(INVALID_REQUEST, "stdin is already closed")
+        if params.close_stdin:
+            session.stdin_closed = True
+        try:
             if data:
-                if session.stdin_closed:
-                    raise RpcError(INVALID_REQUEST, "stdin is already closed")
-                try:
-                    await session.child.write(data)
-                except OSError:  # the child closed its end
-                    session.stdin_closed = True
-                    raise RpcError(INVALID_REQUEST, "stdin is already closed") from None
+                await session.inbox[0].send(data)
             if params.close_stdin:
-                session.stdin_closed = True
-                session.child.close_stdin()
+                await session.inbox[0].send(None)
+        except anyio.BrokenResourceError:  # it exited while the queue was full
+            raise RpcError(
+                INVALID_REQUEST,
+                f"command/exec {error_repr(params.process_id)} is no longer running",
+            ) from None
         return {}
 
     async def resize(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
@@ -238,16 +258,34 @@ async def run(session: Session, output: Output, timeout: float | None) -> tuple[
     async with anyio.create_task_group() as readers:
         for fd, stream, buffer in zip(child.outputs, ("stdout", "stderr"), kept, strict=False):
             readers.start_soon(collect, child, fd, stream, output, buffer)
-        with anyio.move_on_after(timeout) as scope:
-            exit_code = await child.wait()
-        if scope.cancelled_caught:
-            timed_out = True
-            child.kill()
-            exit_code = await child.wait()
-        session.exited = True
+        async with anyio.create_task_group() as running:
+            if child.stdin is not None:
+                running.start_soon(feed, child, session.inbox[1])
+            with anyio.move_on_after(timeout) as scope:
+                exit_code = await child.wait()
+            if scope.cancelled_caught:
+                timed_out = True
+                child.kill()
+                exit_code = await child.wait()
+            session.exited = True
+            running.cancel_scope.cancel()
         readers.cancel_scope.deadline = anyio.current_time() + IO_DRAIN_SECONDS
     texts = [buffer.decode("utf-8", errors="replace") for buffer in kept]
     return (EXIT_TIMEOUT if timed_out else exit_code), texts
+
+
+async def feed(child: ChildProcess, inbox: MemoryObjectReceiveStream[bytes | None]) -> None:
+    """Write what the client sent to the child's stdin, in order, until ``None`` closes it.
+    Once the child has closed its end, later bytes go nowhere (as in the reference)."""
+    broken = False
+    async for data in inbox:
+        if data is None:
+            child.close_stdin()
+        elif not broken:
+            try:
+                await child.write(data)
+            except OSError:
+                broken = True
 
 
 async def collect(

@@ -182,7 +182,7 @@ class ChildProcess:
         return 128 - code if code < 0 else code
 
     def close(self) -> None:
-        """Release the descriptors (after the output was read)."""
+        """Release the descriptors (once nothing reads or writes them any more)."""
         for stream in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError):

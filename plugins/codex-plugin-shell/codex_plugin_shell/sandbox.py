@@ -37,14 +37,20 @@ def confines(policy: Mapping[str, Any]) -> bool:
     return policy.get("type") in ("readOnly", "workspaceWrite") and bwrap() is not None
 
 
-def wrap(argv: list[str], policy: Mapping[str, Any], cwd: str) -> list[str]:
-    """``argv`` inside the sandbox ``policy`` describes (unchanged when it does not confine)."""
+def wrap(
+    argv: list[str], policy: Mapping[str, Any], cwd: str, *, workspace: str | None = None
+) -> list[str]:
+    """``argv`` inside the sandbox ``policy`` describes (unchanged when it does not confine).
+
+    It runs in ``cwd``; ``workspace`` (default: ``cwd``) is the folder ``workspaceWrite``
+    makes writable, which for ``command/exec`` is the server's cwd, not the command's.
+    """
     binary = bwrap()
     if binary is None or not confines(policy):
         return argv
     command = [binary, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     if policy.get("type") == "workspaceWrite":
-        for root in writable_roots(policy, cwd):
+        for root in writable_roots(policy, workspace or cwd):
             command += ["--bind", root, root]
     if not policy.get("networkAccess"):
         command.append("--unshare-net")

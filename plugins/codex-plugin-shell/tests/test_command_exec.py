@@ -135,6 +135,28 @@ def test_streaming_pipes_take_stdin_and_reply_after_the_last_delta(
     assert streamed(server, "p1") == b"tail" and streamed(server, "p1", "stderr") == b"done\n"
 
 
+def test_writes_are_answered_before_the_child_reads_them(
+    codex_server_factory: Any, tmp_path: Path
+) -> None:
+    """A megabyte (more than a pipe holds) to a child that is not reading yet: the write is
+    queued and answered, and the child gets all of it, in order, once it reads."""
+    server = start(codex_server_factory, *FULL_ACCESS)
+    go = tmp_path / "go"
+    script = f"while [ ! -e {go} ]; do sleep 0.01; done; wc -c"
+    request = submit(
+        server,
+        "command/exec",
+        {"command": ["sh", "-c", script], "processId": "w", "streamStdin": True},
+    )
+    chunk = base64.b64encode(b"x" * 1_000_000).decode()
+    assert server.result("command/exec/write", {"processId": "w", "deltaBase64": chunk}) == {}
+    last = {"processId": "w", "deltaBase64": b64("tail"), "closeStdin": True}
+    assert server.result("command/exec/write", last) == {}
+    go.touch()
+    response = server.wait_response(request)
+    assert response["result"] == {"exitCode": 0, "stdout": "1000004\n", "stderr": ""}
+
+
 def test_a_streamed_stream_stops_at_the_cap_with_cap_reached(codex_server_factory: Any) -> None:
     server = start(codex_server_factory, *FULL_ACCESS)
     script = "head -c 100000 /dev/zero | tr '\\0' a"

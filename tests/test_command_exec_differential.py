@@ -58,6 +58,7 @@ BUFFERED: list[dict[str, Any]] = [
     {"command": ["true"], "tty": True, "processId": "t", "size": {"rows": 0, "cols": 80}},
     {"command": ["true"], "env": {"A": 1}},
     {"command": ["true"], "env": {"A": True}},
+    {"command": [], "env": {"A": [1]}},
     {"command": ["/no/such/program"]},
     {"command": ["true"], "cwd": "no/such/dir"},
     {"command": ["true"], "permissionProfile": ":danger-full-access"},

@@ -97,6 +97,14 @@ class CommandExec:
     # ------------------------------------------------------------------ command/exec
 
     async def exec(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        # The reference reads ``env`` as strings or nulls while parsing the params, before any
+        # other check; the schema lets any JSON value through, so it is checked here, first.
+        for value in (params.env or {}).values():
+            if value is not None and not isinstance(value, str):
+                raise RpcError(
+                    INVALID_REQUEST,
+                    f"Invalid request: invalid type: {serde_kind(value)}, expected a string",
+                )
         if not params.command:
             raise RpcError(INVALID_REQUEST, "command must not be empty")
         if params.sandbox_policy is not None and params.permission_profile is not None:
@@ -167,19 +175,15 @@ class CommandExec:
             return {"exitCode": exit_code, "stdout": texts[0], "stderr": ""}
         return {"exitCode": exit_code, "stdout": texts[0], "stderr": texts[1]}
 
-    def _environment(self, overrides: dict[str, Any] | None) -> dict[str, str]:
+    def _environment(self, overrides: dict[str, str | None] | None) -> dict[str, str]:
+        """``shell_environment_policy``'s environment with the request's ``env`` on top."""
         policy = self.kernel.config.get("shell_environment_policy") or {}
         env = environment(os.environ, policy)
         for name, value in (overrides or {}).items():
             if value is None:
                 env.pop(name, None)
-            elif isinstance(value, str):
-                env[name] = value
             else:
-                raise RpcError(
-                    INVALID_REQUEST,
-                    f"Invalid request: invalid type: {serde_kind(value)}, expected a string",
-                )
+                env[name] = value
         return env
 
     def _sandbox(self, params: Any) -> dict[str, Any]:

@@ -43,6 +43,13 @@ BUFFERED: list[dict[str, Any]] = [
     {"command": ["echo", "hi"], "outputBytesCap": 0},
     {"command": ["sh", "-c", "head -c 2000000 /dev/zero | tr '\\0' a | wc -c"]},
     {"command": ["printf", "\\377\\376abc"]},
+    # output that is not UTF-8: a legacy encoding is guessed, as the reference guesses it
+    {"command": ["printf", "\\351t\\351 caf\\351 na\\357ve"]},
+    {"command": ["printf", "\\223quoted\\224 \\226 \\200 \\201"]},
+    {"command": ["printf", "\\317\\360\\350\\342\\345\\362"]},
+    {"command": ["printf", "\\217\\220\\210 test"]},
+    {"command": ["printf", "\\320\\237\\321\\200 \\317\\360\\350"]},
+    {"command": ["printf", "\\357\\273\\277bom \\351"]},
     {"command": ["echo", "named"], "processId": "buffered"},
     {"command": ["echo", "x"], "sandboxPolicy": {"type": "dangerFullAccess"}},
     {"command": ["echo", "x"], "sandboxPolicy": {"type": "externalSandbox"}},

@@ -31,7 +31,7 @@ import anyio
 
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, RequestContext, RpcError
-from codex_plugin_shell import sandbox
+from codex_plugin_shell import decoding, sandbox
 from codex_plugin_shell.exec import environment
 from codex_plugin_shell.processes import ChildProcess, SpawnError
 
@@ -274,7 +274,7 @@ async def run(session: Session, output: Output, timeout: float | None) -> tuple[
             session.exited = True
             running.cancel_scope.cancel()
         readers.cancel_scope.deadline = anyio.current_time() + IO_DRAIN_SECONDS
-    texts = [buffer.decode("utf-8", errors="replace") for buffer in kept]
+    texts = [decoding.text(bytes(buffer)) for buffer in kept]
     return (EXIT_TIMEOUT if timed_out else exit_code), texts
 
 

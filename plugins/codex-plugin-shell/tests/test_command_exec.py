@@ -78,9 +78,16 @@ def test_buffered_command_replies_with_both_streams_and_its_exit_code(
          "env": {"FOO": "bar", "HOME": None}},
     )  # fmt: skip
     assert result["stdout"] == f"{tmp_path / 'cwd' / 'sub'}\nbar/unset\n"
-    # bytes that are not UTF-8 are replaced, as the reference decodes them
-    result = server.result("command/exec", {"command": ["printf", "\\377abc"]})
-    assert result["stdout"] == "\ufffdabc"
+    # output that is not UTF-8 is read in the legacy encoding it looks like (Latin-1, CP1251,
+    # CP1252 quotes...) and, where none fits, with replacement characters
+    decoded = {
+        "\\351t\\351 caf\\351": "été café",
+        "\\317\\360\\350\\342\\345\\362": "Привет",
+        "\\223quoted\\224": "\u201cquoted\u201d",
+        "\\377\\376abc": "\ufffd\ufffdabc",
+    }
+    for raw, text in decoded.items():
+        assert server.result("command/exec", {"command": ["printf", raw]})["stdout"] == text
     server.barrier()
     assert not [n for n in server.notifications if n["method"] == "command/exec/outputDelta"]
 

@@ -16,14 +16,12 @@ from codex_plugin_shell.user_shell import ShellCommand
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
-    from codex_core.rpc.connection import Connection
 
 __all__ = [
     "BackgroundTerminals",
     "CommandExec",
     "ExecCommand",
     "ShellCommand",
-    "codex_connection_closed",
     "codex_rpc_methods",
     "codex_tools",
 ]
@@ -37,7 +35,7 @@ def codex_tools(kernel: Kernel) -> list[ExecCommand]:
 @hookimpl
 def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
     terminals = BackgroundTerminals(kernel)
-    commands = kernel.services["command_exec"] = CommandExec(kernel)
+    commands = CommandExec(kernel)
     return [
         RpcMethod("command/exec", commands.exec),
         RpcMethod("command/exec/write", commands.write),
@@ -47,11 +45,3 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("thread/backgroundTerminals/list", terminals.list),
         RpcMethod("thread/backgroundTerminals/clean", terminals.clean),
     ]
-
-
-@hookimpl
-def codex_connection_closed(connection: Connection) -> None:
-    """A client's ``command/exec`` processes die with its connection, as in the reference."""
-    commands = connection.kernel.services.get("command_exec")
-    if isinstance(commands, CommandExec):
-        commands.connection_closed(connection)

@@ -247,12 +247,6 @@ class CommandExec:
         self._session(ctx, params.process_id).child.kill()
         return {}
 
-    def connection_closed(self, connection: Connection) -> None:
-        """The client left: its commands die with it (the reference's connection cleanup)."""
-        for key, session in list(self.sessions.items()):
-            if key[0] is connection:
-                session.child.kill()
-
 
 async def run(session: Session, output: Output, timeout: float | None) -> tuple[int, list[str]]:
     """Wait for the exit (killing the command at ``timeout``), then for its last output."""
@@ -265,6 +259,7 @@ async def run(session: Session, output: Output, timeout: float | None) -> tuple[
         async with anyio.create_task_group() as running:
             if child.stdin is not None:
                 running.start_soon(feed, child, session.inbox[1])
+            running.start_soon(kill_when_client_leaves, child, output.connection)
             with anyio.move_on_after(timeout) as scope:
                 exit_code = await child.wait()
             if scope.cancelled_caught:
@@ -276,6 +271,13 @@ async def run(session: Session, output: Output, timeout: float | None) -> tuple[
         readers.cancel_scope.deadline = anyio.current_time() + IO_DRAIN_SECONDS
     texts = [decoding.text(bytes(buffer)) for buffer in kept]
     return (EXIT_TIMEOUT if timed_out else exit_code), texts
+
+
+async def kill_when_client_leaves(child: ChildProcess, connection: Connection) -> None:
+    """A client that stopped sending has left: its commands die (the reference kills them
+    when the connection closes; ours drains its replies a while longer first)."""
+    await connection.wait_input_ended()
+    child.kill()
 
 
 async def feed(child: ChildProcess, inbox: MemoryObjectReceiveStream[bytes | None]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import time
 from pathlib import Path
@@ -365,3 +366,75 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+class WsClient:
+    """One websocket client, read synchronously: replies by id, notifications kept in order."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.notifications: list[dict[str, Any]] = []
+        self.replies: dict[Any, dict[str, Any]] = {}
+        self.send("init", "initialize", {"clientInfo": {"name": "pytest", "version": "1"}})
+        self.reply("init")
+        self.ws.send(json.dumps({"method": "initialized"}))
+
+    def send(self, request_id: str, method: str, params: dict[str, Any]) -> None:
+        self.ws.send(json.dumps({"id": request_id, "method": method, "params": params}))
+
+    def _take(self, deadline: float) -> None:
+        message = json.loads(self.ws.recv(timeout=max(0.0, deadline - time.monotonic())))
+        if "id" in message and "method" not in message:
+            self.replies[message["id"]] = message
+        elif "method" in message:
+            self.notifications.append(message)
+
+    def reply(self, request_id: str, timeout: float = 10) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while request_id not in self.replies:
+            self._take(deadline)
+        return self.replies.pop(request_id)
+
+    def wait_delta(self, process_id: str, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(
+            note["method"] == "command/exec/outputDelta"
+            and note["params"]["processId"] == process_id
+            for note in self.notifications
+        ):
+            self._take(deadline)
+
+
+def test_process_ids_belong_to_their_connection(
+    codex_ws_server_factory: Any, tmp_path: Path
+) -> None:
+    """Two clients may use the same id at once, neither reaches the other's command, and a
+    client that disconnects takes its commands with it while the server goes on."""
+    server = codex_ws_server_factory(*FULL_ACCESS)
+    with server.connect() as first_ws, server.connect() as second_ws:
+        check_connection_scoping(WsClient(first_ws), WsClient(second_ws), tmp_path)
+
+
+def check_connection_scoping(first: WsClient, second: WsClient, tmp_path: Path) -> None:
+    pids = {}
+    for name, client in (("first", first), ("second", second)):
+        script = f"echo $$ > {tmp_path / name}; echo up; sleep 60"
+        client.send(
+            f"{name}-exec", "command/exec",
+            {"command": ["sh", "-c", script], "processId": "same",
+             "streamStdoutStderr": True, "disableTimeout": True},
+        )  # fmt: skip
+        client.wait_delta("same")
+        pids[name] = int((tmp_path / name).read_text())
+    # the second terminates its own "same"; the first's is untouched
+    second.send("kill", "command/exec/terminate", {"processId": "same"})
+    assert second.reply("kill")["result"] == {}
+    assert second.reply("second-exec")["result"]["exitCode"] == 137
+    assert _alive(pids["first"])
+    first.ws.close()
+    deadline = time.monotonic() + 10
+    while _alive(pids["first"]):
+        assert time.monotonic() < deadline, "the command outlived its client's connection"
+        time.sleep(0.05)
+    second.send("after", "command/exec", {"command": ["echo", "still serving"]})
+    assert second.reply("after")["result"]["stdout"] == "still serving\n"

@@ -14,7 +14,11 @@ sandbox itself is tested on our side only (``plugins/codex-plugin-shell/tests``)
 from __future__ import annotations
 
 import base64
+import functools
 import os
+import shlex
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +213,58 @@ def test_command_exec_agrees_with_the_reference(tmp_path: Path) -> None:
     }
     assert not differing, differing
     assert ours.keys() == theirs.keys()
+
+
+@functools.cache
+def _can_overlay_etc() -> bool:
+    """Whether a private mount namespace can be made here (root, Linux), for ``/etc`` files."""
+    if shutil.which("unshare") is None:
+        return False
+    probe = ["unshare", "-m", "sh", "-c", "mount -t tmpfs none /mnt"]
+    return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
+
+
+def with_requirements(argv: list[str], workdir: Path, text: str) -> list[str]:
+    """``argv`` seeing ``text`` as ``/etc/codex/requirements.toml``, through an overlay on
+    ``/etc`` in a private mount namespace (the machine's ``/etc`` is never touched)."""
+    upper = workdir / "upper" / "codex"
+    upper.mkdir(parents=True)
+    (upper / "requirements.toml").write_text(text)
+    (workdir / "work").mkdir()
+    mount = (
+        f"mount -t overlay overlay -o lowerdir=/etc,upperdir={workdir / 'upper'},"
+        f"workdir={workdir / 'work'} /etc"
+    )
+    return ["unshare", "-m", "sh", "-c", f"{mount} && exec {shlex.join(argv)}"]
+
+
+REQUIRED: list[dict[str, Any]] = [
+    {"command": ["true"], "sandboxPolicy": {"type": "dangerFullAccess"}},
+    {"command": ["true"], "sandboxPolicy": {"type": "workspaceWrite"}},
+    {"command": ["true"], "sandboxPolicy": {"type": "externalSandbox"}},
+    {"command": ["true"], "permissionProfile": ":danger-full-access"},
+    {"command": ["true"], "permissionProfile": ":workspace"},
+    {"command": ["true"], "permissionProfile": ":workspace-write"},
+    {"command": ["true"], "permissionProfile": "mine"},
+]
+
+
+@pytest.mark.skipif(not _can_overlay_etc(), reason="cannot overlay /etc for the requirements")
+def test_requirements_refusals_agree_with_the_reference(tmp_path: Path) -> None:
+    """``allowed_sandbox_modes`` refuses a looser sandbox or profile, word for word."""
+    assert REFERENCE is not None
+    answers = []
+    for name, argv in (("ours", server_command()), ("reference", REFERENCE)):
+        home = tmp_path / name / "home"
+        home.mkdir(parents=True)
+        wrapped = with_requirements(
+            argv, tmp_path / name, 'allowed_sandbox_modes = ["read-only"]\n'
+        )
+        server = StdioServer(wrapped, {**os.environ, "CODEX_HOME": str(home)}, tmp_path)
+        try:
+            server.initialize(experimentalApi=True)
+            answers.append([answer(server.request("command/exec", p)) for p in REQUIRED])
+        finally:
+            server.close()
+    assert answers[0] == answers[1]
+    assert all("error" in refused for refused in answers[0])

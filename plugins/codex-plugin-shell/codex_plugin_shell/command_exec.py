@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from codex_core.config.permissions import BUILTIN_PROFILES
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, RequestContext, RpcError
 from codex_plugin_shell import decoding, sandbox
@@ -49,8 +50,15 @@ EXIT_TIMEOUT = 124
 #: How long output may keep coming after the process exited (a background child holding the
 #: pipe open must not hold the reply up for ever).
 IO_DRAIN_SECONDS = 2.0
-#: The permission profiles that exist without a ``[permissions]`` table.
-BUILTIN_PROFILES = {":read-only": "read-only", ":danger-full-access": "danger-full-access"}
+#: ``SandboxPolicy`` types: the ``sandbox_mode`` each stands for, and its name in the
+#: reference's refusals (Rust ``Debug``).
+POLICY_MODES = {
+    "readOnly": ("read-only", "ReadOnly"),
+    "workspaceWrite": ("workspace-write", "WorkspaceWrite"),
+    "dangerFullAccess": ("danger-full-access", "DangerFullAccess"),
+    "externalSandbox": ("external-sandbox", "ExternalSandbox"),
+}
+MODE_NAMES = dict(POLICY_MODES.values())
 
 
 #: How many writes may wait for a child that does not read its stdin before a write waits too
@@ -187,11 +195,31 @@ class CommandExec:
         return env
 
     def _sandbox(self, params: Any) -> dict[str, Any]:
-        """The ``SandboxPolicy`` the command runs under (its wire shape)."""
+        """The ``SandboxPolicy`` the command runs under (its wire shape), if the administrator's
+        requirements (``allowed_sandbox_modes``) allow it; the config's is already held to them."""
+        requirements = self.kernel.config.requirements
+        allowed = None if requirements is None else requirements.allowed.get("sandbox_mode")
         if params.sandbox_policy is not None:
-            return dict(to_wire(params.sandbox_policy))
+            policy: dict[str, Any] = dict(to_wire(params.sandbox_policy))
+            kind = str(policy.get("type"))
+            mode, name = POLICY_MODES.get(kind, ("", kind))
+            if allowed is not None and mode != "read-only" and mode not in allowed[0]:
+                names = ", ".join(MODE_NAMES.get(item, item) for item in allowed[0])
+                raise RpcError(
+                    INVALID_REQUEST,
+                    f"invalid sandbox policy: invalid value for `sandbox_mode`: `{name}` is not "
+                    f"in the allowed set [{names}] (set by {allowed[1]})",
+                )
+            return policy
         if params.permission_profile is not None:
-            return sandbox.policy_for_mode(profile_mode(params.permission_profile))
+            configured = self.kernel.config.get("permissions")
+            mode = profile_mode(params.permission_profile, configured)
+            refused = (
+                None if requirements is None else requirements.enforce("sandbox_mode", mode)[1]
+            )
+            if refused is not None:
+                raise RpcError(INVALID_REQUEST, f"invalid permission profile: {refused['summary']}")
+            return sandbox.policy_for_mode(mode)
         mode = self.kernel.config.get("sandbox_mode") or "read-only"
         return sandbox.policy_for_mode(str(getattr(mode, "value", mode)))
 
@@ -362,13 +390,20 @@ def serde_kind(value: Any) -> str:
     return "sequence" if isinstance(value, list) else "map"
 
 
-def profile_mode(profile: str) -> str:
-    """The sandbox mode a ``permissionProfile`` id stands for, or the reference's refusal."""
+def profile_mode(profile: str, configured: Any) -> str:
+    """The sandbox mode a ``permissionProfile`` id stands for, or the reference's refusal.
+
+    The built-ins are the ones ``permissionProfile/list`` offers. A profile of the config's
+    ``[permissions]`` table (``configured``) is refused: its filesystem entries would need a
+    sandbox finer than the three modes.
+    """
     mode = BUILTIN_PROFILES.get(profile)
     if mode is not None:
         return mode
     if profile.startswith(":"):
         reason = f"default_permissions refers to unknown built-in profile `{profile}`"
-    else:
+    elif not isinstance(configured, dict):
         reason = "default_permissions requires a `[permissions]` table"
+    else:
+        reason = f"profile `{profile}` from `[permissions]` is not supported by command/exec yet"
     raise RpcError(INVALID_REQUEST, f"invalid permission profile: {reason}")

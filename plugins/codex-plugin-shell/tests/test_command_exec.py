@@ -308,10 +308,18 @@ def test_permission_profile_is_experimental(codex_server_factory: Any) -> None:
     )
     server = start(codex_server_factory, experimentalApi=True)
     assert server.result("command/exec", params)["exitCode"] == 0
+    # the built-in profiles are the sandbox modes; :workspace may write in the cwd
+    touch = {"command": ["sh", "-c", "touch made && echo made"]}
+    made = server.result("command/exec", {**touch, "permissionProfile": ":workspace"})
+    assert made == {"exitCode": 0, "stdout": "made\n", "stderr": ""}
+    if sandbox.bwrap() is not None:
+        refused = server.result("command/exec", {**touch, "permissionProfile": ":read-only"})
+        assert "Read-only file system" in refused["stderr"]
     for profile, reason in [
-        (":workspace", "default_permissions refers to unknown built-in profile `:workspace`"),
+        (":workspace-write", "default_permissions refers to unknown built-in profile "
+                             "`:workspace-write`"),
         ("mine", "default_permissions requires a `[permissions]` table"),
-    ]:
+    ]:  # fmt: skip
         refused = server.error("command/exec", {**params, "permissionProfile": profile})
         assert refused == {"code": -32600, "message": f"invalid permission profile: {reason}"}
     both = {**params, "sandboxPolicy": {"type": "dangerFullAccess"}}
@@ -438,3 +446,40 @@ def check_connection_scoping(first: WsClient, second: WsClient, tmp_path: Path) 
         time.sleep(0.05)
     second.send("after", "command/exec", {"command": ["echo", "still serving"]})
     assert second.reply("after")["result"]["stdout"] == "still serving\n"
+
+
+def test_requirements_limit_the_sandbox_a_client_may_ask_for(
+    codex_server_factory: Any, tmp_path: Path
+) -> None:
+    """``allowed_sandbox_modes`` in the administrator's requirements.toml refuses a looser
+    ``sandboxPolicy`` or ``permissionProfile``, in the reference's words."""
+    system = tmp_path / "etc-codex"
+    system.mkdir()
+    (system / "requirements.toml").write_text('allowed_sandbox_modes = ["read-only"]\n')
+    server: StdioServer = codex_server_factory(env={"CODEX_CORE_SYSTEM_CONFIG_DIR": str(system)})
+    server.initialize(experimentalApi=True)
+    source = f"(set by {system / 'requirements.toml'})"
+    for kind, name in [("dangerFullAccess", "DangerFullAccess"),
+                       ("workspaceWrite", "WorkspaceWrite"),
+                       ("externalSandbox", "ExternalSandbox")]:  # fmt: skip
+        refused = server.error(
+            "command/exec", {"command": ["true"], "sandboxPolicy": {"type": kind}}
+        )
+        assert refused == {
+            "code": -32600,
+            "message": f"invalid sandbox policy: invalid value for `sandbox_mode`: `{name}` is "
+            f"not in the allowed set [ReadOnly] {source}",
+        }
+    profile = {"command": ["true"], "permissionProfile": ":danger-full-access"}
+    refused = server.error("command/exec", profile)
+    assert refused["code"] == -32600
+    assert refused["message"].startswith(
+        "invalid permission profile: Configured value for `permission_profile` is disallowed by "
+        "requirements; falling back to required value Managed {"
+    )
+    assert refused["message"].endswith(
+        "Details: invalid value for `sandbox_mode`: `DangerFullAccess` is not in the allowed set "
+        f"[ReadOnly] {source}"
+    )
+    read_only = {"command": ["echo", "ok"], "sandboxPolicy": {"type": "readOnly"}}
+    assert server.result("command/exec", read_only)["stdout"] == "ok\n"

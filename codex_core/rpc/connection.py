@@ -312,6 +312,19 @@ class Connection:
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             pass
 
+    async def notify_and_wait(self, method: str, params: Any = None) -> None:
+        """Send a notification, waiting while the client's queue is full.
+
+        For a stream only this client asked for and whose producer can be slowed down (the
+        output of its ``command/exec``): the producer waits for the client, as in the
+        reference, instead of filling memory or getting the client disconnected.
+        """
+        if self.closed or not self.initialized or method in self.opt_out:
+            return
+        await self._send(
+            envelope.encode_notification(method, None if params is None else to_json(params))
+        )
+
     async def request(
         self,
         method: str,

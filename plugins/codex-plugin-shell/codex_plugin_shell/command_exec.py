@@ -337,7 +337,7 @@ async def collect(
             observed += len(data)
             capped = observed == output.cap
         if output.streaming and output.process_id is not None:
-            output.connection.notify(
+            await output.connection.notify_and_wait(
                 "command/exec/outputDelta",
                 {"processId": output.process_id, "stream": stream,
                  "deltaBase64": base64.b64encode(data).decode(), "capReached": capped},

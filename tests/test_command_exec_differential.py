@@ -168,6 +168,14 @@ def session(argv: list[str], home: Path, cwd: Path) -> dict[str, Any]:
                     server.request("command/exec/write", write)
                 )
             seen[f"{process_id} exit"] = answer(server.wait_response(queued))
+        # stdin closed twice, then written to, while the command still runs
+        closing = start({"command": ["sleep", "30"], "processId": "c1", "streamStdin": True})
+        for write in ({"closeStdin": True}, {"closeStdin": True}, {"deltaBase64": b64("x")}):
+            seen[f"c1 {write}"] = answer(
+                server.request("command/exec/write", {"processId": "c1", **write})
+            )
+        server.request("command/exec/terminate", {"processId": "c1"})
+        seen["c1 exit"] = answer(server.wait_response(closing))
         # a PTY, resized
         script = "[ -t 0 ] && echo isatty; stty size; read x; stty size; echo got:$x"
         tty = start({"command": ["sh", "-c", script], "processId": "t1", "tty": True,

@@ -245,8 +245,10 @@ class CommandExec:
         session = self._session(ctx, params.process_id)
         if not session.stream_stdin:
             raise RpcError(INVALID_REQUEST, "stdin streaming is not enabled for this command/exec")
-        if session.stdin_closed:
+        if data and session.stdin_closed:
             raise RpcError(INVALID_REQUEST, "stdin is already closed")
+        if params.close_stdin and session.stdin_closed:
+            return {}  # closing it again is no error
         if params.close_stdin:
             session.stdin_closed = True
         try:

@@ -251,6 +251,7 @@ def test_controls_refuse_what_the_command_was_not_started_for(codex_server_facto
     server.result("command/exec/write", {"processId": "c", "closeStdin": True})
     closed = server.error("command/exec/write", {"processId": "c", "deltaBase64": b64("x")})
     assert closed == {"code": -32600, "message": "stdin is already closed"}
+    assert server.result("command/exec/write", {"processId": "c", "closeStdin": True}) == {}
     server.result("command/exec/terminate", {"processId": "c"})
     server.wait_response(request)
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ from codex_core.hookspecs import hookimpl
 from codex_core.models.methods import default_model
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INVALID_REQUEST, METHOD_NOT_FOUND, RequestContext, RpcError, RpcMethod
-from codex_core.threads import modes, pages, read_state, rollout
+from codex_core.threads import compaction, modes, pages, read_state, rollout
 from codex_core.threads.ids import parse_thread_id, uuid7
 from codex_core.threads.rollout import RolloutWriter, StoredThread
 from codex_core.threads.turns import (
@@ -105,6 +106,9 @@ class LoadedThread:
     #: What the model sees: Responses API input items, oldest first.
     history: list[dict[str, Any]] = field(default_factory=list)
     token_total: dict[str, int] = field(default_factory=empty_usage)
+    #: The model's last reported usage (or the estimate after a compaction): the context the
+    #: next request starts with, which ``model_auto_compact_token_limit`` is checked against.
+    last_usage: dict[str, int] | None = None
     base_instructions: str | None = None
     active: Turn | None = None
     #: Client-provided tools (``dynamicTools`` on ``thread/start``), by name.
@@ -790,6 +794,8 @@ class ThreadRegistry:
         loaded.history = stored.history
         if stored.token_usage and isinstance(stored.token_usage.get("total_token_usage"), dict):
             loaded.token_total = usage_from_rollout(stored.token_usage["total_token_usage"])
+        if stored.token_usage and isinstance(stored.token_usage.get("last_token_usage"), dict):
+            loaded.last_usage = usage_from_rollout(stored.token_usage["last_token_usage"])
         self.threads[stored.id] = loaded
         return loaded
 
@@ -941,7 +947,7 @@ class ThreadRegistry:
         loaded.active = turn
         if not loaded.thread["preview"]:
             loaded.thread["preview"] = rollout.user_text({"content": content})
-        ctx.after_reply.append(lambda: self._launch(loaded, turn))
+        ctx.after_reply.append(lambda: self.launch(loaded, turn))
         return {"turn": turn.wire(started=False)}
 
     async def turn_steer(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
@@ -978,9 +984,9 @@ class ThreadRegistry:
                     client_name=ctx.connection.client_name,
                     client_version=ctx.connection.client_version, body=body)  # fmt: skip
         loaded.active = turn
-        ctx.after_reply.append(lambda: self._launch(loaded, turn))
+        ctx.after_reply.append(lambda: self.launch(loaded, turn))
 
-    def _launch(self, loaded: LoadedThread, turn: Turn) -> None:
+    def launch(self, loaded: LoadedThread, turn: Turn) -> None:
         """Begin the turn right after the ``turn/start`` reply (so the reply comes first)."""
         turn.started_at = int(time.time())
         turn.started_ms = time.time_ns() // 1_000_000
@@ -1295,6 +1301,7 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("turn/start", registry.turn_start),
         RpcMethod("turn/steer", registry.turn_steer),
         RpcMethod("turn/interrupt", registry.turn_interrupt),
+        RpcMethod("thread/compact/start", partial(compaction.compact_start, registry)),
         RpcMethod("collaborationMode/list", modes.collaboration_mode_list),
     ]
 

@@ -35,6 +35,7 @@ import anyio
 
 from codex_core.accounts import rate_limits
 from codex_core.plugins import is_cancellation
+from codex_core.threads import compaction
 from codex_core.threads.diff import TurnDiff
 from codex_core.threads.hooks import (
     HookOutcome,
@@ -311,6 +312,8 @@ class Turn:
         source = self.loaded.session_start
         if source is not None and (await self.session_start_hooks(source)).stop:
             return  # as the reference: the turn ends before the user's input is taken
+        if self.auto_compact_due():
+            await compaction.compact(self)  # before the input: it follows the summary
         self.user_message(self.user_item)
         provider_id = str(self.loaded.settings["modelProvider"])
         provider = self.registry.provider_for(provider_id)
@@ -333,6 +336,8 @@ class Turn:
                 self._call_output(call, output)
             self.flush_usage()
             self.resend_diff()
+            if calls and self.auto_compact_due():
+                await compaction.compact(self)  # the model goes on from the summary
             if not calls and not self.steered:
                 outcome = await self.stop_hooks(stop_hook_active)
                 if outcome.block:
@@ -342,6 +347,10 @@ class Turn:
                     self.accepts_input = False
                     return
         raise TurnFailed(f"the model made more than {MAX_MODEL_ROUNDS} requests in one turn")
+
+    def auto_compact_due(self) -> bool:
+        limit = self.registry.kernel.config.get("model_auto_compact_token_limit")
+        return compaction.limit_reached(self.loaded, limit)
 
     def user_message(self, item: dict[str, Any]) -> None:
         """A user message of this turn (its input, or input steered in): an item and history."""
@@ -542,14 +551,22 @@ class Turn:
                           "parameters": spec.get("inputSchema") or {"type": "object"}})  # fmt: skip
         return specs
 
-    def model_request(self, provider_id: str) -> dict[str, Any]:
+    def model_request(
+        self,
+        provider_id: str,
+        model_input: list[dict[str, Any]] | None = None,
+        *,
+        tools: bool = True,
+    ) -> dict[str, Any]:
+        """The provider request for the thread's history (or ``model_input``); a compaction
+        offers no tools."""
         loaded = self.loaded
         settings = loaded.settings
         body: dict[str, Any] = {
             "model": settings["model"],
             "instructions": loaded.base_instructions or BASE_INSTRUCTIONS,
-            "input": list(loaded.history),
-            "tools": self.tool_specs(),
+            "input": list(loaded.history if model_input is None else model_input),
+            "tools": self.tool_specs() if tools else [],
             "tool_choice": "auto",
             "parallel_tool_calls": False,
             "store": False,
@@ -752,11 +769,17 @@ class Turn:
             self.emit("turn/diff/updated", params)
 
     def _usage(self, usage: dict[str, Any] | None) -> None:
-        loaded = self.loaded
         if usage is None:
             return
         last = usage_from_api(usage)
-        loaded.token_total = add_usage(loaded.token_total, last)
+        self.loaded.token_total = add_usage(self.loaded.token_total, last)
+        self.report_usage(last)
+
+    def report_usage(self, last: dict[str, int], *, includes_reasoning: bool = False) -> None:
+        """Record and announce the thread's usage with ``last`` as the latest request's (or,
+        after a compaction, the estimate of the new history, which counts reasoning)."""
+        loaded = self.loaded
+        loaded.last_usage = dict(last)
         window = DEFAULT_CONTEXT_WINDOW
         self.record(
             "event_msg",
@@ -765,7 +788,7 @@ class Turn:
                 "info": {
                     "total_token_usage": {snake(k): v for k, v in loaded.token_total.items()},
                     "last_token_usage": {snake(k): v for k, v in last.items()},
-                    "last_usage_includes_reasoning": False,
+                    "last_usage_includes_reasoning": includes_reasoning,
                     "model_context_window": window,
                 },
                 "rate_limits": None,

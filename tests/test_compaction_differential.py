@@ -1,0 +1,172 @@
+"""Compaction, ours against the official server, each pointed at a scripted model server.
+
+The same script (turn "one", ``thread/compact/start``, turn "two", and a turn over the
+automatic limit) runs against both; compared, after masking ids and times: the compaction
+turn's notifications, and what the model is sent (the summarization request and the turn
+after it; the reference's own context messages, its instructions and tool set are its own and
+left out). Then each server resumes the thread the other compacted, and the model must read
+the same history from either.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codex_core.testing import ModelResponse, ScriptedModelServer, function_call, message
+from codex_core.testing.model_server import RecordedRequest, default_usage
+from codex_core.testing.pytest_plugin import StdioServer, server_command
+from codex_core.testing.reference import reference_server_command
+from test_threads_differential import Masker
+
+REFERENCE = reference_server_command()
+
+pytestmark = pytest.mark.skipif(
+    REFERENCE is None,
+    reason="the official server is not installed (python -m codex_core.testing.reference)",
+)
+
+#: About the server's environment, not the compaction.
+ENVIRONMENTAL = {"warning", "account/rateLimits/updated", "configWarning",
+                 "remoteControl/status/changed", "thread/readState/changed"}  # fmt: skip
+#: Harness context the reference puts in every request (we send none of it).
+CONTEXT = ("<environment_context>",)
+
+
+def model_view(request: RecordedRequest) -> list[tuple[str, str]]:
+    """What the model reads that both servers send: messages (no developer or harness
+    context) and tool calls, as (role or type, text)."""
+    seen = []
+    for item in request.body["input"]:
+        if item.get("type") == "message":
+            text = "".join(part.get("text", "") for part in item["content"])
+            if item["role"] != "developer" and not text.startswith(CONTEXT):
+                seen.append((item["role"], text))
+        else:
+            seen.append((item["type"], str(item.get("call_id"))))
+    return seen
+
+
+def start(argv: list[str], model: ScriptedModelServer, home: Path, *args: str) -> StdioServer:
+    home.mkdir(parents=True, exist_ok=True)
+    cwd = home.parent / "cwd"
+    cwd.mkdir(exist_ok=True)
+    env = {**os.environ, "CODEX_HOME": str(home), **model.env}
+    server = StdioServer([*argv, *model.config_args(), *args], env, cwd)
+    server.initialize(experimentalApi=True)
+    return server
+
+
+def turn(server: StdioServer, thread_id: str, text: str) -> None:
+    server.result("turn/start", {"threadId": thread_id,
+                                 "input": [{"type": "text", "text": text}]}, timeout=30)  # fmt: skip
+    assert server.wait_notification("turn/completed", timeout=30)["params"]["turn"]["status"] == (
+        "completed"
+    )
+
+
+def manual_session(argv: list[str], home: Path) -> dict[str, Any]:
+    """Turn, compaction, turn: the compaction's notifications and the model's requests."""
+    with ScriptedModelServer() as model:
+        model.add(message("First answer."), message("SUMMARY TEXT"), message("After."))
+        server = start(argv, model, home)
+        try:
+            thread_id = server.result("thread/start", {})["thread"]["id"]
+            turn(server, thread_id, "one")
+            server.barrier()
+            server.notifications.clear()
+            assert server.result("thread/compact/start", {"threadId": thread_id}) == {}
+            completed = server.wait_notification("turn/completed", timeout=30)
+            server.barrier()
+            sent = [*server.notifications, completed]
+            turn(server, thread_id, "two")
+        finally:
+            server.close()
+        requests = list(model.requests)
+    mask = Masker()
+    notifications = [mask({"method": m["method"], "params": m["params"]}) for m in sent
+                     if m["method"] not in ENVIRONMENTAL]  # fmt: skip
+    for note in notifications:  # the new history's size is each server's own estimate
+        usage = note["params"].get("tokenUsage")
+        if usage and usage["last"]["inputTokens"] == 0:
+            usage["last"]["totalTokens"] = "<estimate>"
+    return {
+        "thread_id": thread_id,
+        "notifications": notifications,
+        "summarize_tools": requests[1].body["tools"],
+        "summarize": model_view(requests[1]),
+        "after": model_view(requests[2]),
+    }
+
+
+def auto_session(argv: list[str], home: Path) -> list[list[tuple[str, str]]]:
+    """A turn over the limit whose tool call needs a follow-up, then another turn."""
+    with ScriptedModelServer() as model:
+        usage = default_usage(input_tokens=500)
+        call = function_call("no_such_tool", {}, call_id="c1")
+        model.add(ModelResponse([call], usage=usage), message("SUMMARY"), message("Done."),
+                  ModelResponse([message("Big.")], usage=usage), message("SUMMARY 2"),
+                  message("Last."))  # fmt: skip
+        server = start(argv, model, home, "-c", "model_auto_compact_token_limit=100")
+        try:
+            thread_id = server.result("thread/start", {})["thread"]["id"]
+            turn(server, thread_id, "one")
+            turn(server, thread_id, "two")
+            turn(server, thread_id, "three")
+        finally:
+            server.close()
+        return [model_view(request) for request in model.requests]
+
+
+def resume_and_turn(argv: list[str], home: Path, thread_id: str) -> list[tuple[str, str]]:
+    """What the model reads in a turn after resuming ``thread_id`` from ``home``."""
+    with ScriptedModelServer() as model:
+        model.add(message("Resumed."))
+        server = start(argv, model, home)
+        try:
+            server.result("thread/resume", {"threadId": thread_id}, timeout=30)
+            turn(server, thread_id, "three")
+        finally:
+            server.close()
+        return model_view(model.requests[0])
+
+
+def test_manual_compaction_matches_the_reference(tmp_path: Path) -> None:
+    assert REFERENCE is not None
+    ours = manual_session(server_command(), tmp_path / "ours" / "home")
+    theirs = manual_session(REFERENCE, tmp_path / "reference" / "home")
+    assert ours["notifications"] == theirs["notifications"]
+    assert ours["summarize_tools"] == theirs["summarize_tools"] == []
+    assert ours["summarize"] == theirs["summarize"]
+    assert ours["after"] == theirs["after"]
+
+
+def test_auto_compaction_matches_the_reference(tmp_path: Path) -> None:
+    assert REFERENCE is not None
+    ours = auto_session(server_command(), tmp_path / "ours" / "home")
+    theirs = auto_session(REFERENCE, tmp_path / "reference" / "home")
+    # Our tool set differs (no_such_tool is unknown to both): compare the call's output kind
+    # and the messages.
+    assert ours == theirs
+
+
+def test_each_server_resumes_the_other_s_compacted_thread(tmp_path: Path) -> None:
+    assert REFERENCE is not None
+    ours_home, theirs_home = tmp_path / "ours" / "home", tmp_path / "reference" / "home"
+    ours = manual_session(server_command(), ours_home)
+    theirs = manual_session(REFERENCE, theirs_home)
+    # Swap the rollouts: each server resumes the thread the other one compacted.
+    for source, target in ((ours_home, tmp_path / "x" / "home"),
+                           (theirs_home, tmp_path / "y" / "home")):  # fmt: skip
+        shutil.copytree(source / "sessions", target / "sessions")
+    by_reference = resume_and_turn(REFERENCE, tmp_path / "x" / "home", ours["thread_id"])
+    by_us = resume_and_turn(server_command(), tmp_path / "y" / "home", theirs["thread_id"])
+    summary = theirs["after"][1]
+    expected = [("user", "one"), summary, ("user", "two"), ("assistant", "After."),
+                ("user", "three")]  # fmt: skip
+    assert by_reference == expected
+    assert by_us == expected

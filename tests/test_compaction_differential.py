@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_threads_differential import Masker
 
 from codex_core.testing import ModelResponse, ScriptedModelServer, function_call, message
 from codex_core.testing.model_server import RecordedRequest, default_usage
 from codex_core.testing.pytest_plugin import StdioServer, server_command
 from codex_core.testing.reference import reference_server_command
-from test_threads_differential import Masker
 
 REFERENCE = reference_server_command()
 
@@ -62,11 +62,10 @@ def start(argv: list[str], model: ScriptedModelServer, home: Path, *args: str) -
 
 
 def turn(server: StdioServer, thread_id: str, text: str) -> None:
-    server.result("turn/start", {"threadId": thread_id,
-                                 "input": [{"type": "text", "text": text}]}, timeout=30)  # fmt: skip
-    assert server.wait_notification("turn/completed", timeout=30)["params"]["turn"]["status"] == (
-        "completed"
-    )
+    params = {"threadId": thread_id, "input": [{"type": "text", "text": text}]}
+    server.result("turn/start", params, timeout=30)
+    completed = server.wait_notification("turn/completed", timeout=30)
+    assert completed["params"]["turn"]["status"] == "completed"
 
 
 def manual_session(argv: list[str], home: Path) -> dict[str, Any]:

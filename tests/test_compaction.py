@@ -266,9 +266,13 @@ def test_compacted_history_keeps_the_newest_user_messages_within_budget() -> Non
         user_text_message("b" * 40),
     ]  # fmt: skip
     result = compacted_history(history, "S", budget=20)
-    texts = [part["text"] for item in result for part in item["content"]]
-    assert texts[0] == "rules" and texts[-1] == "S"
-    assert texts[2] == "b" * 40  # 10 tokens, whole
-    assert texts[1].startswith("a" * 20) and "tokens truncated" in texts[1]
-    assert texts[1].endswith("a" * 20)
+    texts = [[part["text"] for part in item["content"]] for item in result]
+    assert texts[0] == ["rules"] and texts[-1] == ["S"]
+    assert texts[2] == ["b" * 40]  # 10 tokens, whole
+    # 10 tokens left for 100: its first and last 20 bytes, and what was left out.
+    assert texts[1] == ["a" * 20, "…90 tokens truncated…", "a" * 20]
+    assert len(texts) == 4
+    accents = compacted_history([user_text_message("é" * 30 + "Z")], "S", budget=5)
+    head, _, tail = (part["text"] for part in accents[0]["content"])
+    assert (head, tail) == ("é" * 5, "é" * 4 + "Z")  # whole characters only
     assert compacted_history([], "")[-1] == user_text_message("(no summary available)")

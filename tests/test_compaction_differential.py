@@ -121,6 +121,41 @@ def auto_session(argv: list[str], home: Path) -> list[list[tuple[str, str]]]:
         return [model_view(request) for request in model.requests]
 
 
+def compact_notifications(server: StdioServer, thread_id: str) -> list[dict[str, Any]]:
+    """``thread/compact/start`` to its ``turn/completed``: the notifications, masked."""
+    server.barrier()
+    server.notifications.clear()
+    assert server.result("thread/compact/start", {"threadId": thread_id}) == {}
+    completed = server.wait_notification("turn/completed", timeout=30)
+    server.barrier()
+    mask = Masker()
+    sent = [*server.notifications, completed]
+    masked = [mask({"method": m["method"], "params": m["params"]})
+              for m in sent if m["method"] not in ENVIRONMENTAL]  # fmt: skip
+    for note in masked:
+        usage = note["params"].get("tokenUsage")
+        if usage and usage["last"]["inputTokens"] == 0:
+            usage["last"]["totalTokens"] = "<estimate>"
+    return masked
+
+
+def fresh_and_long_session(argv: list[str], home: Path) -> dict[str, Any]:
+    """A compaction before any turn, then long messages over the budget of what is kept."""
+    with ScriptedModelServer() as model:
+        model.add(*(message(f"A{n}") for n in range(8)))
+        server = start(argv, model, home)
+        try:
+            thread_id = server.result("thread/start", {})["thread"]["id"]
+            fresh = compact_notifications(server, thread_id)
+            for text in ("é" * 30001 + "Z", "a" * 20000, "b" * 15000, "word " * 20000):
+                turn(server, thread_id, text)
+            compact_notifications(server, thread_id)
+            turn(server, thread_id, "two")
+        finally:
+            server.close()
+        return {"fresh": fresh, "views": [model_view(request) for request in model.requests]}
+
+
 def resume_and_turn(argv: list[str], home: Path, thread_id: str) -> list[tuple[str, str]]:
     """What the model reads in a turn after resuming ``thread_id`` from ``home``."""
     with ScriptedModelServer() as model:
@@ -169,3 +204,11 @@ def test_each_server_resumes_the_other_s_compacted_thread(tmp_path: Path) -> Non
                 ("user", "three")]  # fmt: skip
     assert by_reference == expected
     assert by_us == expected
+
+
+def test_compaction_before_any_turn_and_of_long_messages_matches(tmp_path: Path) -> None:
+    assert REFERENCE is not None
+    ours = fresh_and_long_session(server_command(), tmp_path / "ours" / "home")
+    theirs = fresh_and_long_session(REFERENCE, tmp_path / "reference" / "home")
+    assert ours["fresh"] == theirs["fresh"]
+    assert ours["views"] == theirs["views"]

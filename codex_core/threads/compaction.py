@@ -7,7 +7,7 @@ As the reference (0.169) compacts, verified against it with the scripted model s
   as a user message; its answer is not shown as an agent message;
 - the history becomes: the leading developer messages (the thread's instructions), the
   user's own messages (newest first until ``USER_MESSAGE_BUDGET`` tokens, oldest first in
-  the result, the one that crosses the budget truncated in its middle), then
+  the result, only the ends of the one that crosses the budget), then
   ``SUMMARY_PREFIX`` + newline + the summary as one more user message;
 - the rollout records a ``compacted`` line with that ``replacement_history`` (what the
   reference writes and reads back), so either server resumes the other's compacted thread;
@@ -56,6 +56,9 @@ SUMMARY_PREFIX = (
 USER_MESSAGE_BUDGET = 20_000
 #: The reference's token estimate: four bytes of UTF-8 a token, rounded up.
 BYTES_PER_TOKEN = 4
+#: What the reference keeps of each end of the message that crosses the budget, per token
+#: left (measured: a 100,000-byte message alone keeps its first and last 40,000 bytes).
+TRUNCATED_BYTES_PER_TOKEN = 2
 #: User-role messages the harness wrote (context, markers), which are not the user's words.
 CONTEXT_PREFIXES = (
     "<environment_context>",
@@ -71,16 +74,16 @@ def approx_tokens(text: str) -> int:
     return (len(text.encode()) + BYTES_PER_TOKEN - 1) // BYTES_PER_TOKEN
 
 
-def truncate_middle(text: str, tokens: int) -> str:
-    """``text`` cut to about ``tokens`` tokens: its head and tail kept, a marker between."""
-    budget = tokens * BYTES_PER_TOKEN
+def truncated(text: str, tokens: int) -> list[dict[str, Any]]:
+    """The content a budget of ``tokens`` keeps of ``text``, the reference's way: its first
+    and last ``tokens * 2`` bytes (cut at character boundaries) as two text parts, with
+    ``…N tokens truncated…`` (N: the tokens left out) as a third part between them."""
     data = text.encode()
-    if len(data) <= budget:
-        return text
-    head = data[: budget // 2].decode(errors="ignore")
-    tail = data[len(data) - budget // 2 :].decode(errors="ignore")
-    removed = approx_tokens(text) - tokens
-    return f"{head}…{removed} tokens truncated…{tail}"
+    keep = tokens * TRUNCATED_BYTES_PER_TOKEN
+    head = data[:keep].decode(errors="ignore")
+    tail = data[len(data) - keep :].decode(errors="ignore")
+    marker = f"…{approx_tokens(text) - tokens} tokens truncated…"
+    return [input_text(head), input_text(marker), input_text(tail)]
 
 
 def message_text(item: dict[str, Any]) -> str | None:
@@ -111,8 +114,16 @@ def user_messages(history: list[dict[str, Any]]) -> list[str]:
     return found
 
 
+def input_text(text: str) -> dict[str, Any]:
+    return {"type": "input_text", "text": text}
+
+
 def user_text_message(text: str) -> dict[str, Any]:
-    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+    return user_message([input_text(text)])
+
+
+def user_message(content: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "message", "role": "user", "content": content}
 
 
 def compacted_history(
@@ -124,21 +135,21 @@ def compacted_history(
         if item.get("type") != "message" or item.get("role") != "developer":
             break
         context.append(item)
-    kept: list[str] = []
+    kept: list[dict[str, Any]] = []
     remaining = budget
     for text in reversed(user_messages(history)):
         if remaining <= 0:
             break
         tokens = approx_tokens(text)
         if tokens <= remaining:
-            kept.append(text)
+            kept.append(user_text_message(text))
             remaining -= tokens
         else:
-            kept.append(truncate_middle(text, remaining))
+            kept.append(user_message(truncated(text, remaining)))
             break
     kept.reverse()
     summary = summary_text or "(no summary available)"
-    return [*context, *(user_text_message(text) for text in kept), user_text_message(summary)]
+    return [*context, *kept, user_text_message(summary)]
 
 
 def estimate_tokens(instructions: str, history: list[dict[str, Any]]) -> int:

@@ -146,6 +146,19 @@ def test_a_compacted_thread_resumes_with_the_summary(
     assert inputs(model.requests[-1]) == [("user", "one"), ("user", SUMMARY), ("user", "two")]
 
 
+def test_a_fork_of_a_compacted_thread_starts_from_the_summary(
+    start_server: Any, model: ScriptedModelServer
+) -> None:
+    model.add(message("First answer."), message("SUMMARY TEXT"), message("In the fork."))
+    server = serve(start_server, model)
+    thread_id = start_thread(server)
+    run_turn(server, thread_id, "one")
+    compact(server, thread_id)
+    fork = server.result("thread/fork", {"threadId": thread_id})["thread"]["id"]
+    run_turn(server, fork, "two")
+    assert inputs(model.requests[-1]) == [("user", "one"), ("user", SUMMARY), ("user", "two")]
+
+
 def test_we_resume_a_thread_the_reference_compacted(
     start_server: Any, model: ScriptedModelServer, codex_home: Path
 ) -> None:

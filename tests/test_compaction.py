@@ -214,6 +214,18 @@ def test_auto_compaction_between_the_requests_of_a_turn(
     assert inputs(model.requests[2]) == [("user", "one"), ("user", SUMMARY)]
 
 
+def test_the_limit_can_come_with_thread_start(
+    start_server: Any, model: ScriptedModelServer
+) -> None:
+    model.add(big(message("First answer.")), message("SUMMARY TEXT"), message("Second."))
+    server = serve(start_server, model)
+    config = {"model_auto_compact_token_limit": 100}
+    thread_id = server.result("thread/start", {"config": config})["thread"]["id"]
+    run_turn(server, thread_id, "one")
+    run_turn(server, thread_id, "two")
+    assert inputs(model.requests[2]) == [("user", "one"), ("user", SUMMARY), ("user", "two")]
+
+
 def test_no_auto_compaction_under_the_limit(start_server: Any, model: ScriptedModelServer) -> None:
     model.add(message("First answer."), message("Second."))
     server = serve(start_server, model, *AUTO_LIMIT)

@@ -109,6 +109,9 @@ class LoadedThread:
     #: The model's last reported usage (or the estimate after a compaction): the context the
     #: next request starts with, which ``model_auto_compact_token_limit`` is checked against.
     last_usage: dict[str, int] | None = None
+    #: ``model_auto_compact_token_limit`` (the request's ``config`` overrides, else the
+    #: server's config), as read when the thread was started or loaded.
+    auto_compact_limit: Any = None
     base_instructions: str | None = None
     active: Turn | None = None
     #: Client-provided tools (``dynamicTools`` on ``thread/start``), by name.
@@ -272,6 +275,7 @@ class ThreadRegistry:
             params.base_instructions or base.get("baseInstructions") or config.get("instructions")
         )
         loaded.dynamic_tools = dynamic_tools(getattr(params, "dynamic_tools", None))
+        loaded.auto_compact_limit = setting("model_auto_compact_token_limit")
         if params.developer_instructions:
             loaded.history.append(
                 {"type": "message", "role": "developer",
@@ -789,6 +793,7 @@ class ThreadRegistry:
         approval, sandbox = base["approvalPolicy"], base["sandbox"]
         settings = self._settings(model, thread["modelProvider"], thread["cwd"], approval, sandbox)
         loaded = LoadedThread(thread, settings, materialized=True, session_start="resume")
+        loaded.auto_compact_limit = self.kernel.config.get("model_auto_compact_token_limit")
         loaded.writer = RolloutWriter(stored.path, ordinal=stored.lines)
         loaded.turns = stored.turns
         loaded.history = stored.history

@@ -349,8 +349,7 @@ class Turn:
         raise TurnFailed(f"the model made more than {MAX_MODEL_ROUNDS} requests in one turn")
 
     def auto_compact_due(self) -> bool:
-        limit = self.registry.kernel.config.get("model_auto_compact_token_limit")
-        return compaction.limit_reached(self.loaded, limit)
+        return compaction.limit_reached(self.loaded, self.loaded.auto_compact_limit)
 
     def user_message(self, item: dict[str, Any]) -> None:
         """A user message of this turn (its input, or input steered in): an item and history."""

@@ -263,6 +263,27 @@ def test_compaction_replaces_a_running_turn(start_server: Any, model: ScriptedMo
     assert inputs(model.requests[1])[-1] == ("user", SUMMARIZATION_PROMPT)
 
 
+def test_a_running_compaction_takes_no_input(start_server: Any, model: ScriptedModelServer) -> None:
+    model.add(message("First answer."), ModelResponse([message("SUMMARY TEXT")], stall=30))
+    server = serve(start_server, model)
+    thread_id = start_thread(server)
+    first = run_turn(server, thread_id, "one")["turn"]["id"]
+    server.result("thread/compact/start", {"threadId": thread_id})
+    started = server.wait_notification("turn/started", where=lambda p: p["turn"]["id"] != first)
+    model.wait_for_requests(2)  # summarizing
+    steer = {"threadId": thread_id, "expectedTurnId": started["params"]["turn"]["id"],
+             "input": [{"type": "text", "text": "more"}]}  # fmt: skip
+    refused = server.error("turn/steer", steer)
+    assert refused["message"] == "cannot steer a compact turn"
+    assert refused["data"]["codexErrorInfo"] == {"activeTurnNotSteerable": {"turnKind": "compact"}}
+    refused = server.error("turn/start", {"threadId": thread_id,
+                                          "input": [{"type": "text", "text": "two"}]})  # fmt: skip
+    assert refused == {
+        "code": -32603,
+        "message": "failed to submit turn input: ActiveTurnNotSteerable { turn_kind: Compact }",
+    }
+
+
 def test_a_failed_summary_fails_the_turn_and_keeps_the_history(
     start_server: Any, model: ScriptedModelServer
 ) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from codex_core.rpc import INVALID_REQUEST, RequestContext, RpcError
+from codex_core.rpc import INTERNAL_ERROR, INVALID_REQUEST, RequestContext, RpcError
 from codex_core.threads.ids import uuid7
 
 if TYPE_CHECKING:
@@ -212,6 +212,23 @@ async def compact(turn: Turn) -> None:
     turn.item_completed({**item, "completedAtMs": now_ms()})
 
 
+def refuse_input(turn: Turn | None, *, steer: bool) -> None:
+    """A compaction turn takes no input: ``turn/steer`` and ``turn/start`` are refused with
+    the reference's errors while it runs."""
+    if turn is None or turn.kind != "compact":
+        return
+    if steer:
+        message = "cannot steer a compact turn"
+        data = {"message": message,
+                "codexErrorInfo": {"activeTurnNotSteerable": {"turnKind": "compact"}},
+                "additionalDetails": None, "misalignment": None}  # fmt: skip
+        raise RpcError(INVALID_REQUEST, message, data)
+    raise RpcError(
+        INTERNAL_ERROR,
+        "failed to submit turn input: ActiveTurnNotSteerable { turn_kind: Compact }",
+    )
+
+
 async def compact_start(
     registry: ThreadRegistry, ctx: RequestContext, params: Any
 ) -> dict[str, Any]:
@@ -230,7 +247,7 @@ async def compact_start(
     turn = Turn(registry=registry, loaded=loaded, id=uuid7(), user_item=None,
                 client_name=ctx.connection.client_name,
                 client_version=ctx.connection.client_version,
-                body=compact)  # fmt: skip
+                body=compact, kind="compact")  # fmt: skip
     loaded.active = turn
     ctx.after_reply.append(lambda: registry.launch(loaded, turn))
     return {}

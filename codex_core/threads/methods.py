@@ -922,6 +922,7 @@ class ThreadRegistry:
 
     async def turn_start(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         loaded = self.get(params.thread_id)
+        compaction.refuse_input(loaded.active, steer=False)
         if loaded.active is not None:
             raise RpcError(INVALID_REQUEST, f"a turn is already running: {loaded.active.id}")
         content = user_input(params.input)
@@ -967,6 +968,7 @@ class ThreadRegistry:
                 INVALID_REQUEST,
                 f"expected active turn id `{params.expected_turn_id}` but found `{turn.id}`",
             )
+        compaction.refuse_input(turn, steer=True)
         turn.steer(user_message_item(user_input(params.input), params.client_user_message_id))
         return {"turnId": turn.id}
 

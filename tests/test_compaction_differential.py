@@ -83,6 +83,7 @@ def manual_session(argv: list[str], home: Path) -> dict[str, Any]:
             server.barrier()
             sent = [*server.notifications, completed]
             turn(server, thread_id, "two")
+            read = server.result("thread/read", {"threadId": thread_id, "includeTurns": True})
         finally:
             server.close()
         requests = list(model.requests)
@@ -96,6 +97,7 @@ def manual_session(argv: list[str], home: Path) -> dict[str, Any]:
     return {
         "thread_id": thread_id,
         "notifications": notifications,
+        "turns": Masker()(read["thread"]["turns"]),
         "summarize_tools": requests[1].body["tools"],
         "summarize": model_view(requests[1]),
         "after": model_view(requests[2]),
@@ -174,6 +176,7 @@ def test_manual_compaction_matches_the_reference(tmp_path: Path) -> None:
     ours = manual_session(server_command(), tmp_path / "ours" / "home")
     theirs = manual_session(REFERENCE, tmp_path / "reference" / "home")
     assert ours["notifications"] == theirs["notifications"]
+    assert ours["turns"] == theirs["turns"]
     assert ours["summarize_tools"] == theirs["summarize_tools"] == []
     assert ours["summarize"] == theirs["summarize"]
     assert ours["after"] == theirs["after"]

@@ -284,6 +284,30 @@ def test_a_running_compaction_takes_no_input(start_server: Any, model: ScriptedM
     }
 
 
+def test_an_interrupted_compaction_keeps_the_history(
+    start_server: Any, model: ScriptedModelServer
+) -> None:
+    model.add(message("First answer."), ModelResponse([message("SUMMARY TEXT")], stall=30))
+    model.add(message("Second."))
+    server = serve(start_server, model)
+    thread_id = start_thread(server)
+    first = run_turn(server, thread_id, "one")["turn"]["id"]
+    before = len(server.notifications)
+    server.result("thread/compact/start", {"threadId": thread_id})
+    started = server.wait_notification("turn/started", where=lambda p: p["turn"]["id"] != first)
+    model.wait_for_requests(2)
+    compaction = started["params"]["turn"]["id"]
+    server.result("turn/interrupt", {"threadId": thread_id, "turnId": compaction})
+    completed = server.wait_notification("turn/completed")["params"]["turn"]
+    assert completed["id"] == compaction and completed["status"] == "interrupted"
+    # As the reference: the compaction item is left open.
+    server.barrier()
+    assert not [m for m in server.notifications[before:] if m["method"] == "item/completed"]
+    run_turn(server, thread_id, "two")
+    assert inputs(model.requests[-1]) == [("user", "one"), ("assistant", "First answer."),
+                                          ("user", "two")]  # fmt: skip
+
+
 def test_a_failed_summary_fails_the_turn_and_keeps_the_history(
     start_server: Any, model: ScriptedModelServer
 ) -> None:

@@ -18,7 +18,13 @@ from typing import Any
 import pytest
 from test_threads_differential import Masker
 
-from codex_core.testing import ModelResponse, ScriptedModelServer, function_call, message
+from codex_core.testing import (
+    ModelResponse,
+    ScriptedModelServer,
+    function_call,
+    http_error,
+    message,
+)
 from codex_core.testing.model_server import RecordedRequest, default_usage
 from codex_core.testing.pytest_plugin import StdioServer, server_command
 from codex_core.testing.reference import reference_server_command
@@ -158,6 +164,19 @@ def fresh_and_long_session(argv: list[str], home: Path) -> dict[str, Any]:
         return {"fresh": fresh, "views": [model_view(request) for request in model.requests]}
 
 
+def failed_session(argv: list[str], home: Path) -> list[dict[str, Any]]:
+    """A compaction whose summarization request the API refuses: its notifications."""
+    with ScriptedModelServer() as model:
+        model.add(message("First."), http_error(400, "bad request", type="invalid_request"))
+        server = start(argv, model, home)
+        try:
+            thread_id = server.result("thread/start", {})["thread"]["id"]
+            turn(server, thread_id, "one")
+            return compact_notifications(server, thread_id)
+        finally:
+            server.close()
+
+
 def resume_and_turn(argv: list[str], home: Path, thread_id: str) -> list[tuple[str, str]]:
     """What the model reads in a turn after resuming ``thread_id`` from ``home``."""
     with ScriptedModelServer() as model:
@@ -215,3 +234,19 @@ def test_compaction_before_any_turn_and_of_long_messages_matches(tmp_path: Path)
     theirs = fresh_and_long_session(REFERENCE, tmp_path / "reference" / "home")
     assert ours["fresh"] == theirs["fresh"]
     assert ours["views"] == theirs["views"]
+
+
+def test_a_failed_compaction_matches_the_reference(tmp_path: Path) -> None:
+    """The same notifications; what the error says is the provider's mapping of a 400, which
+    differs for any model request (not compared here)."""
+    assert REFERENCE is not None
+    ours = failed_session(server_command(), tmp_path / "ours" / "home")
+    theirs = failed_session(REFERENCE, tmp_path / "reference" / "home")
+    for sent in (ours, theirs):
+        for note in sent:
+            params = note["params"]
+            if "error" in params:
+                params["error"] = "<error>"
+            if "turn" in params and params["turn"]["error"] is not None:
+                params["turn"]["error"] = "<error>"
+    assert ours == theirs

@@ -12,8 +12,8 @@ As the reference (0.169) compacts, verified against it with the scripted model s
 - the rollout records a ``compacted`` line with that ``replacement_history`` (what the
   reference writes and reads back), so either server resumes the other's compacted thread;
 - the client sees one ``contextCompaction`` item, and three ``thread/tokenUsage/updated``:
-  the usage so far (re-sent), the summarization request's, and the estimate of the new
-  history (``last.totalTokens`` only).
+  the usage so far (re-sent once the model answers), the summarization request's, and the
+  estimate of the new history (``last.totalTokens`` only).
 
 ``thread/compact/start`` runs it as a turn of its own (a running turn is interrupted first,
 as the reference replaces it); a turn runs it by itself when the model's last reported
@@ -174,8 +174,6 @@ async def compact(turn: Turn) -> None:
     item = {"type": "contextCompaction", "id": uuid7(), "startedAtMs": now_ms(),
             "completedAtMs": None}  # fmt: skip
     turn.item_started(item)
-    if loaded.last_usage is not None:
-        turn.report_usage(loaded.last_usage)
     provider_id = str(loaded.settings["modelProvider"])
     provider = turn.registry.provider_for(provider_id)
     prompt = user_text_message(SUMMARIZATION_PROMPT)
@@ -185,7 +183,10 @@ async def compact(turn: Turn) -> None:
     completed = False
     async for event in provider.stream(request):
         kind = event.get("type")
-        if kind == "response.output_item.done":
+        if kind == "response.created" and loaded.last_usage is not None:
+            # As the reference: the usage so far again once the model answers.
+            turn.report_usage(loaded.last_usage)
+        elif kind == "response.output_item.done":
             output = event.get("item") or {}
             if output.get("type") == "message" and output.get("role", "assistant") == "assistant":
                 turn.record("response_item", output)

@@ -817,8 +817,9 @@ class Turn:
                 "fileChange",
                 "dynamicToolCall",
                 "collabAgentToolCall",
+                "contextCompaction",
             ):
-                # The reference leaves a tool item cut short by an interrupt open.
+                # The reference leaves a tool item (or a compaction) cut short open.
                 self.open_items.pop(item["id"], None)
                 continue
             if item.get("type") == "agentMessage":

@@ -248,6 +248,32 @@ def test_compaction_of_an_unknown_thread_is_refused(server: StdioServer) -> None
     )
 
 
+def test_a_thread_on_disk_but_not_loaded_is_not_found(
+    start_server: Any, model: ScriptedModelServer
+) -> None:
+    model.add(message("First answer."))
+    server = serve(start_server, model)
+    thread_id = start_thread(server)
+    run_turn(server, thread_id, "one")
+    server.close()
+    again = serve(start_server, model)
+    error = again.error("thread/compact/start", {"threadId": thread_id})
+    assert error == {"code": -32600, "message": f"thread not found: {thread_id}"}
+
+
+def test_an_ephemeral_thread_compacts_in_memory(
+    start_server: Any, model: ScriptedModelServer, codex_home: Path
+) -> None:
+    model.add(message("First answer."), message("SUMMARY TEXT"), message("After."))
+    server = serve(start_server, model)
+    thread_id = server.result("thread/start", {"ephemeral": True})["thread"]["id"]
+    run_turn(server, thread_id, "one")
+    assert compact(server, thread_id)[-1]["params"]["turn"]["status"] == "completed"
+    run_turn(server, thread_id, "two")
+    assert inputs(model.requests[-1]) == [("user", "one"), ("user", SUMMARY), ("user", "two")]
+    assert not list(codex_home.rglob("rollout-*.jsonl"))
+
+
 def test_compaction_replaces_a_running_turn(start_server: Any, model: ScriptedModelServer) -> None:
     model.add(ModelResponse([message("slow")], stall=30), message("SUMMARY TEXT"))
     server = serve(start_server, model)

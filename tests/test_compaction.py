@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_compaction_differential import HOOK, hooks_config
 
 from codex_core.testing import ModelResponse, ScriptedModelServer, function_call, http_error
 from codex_core.testing.model_server import default_usage, message
@@ -224,6 +225,27 @@ def test_the_limit_can_come_with_thread_start(
     run_turn(server, thread_id, "one")
     run_turn(server, thread_id, "two")
     assert inputs(model.requests[2]) == [("user", "one"), ("user", SUMMARY), ("user", "two")]
+
+
+def test_compaction_hooks_hear_an_automatic_trigger(
+    start_server: Any, model: ScriptedModelServer, codex_home: Path, tmp_path: Path
+) -> None:
+    hook = tmp_path / "hooks" / "hook.py"
+    hook.parent.mkdir()
+    hook.write_text(HOOK)
+    shutil.rmtree(codex_home)
+    hooks_config(codex_home, hook, "text")
+    model.add(big(message("First answer.")), message("SUMMARY TEXT"), message("Second."))
+    server = serve(start_server, model, *AUTO_LIMIT)
+    thread_id = start_thread(server)
+    run_turn(server, thread_id, "one")
+    run_turn(server, thread_id, "two")
+    read = [json.loads(line) for line in (hook.parent / "log.jsonl").read_text().splitlines()]
+    assert [(p["hook_event_name"], p["trigger"]) for p in read] == [
+        ("PreCompact", "auto"),
+        ("PostCompact", "auto"),
+    ]
+    assert {p["session_id"] for p in read} == {thread_id}
 
 
 def test_no_auto_compaction_under_the_limit(start_server: Any, model: ScriptedModelServer) -> None:

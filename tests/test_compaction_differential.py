@@ -10,14 +10,17 @@ the same history from either.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_threads_differential import Masker
 
+from codex_core.config.listing import trust_hash
 from codex_core.testing import (
     ModelResponse,
     ScriptedModelServer,
@@ -177,6 +180,66 @@ def failed_session(argv: list[str], home: Path) -> list[dict[str, Any]]:
             server.close()
 
 
+#: A PreCompact / PostCompact hook: logs its stdin next to it, then answers as argv[2] says.
+HOOK = r"""
+import json, os, sys
+data = json.loads(sys.stdin.read())
+with open(os.path.join(os.path.dirname(__file__), "log.jsonl"), "a") as log:
+    log.write(json.dumps(data) + "\n")
+mode = sys.argv[2]
+if mode == "json":
+    print(json.dumps({"systemMessage": "note"}))
+elif mode == "halt" and sys.argv[1] == "PreCompact":
+    print(json.dumps({"continue": False, "stopReason": "no compaction"}))
+elif mode == "exit2":
+    print("refused", file=sys.stderr)
+    sys.exit(2)
+elif mode == "bad":
+    print(json.dumps({"decision": "block", "reason": "unknown here"}))
+"""
+
+
+def hooks_config(home: Path, hook: Path, mode: str) -> None:
+    """A trusted PreCompact and PostCompact hook in ``home``'s ``config.toml``."""
+    home.mkdir(parents=True)
+    plain = home / "config.toml"
+    lines: list[str] = []
+    states: list[str] = []
+    for event, label in (("PreCompact", "pre_compact"), ("PostCompact", "post_compact")):
+        command = f"{sys.executable} {hook} {event} {mode}"
+        lines += [f"[[hooks.{event}]]", f"[[hooks.{event}.hooks]]", 'type = "command"',
+                  f"command = {json.dumps(command)}"]  # fmt: skip
+        normalized = {"type": "command", "command": command, "timeout": 600, "async": False}
+        digest = trust_hash(event, None, normalized)
+        states += [f'[hooks.state."{plain}:{label}:0:0"]', f"trusted_hash = {json.dumps(digest)}"]
+    plain.write_text("\n".join(lines + states) + "\n")
+
+
+def hooked_session(argv: list[str], root: Path, mode: str) -> dict[str, Any]:
+    """A turn, then a compaction between hooks answering as ``mode`` says: the compaction's
+    notifications and what the hooks read, with paths and ids masked."""
+    hook = root / "hook.py"
+    root.mkdir(parents=True)
+    hook.write_text(HOOK)
+    home = root / "home"
+    hooks_config(home, hook, mode)
+    with ScriptedModelServer() as model:
+        model.add(message("First."), message("SUMMARY TEXT"))
+        server = start(argv, model, home)
+        try:
+            thread_id = server.result("thread/start", {})["thread"]["id"]
+            turn(server, thread_id, "one")
+            sent = compact_notifications(server, thread_id)
+        finally:
+            server.close()
+    log = root / "log.jsonl"
+    read = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    for payload in read:
+        payload["transcript_path"] = payload["transcript_path"] is not None
+    masked = json.loads(json.dumps({"sent": sent, "read": read}).replace(str(root), "<root>"))
+    return dict(Masker()(masked))
+
+
 def resume_and_turn(argv: list[str], home: Path, thread_id: str) -> list[tuple[str, str]]:
     """What the model reads in a turn after resuming ``thread_id`` from ``home``."""
     with ScriptedModelServer() as model:
@@ -250,3 +313,16 @@ def test_a_failed_compaction_matches_the_reference(tmp_path: Path) -> None:
             if "turn" in params and params["turn"]["error"] is not None:
                 params["turn"]["error"] = "<error>"
     assert ours == theirs
+
+
+@pytest.mark.parametrize("mode", ["json", "halt", "exit2", "bad"])
+def test_compaction_hooks_match_the_reference(tmp_path: Path, mode: str) -> None:
+    """PreCompact and PostCompact hooks: when they run, what they read, how their output is
+    reported, and a PreCompact ``continue: false`` cancelling the compaction."""
+    assert REFERENCE is not None
+    ours = hooked_session(server_command(), tmp_path / "ours", mode)
+    theirs = hooked_session(REFERENCE, tmp_path / "reference", mode)
+    assert ours == theirs
+    events = [payload["hook_event_name"] for payload in ours["read"]]
+    assert events == (["PreCompact"] if mode == "halt" else ["PreCompact", "PostCompact"])
+    assert ours["read"][0]["trigger"] == "manual"

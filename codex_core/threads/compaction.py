@@ -15,16 +15,18 @@ As the reference (0.169) compacts, verified against it with the scripted model s
   the usage so far (re-sent once the model answers), the summarization request's, and the
   estimate of the new history (``last.totalTokens`` only).
 
-``thread/compact/start`` runs it as a turn of its own (a running turn is interrupted first,
-as the reference replaces it); a turn runs it by itself when the model's last reported
-usage reached ``model_auto_compact_token_limit``: before the user's input is added (the
-input then follows the summary) or between two model requests of a turn.
+The ``PreCompact`` hooks run before it (one may cancel it) and the ``PostCompact`` ones after
+it, with ``trigger`` ``manual`` or ``auto``. ``thread/compact/start`` runs it as a turn of its
+own (a running turn is interrupted first, as the reference replaces it); a turn runs it by
+itself when the model's last reported usage reached ``model_auto_compact_token_limit``: before
+the user's input is added (the input then follows the summary) or between two model requests of
+a turn.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from codex_core.rpc import INTERNAL_ERROR, INVALID_REQUEST, RequestContext, RpcError
 from codex_core.threads.ids import uuid7
@@ -166,10 +168,15 @@ def limit_reached(loaded: LoadedThread, config_limit: Any) -> bool:
     return last is not None and last["totalTokens"] >= config_limit
 
 
-async def compact(turn: Turn) -> None:
-    """Summarize the thread and replace its history, as one ``contextCompaction`` item."""
+async def compact(turn: Turn, trigger: Literal["manual", "auto"] = "manual") -> None:
+    """Summarize the thread and replace its history, as one ``contextCompaction`` item, between
+    the ``PreCompact`` hooks (one answering ``continue: false`` cancels it: the turn ends
+    interrupted) and the ``PostCompact`` ones."""
+    from codex_core.threads.tools import TurnAborted
     from codex_core.threads.turns import TurnFailed, now_ms
 
+    if (await turn.compact_hooks("PreCompact", trigger)).stop:
+        raise TurnAborted()
     loaded = turn.loaded
     item = {"type": "contextCompaction", "id": uuid7(), "startedAtMs": now_ms(),
             "completedAtMs": None}  # fmt: skip
@@ -211,6 +218,7 @@ async def compact(turn: Turn) -> None:
                 "totalTokens": estimate_tokens(instructions, loaded.history)}  # fmt: skip
     turn.report_usage(estimate, includes_reasoning=True)
     turn.item_completed({**item, "completedAtMs": now_ms()})
+    await turn.compact_hooks("PostCompact", trigger)
 
 
 def refuse_input(turn: Turn | None, *, steer: bool) -> None:

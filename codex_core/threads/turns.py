@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
@@ -39,6 +39,7 @@ from codex_core.threads import compaction
 from codex_core.threads.diff import TurnDiff
 from codex_core.threads.hooks import (
     HookOutcome,
+    compact_input,
     context_message,
     hook_handlers,
     hook_prompt_item,
@@ -315,7 +316,7 @@ class Turn:
         if source is not None and (await self.session_start_hooks(source)).stop:
             return  # as the reference: the turn ends before the user's input is taken
         if self.auto_compact_due():
-            await compaction.compact(self)  # before the input: it follows the summary
+            await compaction.compact(self, "auto")  # before the input: it follows the summary
         self.user_message(self.user_item)
         provider_id = str(self.loaded.settings["modelProvider"])
         provider = self.registry.provider_for(provider_id)
@@ -339,7 +340,7 @@ class Turn:
             self.flush_usage()
             self.resend_diff()
             if calls and self.auto_compact_due():
-                await compaction.compact(self)  # the model goes on from the summary
+                await compaction.compact(self, "auto")  # the model goes on from the summary
             if not calls and not self.steered:
                 outcome = await self.stop_hooks(stop_hook_active)
                 if outcome.block:
@@ -396,6 +397,26 @@ class Turn:
             last_assistant_message=last,
         )  # fmt: skip
         return await run_hooks(self.loaded.hooks, "Stop", payload, cwd=str(settings["cwd"]),
+                               thread_id=self.thread_id, turn_id=self.id,
+                               emit=self.emit)  # fmt: skip
+
+    async def compact_hooks(
+        self, event: Literal["PreCompact", "PostCompact"], trigger: Literal["manual", "auto"]
+    ) -> HookOutcome:
+        """The thread's ``PreCompact`` (before the compaction item) or ``PostCompact`` (after
+        it) hooks; hooks not read yet this session (a compaction first) are read now."""
+        loaded, settings = self.loaded, self.loaded.settings
+        if loaded.session_start is not None and not loaded.hooks:
+            config = self.registry.kernel.config
+            loaded.hooks = hook_handlers(
+                await anyio.to_thread.run_sync(config.reload, str(settings["cwd"]))
+            )
+        payload = compact_input(
+            event, thread_id=self.thread_id, turn_id=self.id,
+            transcript_path=loaded.thread["path"], cwd=str(settings["cwd"]),
+            model=str(settings["model"]), trigger=trigger,
+        )  # fmt: skip
+        return await run_hooks(loaded.hooks, event, payload, cwd=str(settings["cwd"]),
                                thread_id=self.thread_id, turn_id=self.id,
                                emit=self.emit)  # fmt: skip
 

@@ -29,15 +29,17 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
 from codex_core.accounts import rate_limits
 from codex_core.plugins import is_cancellation
+from codex_core.threads import compaction
 from codex_core.threads.diff import TurnDiff
 from codex_core.threads.hooks import (
     HookOutcome,
+    compact_input,
     context_message,
     hook_handlers,
     hook_prompt_item,
@@ -180,6 +182,8 @@ class Turn:
     client_version: str | None
     #: What the turn does instead of sampling the model (a user's shell command, say).
     body: Callable[[Turn], Coroutine[Any, Any, None]] | None = None
+    #: ``compact`` for the turn of ``thread/compact/start``, which takes no more input.
+    kind: str = "regular"
     started_at: int = 0
     started_ms: int = 0
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
@@ -311,6 +315,8 @@ class Turn:
         source = self.loaded.session_start
         if source is not None and (await self.session_start_hooks(source)).stop:
             return  # as the reference: the turn ends before the user's input is taken
+        if self.auto_compact_due():
+            await compaction.compact(self, "auto")  # before the input: it follows the summary
         self.user_message(self.user_item)
         provider_id = str(self.loaded.settings["modelProvider"])
         provider = self.registry.provider_for(provider_id)
@@ -333,6 +339,8 @@ class Turn:
                 self._call_output(call, output)
             self.flush_usage()
             self.resend_diff()
+            if calls and self.auto_compact_due():
+                await compaction.compact(self, "auto")  # the model goes on from the summary
             if not calls and not self.steered:
                 outcome = await self.stop_hooks(stop_hook_active)
                 if outcome.block:
@@ -342,6 +350,9 @@ class Turn:
                     self.accepts_input = False
                     return
         raise TurnFailed(f"the model made more than {MAX_MODEL_ROUNDS} requests in one turn")
+
+    def auto_compact_due(self) -> bool:
+        return compaction.limit_reached(self.loaded, self.loaded.auto_compact_limit)
 
     def user_message(self, item: dict[str, Any]) -> None:
         """A user message of this turn (its input, or input steered in): an item and history."""
@@ -386,6 +397,26 @@ class Turn:
             last_assistant_message=last,
         )  # fmt: skip
         return await run_hooks(self.loaded.hooks, "Stop", payload, cwd=str(settings["cwd"]),
+                               thread_id=self.thread_id, turn_id=self.id,
+                               emit=self.emit)  # fmt: skip
+
+    async def compact_hooks(
+        self, event: Literal["PreCompact", "PostCompact"], trigger: Literal["manual", "auto"]
+    ) -> HookOutcome:
+        """The thread's ``PreCompact`` (before the compaction item) or ``PostCompact`` (after
+        it) hooks; hooks not read yet this session (a compaction first) are read now."""
+        loaded, settings = self.loaded, self.loaded.settings
+        if loaded.session_start is not None and not loaded.hooks:
+            config = self.registry.kernel.config
+            loaded.hooks = hook_handlers(
+                await anyio.to_thread.run_sync(config.reload, str(settings["cwd"]))
+            )
+        payload = compact_input(
+            event, thread_id=self.thread_id, turn_id=self.id,
+            transcript_path=loaded.thread["path"], cwd=str(settings["cwd"]),
+            model=str(settings["model"]), trigger=trigger,
+        )  # fmt: skip
+        return await run_hooks(loaded.hooks, event, payload, cwd=str(settings["cwd"]),
                                thread_id=self.thread_id, turn_id=self.id,
                                emit=self.emit)  # fmt: skip
 
@@ -542,14 +573,22 @@ class Turn:
                           "parameters": spec.get("inputSchema") or {"type": "object"}})  # fmt: skip
         return specs
 
-    def model_request(self, provider_id: str) -> dict[str, Any]:
+    def model_request(
+        self,
+        provider_id: str,
+        model_input: list[dict[str, Any]] | None = None,
+        *,
+        tools: bool = True,
+    ) -> dict[str, Any]:
+        """The provider request for the thread's history (or ``model_input``); a compaction
+        offers no tools."""
         loaded = self.loaded
         settings = loaded.settings
         body: dict[str, Any] = {
             "model": settings["model"],
             "instructions": loaded.base_instructions or BASE_INSTRUCTIONS,
-            "input": list(loaded.history),
-            "tools": self.tool_specs(),
+            "input": list(loaded.history if model_input is None else model_input),
+            "tools": self.tool_specs() if tools else [],
             "tool_choice": "auto",
             "parallel_tool_calls": False,
             "store": False,
@@ -752,11 +791,17 @@ class Turn:
             self.emit("turn/diff/updated", params)
 
     def _usage(self, usage: dict[str, Any] | None) -> None:
-        loaded = self.loaded
         if usage is None:
             return
         last = usage_from_api(usage)
-        loaded.token_total = add_usage(loaded.token_total, last)
+        self.loaded.token_total = add_usage(self.loaded.token_total, last)
+        self.report_usage(last)
+
+    def report_usage(self, last: dict[str, int], *, includes_reasoning: bool = False) -> None:
+        """Record and announce the thread's usage with ``last`` as the latest request's (or,
+        after a compaction, the estimate of the new history, which counts reasoning)."""
+        loaded = self.loaded
+        loaded.last_usage = dict(last)
         window = DEFAULT_CONTEXT_WINDOW
         self.record(
             "event_msg",
@@ -765,7 +810,7 @@ class Turn:
                 "info": {
                     "total_token_usage": {snake(k): v for k, v in loaded.token_total.items()},
                     "last_token_usage": {snake(k): v for k, v in last.items()},
-                    "last_usage_includes_reasoning": False,
+                    "last_usage_includes_reasoning": includes_reasoning,
                     "model_context_window": window,
                 },
                 "rate_limits": None,
@@ -793,8 +838,9 @@ class Turn:
                 "fileChange",
                 "dynamicToolCall",
                 "collabAgentToolCall",
+                "contextCompaction",
             ):
-                # The reference leaves a tool item cut short by an interrupt open.
+                # The reference leaves a tool item (or a compaction) cut short open.
                 self.open_items.pop(item["id"], None)
                 continue
             if item.get("type") == "agentMessage":

@@ -2,8 +2,9 @@
 
 It shows its first screen, sends a prompt, displays the command approval our server asks
 for, accepts it, and shows the final answer; once without auth and once with a capability
-token; then ``/stop``, ``/permissions`` and ``/plan`` after a first turn; and ``/diff`` in a git
-repository, side by side with the reference. Needs the official
+token; then ``/stop``, ``/permissions`` and ``/plan`` after a first turn; ``/diff`` in a git
+repository, side by side with the reference; and ``/compact`` (against codex-core and the
+reference). Needs the official
 client (the pinned official ``codex``, which ``dev.py setup`` installs;
 ``codex_core.testing.reference``) and tmux; skipped with a clear message where either is missing.
 """
@@ -247,3 +248,51 @@ def test_the_official_tui_shows_the_diff_as_against_the_reference(
         assert shown_diff(theirs_tui) == ours
     finally:
         reference.stop()
+
+
+@pytest.mark.parametrize("served_by", ["codex-core", "reference"])
+def test_the_official_tui_compacts_the_conversation(
+    served_by: str,
+    codex_ws_server_factory: Any,
+    codex_env: dict[str, str],
+    codex_model_server: ScriptedModelServer,
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/compact`` (``thread/compact/start``) keeps the TUI running and shows "Context
+    compacted", against codex-core and against the reference alike; the next prompt is
+    answered, and the model reads the summary instead of the first turn."""
+    script(codex_model_server)
+    codex_model_server.answer_matching(
+        lambda request: any("CONTEXT CHECKPOINT COMPACTION" in text
+                            for text in request.input_texts()),
+        message("SUMMARY-OF-THE-TALK"),
+    )  # fmt: skip
+    codex_model_server.add("AFTER-COMPACTION")
+    args = (
+        *codex_model_server.config_args(),
+        "-c", 'approval_policy="on-request"', "-c", 'sandbox_mode="read-only"',
+    )  # fmt: skip
+    workdir = tmp_path / "cwd"
+    workdir.mkdir(exist_ok=True)
+    if served_by == "codex-core":
+        server = codex_ws_server_factory(*args, env=codex_model_server.env)
+    else:
+        assert OFFICIAL is not None
+        argv = [OFFICIAL, "app-server", "--listen", "ws://127.0.0.1:0", *args]
+        server = WsServer(argv, {**codex_env, **codex_model_server.env}, workdir)
+    try:
+        tui = tui_factory(server.url, workdir)
+        converse(tui, workdir)
+        slash(tui, "/compact")
+        tui.wait_for("Context compacted")
+        tui.keys("go on")
+        time.sleep(0.5)  # as in converse: Enter arriving with the text reads as a paste
+        tui.keys("Enter")
+        tui.wait_for("AFTER-COMPACTION")
+    finally:
+        server.stop()
+    (last,) = [r for r in codex_model_server.requests if "go on" in r.input_texts()]
+    texts = last.input_texts()
+    assert any(text.endswith("\nSUMMARY-OF-THE-TALK") for text in texts)
+    assert FINAL not in last.input_texts("assistant")

@@ -13,6 +13,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from codex_core.accounts import backend_methods
 from codex_core.accounts.bedrock import check_gov_cloud_requirements
 from codex_core.accounts.providers import ApiKeyProvider, ChatgptAuthTokensProvider
 from codex_core.accounts.rate_limits import rate_limits_response
@@ -163,4 +164,12 @@ def codex_rpc_methods() -> list[RpcMethod]:
         RpcMethod("account/logout", logout),
         RpcMethod("account/rateLimits/read", rate_limits_read),
         RpcMethod("account/bedrock/checkGovCloudRequirements", check_gov_cloud_requirements),
+        RpcMethod("account/usage/read", backend_methods.usage_read),
+        RpcMethod("account/workspaceMessages/read", backend_methods.workspace_messages_read),
+        RpcMethod("account/securitySetup/read", backend_methods.security_setup_read),
+        RpcMethod(
+            "account/rateLimitResetCredit/consume",
+            backend_methods.rate_limit_reset_credit_consume,
+        ),
+        RpcMethod("account/sendAddCreditsNudgeEmail", backend_methods.send_add_credits_nudge_email),
     ]

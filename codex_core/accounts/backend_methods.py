@@ -1,0 +1,234 @@
+"""The ``account/*`` methods answered by the ChatGPT backend.
+
+- ``account/usage/read``: ``GET /wham/profiles/me`` (token activity: its ``stats``, daily
+  buckets included);
+- ``account/workspaceMessages/read``: ``GET /wham/workspace-messages`` (a 404 means the route
+  is not enabled for this client: ``featureEnabled: false``);
+- ``account/securitySetup/read``: ``GET /wham/security-setup``, a best-effort reminder: signed
+  out, an API key or any failure is "no notice";
+- ``account/rateLimitResetCredit/consume``: ``POST /wham/rate-limit-reset-credits/consume``;
+- ``account/sendAddCreditsNudgeEmail``: ``POST /wham/accounts/send_add_credits_nudge_email``
+  (a 429 is the backend's cooldown, not an error).
+
+Requests, results and error texts are the official server's (see ``codex_core.accounts.backend``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import TYPE_CHECKING, Any
+
+from codex_core.accounts.backend import BackendReply, call, chatgpt_credentials
+from codex_core.accounts.service import accounts_service
+from codex_core.protocol.wire import to_wire
+from codex_core.rpc import INTERNAL_ERROR, INVALID_REQUEST, RpcError
+
+if TYPE_CHECKING:
+    from codex_core.rpc import RequestContext
+
+#: The backend's reset outcome codes and the protocol's names for them.
+RESET_OUTCOMES = {
+    "reset": "reset",
+    "nothing_to_reset": "nothingToReset",
+    "no_credit": "noCredit",
+    "already_redeemed": "alreadyRedeemed",
+}
+WORKSPACE_MESSAGE_TYPES = frozenset({"headline", "announcement"})
+_MISSING = object()
+
+
+def _json_object(reply: BackendReply, failed: str) -> dict[str, Any]:
+    """A success answer's JSON object, or the internal error the reference gives for a body it
+    cannot read (its decoder's wording of the problem differs; the rest is the same)."""
+    try:
+        body = reply.json()
+    except ValueError as exc:
+        raise RpcError(INTERNAL_ERROR, f"{failed}: {reply.decode_error(str(exc))}") from None
+    if not isinstance(body, dict):
+        problem = f"invalid type: {type(body).__name__}, expected a JSON object"
+        raise RpcError(INTERNAL_ERROR, f"{failed}: {reply.decode_error(problem)}")
+    return body
+
+
+def _checked(reply: BackendReply, failed: str) -> BackendReply:
+    if not reply.ok:
+        raise RpcError(INTERNAL_ERROR, f"{failed}: {reply.failure()}")
+    return reply
+
+
+# --------------------------------------------------------------------------- token usage
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _usage_summary(stats: dict[str, Any]) -> dict[str, int | None]:
+    return {
+        "lifetimeTokens": _int_or_none(stats.get("lifetime_tokens")),
+        "peakDailyTokens": _int_or_none(stats.get("peak_daily_tokens")),
+        "longestRunningTurnSec": _int_or_none(stats.get("longest_running_turn_sec")),
+        "currentStreakDays": _int_or_none(stats.get("current_streak_days")),
+        "longestStreakDays": _int_or_none(stats.get("longest_streak_days")),
+    }
+
+
+def _daily_buckets(raw: Any) -> list[dict[str, Any]] | None:
+    if not isinstance(raw, list):
+        return None
+    return [
+        {"startDate": str(bucket.get("start_date")), "tokens": _int_or_none(bucket.get("tokens"))}
+        for bucket in raw
+        if isinstance(bucket, dict)
+    ]
+
+
+async def usage_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    """Account-wide token activity. A ``threadId`` is checked (a malformed one is refused as
+    the reference refuses it); the per-thread estimate is not fetched, so ``threadUsage`` is
+    null, as the reference answers when that estimate is unavailable."""
+    thread_id = getattr(params, "thread_id", None)
+    if thread_id is not None:
+        _check_thread_id(thread_id)
+    failed = "failed to fetch token usage profile"
+    credentials = await chatgpt_credentials(ctx, "to read token usage")
+    reply = _checked(
+        await call(ctx, credentials, "GET", "/wham/profiles/me", failed=failed), failed
+    )
+    stats = _json_object(reply, failed).get("stats", _MISSING)
+    if not isinstance(stats, dict):
+        problem = (
+            f"missing field `stats` {reply.at(reply.object_end())}"
+            if stats is _MISSING
+            else f"invalid type: {json.dumps(stats)}, expected struct TokenUsageProfileStats "
+            + reply.at(reply.value_end("stats"))
+        )
+        raise RpcError(INTERNAL_ERROR, f"{failed}: {reply.decode_error(problem)}")
+    return {
+        "summary": _usage_summary(stats),
+        "dailyUsageBuckets": _daily_buckets(stats.get("daily_usage_buckets")),
+        "threadUsage": None,
+    }
+
+
+def _check_thread_id(text: str) -> None:
+    """Refuse a thread id that is no UUID, in the words of the reference's UUID parser (its
+    two common complaints: a wrong length, else the first character that is no hex digit)."""
+    import uuid
+
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        bad = [i for i, char in enumerate(text) if char not in "0123456789abcdefABCDEF-"]
+        if len(text) in (32, 36) and bad:
+            detail = (
+                "invalid character: expected an optional prefix of `urn:uuid:` followed by "
+                f"[0-9a-fA-F-], found `{text[bad[0]]}` at {bad[0] + 1}"
+            )
+        else:
+            detail = f"invalid length: expected length 32 for simple format, found {len(text)}"
+        raise RpcError(INVALID_REQUEST, f"invalid thread id: {detail}") from None
+
+
+# --------------------------------------------------------------------------- workspace messages
+
+
+def _timestamp(value: Any) -> int | None:
+    """An RFC 3339 time as Unix seconds (the backend sends text, the protocol numbers)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return int(parsed.timestamp())
+
+
+def _workspace_message(raw: dict[str, Any]) -> dict[str, Any]:
+    kind = raw.get("message_type")
+    return {
+        "messageId": str(raw.get("message_id")),
+        "messageType": kind if kind in WORKSPACE_MESSAGE_TYPES else "unknown",
+        "messageBody": str(raw.get("message_body")),
+        "createdAt": _timestamp(raw.get("created_at")),
+        "archivedAt": _timestamp(raw.get("archived_at")),
+    }
+
+
+async def workspace_messages_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    failed = "failed to fetch workspace messages"
+    credentials = await chatgpt_credentials(ctx, "to read workspace messages")
+    reply = await call(ctx, credentials, "GET", "/wham/workspace-messages", failed=failed)
+    if reply.status == 404:
+        return {"featureEnabled": False, "messages": []}
+    body = _json_object(_checked(reply, failed), failed)
+    raw = body.get("messages")
+    messages = [_workspace_message(item) for item in raw or [] if isinstance(item, dict)]
+    return {"featureEnabled": True, "messages": messages}
+
+
+# --------------------------------------------------------------------------- security setup
+
+
+async def security_setup_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    """The account's security reminder, bound to the account and user that fetched it."""
+    credentials = await accounts_service(ctx.kernel).credentials()
+    if credentials is None or credentials.auth_mode == "apikey":
+        return {"notice": None}
+    try:
+        reply = await call(ctx, credentials, "GET", "/wham/security-setup", failed="")
+        body = reply.json() if reply.ok else None
+    except (RpcError, ValueError):
+        return {"notice": None}
+    notice = body.get("notice") if isinstance(body, dict) else None
+    if not isinstance(notice, dict) or not isinstance(notice.get("action"), dict):
+        return {"notice": None}
+    action = notice["action"]
+    return {
+        "notice": {
+            "accountId": credentials.account_id,
+            "userId": credentials.user_id,
+            "title": str(notice.get("title")),
+            "description": str(notice.get("description")),
+            "action": {"label": str(action.get("label")), "url": str(action.get("url"))},
+        }
+    }
+
+
+# --------------------------------------------------------------------------- credits
+
+
+async def rate_limit_reset_credit_consume(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    failed = "failed to consume rate limit reset"
+    credentials = await chatgpt_credentials(ctx, "for rate limit reset credits")
+    body: dict[str, Any] = {"redeem_request_id": params.idempotency_key}
+    if params.credit_id is not None:
+        body["credit_id"] = params.credit_id
+    path = "/wham/rate-limit-reset-credits/consume"
+    reply = _checked(await call(ctx, credentials, "POST", path, failed=failed, body=body), failed)
+    code = _json_object(reply, failed).get("code")
+    if code not in RESET_OUTCOMES:
+        expected = ", ".join(f"`{name}`" for name in RESET_OUTCOMES)
+        problem = (
+            f"missing field `code` {reply.at(reply.object_end())}"
+            if code is None
+            else f"unknown variant `{code}`, expected one of {expected} "
+            + reply.at(reply.value_end("code"))
+        )
+        raise RpcError(INTERNAL_ERROR, f"{failed}: {reply.decode_error(problem)}")
+    return {"outcome": RESET_OUTCOMES[code]}
+
+
+async def send_add_credits_nudge_email(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    failed = "failed to notify workspace owner"
+    credentials = await chatgpt_credentials(ctx, "to notify workspace owner")
+    body = {"credit_type": to_wire(params)["creditType"]}
+    path = "/wham/accounts/send_add_credits_nudge_email"
+    reply = await call(ctx, credentials, "POST", path, failed=failed, body=body)
+    if reply.status == 429:
+        return {"status": "cooldown_active"}
+    _checked(reply, failed)
+    return {"status": "sent"}

@@ -82,6 +82,19 @@ def _is_union_branch(part: Any) -> bool:
     return isinstance(part, str) and (part[:1].isupper() or "[" in part)
 
 
+def _variants(expected: str) -> str:
+    """pydantic's ``'a', 'b' or 'c'`` in serde's words: ``one of `a`, `b`, `c```, or
+    ```a` or `b``` for two."""
+    import re
+
+    names = [f"`{name}`" for name in re.findall(r"'([^']*)'", expected)]
+    if not names:
+        return expected or "a known variant"
+    if len(names) == 2:
+        return f"{names[0]} or {names[1]}"
+    return names[0] if len(names) == 1 else "one of " + ", ".join(names)
+
+
 def _message(error: ErrorDetails, path: list[str]) -> str:
     kind = error["type"]
     value = error.get("input")
@@ -93,7 +106,7 @@ def _message(error: ErrorDetails, path: list[str]) -> str:
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         return f"invalid value: {describe(value)}, {error['msg'].lower()}"
     if kind in ("literal_error", "enum"):
-        return f"unknown variant `{value}`, expected {ctx.get('expected', 'a known variant')}"
+        return f"unknown variant `{value}`, expected {_variants(str(ctx.get('expected', '')))}"
     if kind == "union_tag_invalid":
         tags = ", ".join(
             f"`{tag.strip().strip(chr(39))}`"

@@ -236,8 +236,11 @@ def test_signed_in_answers(both: Differ, backend: Backend) -> None:
     assert notice["notice"]["accountId"] == "acct-1"
     outcomes = [first, *outcomes]
     assert [o["outcome"] for o in outcomes] == [
-        "reset", "nothingToReset", "noCredit", "alreadyRedeemed",
-    ]  # fmt: skip
+        "reset",
+        "nothingToReset",
+        "noCredit",
+        "alreadyRedeemed",
+    ]
     assert (sent, cooldown) == ({"status": "sent"}, {"status": "cooldown_active"})
     # Both servers asked the same things, in the same order.
     seen = method_requests(backend)

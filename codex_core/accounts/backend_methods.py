@@ -113,22 +113,12 @@ async def usage_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
 
 
 def _check_thread_id(text: str) -> None:
-    """Refuse a thread id that is no UUID, in the words of the reference's UUID parser (its
-    two common complaints: a wrong length, else the first character that is no hex digit)."""
-    import uuid
+    """Refuse a thread id that is no UUID, as the reference does."""
+    from codex_core.threads.ids import reference_uuid_error
 
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        bad = [i for i, char in enumerate(text) if char not in "0123456789abcdefABCDEF-"]
-        if len(text) in (32, 36) and bad:
-            detail = (
-                "invalid character: expected an optional prefix of `urn:uuid:` followed by "
-                f"[0-9a-fA-F-], found `{text[bad[0]]}` at {bad[0] + 1}"
-            )
-        else:
-            detail = f"invalid length: expected length 32 for simple format, found {len(text)}"
-        raise RpcError(INVALID_REQUEST, f"invalid thread id: {detail}") from None
+    problem = reference_uuid_error(text)
+    if problem is not None:
+        raise RpcError(INVALID_REQUEST, f"invalid thread id: {problem}")
 
 
 # --------------------------------------------------------------------------- workspace messages

@@ -25,6 +25,7 @@ import queue
 import subprocess
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,7 +124,8 @@ def run_session(
             send(request)
             response = answer(number)
             session.responses.append({k: v for k, v in response.items() if k != "id"})
-        while not set(wait_for) <= {n["method"] for n in session.notifications}:
+        wanted = Counter(wait_for)
+        while wanted - Counter(n["method"] for n in session.notifications):
             next_message()
     finally:
         with contextlib.suppress(BrokenPipeError):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from codex_core.config import listing, migration, permissions
+from codex_core.config import import_history, listing, migration, permissions
 from codex_core.config.loader import DEFAULTS, Config
 from codex_core.config.writer import ConfigService, Edit
 from codex_core.hookspecs import hookimpl
@@ -185,4 +185,10 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("permissionProfile/list", permissions.permission_profile_list),
         RpcMethod("externalAgentConfig/detect", migration.external_agent_config_detect),
         RpcMethod("externalAgentConfig/import", migration.external_agent_config_import),
+        RpcMethod("externalAgentConfig/import/recordHistory", import_history.record_history),
+        RpcMethod("externalAgentConfig/import/readHistories", import_history.read_histories),
+        RpcMethod(
+            "experimentalFeature/enablement/set", listing.experimental_feature_enablement_set
+        ),
+        RpcMethod("modelProvider/capabilities/read", listing.model_provider_capabilities_read),
     ]

@@ -348,3 +348,54 @@ def test_malformed_params(both: Differ, backend: Backend) -> None:
         r["error"]["code"] for r in theirs.results
     ]
     assert ours.results[0] == theirs.results[0]
+
+
+THREAD = "00000000-0000-7000-8000-000000000001"
+GROUP = {
+    "model": "gpt-5",
+    "reasoning_effort": "high",
+    "speed": None,
+    "estimated_usage_credits_micros": 5,
+    "net_new_input_tokens": 1,
+    "cached_input_tokens": 2,
+    "input_tokens": 3,
+    "output_tokens": 4,
+    "total_tokens": 7,
+}
+
+
+@needs_reference
+def test_thread_usage(both: Differ, backend: Backend) -> None:
+    """With a ``threadId`` only the thread's estimate is asked for: full and sparse rows, rows
+    of other threads or none, a 403 (no estimate: null) and a 500."""
+    full = {
+        "thread_id": THREAD,
+        "estimated_usage_credits_micros": 10,
+        "estimated_usage_usd_micros": 20,
+        "native_usage_usd_micros": 30,
+        "groups": [GROUP],
+    }
+    backend.answer(
+        "/wham/usage/thread_usage/query",
+        Reply(200, {"threads": [full]}),
+        Reply(200, {"threads": [{"thread_id": THREAD, "estimated_usage_credits_micros": 1}]}),
+        Reply(200, {"threads": [{"thread_id": "other", "estimated_usage_credits_micros": 1}]}),
+        Reply(200, {"threads": []}),
+        Reply(403, {"detail": "no"}),
+        Reply(500, {"detail": "boom"}),
+    )
+    requests = [("account/usage/read", {"threadId": THREAD})] * 6
+    ours, theirs = both(requests, backend.url, CHATGPT_AUTH)
+    assert ours.results == theirs.results
+    assert ours.results[0]["threadUsage"]["groups"][0]["reasoningEffort"] == "high"
+    assert ours.results[0]["summary"]["lifetimeTokens"] is None
+    assert ours.results[4]["threadUsage"] is None
+    assert [r["error"]["message"] for r in ours.results[2:4]] == [
+        "failed to fetch thread usage: thread usage returned unexpected threads",
+        "failed to fetch thread usage: thread usage response omitted requested thread",
+    ]
+    seen = method_requests(backend)
+    assert (
+        seen
+        == [("POST", "/backend-api/wham/usage/thread_usage/query", {"thread_ids": [THREAD]})] * 12
+    )

@@ -1,7 +1,7 @@
 """The ``account/*`` methods answered by the ChatGPT backend.
 
 - ``account/usage/read``: ``GET /wham/profiles/me`` (token activity: its ``stats``, daily
-  buckets included);
+  buckets included), or for one thread ``POST /wham/usage/thread_usage/query``;
 - ``account/workspaceMessages/read``: ``GET /wham/workspace-messages`` (a 404 means the route
   is not enabled for this client: ``featureEnabled: false``);
 - ``account/securitySetup/read``: ``GET /wham/security-setup``, a best-effort reminder: signed
@@ -20,7 +20,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from codex_core.accounts.backend import BackendReply, call, chatgpt_credentials
-from codex_core.accounts.service import accounts_service
+from codex_core.accounts.service import Credentials, accounts_service
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INTERNAL_ERROR, INVALID_REQUEST, RpcError
 
@@ -85,14 +85,19 @@ def _daily_buckets(raw: Any) -> list[dict[str, Any]] | None:
 
 
 async def usage_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
-    """Account-wide token activity. A ``threadId`` is checked (a malformed one is refused as
-    the reference refuses it); the per-thread estimate is not fetched, so ``threadUsage`` is
-    null, as the reference answers when that estimate is unavailable."""
+    """Account-wide token activity, or, for a ``threadId``, that thread's estimated usage
+    alone (the summary then all null, as the reference answers)."""
     thread_id = getattr(params, "thread_id", None)
     if thread_id is not None:
         _check_thread_id(thread_id)
-    failed = "failed to fetch token usage profile"
     credentials = await chatgpt_credentials(ctx, "to read token usage")
+    if thread_id is not None:
+        return {
+            "summary": _usage_summary({}),
+            "dailyUsageBuckets": None,
+            "threadUsage": await _thread_usage(ctx, credentials, thread_id),
+        }
+    failed = "failed to fetch token usage profile"
     reply = _checked(
         await call(ctx, credentials, "GET", "/wham/profiles/me", failed=failed), failed
     )
@@ -109,6 +114,53 @@ async def usage_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
         "summary": _usage_summary(stats),
         "dailyUsageBuckets": _daily_buckets(stats.get("daily_usage_buckets")),
         "threadUsage": None,
+    }
+
+
+async def _thread_usage(
+    ctx: RequestContext, credentials: Credentials, thread_id: str
+) -> dict[str, Any] | None:
+    """``POST /wham/usage/thread_usage/query``; a 403 or 404 (no estimate for this account or
+    thread) is no usage rather than an error."""
+    failed = "failed to fetch thread usage"
+    path = "/wham/usage/thread_usage/query"
+    body = {"thread_ids": [thread_id]}
+    reply = await call(ctx, credentials, "POST", path, failed=failed, body=body)
+    if reply.status in (403, 404):
+        return None
+    raw = _json_object(_checked(reply, failed), failed).get("threads")
+    rows = [row for row in raw if isinstance(row, dict)] if isinstance(raw, list) else []
+    if any(row.get("thread_id") != thread_id for row in rows):
+        raise RpcError(INTERNAL_ERROR, f"{failed}: thread usage returned unexpected threads")
+    if not rows:
+        raise RpcError(INTERNAL_ERROR, f"{failed}: thread usage response omitted requested thread")
+    row = rows[0]
+    return {
+        "threadId": thread_id,
+        "estimatedUsageCreditsMicros": _int_or_none(row.get("estimated_usage_credits_micros")),
+        "estimatedUsageUsdMicros": _int_or_none(row.get("estimated_usage_usd_micros")),
+        "nativeUsageUsdMicros": _int_or_none(row.get("native_usage_usd_micros")),
+        "groups": [
+            _usage_group(group) for group in row.get("groups") or [] if isinstance(group, dict)
+        ],
+    }
+
+
+def _usage_group(raw: dict[str, Any]) -> dict[str, Any]:
+    def text(key: str) -> str | None:
+        value = raw.get(key)
+        return value if isinstance(value, str) else None
+
+    return {
+        "model": text("model"),
+        "reasoningEffort": text("reasoning_effort"),
+        "speed": text("speed"),
+        "estimatedUsageCreditsMicros": _int_or_none(raw.get("estimated_usage_credits_micros")),
+        "netNewInputTokens": _int_or_none(raw.get("net_new_input_tokens")),
+        "cachedInputTokens": _int_or_none(raw.get("cached_input_tokens")),
+        "inputTokens": _int_or_none(raw.get("input_tokens")),
+        "outputTokens": _int_or_none(raw.get("output_tokens")),
+        "totalTokens": _int_or_none(raw.get("total_tokens")),
     }
 
 

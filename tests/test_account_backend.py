@@ -314,9 +314,8 @@ def free_port() -> int:
 @needs_reference
 def test_unreachable_backend(both: Differ) -> None:
     """Nothing listens at ``chatgpt_base_url``."""
-    ours, theirs = both(
-        ACCOUNT_METHODS, f"http://127.0.0.1:{free_port()}/backend-api", CHATGPT_AUTH
-    )
+    requests = [*ACCOUNT_METHODS, ("account/rateLimits/read", NO_PARAMS)]
+    ours, theirs = both(requests, f"http://127.0.0.1:{free_port()}/backend-api", CHATGPT_AUTH)
     assert ours.results == theirs.results
     assert ours.results[0]["error"]["message"].startswith(
         "failed to fetch token usage profile: error sending request for url (http://127.0.0.1:"
@@ -398,4 +397,21 @@ def test_thread_usage(both: Differ, backend: Backend) -> None:
     assert (
         seen
         == [("POST", "/backend-api/wham/usage/thread_usage/query", {"thread_ids": [THREAD]})] * 12
+    )
+
+
+@needs_reference
+def test_rate_limits_failures(both: Differ, backend: Backend) -> None:
+    """``account/rateLimits/read`` words a failed usage call as the other methods do."""
+    backend.answer("/wham/usage", Reply(404, {"detail": "nf"}), Reply(200, b"not json"))
+    requests = [("account/rateLimits/read", NO_PARAMS)] * 2
+    ours, theirs = both(requests, backend.url, CHATGPT_AUTH)
+    assert ours.results[0] == theirs.results[0]
+    assert ours.results[0]["error"]["message"].endswith(
+        '/wham/usage failed: 404 Not Found; content-type=application/json; body={"detail": "nf"}'
+    )
+    # A body that is no JSON: the same error but for the decoder's wording of the problem.
+    assert (
+        ours.results[1]["error"]["message"].split(": ")[0:2]
+        == (theirs.results[1]["error"]["message"].split(": ")[0:2])
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http
 import json
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -75,8 +76,6 @@ class BackendReply:
 
     def value_end(self, key: str) -> int:
         """The body offset just past the value of the top-level ``key`` (else the body's end)."""
-        import re
-
         found = re.search(rf'"{re.escape(key)}"\s*:\s*', self.text)
         if found is None:
             return self.object_end()
@@ -126,3 +125,23 @@ def _user_agent(ctx: RequestContext) -> str:
 
     connection = ctx.connection
     return user_agent(connection.client_name or "codex_core", connection.client_version or "")
+
+
+def json_object(reply: BackendReply, failed: str) -> dict[str, Any]:
+    """A success answer's JSON object, or the internal error the reference gives for a body it
+    cannot read (its decoder's wording of the problem differs; the rest is the same)."""
+    try:
+        body = reply.json()
+    except ValueError as exc:
+        raise RpcError(INTERNAL_ERROR, f"{failed}: {reply.decode_error(str(exc))}") from None
+    if not isinstance(body, dict):
+        problem = f"invalid type: {type(body).__name__}, expected a JSON object"
+        raise RpcError(INTERNAL_ERROR, f"{failed}: {reply.decode_error(problem)}")
+    return body
+
+
+def checked(reply: BackendReply, failed: str) -> BackendReply:
+    """``reply`` if it is a success, else the internal error ``"{failed}: <failure>"``."""
+    if not reply.ok:
+        raise RpcError(INTERNAL_ERROR, f"{failed}: {reply.failure()}")
+    return reply

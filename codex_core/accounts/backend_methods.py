@@ -19,7 +19,7 @@ import datetime
 import json
 from typing import TYPE_CHECKING, Any
 
-from codex_core.accounts.backend import BackendReply, call, chatgpt_credentials
+from codex_core.accounts.backend import call, chatgpt_credentials, checked, json_object
 from codex_core.accounts.service import Credentials, accounts_service
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INTERNAL_ERROR, INVALID_REQUEST, RpcError
@@ -36,25 +36,6 @@ RESET_OUTCOMES = {
 }
 WORKSPACE_MESSAGE_TYPES = frozenset({"headline", "announcement"})
 _MISSING = object()
-
-
-def _json_object(reply: BackendReply, failed: str) -> dict[str, Any]:
-    """A success answer's JSON object, or the internal error the reference gives for a body it
-    cannot read (its decoder's wording of the problem differs; the rest is the same)."""
-    try:
-        body = reply.json()
-    except ValueError as exc:
-        raise RpcError(INTERNAL_ERROR, f"{failed}: {reply.decode_error(str(exc))}") from None
-    if not isinstance(body, dict):
-        problem = f"invalid type: {type(body).__name__}, expected a JSON object"
-        raise RpcError(INTERNAL_ERROR, f"{failed}: {reply.decode_error(problem)}")
-    return body
-
-
-def _checked(reply: BackendReply, failed: str) -> BackendReply:
-    if not reply.ok:
-        raise RpcError(INTERNAL_ERROR, f"{failed}: {reply.failure()}")
-    return reply
 
 
 # --------------------------------------------------------------------------- token usage
@@ -98,10 +79,8 @@ async def usage_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
             "threadUsage": await _thread_usage(ctx, credentials, thread_id),
         }
     failed = "failed to fetch token usage profile"
-    reply = _checked(
-        await call(ctx, credentials, "GET", "/wham/profiles/me", failed=failed), failed
-    )
-    stats = _json_object(reply, failed).get("stats", _MISSING)
+    reply = checked(await call(ctx, credentials, "GET", "/wham/profiles/me", failed=failed), failed)
+    stats = json_object(reply, failed).get("stats", _MISSING)
     if not isinstance(stats, dict):
         problem = (
             f"missing field `stats` {reply.at(reply.object_end())}"
@@ -128,7 +107,7 @@ async def _thread_usage(
     reply = await call(ctx, credentials, "POST", path, failed=failed, body=body)
     if reply.status in (403, 404):
         return None
-    raw = _json_object(_checked(reply, failed), failed).get("threads")
+    raw = json_object(checked(reply, failed), failed).get("threads")
     rows = [row for row in raw if isinstance(row, dict)] if isinstance(raw, list) else []
     if any(row.get("thread_id") != thread_id for row in rows):
         raise RpcError(INTERNAL_ERROR, f"{failed}: thread usage returned unexpected threads")
@@ -206,7 +185,7 @@ async def workspace_messages_read(ctx: RequestContext, params: Any) -> dict[str,
     reply = await call(ctx, credentials, "GET", "/wham/workspace-messages", failed=failed)
     if reply.status == 404:
         return {"featureEnabled": False, "messages": []}
-    body = _json_object(_checked(reply, failed), failed)
+    body = json_object(checked(reply, failed), failed)
     raw = body.get("messages")
     messages = [_workspace_message(item) for item in raw or [] if isinstance(item, dict)]
     return {"featureEnabled": True, "messages": messages}
@@ -250,8 +229,8 @@ async def rate_limit_reset_credit_consume(ctx: RequestContext, params: Any) -> d
     if params.credit_id is not None:
         body["credit_id"] = params.credit_id
     path = "/wham/rate-limit-reset-credits/consume"
-    reply = _checked(await call(ctx, credentials, "POST", path, failed=failed, body=body), failed)
-    code = _json_object(reply, failed).get("code")
+    reply = checked(await call(ctx, credentials, "POST", path, failed=failed, body=body), failed)
+    code = json_object(reply, failed).get("code")
     if code not in RESET_OUTCOMES:
         expected = ", ".join(f"`{name}`" for name in RESET_OUTCOMES)
         problem = (
@@ -272,5 +251,5 @@ async def send_add_credits_nudge_email(ctx: RequestContext, params: Any) -> dict
     reply = await call(ctx, credentials, "POST", path, failed=failed, body=body)
     if reply.status == 429:
         return {"status": "cooldown_active"}
-    _checked(reply, failed)
+    checked(reply, failed)
     return {"status": "sent"}

@@ -1,4 +1,5 @@
-"""The ``feedback`` kernel plugin: ``feedback/save``, a feedback report written to a ZIP file.
+"""The ``feedback`` kernel plugin: ``feedback/save`` writes a feedback report to a ZIP file,
+``feedback/upload`` sends it to Sentry (or wherever ``[plugins.feedback] upload_url`` says).
 
 The bundle is the official server's: ``report.json`` (the Sentry event it would upload: a
 random ``event_id``, ``message`` ``[<Bug|Safety check|Other>]: Codex session <thread>``,
@@ -106,23 +107,27 @@ def write_bundle(target: Path, event: dict[str, Any], attachments: list[str]) ->
         temporary.unlink(missing_ok=True)
 
 
+def _thread_id(params: Any) -> str:
+    """The report's thread: the client's (a UUID, refused as the reference refuses it), else
+    ``no-active-thread-<uuid7>``."""
+    from codex_core.threads.ids import reference_uuid_error, uuid7
+
+    thread_id = params.thread_id
+    if thread_id is None:
+        return f"no-active-thread-{uuid7()}"
+    problem = reference_uuid_error(thread_id)
+    if problem is not None:
+        raise RpcError(INVALID_REQUEST, f"invalid thread id: {problem}")
+    return str(thread_id)
+
+
 async def feedback_save(ctx: RequestContext, params: Any) -> dict[str, Any]:
     from codex_core.protocol.wire import to_wire
 
     save_path = str(to_wire(params)["savePath"])
     if not os.path.isabs(save_path):
         raise RpcError(INVALID_REQUEST, "feedback savePath must be an absolute host path")
-    thread_id = params.thread_id
-    if thread_id is not None:
-        from codex_core.threads.ids import reference_uuid_error
-
-        problem = reference_uuid_error(thread_id)
-        if problem is not None:
-            raise RpcError(INVALID_REQUEST, f"invalid thread id: {problem}")
-    else:
-        from codex_core.threads.ids import uuid7
-
-        thread_id = f"no-active-thread-{uuid7()}"
+    thread_id = _thread_id(params)
     event = report(params.classification, thread_id, params.reason, dict(params.tags or {}))
     try:
         await anyio.to_thread.run_sync(
@@ -133,6 +138,61 @@ async def feedback_save(ctx: RequestContext, params: Any) -> dict[str, Any]:
     return {"savedPath": save_path, "threadId": thread_id, "promptHash": None}
 
 
+# --------------------------------------------------------------------------- upload
+
+#: Where the official server sends feedback (its Sentry project's envelope endpoint).
+DEFAULT_UPLOAD_URL = "https://o33249.ingest.us.sentry.io/api/4510195390611458/envelope/"
+UPLOAD_TIMEOUT_SECONDS = 30.0
+
+
+def envelope(event: dict[str, Any], attachments: list[str]) -> bytes:
+    """A Sentry envelope: a header line, the event, then one item per readable attachment
+    (one that cannot be read is left out: the official server still uploads)."""
+    items = [({"type": "event"}, json.dumps(event, separators=(",", ":")).encode())]
+    for path in attachments:
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            continue
+        name = Path(path).name
+        items.append(
+            ({"type": "attachment", "filename": name, "content_type": _content_type(name)}, data)
+        )
+    lines = [json.dumps({"event_id": event["event_id"]}).encode()]
+    for header, payload in items:
+        lines += [json.dumps({**header, "length": len(payload)}).encode(), payload]
+    return b"\n".join(lines) + b"\n"
+
+
+async def feedback_upload(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    import httpx  # loaded by the first upload, not at startup
+
+    thread_id = _thread_id(params)
+    event = report(params.classification, thread_id, params.reason, dict(params.tags or {}))
+    body = await anyio.to_thread.run_sync(envelope, event, list(params.extra_log_files or []))
+    config = ctx.kernel.config
+    url = str(config.get("plugins.feedback.upload_url") or DEFAULT_UPLOAD_URL)
+    headers = {"content-type": "application/x-sentry-envelope"}
+    key = config.get("plugins.feedback.sentry_key")
+    if isinstance(key, str) and key:
+        headers["x-sentry-auth"] = f"Sentry sentry_version=7, sentry_key={key}"
+    failed = "failed to upload feedback: failed to upload feedback to Sentry"
+    try:
+        async with httpx.AsyncClient(timeout=UPLOAD_TIMEOUT_SECONDS) as client:
+            response = await client.post(url, content=body, headers=headers)
+    except httpx.HTTPError:
+        raise RpcError(INTERNAL_ERROR, f"{failed}: error sending request for url ({url})") from None
+    if not response.is_success:
+        raise RpcError(
+            INTERNAL_ERROR,
+            f"{failed}: POST {url} failed: {response.status_code}; body={response.text}",
+        )
+    return {"threadId": thread_id, "promptHash": None}
+
+
 @hookimpl
 def codex_rpc_methods() -> list[RpcMethod]:
-    return [RpcMethod("feedback/save", feedback_save)]
+    return [
+        RpcMethod("feedback/save", feedback_save),
+        RpcMethod("feedback/upload", feedback_upload),
+    ]

@@ -1,15 +1,18 @@
 """``feedback/save``: the ZIP bundle (report, attachments, manifest) compared with the one the
-official server writes for the same request, and its refusals."""
+official server writes for the same request, and its refusals; ``feedback/upload`` to a
+loopback stand-in of Sentry that records the envelope."""
 
 from __future__ import annotations
 
 import json
+import socket
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from codex_core.cli import server_command
-from codex_core.testing.pytest_plugin import StdioServer, needs_reference
+from codex_core.testing import Reply
+from codex_core.testing.pytest_plugin import LoopbackFactory, StdioServer, needs_reference
 from codex_core.testing.reference import reference_server_command
 from codex_core.testing.session import run_session
 
@@ -121,3 +124,100 @@ def test_a_folder_that_does_not_exist(server: StdioServer, tmp_path: Path) -> No
     assert error["code"] == -32603
     assert error["message"].startswith("failed to save feedback: No such file or directory")
     assert not target.parent.exists()
+
+
+# --------------------------------------------------------------------------- upload
+
+
+def envelope_items(body: bytes) -> tuple[dict[str, Any], list[tuple[dict[str, Any], bytes]]]:
+    """A Sentry envelope's header and its (item header, payload) pairs."""
+    header_line, rest = body.split(b"\n", 1)
+    items = []
+    while rest.strip():
+        item_line, rest = rest.split(b"\n", 1)
+        item = json.loads(item_line)
+        items.append((item, rest[: item["length"]]))
+        rest = rest[item["length"] + 1 :]
+    return json.loads(header_line), items
+
+
+def test_upload_to_a_configured_endpoint(
+    start_server: Any, codex_loopback_factory: LoopbackFactory, tmp_path: Path
+) -> None:
+    sentry = codex_loopback_factory(lambda request: Reply(200, {"id": "x"}))
+    server: StdioServer = start_server(
+        "-c",
+        f'plugins.feedback.upload_url="{sentry.url}/api/1/envelope/"',
+        "-c",
+        'plugins.feedback.sentry_key="public-key"',
+    )
+    server.initialize()
+    extra = tmp_path / "extra.log"
+    extra.write_text("a log line\n")
+    result = server.result(
+        "feedback/upload",
+        {
+            "classification": "bug",
+            "reason": "it broke",
+            "threadId": THREAD,
+            "extraLogFiles": [str(extra), str(tmp_path / "missing.log")],
+        },
+    )
+    assert result == {"threadId": THREAD, "promptHash": None}
+    [request] = sentry.requests
+    assert (request.method, request.path) == ("POST", "/api/1/envelope/")
+    assert request.headers["content-type"] == "application/x-sentry-envelope"
+    assert request.headers["x-sentry-auth"] == "Sentry sentry_version=7, sentry_key=public-key"
+    header, items = envelope_items(request.body)
+    (event_header, event), (attachment_header, attachment) = items
+    report = json.loads(event)
+    assert header == {"event_id": report["event_id"]}
+    assert event_header == {"type": "event", "length": len(event)}
+    assert report["message"] == f"[Bug]: Codex session {THREAD}"
+    assert report["exception"]["values"][0]["value"] == "it broke"
+    assert attachment_header == {
+        "type": "attachment",
+        "filename": "extra.log",
+        "content_type": "text/plain",
+        "length": len(attachment),
+    }
+    assert attachment == b"a log line\n"
+
+
+def test_upload_failures(start_server: Any, codex_loopback_factory: LoopbackFactory) -> None:
+    refusing = codex_loopback_factory(lambda request: Reply(403, {"detail": "no"}))
+    server: StdioServer = start_server("-c", f'plugins.feedback.upload_url="{refusing.url}/e/"')
+    server.initialize()
+    prefix = "failed to upload feedback: failed to upload feedback to Sentry: "
+    assert server.error("feedback/upload", {"classification": "bug"}) == {
+        "code": -32603,
+        "message": f'{prefix}POST {refusing.url}/e/ failed: 403; body={{"detail": "no"}}',
+    }
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gone: StdioServer = start_server(
+        "-c", f'plugins.feedback.upload_url="http://127.0.0.1:{port}/e/"'
+    )
+    gone.initialize()
+    assert gone.error("feedback/upload", {"classification": "bug"})["message"] == (
+        f"{prefix}error sending request for url (http://127.0.0.1:{port}/e/)"
+    )
+
+
+@needs_reference
+def test_upload_refusals_match_the_reference(tmp_path: Path, codex_env: dict[str, str]) -> None:
+    """The refusals made before anything is sent (the reference cannot be pointed anywhere but
+    its Sentry project, so an actual upload is not compared)."""
+    requests: list[tuple[str, Any]] = [
+        ("feedback/upload", {"classification": "bug", "threadId": "bad"}),
+        ("feedback/upload", {"classification": "bug", "threadId": "y" * 36}),
+        ("feedback/upload", {}),
+    ]
+    reference = reference_server_command()
+    assert reference is not None
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "theirs").mkdir()
+    ours = run_session(server_command(), tmp_path / "ours", requests, env=codex_env)
+    theirs = run_session(reference, tmp_path / "theirs", requests)
+    assert ours.results == theirs.results

@@ -40,13 +40,21 @@ OTHER = {"providerId": "other", "itemTypeResults": []}
 
 
 def masked(result: Any) -> Any:
-    """A ``readHistories`` result without the ids and times every run makes anew."""
+    """A ``readHistories`` result without the ids and times every run makes anew, its entries
+    in ``providerId`` order (two recorded in the same millisecond may come either way; the
+    order is checked by ``newest_first``)."""
     if "data" not in result:
         return result
-    return [
+    entries = [
         {k: v for k, v in entry.items() if k not in ("importId", "completedAtMs")}
         for entry in result["data"]
     ]
+    return sorted(entries, key=lambda entry: str(entry["providerId"]))
+
+
+def newest_first(result: Any) -> bool:
+    times = [entry["completedAtMs"] for entry in result["data"]]
+    return times == sorted(times, reverse=True)
 
 
 def commands() -> list[tuple[str, list[str]]]:
@@ -86,6 +94,7 @@ def test_histories_match_the_reference(tmp_path: Path, codex_env: dict[str, str]
     assert ours[0] == theirs[0] == {"data": [], "connectors": []}
     assert set(ours[1]) == set(theirs[1]) == {"importId"}
     assert masked(ours[3]) == masked(theirs[3])
+    assert newest_first(ours[3]) and newest_first(theirs[3])
     assert [entry["providerId"] for entry in ours[3]["data"]] == ["other", "claude-desktop"]
     assert ours[3]["data"][1]["importId"] == ours[1]["importId"]
     # Errors: the same, but for the path of a nested field ours adds (serde names none).

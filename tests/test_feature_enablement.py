@@ -52,6 +52,7 @@ def test_enablement_matches_the_reference(tmp_path: Path, codex_env: dict[str, s
         ("experimentalFeature/enablement/set", {"enablement": {"memories": False}}),
         ("experimentalFeature/enablement/set", {"enablement": {}}),
         ("experimentalFeature/list", {}),
+        ("config/read", {}),
         # Errors: no map, a value that is no boolean, no params.
         ("experimentalFeature/enablement/set", {}),
         ("experimentalFeature/enablement/set", {"enablement": {"memories": 1}}),
@@ -76,7 +77,11 @@ def test_enablement_matches_the_reference(tmp_path: Path, codex_env: dict[str, s
         "tool_suggest": True,
     }
     # Errors: the same, but for the path of a nested field ours adds (serde names none).
-    for mine, reference in zip(ours.results[5:], theirs.results[5:], strict=True):
+    # config/read shows the switches too (memories off again, the rest on).
+    features = ours.results[5]["config"]["features"]
+    assert features == theirs.results[5]["config"]["features"]
+    assert features["memories"] is False and features["remote_control"] is True
+    for mine, reference in zip(ours.results[6:], theirs.results[6:], strict=True):
         assert mine["error"]["code"] == reference["error"]["code"]
         assert mine["error"]["message"].split(" at `")[0] == reference["error"]["message"]
 
@@ -90,8 +95,12 @@ def test_config_file_wins(tmp_path: Path, codex_env: dict[str, str]) -> None:
             {"enablement": {"memories": True, "tool_suggest": False}},
         ),
         ("experimentalFeature/list", {}),
+        ("config/read", {}),
     ]
     ours, theirs = run_both(tmp_path, codex_env, config, requests)
+    features = ours.results[2]["config"]["features"]
+    assert features == theirs.results[2]["config"]["features"]
+    assert (features["memories"], features["tool_suggest"]) == (False, True)
     assert ours.results[0] == theirs.results[0]
     names = ["memories", "tool_suggest"]
     assert (

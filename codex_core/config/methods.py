@@ -132,7 +132,15 @@ async def config_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
     (project layers too, with ``cwd``). A configuration the reference cannot load is its error
     (-32603), though the server keeps running on what it loaded."""
     config = await _fresh(ctx, params.cwd)
-    return read_config(config, bool(params.include_layers))
+    result = read_config(config, bool(params.include_layers))
+    features = result["config"].get("features")
+    runtime = listing.runtime_enablement(ctx.kernel)
+    if runtime and isinstance(features, dict):
+        # What clients switched at run time shows where no layer sets the feature.
+        configured = config.layered().get("features") or {}
+        switched = {k: v for k, v in runtime.items() if not isinstance(configured.get(k), bool)}
+        result["config"]["features"] = {**features, **switched}
+    return result
 
 
 async def _fresh(ctx: RequestContext, cwd: str | None) -> Config:

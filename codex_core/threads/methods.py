@@ -32,7 +32,8 @@ from codex_core.hookspecs import hookimpl
 from codex_core.models.methods import default_model
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INVALID_REQUEST, METHOD_NOT_FOUND, RequestContext, RpcError, RpcMethod
-from codex_core.threads import modes, pages, read_state, rollout
+from codex_core.threads import goals, modes, pages, read_state, rollout
+from codex_core.threads import settings as thread_settings
 from codex_core.threads.ids import parse_thread_id, uuid7
 from codex_core.threads.rollout import RolloutWriter, StoredThread
 from codex_core.threads.turns import (
@@ -119,6 +120,11 @@ class LoadedThread:
     session_start: str | None = "startup"
     #: The thread's hooks that may run, read at that turn (``codex_core.threads.hooks``).
     hooks: list[HookHandler] = field(default_factory=list)
+    #: The collaboration mode a client chose (``codex_core.threads.modes.chosen_mode``);
+    #: None until one does (Default, without instructions).
+    collaboration_mode: dict[str, Any] | None = None
+    #: The mode instructions the model was last given: a turn sends them again on change.
+    mode_instructions_sent: str | None = None
 
     @property
     def id(self) -> str:
@@ -131,6 +137,7 @@ class ThreadRegistry:
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
         self.threads: dict[str, LoadedThread] = {}
+        self.goals = goals.Goals(self)
 
     @property
     def home(self) -> Path:
@@ -332,7 +339,7 @@ class ThreadRegistry:
         if copied.turns:  # settings from the source's turns: no profile named them
             loaded.settings["activePermissionProfile"] = None
         if not thread["ephemeral"]:
-            self._materialize(loaded, forked_from=source_id)
+            self.materialize(loaded, forked_from=source_id)
             assert loaded.writer is not None
             for line in lines:
                 loaded.writer.append(str(line.get("type")), line.get("payload") or {})
@@ -683,6 +690,7 @@ class ThreadRegistry:
         if any(loaded.token_total.values()) and loaded.turns:
             usage = self._usage_update(loaded, loaded.turns[-1]["id"])
             ctx.notify_after_reply("thread/tokenUsage/updated", usage)
+        self.goals.on_resume(ctx, thread_id)
         return {"thread": thread, **settings, **self._resume_pages(loaded, params)}
 
     def _check_provider(self, provider: str | None, stored: StoredThread) -> None:
@@ -735,17 +743,8 @@ class ThreadRegistry:
         request = params.initial_turns_page
         if request is not None:
             initial = self._turns_page(loaded.id, turns, request)
-        settings = loaded.settings
-        mode = {
-            "mode": "default",
-            "settings": {
-                "model": settings["model"],
-                "reasoning_effort": settings["reasoningEffort"],
-                "developer_instructions": None,
-            },
-        }
         return {
-            "collaborationMode": mode,
+            "collaborationMode": thread_settings.collaboration_mode(loaded),
             "initialTurnsPage": initial,
             "turnsBackwardsCursor": newest_turn.backwards_cursor,
             "itemsBackwardsCursor": newest_item.backwards_cursor,
@@ -785,6 +784,7 @@ class ThreadRegistry:
         approval, sandbox = base["approvalPolicy"], base["sandbox"]
         settings = self._settings(model, thread["modelProvider"], thread["cwd"], approval, sandbox)
         loaded = LoadedThread(thread, settings, materialized=True, session_start="resume")
+        self._restore_mode(loaded, stored.context)
         loaded.writer = RolloutWriter(stored.path, ordinal=stored.lines)
         loaded.turns = stored.turns
         loaded.history = stored.history
@@ -792,6 +792,34 @@ class ThreadRegistry:
             loaded.token_total = usage_from_rollout(stored.token_usage["total_token_usage"])
         self.threads[stored.id] = loaded
         return loaded
+
+    @staticmethod
+    def _restore_mode(loaded: LoadedThread, context: dict[str, Any]) -> None:
+        """The reasoning effort and collaboration mode of a stored thread's last turn. The
+        mode's instructions are not in the history read back (developer messages are
+        skipped), so the next turn gives them to the model again."""
+        effort = context.get("effort")
+        if isinstance(effort, str):
+            loaded.settings["reasoningEffort"] = loaded.thread["reasoningEffort"] = effort
+        mode = context.get("collaboration_mode")
+        if not isinstance(mode, dict) or not isinstance(mode.get("settings"), dict):
+            return
+        if mode["settings"].get("developer_instructions") is not None:
+            loaded.collaboration_mode = modes.chosen_mode(mode)
+
+    # ------------------------------------------------------------------ settings, goals
+
+    async def settings_update(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        return await thread_settings.update(self, ctx, params)
+
+    async def goal_get(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        return await self.goals.get(ctx, params)
+
+    async def goal_set(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        return await self.goals.set(ctx, params)
+
+    async def goal_clear(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        return await self.goals.clear(ctx, params)
 
     # ------------------------------------------------------------------ archive, names
 
@@ -801,7 +829,7 @@ class ThreadRegistry:
         if loaded is not None and not loaded.materialized:
             # A thread without a turn yet is written out (its session meta) to be archived,
             # as the reference does, so that it can be listed and unarchived like any other.
-            self._materialize(loaded)
+            self.materialize(loaded)
         path = rollout.find_rollout(self.home, thread_id)
         if path is None or rollout.ARCHIVED in path.parts:
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
@@ -930,6 +958,8 @@ class ThreadRegistry:
             settings["approvalsReviewer"] = reviewer_name(params.approvals_reviewer)
         if params.sandbox_policy is not None:
             settings["sandbox"] = to_wire(params.sandbox_policy)
+        if params.collaboration_mode is not None:
+            thread_settings.choose_mode(loaded, to_wire(params.collaboration_mode))
         turn = Turn(
             registry=self,
             loaded=loaded,
@@ -984,13 +1014,13 @@ class ThreadRegistry:
         """Begin the turn right after the ``turn/start`` reply (so the reply comes first)."""
         turn.started_at = int(time.time())
         turn.started_ms = time.time_ns() // 1_000_000
-        self._materialize(loaded)
+        self.materialize(loaded)
         self._record_turn_start(loaded, turn)
         self.set_status(loaded, {"type": "active", "activeFlags": []})
         self.emit(loaded, "turn/started", {"threadId": loaded.id, "turn": turn.wire()})
         self.kernel.start_soon(turn.run, name=f"turn {turn.id}")
 
-    def _materialize(self, loaded: LoadedThread, forked_from: str | None = None) -> None:
+    def materialize(self, loaded: LoadedThread, forked_from: str | None = None) -> None:
         if loaded.materialized or loaded.thread["ephemeral"] or not loaded.thread["path"]:
             return
         loaded.materialized = True
@@ -1028,23 +1058,25 @@ class ThreadRegistry:
     def _record_turn_start(self, loaded: LoadedThread, turn: Turn) -> None:
         if loaded.writer is None:
             return
-        settings = loaded.settings
+        mode = thread_settings.collaboration_mode(loaded)
         loaded.writer.event(
             {"type": "task_started", "turn_id": turn.id, "root_turn_id": turn.id,
              "started_at": turn.started_at, "model_context_window": DEFAULT_CONTEXT_WINDOW,
-             "collaboration_mode_kind": "default"}
+             "collaboration_mode_kind": mode["mode"]}
         )  # fmt: skip
-        sandbox = settings["sandbox"].get("type")
+        current = loaded.settings
+        sandbox = current["sandbox"].get("type")
         loaded.writer.append(
             "turn_context",
             {
                 "turn_id": turn.id,
                 "root_turn_id": turn.id,
-                "cwd": settings["cwd"],
-                "approval_policy": settings["approvalPolicy"],
-                "approvals_reviewer": settings["approvalsReviewer"],
-                "model": settings["model"],
-                "effort": settings["reasoningEffort"],
+                "cwd": current["cwd"],
+                "approval_policy": current["approvalPolicy"],
+                "approvals_reviewer": current["approvalsReviewer"],
+                "model": current["model"],
+                "collaboration_mode": mode,
+                "effort": current["reasoningEffort"],
                 "summary": "none",
                 "sandbox_policy": {"type": _ROLLOUT_SANDBOX.get(sandbox, sandbox)},
             },
@@ -1296,6 +1328,10 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("turn/steer", registry.turn_steer),
         RpcMethod("turn/interrupt", registry.turn_interrupt),
         RpcMethod("collaborationMode/list", modes.collaboration_mode_list),
+        RpcMethod("thread/settings/update", registry.settings_update),
+        RpcMethod("thread/goal/get", registry.goal_get),
+        RpcMethod("thread/goal/set", registry.goal_set),
+        RpcMethod("thread/goal/clear", registry.goal_clear),
     ]
 
 

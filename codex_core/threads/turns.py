@@ -35,6 +35,7 @@ import anyio
 
 from codex_core.accounts import rate_limits
 from codex_core.plugins import is_cancellation
+from codex_core.threads import modes
 from codex_core.threads.diff import TurnDiff
 from codex_core.threads.hooks import (
     HookOutcome,
@@ -311,6 +312,7 @@ class Turn:
         source = self.loaded.session_start
         if source is not None and (await self.session_start_hooks(source)).stop:
             return  # as the reference: the turn ends before the user's input is taken
+        self.mode_instructions()
         self.user_message(self.user_item)
         provider_id = str(self.loaded.settings["modelProvider"])
         provider = self.registry.provider_for(provider_id)
@@ -342,6 +344,17 @@ class Turn:
                     self.accepts_input = False
                     return
         raise TurnFailed(f"the model made more than {MAX_MODEL_ROUNDS} requests in one turn")
+
+    def mode_instructions(self) -> None:
+        """Tell the model its collaboration mode (``codex_core.threads.modes``) when its
+        instructions changed since the model last read them, as the reference does."""
+        loaded = self.loaded
+        chosen = loaded.collaboration_mode
+        text = chosen["settings"]["developer_instructions"] if chosen is not None else None
+        if text is None or text == loaded.mode_instructions_sent:
+            return
+        loaded.mode_instructions_sent = text
+        self.remember(modes.instructions_message(text))
 
     def user_message(self, item: dict[str, Any]) -> None:
         """A user message of this turn (its input, or input steered in): an item and history."""

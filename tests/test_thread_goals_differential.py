@@ -1,0 +1,169 @@
+"""``thread/goal/get|set|clear``, ours against the official server, value by value.
+
+Both servers run the same goal requests: each reply, the ``thread/goal/updated`` /
+``thread/goal/cleared`` it announces, the refusals, the ``thread_goal_updated`` events the
+rollout records, and after a restart the goal of the thread on disk (read without loading it,
+then resumed, which announces the goal). Ids and times are masked.
+
+Goals here are made ``paused``: the reference starts a turn on its own to pursue an
+``active`` goal (its goal runtime), which codex-core does not do yet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from codex_core.testing import ScriptedModelServer
+from codex_core.testing.pytest_plugin import StdioServer, needs_reference, server_command
+from codex_core.testing.reference import reference_server_command
+
+pytestmark = needs_reference
+
+IDS = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+TIMES = {"createdAt", "updatedAt"}
+UNKNOWN = "00000000-0000-0000-0000-000000000000"
+
+
+class Masker:
+    """Ids become ``<id1>``... in order of first appearance; times ``<time>``."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, str] = {}
+
+    def __call__(self, value: Any, key: str = "") -> Any:
+        if isinstance(value, dict):
+            return {name: self(inner, name) for name, inner in value.items()}
+        if isinstance(value, list):
+            return [self(inner) for inner in value]
+        if key in TIMES and isinstance(value, int):
+            return "<time>"
+        if isinstance(value, str):
+            return IDS.sub(self._id, value)
+        return value
+
+    def _id(self, match: re.Match[str]) -> str:
+        return self.ids.setdefault(match.group(0), f"<id{len(self.ids) + 1}>")
+
+
+def _server(argv: list[str], home: Path, cwd: Path, model: ScriptedModelServer) -> StdioServer:
+    env = {**os.environ, "CODEX_HOME": str(home), **model.env}
+    return StdioServer([*argv, *model.config_args()], env, cwd)
+
+
+def goal_session(argv: list[str], root: Path) -> dict[str, Any]:
+    home, cwd = root / "home", root / "cwd"
+    home.mkdir(parents=True)
+    cwd.mkdir(parents=True)
+    seen: dict[str, Any] = {}
+    with ScriptedModelServer() as model:
+        server = _server(argv, home, cwd, model)
+        try:
+            server.initialize()  # goals are not experimental
+            thread_id = server.result("thread/start", {})["thread"]["id"]
+
+            def call(label: str, method: str, params: dict[str, Any], notice: str | None) -> None:
+                reply = server.request(method, {"threadId": thread_id, **params})
+                heard = server.wait_notification(notice)["params"] if notice else None
+                seen[label] = {"reply": reply.get("result", reply.get("error")), "notice": heard}
+
+            call("get, none yet", "thread/goal/get", {}, None)
+            call("clear, none yet", "thread/goal/clear", {}, None)
+            call("set without a goal", "thread/goal/set", {"status": "paused"}, None)
+            call("set", "thread/goal/set",
+                 {"objective": "  Ship it  ", "status": "paused", "tokenBudget": 500},
+                 "thread/goal/updated")  # fmt: skip
+            call("get", "thread/goal/get", {}, None)
+            renamed = {"objective": "Ship it twice", "origin": "user"}
+            call("new objective keeps the rest", "thread/goal/set", renamed, "thread/goal/updated")
+            call("status", "thread/goal/set", {"status": "complete"}, "thread/goal/updated")
+            call("budget", "thread/goal/set", {"tokenBudget": 9}, "thread/goal/updated")
+            call("empty objective", "thread/goal/set", {"objective": " "}, None)
+            call("zero budget", "thread/goal/set", {"objective": "x", "tokenBudget": 0}, None)
+            call("clear", "thread/goal/clear", {}, "thread/goal/cleared")
+            call("get after clear", "thread/goal/get", {}, None)
+            call("set after clear", "thread/goal/set",
+                 {"objective": "Final", "status": "paused"}, "thread/goal/updated")  # fmt: skip
+            for method in ("thread/goal/get", "thread/goal/set", "thread/goal/clear"):
+                params = {"threadId": UNKNOWN, "objective": "x"}
+                if method != "thread/goal/set":
+                    params.pop("objective")
+                seen[f"{method} unknown thread"] = server.error(method, params)
+                seen[f"{method} without threadId"] = server.error(method, {})
+            server.barrier()
+            seen["left over"] = [note["method"] for note in server.notifications
+                                 if note["method"].startswith("thread/goal/")]  # fmt: skip
+        finally:
+            server.close()
+        (path,) = home.glob("sessions/*/*/*/*.jsonl")
+        seen["rollout"] = [
+            line["payload"]
+            for line in map(json.loads, path.read_text().splitlines())
+            if line["payload"].get("type") == "thread_goal_updated"
+        ]
+        again = _server(argv, home, cwd, model)
+        try:
+            again.initialize()
+            seen["get from disk"] = again.result("thread/goal/get", {"threadId": thread_id})
+            again.result("thread/resume", {"threadId": thread_id, "excludeTurns": True})
+            seen["resume announces"] = again.wait_notification("thread/goal/updated")["params"]
+            seen["get resumed"] = again.result("thread/goal/get", {"threadId": thread_id})
+        finally:
+            again.close()
+    mask = Masker()
+    return {name: mask(value) for name, value in seen.items()}
+
+
+def test_goals_agree_with_the_reference(tmp_path: Path) -> None:
+    reference = reference_server_command()
+    assert reference is not None
+    ours = goal_session(server_command(), tmp_path / "ours")
+    theirs = goal_session(reference, tmp_path / "reference")
+    for step in theirs:
+        assert ours[step] == theirs[step], step
+    assert ours["get resumed"]["goal"]["objective"] == "Final"
+
+
+def test_a_cleared_goal_stays_cleared_after_a_restart(tmp_path: Path) -> None:
+    """The rollout keeps the last ``thread_goal_updated`` (the reference writes nothing on a
+    clear), so the clear is what ``thread_goals.jsonl`` remembers."""
+    home = tmp_path / "home"
+    home.mkdir()
+    with ScriptedModelServer() as model:
+        server = _server(server_command(), home, tmp_path, model)
+        try:
+            server.initialize()
+            thread_id = server.result("thread/start", {})["thread"]["id"]
+            goal = {"threadId": thread_id, "objective": "Ship it", "status": "paused"}
+            server.result("thread/goal/set", goal)
+            assert server.result("thread/goal/clear", {"threadId": thread_id}) == {"cleared": True}
+        finally:
+            server.close()
+        again = _server(server_command(), home, tmp_path, model)
+        try:
+            again.initialize()
+            assert again.result("thread/goal/get", {"threadId": thread_id}) == {"goal": None}
+            again.result("thread/resume", {"threadId": thread_id, "excludeTurns": True})
+            again.barrier()
+            assert not [n for n in again.notifications if n["method"] == "thread/goal/updated"]
+        finally:
+            again.close()
+
+
+def test_a_goal_on_an_ephemeral_thread_writes_no_rollout(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    with ScriptedModelServer() as model:
+        server = _server(server_command(), home, tmp_path, model)
+        try:
+            server.initialize()
+            thread_id = server.result("thread/start", {"ephemeral": True})["thread"]["id"]
+            goal = {"threadId": thread_id, "objective": "Ship it", "status": "paused"}
+            assert server.result("thread/goal/set", goal)["goal"]["objective"] == "Ship it"
+            assert server.result("thread/goal/get", {"threadId": thread_id})["goal"] is not None
+        finally:
+            server.close()
+    assert not list(home.glob("sessions/**/*.jsonl"))

@@ -2,7 +2,8 @@
 
 It shows its first screen, sends a prompt, displays the command approval our server asks
 for, accepts it, and shows the final answer; once without auth and once with a capability
-token; then ``/stop``, ``/permissions`` and ``/plan`` after a first turn. Needs the official
+token; then ``/stop``, ``/permissions``, ``/plan``, ``/model`` and ``/goal`` after a first turn.
+Needs the official
 client (the pinned official ``codex``, which ``dev.py setup`` installs;
 ``codex_core.testing.reference``) and tmux; skipped with a clear message where either is missing.
 """
@@ -185,3 +186,45 @@ def test_the_official_tui_stops_lists_permissions_and_enters_plan_mode(
     tui.keys("Escape")
     slash(tui, "/plan")
     tui.wait_for("Plan mode (shift+tab to cycle)")
+
+
+def test_the_official_tui_changes_the_model_and_keeps_a_goal(
+    codex_ws_server_factory: Any,
+    codex_model_server: ScriptedModelServer,
+    codex_home: Path,
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/model`` (``thread/settings/update``, then ``config/batchWrite`` of the choice) and
+    ``/goal`` (``thread/goal/get|set|clear``) after a first turn: the TUI stays up, says what
+    it says against the reference, and the choice and the goal reach the server."""
+    script(codex_model_server)
+    server = codex_ws_server_factory(
+        *codex_model_server.config_args(),
+        "-c", 'approval_policy="on-request"', "-c", 'sandbox_mode="read-only"',
+        env=codex_model_server.env,
+    )  # fmt: skip
+    workdir = tmp_path / "cwd"
+    tui = tui_factory(server.url, workdir)
+    converse(tui, workdir)
+    slash(tui, "/model")
+    tui.wait_for("Select Model and Effort")
+    tui.keys("Enter")  # the first model
+    tui.wait_for("Select Reasoning Level")
+    tui.keys("Enter")  # its default effort
+    tui.wait_for("Model changed to")
+    config = (codex_home / "config.toml").read_text()
+    assert "model = " in config and "model_reasoning_effort = " in config
+    slash(tui, "/goal")
+    tui.wait_for("No goal is currently set.")
+    slash(tui, "/goal Ship the release")
+    tui.wait_for("Goal active Objective: Ship the release")
+    slash(tui, "/goal")
+    tui.wait_for("Commands: /goal edit, /goal pause, /goal clear")
+    slash(tui, "/goal pause")
+    tui.wait_for("Goal paused Objective: Ship the release")
+    slash(tui, "/goal clear")
+    screen = tui.wait_for("Goal cleared")
+    assert "Ask Codex to do anything" in screen  # still running
+    for refusal in ("-32601", "Failed to", "unsupported"):
+        assert refusal not in screen

@@ -30,6 +30,7 @@ from codex_core.threads import rollout
 if TYPE_CHECKING:
     from codex_core.rpc.connection import Connection
     from codex_core.threads.methods import LoadedThread, ThreadRegistry
+    from codex_core.threads.turns import Turn
 
 FILE = "thread_goals.jsonl"
 #: The rollout event the reference records a goal change with.
@@ -76,11 +77,76 @@ def from_rollout(path: Path) -> dict[str, Any] | None:
     return goal
 
 
+#: The statuses the model may give a goal with ``update_goal`` (the others are the user's or
+#: the server's to set).
+MODEL_STATUSES = ("paused", "complete", "blocked")
+
+TOOLS: tuple[dict[str, Any], ...] = (
+    {"type": "function", "name": "get_goal", "strict": False,
+     "description": "Read this thread's goal: its objective, status, token budget and the "
+                    "tokens and time used so far.",
+     "parameters": {"type": "object", "properties": {}, "required": [],
+                    "additionalProperties": False}},
+    {"type": "function", "name": "create_goal", "strict": False,
+     "description": "Start a new goal for this thread, only when the user (or the system or "
+                    "developer instructions) asks for one. Refused while an unfinished goal "
+                    "exists. Give token_budget only when a budget was asked for.",
+     "parameters": {"type": "object", "properties": {
+         "objective": {"type": "string", "description": "What is to be achieved."},
+         "token_budget": {"type": "integer", "description": "A positive token budget."}},
+         "required": ["objective"], "additionalProperties": False}},
+    {"type": "function", "name": "update_goal", "strict": False,
+     "description": "Change this thread's goal status: `complete` once the objective is "
+                    "achieved and verified; `blocked` once the same obstacle stopped the work "
+                    "for three goal turns in a row; `paused` only when the user asks.",
+     "parameters": {"type": "object", "properties": {
+         "status": {"type": "string", "enum": list(MODEL_STATUSES)}},
+         "required": ["status"], "additionalProperties": False}},
+)  # fmt: skip
+
+
+def continuation_prompt(goal: dict[str, Any]) -> dict[str, Any]:
+    """What the model reads at the start of a goal turn (codex-core's own words), as a user
+    message in the reference's ``<codex_internal_context source="goal">`` wrapping."""
+    used = goal["tokensUsed"]
+    budget = goal.get("tokenBudget")
+    spent = f"Tokens used so far: {used}"
+    if budget is not None:
+        spent += f"; budget: {budget}; remaining: {max(budget - used, 0)}"
+    text = (
+        '<codex_internal_context source="goal">\n'
+        "Keep working toward this thread's goal.\n\n"
+        f"Objective: {goal['objective']}\n\n{spent}.\n\n"
+        "Check the current state of the work before relying on what earlier turns said, and "
+        "make real progress on the whole objective rather than a smaller one. When it is "
+        "achieved and verified, call update_goal with status `complete`. If the same obstacle "
+        "has stopped you for three goal turns in a row and only the user can remove it, call "
+        "update_goal with status `blocked` and say what you need.\n"
+        "</codex_internal_context>"
+    )
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+
+
+def tool_output(goal: dict[str, Any] | None) -> str:
+    """What a goal tool answers the model: the goal as the rollout stores it (no null budget)
+    and the tokens left, in the reference's shape."""
+    if goal is None:
+        return json.dumps({"goal": None}, separators=(",", ":"))
+    budget = goal.get("tokenBudget")
+    shown = {key: value for key, value in goal.items() if key != "tokenBudget" or budget}
+    remaining = max(budget - goal["tokensUsed"], 0) if budget is not None else None
+    answer = {"goal": shown, "remainingTokens": remaining, "completionBudgetReport": None}
+    return json.dumps(answer, separators=(",", ":"))
+
+
 class Goals:
-    """The goal methods over a ``ThreadRegistry``'s threads."""
+    """The goal methods over a ``ThreadRegistry``'s threads, and the goal runtime: while a
+    loaded thread's goal is ``active`` and the thread is idle, a goal turn pursues it."""
 
     def __init__(self, registry: ThreadRegistry) -> None:
         self.registry = registry
+        #: Goals by thread id, read from ``thread_goals.jsonl`` (or a rollout) on first need.
+        self._known_goals: dict[str, dict[str, Any] | None] | None = None
 
     @property
     def home(self) -> Path:
@@ -95,11 +161,24 @@ class Goals:
         return thread_id, loaded
 
     def current(self, thread_id: str) -> dict[str, Any] | None:
-        saved = load(self.home)
-        if thread_id in saved:
-            return saved[thread_id]
-        path = rollout.find_rollout(self.home, thread_id)
-        return from_rollout(path) if path is not None else None
+        """A thread's goal: kept in memory once read (each turn's tools and accounting ask)."""
+        if self._known_goals is None:
+            self._known_goals = load(self.home)
+        if thread_id not in self._known_goals:
+            path = rollout.find_rollout(self.home, thread_id)
+            self._known_goals[thread_id] = from_rollout(path) if path is not None else None
+        return self._known_goals[thread_id]
+
+    def _store(
+        self, thread_id: str, loaded: LoadedThread | None, goal: dict[str, Any] | None
+    ) -> None:
+        """Remember, persist and (for a goal) record in the rollout."""
+        self.current(thread_id)  # (reads the file first, so the cache holds every thread)
+        assert self._known_goals is not None
+        self._known_goals[thread_id] = goal
+        save(self.home, thread_id, goal)
+        if goal is not None:
+            self._record(loaded, goal)
 
     def _announce(
         self, ctx: RequestContext, loaded: LoadedThread | None, method: str, params: Any
@@ -147,10 +226,11 @@ class Goals:
                 goal["status"] = status
             if params.token_budget is not None:
                 goal["tokenBudget"] = params.token_budget
-        save(self.home, thread_id, goal)
-        self._record(loaded, goal)
+        self._store(thread_id, loaded, goal)
         self._announce(ctx, loaded, "thread/goal/updated",
                        {"threadId": thread_id, "turnId": None, "goal": goal})  # fmt: skip
+        if loaded is not None:
+            ctx.after_reply.append(lambda: self.pursue(loaded))
         return {"goal": goal}
 
     def _record(self, loaded: LoadedThread | None, goal: dict[str, Any]) -> None:
@@ -169,7 +249,7 @@ class Goals:
         thread_id, loaded = self._known(params.thread_id)
         if self.current(thread_id) is None:
             return {"cleared": False}
-        save(self.home, thread_id, None)
+        self._store(thread_id, loaded, None)
         self._announce(ctx, loaded, "thread/goal/cleared", {"threadId": thread_id})
         return {"cleared": True}
 
@@ -180,3 +260,81 @@ class Goals:
             ctx.notify_after_reply(
                 "thread/goal/updated", {"threadId": thread_id, "turnId": None, "goal": goal}
             )
+
+    # ------------------------------------------------------------------ the goal runtime
+
+    def pursue(self, loaded: LoadedThread) -> None:
+        """Start a goal turn when the thread is loaded, idle and its goal active."""
+        if self.registry.threads.get(loaded.id) is not loaded or loaded.active is not None:
+            return
+        goal = self.current(loaded.id)
+        if goal is not None and goal["status"] == "active":
+            self.registry.start_goal_turn(loaded, continuation_prompt(goal))
+
+    def turn_failed(self, turn: Turn) -> None:
+        """A failed goal turn blocks the goal (the TUI's "stalled"), announced before the
+        turn's error, as the reference does."""
+        goal = self.current(turn.thread_id)
+        if turn.goal_prompt is not None and goal is not None and goal["status"] == "active":
+            self._change(turn, {**goal, "status": "blocked"})
+
+    def after_turn(self, loaded: LoadedThread, turn: Turn) -> None:
+        """The work goes on while the goal is active, unless the user interrupted the turn
+        or it failed."""
+        if not turn.interrupted and not turn.failed:
+            self.pursue(loaded)
+
+    def account(self, turn: Turn, tokens: int) -> None:
+        """Count a model response's tokens against the active goal; at its budget the goal
+        is ``budgetLimited`` (and no goal turn follows)."""
+        goal = self.current(turn.thread_id)
+        if goal is None or goal["status"] != "active":
+            return
+        used = goal["tokensUsed"] + tokens
+        status = goal["status"]
+        if goal.get("tokenBudget") is not None and used >= goal["tokenBudget"]:
+            status = "budgetLimited"
+        self._change(turn, {**goal, "tokensUsed": used, "status": status})
+
+    def _change(self, turn: Turn, goal: dict[str, Any]) -> None:
+        """A change the runtime (or the model) made, announced to the thread's subscribers."""
+        goal["updatedAt"] = int(time.time())
+        self._store(turn.thread_id, turn.loaded, goal)
+        params = {"threadId": turn.thread_id, "turnId": turn.id, "goal": goal}
+        self.registry.emit(turn.loaded, "thread/goal/updated", params)
+
+    # ------------------------------------------------------------------ the model's tools
+
+    def tool_specs(self, loaded: LoadedThread) -> list[dict[str, Any]]:
+        """The goal tools, offered in threads that have a goal (only those: other threads'
+        model requests stay as they were)."""
+        return [dict(spec) for spec in TOOLS] if self.current(loaded.id) is not None else []
+
+    def tool_names(self, loaded: LoadedThread) -> frozenset[str]:
+        return frozenset(spec["name"] for spec in self.tool_specs(loaded))
+
+    def call_tool(self, turn: Turn, name: str, arguments: Any) -> str:
+        """Run a goal tool for the model; what it reads back is JSON (or why not)."""
+        arguments = arguments if isinstance(arguments, dict) else {}
+        goal = self.current(turn.thread_id)
+        if name == "create_goal":
+            objective = str(arguments.get("objective") or "").strip()
+            budget = arguments.get("token_budget")
+            if goal is not None and goal["status"] != "complete":
+                return "cannot create a goal: this thread has an unfinished goal"
+            if not objective:
+                return "goal objective must not be empty"
+            if budget is not None and (not isinstance(budget, int) or budget <= 0):
+                return "goal budgets must be positive when provided"
+            now = int(time.time())
+            goal = {"threadId": turn.thread_id, "objective": objective, "status": "active",
+                    "tokenBudget": budget, "tokensUsed": 0, "timeUsedSeconds": 0,
+                    "createdAt": now, "updatedAt": now}  # fmt: skip
+            self._change(turn, goal)
+        elif name == "update_goal" and goal is not None:
+            status = arguments.get("status")
+            if status not in MODEL_STATUSES:
+                return f"status must be one of: {', '.join(MODEL_STATUSES)}"
+            goal = {**goal, "status": status}
+            self._change(turn, goal)
+        return tool_output(goal)

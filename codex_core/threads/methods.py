@@ -1085,7 +1085,19 @@ class ThreadRegistry:
     def turn_finished(self, loaded: LoadedThread, turn: Turn) -> None:
         if loaded.active is turn:
             loaded.active = None
+        self.goals.after_turn(loaded, turn)
         self.release(loaded)
+
+    def start_goal_turn(self, loaded: LoadedThread, prompt: dict[str, Any]) -> None:
+        """A turn nobody asked for, pursuing the thread's active goal: the model reads
+        ``prompt`` instead of a user's message (``codex_core.threads.goals``)."""
+        client = next(iter(loaded.subscribers), None)
+        turn = Turn(registry=self, loaded=loaded, id=uuid7(), user_item=None,
+                    client_name=client.client_name if client is not None else None,
+                    client_version=client.client_version if client is not None else None,
+                    goal_prompt=prompt)  # fmt: skip
+        loaded.active = turn
+        self._launch(loaded, turn)
 
     # ------------------------------------------------------------------ unloading
 

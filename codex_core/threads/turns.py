@@ -181,6 +181,13 @@ class Turn:
     client_version: str | None
     #: What the turn does instead of sampling the model (a user's shell command, say).
     body: Callable[[Turn], Coroutine[Any, Any, None]] | None = None
+    #: What the model reads instead of a user's message: a goal's continuation prompt
+    #: (``codex_core.threads.goals``), which makes this a goal turn.
+    goal_prompt: dict[str, Any] | None = None
+    #: The turn ended with an error (``turn/completed`` ``failed``).
+    failed: bool = False
+    #: ``pending_usage`` was already counted against the goal (a goal tool needed it first).
+    usage_counted: bool = False
     started_at: int = 0
     started_ms: int = 0
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
@@ -297,6 +304,9 @@ class Turn:
                 self.aborted.set()
                 with anyio.move_on_after(INTERRUPT_REPLY_WAIT):
                     await self.interrupt_replied.wait()
+            self.failed = error is not None
+            if self.failed:
+                self.registry.goals.turn_failed(self)
             self._finish(error)
             resolve(self, self.unresolved)
         finally:
@@ -308,12 +318,14 @@ class Turn:
         if self.body is not None:
             await self.body(self)
             return
-        assert self.user_item is not None
         source = self.loaded.session_start
         if source is not None and (await self.session_start_hooks(source)).stop:
             return  # as the reference: the turn ends before the user's input is taken
         self.mode_instructions()
-        self.user_message(self.user_item)
+        if self.user_item is not None:
+            self.user_message(self.user_item)
+        if self.goal_prompt is not None:
+            self.remember(self.goal_prompt)
         provider_id = str(self.loaded.settings["modelProvider"])
         provider = self.registry.provider_for(provider_id)
         await self.registry.kernel.run_hook(
@@ -444,7 +456,8 @@ class Turn:
         call_id = str(call.get("call_id") or call.get("id") or uuid7())
         dynamic = self.loaded.dynamic_tools.get(name)
         tool = self._plugin_tool(name, call.get("namespace"))
-        if dynamic is None and tool is None:
+        goal_tool = name in self.registry.goals.tool_names(self.loaded)
+        if dynamic is None and tool is None and not goal_tool:
             return f"unsupported call: {name}"
         raw = call.get("arguments") if call.get("type") == "function_call" else call.get("input")
         if call.get("type") == "custom_tool_call":  # a freeform tool: the raw text is the input
@@ -453,6 +466,12 @@ class Turn:
             arguments = json.loads(raw) if isinstance(raw, str) and raw.strip() else raw or {}
         except ValueError as exc:
             return f"failed to parse function arguments: {exc}"
+        if goal_tool:
+            if self.pending_usage is not None and not self.usage_counted:
+                # As the reference: the goal has counted this response before the tool runs.
+                self.usage_counted = True
+                self.registry.goals.account(self, usage_from_api(self.pending_usage)["totalTokens"])
+            return self.registry.goals.call_tool(self, name, arguments)
         if dynamic is not None:
             return await self._call_dynamic(dynamic, call_id, arguments)
         assert tool is not None
@@ -547,6 +566,7 @@ class Turn:
                 specs.append({"type": "function", "name": tool.name,
                               "description": tool.description, "strict": False,
                               "parameters": tool.input_schema})  # fmt: skip
+        specs.extend(self.registry.goals.tool_specs(self.loaded))
         for spec in self.loaded.dynamic_tools.values():
             if spec.get("deferLoading"):
                 continue  # hidden from the model, callable by other tools
@@ -795,6 +815,9 @@ class Turn:
             rate_limits.snapshot("codex")
         ]:
             self.emit("account/rateLimits/updated", {"rateLimits": limits})
+        if not self.usage_counted:
+            self.registry.goals.account(self, last["totalTokens"])
+        self.usage_counted = False
 
     def _finish(self, error: dict[str, Any] | None) -> None:
         """Close open items, write the outcome and send the closing notifications."""

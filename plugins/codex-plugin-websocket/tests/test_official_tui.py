@@ -2,10 +2,10 @@
 
 It shows its first screen, sends a prompt, displays the command approval our server asks
 for, accepts it, and shows the final answer; once without auth and once with a capability
-token; then ``/stop``, ``/permissions``, ``/plan``, ``/model`` and ``/goal`` after a first turn.
-Needs the official
-client (the pinned official ``codex``, which ``dev.py setup`` installs;
-``codex_core.testing.reference``) and tmux; skipped with a clear message where either is missing.
+token; then ``/stop``, ``/permissions``, ``/plan``, ``/model`` and ``/goal`` after a first
+turn. Needs the official client (the pinned official ``codex``, which ``dev.py setup``
+installs; ``codex_core.testing.reference``) and tmux; skipped with a clear message where either
+is missing.
 """
 
 from __future__ import annotations
@@ -196,8 +196,9 @@ def test_the_official_tui_changes_the_model_and_keeps_a_goal(
     tmp_path: Path,
 ) -> None:
     """``/model`` (``thread/settings/update``, then ``config/batchWrite`` of the choice) and
-    ``/goal`` (``thread/goal/get|set|clear``) after a first turn: the TUI stays up, says what
-    it says against the reference, and the choice and the goal reach the server."""
+    ``/goal`` (``thread/goal/get|set|clear``, and the goal turn the server starts) after a
+    first turn: the TUI stays up, shows what it shows against the reference (checked side by
+    side when this was written), and the choice and the goal reach the server."""
     script(codex_model_server)
     server = codex_ws_server_factory(
         *codex_model_server.config_args(),
@@ -217,10 +218,15 @@ def test_the_official_tui_changes_the_model_and_keeps_a_goal(
     assert "model = " in config and "model_reasoning_effort = " in config
     slash(tui, "/goal")
     tui.wait_for("No goal is currently set.")
+    # The goal turn the server starts gets one answer, then the model fails: the goal stalls.
+    codex_model_server.add(message("Working on the release."))
     slash(tui, "/goal Ship the release")
     tui.wait_for("Goal active Objective: Ship the release")
+    tui.wait_for("Working on the release.")
+    tui.wait_for("Goal stalled (/goal resume)")
     slash(tui, "/goal")
-    tui.wait_for("Commands: /goal edit, /goal pause, /goal clear")
+    screen = tui.wait_for("Commands: /goal edit, /goal resume, /goal clear")
+    assert "Status: stalled" in screen and "Tokens used: 15" in screen
     slash(tui, "/goal pause")
     tui.wait_for("Goal paused Objective: Ship the release")
     slash(tui, "/goal clear")

@@ -260,6 +260,52 @@ def _without_tool_race(session: dict[str, Any]) -> dict[str, Any]:
     text = re.sub(r'"tokensUsed": \d+', '"tokensUsed": "<counted>"', text)
     masked: dict[str, Any] = json.loads(text)
     masked["sequence"] = [
-        entry for entry in masked["sequence"] if entry[:2] != ["thread/goal/updated", "active"]
+        [*entry[:2], "<counted>" if entry[2] is not None else None]
+        for entry in masked["sequence"]
+        if entry[:2] != ["thread/goal/updated", "active"]
     ]
     return masked
+
+
+def interrupt_session(argv: list[str], root: Path) -> dict[str, Any]:
+    """Interrupt the goal turn the server started: what is announced, and what is left."""
+    home, cwd = root / "home", root / "cwd"
+    home.mkdir(parents=True)
+    cwd.mkdir(parents=True)
+    with ScriptedModelServer() as model:
+        model.add(ModelResponse([message("slow")], stall=30), message("never asked for"))
+        server = _server(argv, home, cwd, model)
+        try:
+            server.initialize()
+            thread_id = server.result("thread/start", {})["thread"]["id"]
+            server.result("thread/goal/set", {"threadId": thread_id, "objective": "Ship it"})
+            turn = server.wait_notification("turn/started", timeout=30)["params"]["turn"]
+            server.wait_until(lambda: len(model.requests) == 1, what="the goal turn's request")
+            server.result("turn/interrupt", {"threadId": thread_id, "turnId": turn["id"]})
+            server.wait_notification("turn/completed", timeout=30)
+            final = server.result("thread/goal/get", {"threadId": thread_id})
+            server.barrier()
+            # (A goal notice of the turn's time comes when it ran a whole second or more,
+            # which depends on the machine's load: left out.)
+            shown = ("turn/started", "thread/goal/updated")
+            sequence = [
+                [note["method"], (note["params"].get("goal") or {}).get("status")]
+                for note in server.notifications
+                if note["method"] in shown and note["params"].get("turnId") is None
+            ]  # fmt: skip
+        finally:
+            server.close()
+    final["goal"]["timeUsedSeconds"] = "<seconds>"  # how long the turn ran
+    return Masker()({"sequence": sequence, "final": final, "requests": len(model.requests)})
+
+
+def test_an_interrupted_goal_turn_leaves_the_goal_active(tmp_path: Path) -> None:
+    """The user stopping a goal turn counts its time, keeps the goal active and starts no
+    other goal turn, as with the reference."""
+    reference = reference_server_command()
+    assert reference is not None
+    ours = interrupt_session(server_command(), tmp_path / "ours")
+    theirs = interrupt_session(reference, tmp_path / "reference")
+    assert ours == theirs
+    assert ours["final"]["goal"]["status"] == "active"
+    assert ours["requests"] == 1

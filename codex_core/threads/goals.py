@@ -147,6 +147,10 @@ class Goals:
         self.registry = registry
         #: Goals by thread id, read from ``thread_goals.jsonl`` (or a rollout) on first need.
         self._known_goals: dict[str, dict[str, Any] | None] | None = None
+        #: When each running turn's time was last counted (``time.time()``), by turn id.
+        self._clock: dict[str, float] = {}
+        #: Seconds counted but not yet whole, by thread id.
+        self._carry: dict[str, float] = {}
 
     @property
     def home(self) -> Path:
@@ -281,20 +285,31 @@ class Goals:
     def after_turn(self, loaded: LoadedThread, turn: Turn) -> None:
         """The work goes on while the goal is active, unless the user interrupted the turn
         or it failed."""
+        self._clock.pop(turn.id, None)
         if not turn.interrupted and not turn.failed:
             self.pursue(loaded)
 
     def account(self, turn: Turn, tokens: int) -> None:
-        """Count a model response's tokens against the active goal; at its budget the goal
-        is ``budgetLimited`` (and no goal turn follows)."""
+        """Count a model response's tokens (or an interrupted turn's time alone, with 0)
+        against the active goal, with the turn's time since it was last counted; at its
+        budget the goal is ``budgetLimited`` (and no goal turn follows)."""
         goal = self.current(turn.thread_id)
         if goal is None or goal["status"] != "active":
             return
+        now = time.time()
+        elapsed = now - self._clock.get(turn.id, turn.started_ms / 1000)
+        self._clock[turn.id] = now
+        carry = self._carry.get(turn.thread_id, 0.0) + max(elapsed, 0.0)
+        seconds = int(carry)
+        self._carry[turn.thread_id] = carry - seconds
         used = goal["tokensUsed"] + tokens
         status = goal["status"]
         if goal.get("tokenBudget") is not None and used >= goal["tokenBudget"]:
             status = "budgetLimited"
-        self._change(turn, {**goal, "tokensUsed": used, "status": status})
+        if not tokens and not seconds:
+            return  # nothing to count (a turn interrupted within the second)
+        self._change(turn, {**goal, "tokensUsed": used, "status": status,
+                            "timeUsedSeconds": goal["timeUsedSeconds"] + seconds})  # fmt: skip
 
     def _change(self, turn: Turn, goal: dict[str, Any]) -> None:
         """A change the runtime (or the model) made, announced to the thread's subscribers."""

@@ -307,6 +307,8 @@ class Turn:
             self.failed = error is not None
             if self.failed:
                 self.registry.goals.turn_failed(self)
+            elif self.interrupted:  # the time it ran counts against the goal (as the reference)
+                self.registry.goals.account(self, 0)
             self._finish(error)
             resolve(self, self.unresolved)
         finally:

@@ -70,6 +70,8 @@ def catalog(config: Config) -> list[dict[str, Any]]:
 
 
 def implied_mode(profile: dict[str, Any]) -> str:
+    """The sandbox mode a configured profile stands for (what ``allowed`` is checked
+    against, and what a thread selecting it runs under)."""
     base = profile.get("extends")
     if isinstance(base, str) and base in BUILTIN_PROFILES:
         return BUILTIN_PROFILES[base]

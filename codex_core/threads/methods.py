@@ -36,6 +36,7 @@ from codex_core.threads import goals, modes, pages, read_state, rollout
 from codex_core.threads import settings as thread_settings
 from codex_core.threads.ids import parse_thread_id, uuid7
 from codex_core.threads.rollout import RolloutWriter, StoredThread
+from codex_core.threads.settings import SANDBOXES, reviewer_name
 from codex_core.threads.turns import (
     DEFAULT_CONTEXT_WINDOW,
     Turn,
@@ -51,17 +52,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_SANDBOXES: dict[str, dict[str, Any]] = {
-    "read-only": {"type": "readOnly", "networkAccess": False},
-    "workspace-write": {
-        "type": "workspaceWrite",
-        "writableRoots": [],
-        "networkAccess": False,
-        "excludeTmpdirEnvVar": False,
-        "excludeSlashTmp": False,
-    },
-    "danger-full-access": {"type": "dangerFullAccess"},
-}
 _ROLLOUT_SANDBOX = {"readOnly": "read-only", "workspaceWrite": "workspace-write",
                     "dangerFullAccess": "danger-full-access"}  # fmt: skip
 DEFAULT_PAGE_SIZE = 25
@@ -368,7 +358,7 @@ class ThreadRegistry:
             "instructionSources": [],
             "approvalPolicy": approval,
             "approvalsReviewer": reviewer_name(self.kernel.config.settings.approvals_reviewer),
-            "sandbox": _SANDBOXES.get(sandbox_mode, _SANDBOXES["read-only"]),
+            "sandbox": SANDBOXES.get(sandbox_mode, SANDBOXES["read-only"]),
             "activePermissionProfile": {"id": f":{sandbox_mode}", "extends": None},
             "reasoningEffort": None,
             "multiAgentMode": "explicitRequestOnly",
@@ -1274,14 +1264,6 @@ def thread_source_kinds(source: Any) -> set[str]:
     if isinstance(sub, dict) and "thread_spawn" in sub:
         specific = "subAgentThreadSpawn"
     return {"subAgent", specific or "subAgentOther"}
-
-
-def reviewer_name(reviewer: Any) -> str:
-    """The ``ApprovalsReviewer`` a thread reports: ``guardian_subagent`` is the legacy name of
-    ``auto_review`` (the reference answers with the new one); unset means ``user``."""
-    name = to_wire(getattr(reviewer, "root", reviewer)) if reviewer is not None else "user"
-    name = str(getattr(name, "value", name))
-    return "auto_review" if name == "guardian_subagent" else name
 
 
 def user_input(entries: Any) -> list[dict[str, Any]]:

@@ -26,6 +26,28 @@ if TYPE_CHECKING:
     from codex_core.threads.methods import LoadedThread, ThreadRegistry
 
 
+#: The sandbox policy each legacy sandbox mode stands for.
+SANDBOXES: dict[str, dict[str, Any]] = {
+    "read-only": {"type": "readOnly", "networkAccess": False},
+    "workspace-write": {
+        "type": "workspaceWrite",
+        "writableRoots": [],
+        "networkAccess": False,
+        "excludeTmpdirEnvVar": False,
+        "excludeSlashTmp": False,
+    },
+    "danger-full-access": {"type": "dangerFullAccess"},
+}
+
+
+def reviewer_name(reviewer: Any) -> str:
+    """The ``ApprovalsReviewer`` a thread reports: ``guardian_subagent`` is the legacy name of
+    ``auto_review`` (the reference answers with the new one); unset means ``user``."""
+    name = to_wire(getattr(reviewer, "root", reviewer)) if reviewer is not None else "user"
+    name = str(getattr(name, "value", name))
+    return "auto_review" if name == "guardian_subagent" else name
+
+
 def collaboration_mode(loaded: LoadedThread) -> dict[str, Any]:
     """The thread's mode as the wire shows it: the chosen one (or Default with no
     instructions), with the thread's current model and effort."""
@@ -108,8 +130,6 @@ def choose_mode(loaded: LoadedThread, wire: dict[str, Any]) -> None:
 def apply(registry: ThreadRegistry, loaded: LoadedThread, params: Any) -> None:
     """Apply the settings of a ``thread/settings/update`` (or ``turn/start``) request that
     are set; refuses the whole request, changing nothing, when one of them is invalid."""
-    from codex_core.threads.methods import _SANDBOXES, reviewer_name
-
     if params.permissions is not None and params.sandbox_policy is not None:
         raise RpcError(INVALID_REQUEST, "`permissions` cannot be combined with `sandboxPolicy`")
     profile = None
@@ -141,7 +161,7 @@ def apply(registry: ThreadRegistry, loaded: LoadedThread, params: Any) -> None:
         settings["activePermissionProfile"] = None  # a policy, not a profile, chose it
     if profile is not None:
         sandbox_mode, active = profile
-        settings["sandbox"] = dict(_SANDBOXES[sandbox_mode])
+        settings["sandbox"] = dict(SANDBOXES[sandbox_mode])
         settings["activePermissionProfile"] = active
 
 

@@ -8,6 +8,13 @@ request names, keeping when it was created; ``thread/goal/clear`` answers whethe
 one. Subscribers (and the caller) hear ``thread/goal/updated`` / ``thread/goal/cleared`` after
 the reply, and a client resuming a thread with a goal gets ``thread/goal/updated``.
 
+The goal runtime: while a loaded thread's goal is ``active`` and the thread is idle, a goal
+turn pursues it (the model reads a continuation prompt instead of a user's message); each
+response's tokens and the turn's time count against the goal, the budget stops it
+(``budgetLimited``), a failed goal turn blocks it, an interrupt pauses the pursuit without
+changing it, and the model can read and finish it with ``get_goal`` / ``create_goal`` /
+``update_goal``.
+
 Goals persist in ``$CODEX_HOME/thread_goals.jsonl``, one line per change (``goal: null`` for a
 clear), the last line of a thread winning, so a resumed thread keeps its goal; setting a goal
 also writes the reference's ``thread_goal_updated`` event into the thread's rollout (writing

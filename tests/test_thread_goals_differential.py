@@ -150,6 +150,7 @@ def test_a_cleared_goal_stays_cleared_after_a_restart(tmp_path: Path) -> None:
             again.initialize()
             assert again.result("thread/goal/get", {"threadId": thread_id}) == {"goal": None}
             again.result("thread/resume", {"threadId": thread_id, "excludeTurns": True})
+            again.wait_notification("thread/goal/cleared")  # what resuming says of no goal
             again.barrier()
             assert not [n for n in again.notifications if n["method"] == "thread/goal/updated"]
         finally:

@@ -6,7 +6,7 @@ what was used so far. As the reference: ``thread/goal/set`` with an ``objective`
 (``active`` unless a status is given) when there is none, and otherwise changes only what the
 request names, keeping when it was created; ``thread/goal/clear`` answers whether there was
 one. Subscribers (and the caller) hear ``thread/goal/updated`` / ``thread/goal/cleared`` after
-the reply, and a client resuming a thread with a goal gets ``thread/goal/updated``.
+the reply; ``thread/resume`` tells every subscriber the goal again (or that there is none).
 
 The goal runtime: while a loaded thread's goal is ``active`` and the thread is idle, a goal
 turn pursues it (the model reads a continuation prompt instead of a user's message); each
@@ -264,13 +264,16 @@ class Goals:
         self._announce(ctx, loaded, "thread/goal/cleared", {"threadId": thread_id})
         return {"cleared": True}
 
-    def on_resume(self, ctx: RequestContext, thread_id: str) -> None:
-        """A client resuming a thread with a goal hears it (after the reply)."""
-        goal = self.current(thread_id)
-        if goal is not None:
-            ctx.notify_after_reply(
-                "thread/goal/updated", {"threadId": thread_id, "turnId": None, "goal": goal}
-            )
+    def on_resume(self, ctx: RequestContext, loaded: LoadedThread) -> None:
+        """After a ``thread/resume`` reply, every subscriber hears the thread's goal, or that
+        it has none (``thread/goal/cleared``), as the reference tells them."""
+        goal = self.current(loaded.id)
+        if goal is None:
+            method, params = "thread/goal/cleared", {"threadId": loaded.id}
+        else:
+            method = "thread/goal/updated"
+            params = {"threadId": loaded.id, "turnId": None, "goal": goal}
+        ctx.after_reply.append(lambda: self.registry.emit(loaded, method, params))
 
     # ------------------------------------------------------------------ the goal runtime
 

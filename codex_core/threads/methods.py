@@ -680,7 +680,7 @@ class ThreadRegistry:
         if any(loaded.token_total.values()) and loaded.turns:
             usage = self._usage_update(loaded, loaded.turns[-1]["id"])
             ctx.notify_after_reply("thread/tokenUsage/updated", usage)
-        self.goals.on_resume(ctx, thread_id)
+        self.goals.on_resume(ctx, loaded)
         return {"thread": thread, **settings, **self._resume_pages(loaded, params)}
 
     def _check_provider(self, provider: str | None, stored: StoredThread) -> None:

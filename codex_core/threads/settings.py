@@ -3,9 +3,9 @@
 What the official TUI sends from ``/model`` (model, reasoning effort), ``/permissions`` (a
 permission profile, or an approval policy with a sandbox policy) and ``/plan`` (a collaboration
 mode). As the reference: the reply is ``{}``; when anything actually changed, the thread's
-subscribers then get ``thread/settings/updated`` with the whole ``ThreadSettings``; a request
-that changes nothing is answered and announces nothing. A turn already running keeps the
-settings it started with.
+subscribers that use the experimental API then get ``thread/settings/updated`` with the whole
+``ThreadSettings``; a request that changes nothing is answered and announces nothing. A turn
+already running keeps the settings it started with.
 
 The thread's collaboration mode follows its model and effort (changing either changes the
 mode's settings too), and choosing a mode sets both from the mode's settings, as the reference
@@ -175,5 +175,13 @@ async def update(registry: ThreadRegistry, ctx: RequestContext, params: Any) -> 
     after = thread_settings(loaded)
     if after != before:
         notice = {"threadId": thread_id, "threadSettings": after}
-        ctx.after_reply.append(lambda: registry.emit(loaded, "thread/settings/updated", notice))
+        ctx.after_reply.append(lambda: _announce(loaded, notice))
     return {}
+
+
+def _announce(loaded: LoadedThread, notice: dict[str, Any]) -> None:
+    """``thread/settings/updated`` goes to the subscribers that use the experimental API,
+    the only ones the reference tells."""
+    for connection in list(loaded.subscribers):
+        if connection.experimental_api:
+            connection.notify("thread/settings/updated", notice)

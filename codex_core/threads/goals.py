@@ -268,6 +268,7 @@ class Goals:
         """After a ``thread/resume`` reply, every subscriber hears the thread's goal, or that
         it has none (``thread/goal/cleared``), as the reference tells them."""
         goal = self.current(loaded.id)
+        params: dict[str, Any]
         if goal is None:
             method, params = "thread/goal/cleared", {"threadId": loaded.id}
         else:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from codex_core.testing import ScriptedModelServer, message
+from codex_core.testing import ModelResponse, ScriptedModelServer, function_call, message
 from codex_core.testing.pytest_plugin import StdioServer, needs_reference, server_command
 from codex_core.testing.reference import reference_server_command
 from codex_core.threads.modes import BUILTIN_INSTRUCTIONS
@@ -299,3 +299,41 @@ def test_turn_start_mode_is_experimental(tmp_path: Path, method: str) -> None:
         finally:
             server.close()
     assert "experimentalApi" in error["message"]
+
+
+def running_turn_session(argv: list[str], root: Path) -> list[tuple[str, Any]]:
+    """A settings update while a turn runs: the model and effort of each model request."""
+    home, cwd = root / "home", root / "cwd"
+    home.mkdir(parents=True)
+    cwd.mkdir(parents=True)
+    with ScriptedModelServer() as model:
+        call = function_call("exec_command", {"cmd": "echo hi"}, call_id="c1")
+        model.add(ModelResponse([call], stall=2), message("done"), message("next turn"))
+        server = _server(argv, home, cwd, model)
+        try:
+            server.initialize(experimentalApi=True)
+            thread_id = server.result("thread/start", {})["thread"]["id"]
+            text = [{"type": "text", "text": "go"}]
+            server.result("turn/start", {"threadId": thread_id, "input": text})
+            server.wait_until(lambda: len(model.requests) == 1, what="the first model request")
+            update = {"threadId": thread_id, "model": "other-model", "effort": "high"}
+            server.result("thread/settings/update", update)  # while the model is still at it
+            server.wait_notification("turn/completed", timeout=30)
+            server.result("turn/start", {"threadId": thread_id, "input": text})
+            server.wait_notification("turn/completed", timeout=30)
+        finally:
+            server.close()
+        return [
+            (request.body["model"], (request.body.get("reasoning") or {}).get("effort"))
+            for request in model.requests
+        ]
+
+
+def test_a_running_turn_keeps_its_settings(tmp_path: Path) -> None:
+    """As the reference: an update is for the next turns; the running turn's second model
+    request (after its tool call) still uses the settings it began with."""
+    reference = reference_server_command()
+    assert reference is not None
+    ours = running_turn_session(server_command(), tmp_path / "ours")
+    assert ours == running_turn_session(reference, tmp_path / "reference")
+    assert ours == [("mock-model", None), ("mock-model", None), ("other-model", "high")]

@@ -188,6 +188,13 @@ class Turn:
     failed: bool = False
     #: ``pending_usage`` was already counted against the goal (a goal tool needed it first).
     usage_counted: bool = False
+    #: The thread's settings as the turn began: a ``thread/settings/update`` meanwhile is for
+    #: the next turns (as the reference), so the turn and its tools read these.
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.settings = dict(self.loaded.settings)
+
     started_at: int = 0
     started_ms: int = 0
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
@@ -328,7 +335,7 @@ class Turn:
             self.user_message(self.user_item)
         if self.goal_prompt is not None:
             self.remember(self.goal_prompt)
-        provider_id = str(self.loaded.settings["modelProvider"])
+        provider_id = str(self.settings["modelProvider"])
         provider = self.registry.provider_for(provider_id)
         await self.registry.kernel.run_hook(
             "codex_turn_starting", thread_id=self.thread_id, turn_id=self.id
@@ -383,7 +390,7 @@ class Turn:
         """The thread's first turn (since start or resume): read its hooks (from the config
         as it is now, with the project layers of its cwd) and run the ``SessionStart`` ones,
         whose additional context the model reads as developer messages before the input."""
-        loaded, settings = self.loaded, self.loaded.settings
+        loaded, settings = self.loaded, self.settings
         loaded.session_start = None
         config = self.registry.kernel.config
         loaded.hooks = hook_handlers(
@@ -404,7 +411,7 @@ class Turn:
     async def stop_hooks(self, active: bool) -> HookOutcome:
         """The model is done: ``Stop`` hooks may continue the turn (``stop_hook_active`` tells
         them it already did once, so they can let it end)."""
-        settings = self.loaded.settings
+        settings = self.settings
         last = next((i["text"] for i in reversed(self.items) if i["type"] == "agentMessage"), None)
         payload = stop_input(
             thread_id=self.thread_id, turn_id=self.id, transcript_path=self.loaded.thread["path"],
@@ -579,7 +586,7 @@ class Turn:
 
     def model_request(self, provider_id: str) -> dict[str, Any]:
         loaded = self.loaded
-        settings = loaded.settings
+        settings = self.settings
         body: dict[str, Any] = {
             "model": settings["model"],
             "instructions": loaded.base_instructions or BASE_INSTRUCTIONS,
@@ -709,7 +716,7 @@ class Turn:
             else {}
         )
         served = self.response_headers.get("openai-model")
-        requested = str(self.loaded.settings["model"])
+        requested = str(self.settings["model"])
         if not served or served == requested or self.rerouted:
             return
         self.rerouted = True
@@ -770,7 +777,7 @@ class Turn:
 
     def turn_diff(self) -> TurnDiff:
         if self.diff is None:
-            self.diff = TurnDiff(str(self.loaded.settings["cwd"]))
+            self.diff = TurnDiff(str(self.settings["cwd"]))
         return self.diff
 
     def files_changed(self) -> None:

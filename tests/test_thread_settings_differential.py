@@ -337,3 +337,49 @@ def test_a_running_turn_keeps_its_settings(tmp_path: Path) -> None:
     ours = running_turn_session(server_command(), tmp_path / "ours")
     assert ours == running_turn_session(reference, tmp_path / "reference")
     assert ours == [("mock-model", None), ("mock-model", None), ("other-model", "high")]
+
+
+def turn_start_session(argv: list[str], root: Path) -> dict[str, Any]:
+    """``turn/start``'s own settings (a sandbox policy and a relative cwd, then a permission
+    profile) as a later ``thread/resume`` reports them, and its refusals, masked."""
+    home, cwd = root / "home", root / "cwd"
+    home.mkdir(parents=True)
+    cwd.mkdir(parents=True)
+    seen: dict[str, Any] = {}
+    keys = ("sandbox", "activePermissionProfile", "cwd", "approvalPolicy")
+    with ScriptedModelServer() as model:
+        model.add(message("one"), message("two"))
+        server = _server(argv, home, cwd, model)
+        try:
+            server.initialize(experimentalApi=True)
+            thread_id = server.result("thread/start", {})["thread"]["id"]
+            text = [{"type": "text", "text": "go"}]
+            turns = {
+                "sandboxPolicy and a relative cwd": {
+                    "sandboxPolicy": {"type": "workspaceWrite"}, "cwd": "sub",
+                    "approvalPolicy": "never"},
+                "permissions": {"permissions": ":danger-full-access"},
+            }  # fmt: skip
+            for label, extra in turns.items():
+                server.result("turn/start", {"threadId": thread_id, "input": text, **extra})
+                server.wait_notification("turn/completed", timeout=30)
+                resumed = server.result(
+                    "thread/resume", {"threadId": thread_id, "excludeTurns": True}
+                )
+                seen[label] = {key: resumed[key] for key in keys}
+            for refused in ({"permissions": ":read-only", "sandboxPolicy": {"type": "readOnly"}},
+                            {"permissions": ":bogus"}):  # fmt: skip
+                request = {"threadId": thread_id, "input": text, **refused}
+                seen[f"refused {refused}"] = server.error("turn/start", request)
+        finally:
+            server.close()
+    return Masker(home, cwd)(seen)
+
+
+def test_turn_start_settings_agree_with_the_reference(tmp_path: Path) -> None:
+    reference = reference_server_command()
+    assert reference is not None
+    ours = turn_start_session(server_command(), tmp_path / "ours")
+    theirs = turn_start_session(reference, tmp_path / "reference")
+    for part in theirs:
+        assert ours[part] == theirs[part], part

@@ -932,24 +932,8 @@ class ThreadRegistry:
         if loaded.active is not None:
             raise RpcError(INVALID_REQUEST, f"a turn is already running: {loaded.active.id}")
         content = user_input(params.input)
-        settings = loaded.settings
         # Per-turn overrides persist for the thread's later turns.
-        if params.model:
-            settings["model"] = loaded.thread["model"] = params.model
-        if params.cwd:
-            settings["cwd"] = loaded.thread["cwd"] = params.cwd
-            settings["runtimeWorkspaceRoots"] = [params.cwd]
-        if params.effort is not None:
-            effort = to_wire(params.effort)
-            settings["reasoningEffort"] = loaded.thread["reasoningEffort"] = effort
-        if params.approval_policy is not None:
-            settings["approvalPolicy"] = to_wire(params.approval_policy)
-        if params.approvals_reviewer is not None:
-            settings["approvalsReviewer"] = reviewer_name(params.approvals_reviewer)
-        if params.sandbox_policy is not None:
-            settings["sandbox"] = to_wire(params.sandbox_policy)
-        if params.collaboration_mode is not None:
-            thread_settings.choose_mode(loaded, to_wire(params.collaboration_mode))
+        thread_settings.apply(self, loaded, params)
         turn = Turn(
             registry=self,
             loaded=loaded,

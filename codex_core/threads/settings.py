@@ -40,6 +40,12 @@ SANDBOXES: dict[str, dict[str, Any]] = {
 }
 
 
+def sandbox_policy(wire: dict[str, Any]) -> dict[str, Any]:
+    """A client's ``SandboxPolicy`` with its keys in the reference's order (``type`` first)."""
+    template = next((policy for policy in SANDBOXES.values() if policy["type"] == wire["type"]), {})
+    return {**{key: wire[key] for key in template if key in wire}, **wire}
+
+
 def reviewer_name(reviewer: Any) -> str:
     """The ``ApprovalsReviewer`` a thread reports: ``guardian_subagent`` is the legacy name of
     ``auto_review`` (the reference answers with the new one); unset means ``user``."""
@@ -157,7 +163,7 @@ def apply(registry: ThreadRegistry, loaded: LoadedThread, params: Any) -> None:
     if params.approvals_reviewer is not None:
         settings["approvalsReviewer"] = reviewer_name(params.approvals_reviewer)
     if params.sandbox_policy is not None:
-        settings["sandbox"] = to_wire(params.sandbox_policy)
+        settings["sandbox"] = sandbox_policy(to_wire(params.sandbox_policy))
         settings["activePermissionProfile"] = None  # a policy, not a profile, chose it
     if profile is not None:
         sandbox_mode, active = profile

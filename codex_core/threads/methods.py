@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ from codex_core.hookspecs import hookimpl
 from codex_core.models.methods import default_model
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INVALID_REQUEST, METHOD_NOT_FOUND, RequestContext, RpcError, RpcMethod
-from codex_core.threads import goals, modes, pages, read_state, rollout
+from codex_core.threads import compaction, goals, modes, pages, read_state, rollout
 from codex_core.threads import settings as thread_settings
 from codex_core.threads.ids import parse_thread_id, uuid7
 from codex_core.threads.rollout import RolloutWriter, StoredThread
@@ -96,6 +97,12 @@ class LoadedThread:
     #: What the model sees: Responses API input items, oldest first.
     history: list[dict[str, Any]] = field(default_factory=list)
     token_total: dict[str, int] = field(default_factory=empty_usage)
+    #: The model's last reported usage (or the estimate after a compaction): the context the
+    #: next request starts with, which ``model_auto_compact_token_limit`` is checked against.
+    last_usage: dict[str, int] | None = None
+    #: ``model_auto_compact_token_limit`` (the request's ``config`` overrides, else the
+    #: server's config), as read when the thread was started or loaded.
+    auto_compact_limit: Any = None
     base_instructions: str | None = None
     active: Turn | None = None
     #: Client-provided tools (``dynamicTools`` on ``thread/start``), by name.
@@ -265,6 +272,7 @@ class ThreadRegistry:
             params.base_instructions or base.get("baseInstructions") or config.get("instructions")
         )
         loaded.dynamic_tools = dynamic_tools(getattr(params, "dynamic_tools", None))
+        loaded.auto_compact_limit = setting("model_auto_compact_token_limit")
         if params.developer_instructions:
             loaded.history.append(
                 {"type": "message", "role": "developer",
@@ -775,11 +783,14 @@ class ThreadRegistry:
         settings = self._settings(model, thread["modelProvider"], thread["cwd"], approval, sandbox)
         loaded = LoadedThread(thread, settings, materialized=True, session_start="resume")
         self._restore_mode(loaded, stored.context)
+        loaded.auto_compact_limit = self.kernel.config.get("model_auto_compact_token_limit")
         loaded.writer = RolloutWriter(stored.path, ordinal=stored.lines)
         loaded.turns = stored.turns
         loaded.history = stored.history
         if stored.token_usage and isinstance(stored.token_usage.get("total_token_usage"), dict):
             loaded.token_total = usage_from_rollout(stored.token_usage["total_token_usage"])
+        if stored.token_usage and isinstance(stored.token_usage.get("last_token_usage"), dict):
+            loaded.last_usage = usage_from_rollout(stored.token_usage["last_token_usage"])
         self.threads[stored.id] = loaded
         return loaded
 
@@ -929,6 +940,7 @@ class ThreadRegistry:
 
     async def turn_start(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         loaded = self.get(params.thread_id)
+        compaction.refuse_input(loaded.active, steer=False)
         if loaded.active is not None:
             raise RpcError(INVALID_REQUEST, f"a turn is already running: {loaded.active.id}")
         content = user_input(params.input)
@@ -945,7 +957,7 @@ class ThreadRegistry:
         loaded.active = turn
         if not loaded.thread["preview"]:
             loaded.thread["preview"] = rollout.user_text({"content": content})
-        ctx.after_reply.append(lambda: self._launch(loaded, turn))
+        ctx.after_reply.append(lambda: self.launch(loaded, turn))
         return {"turn": turn.wire(started=False)}
 
     async def turn_steer(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
@@ -960,6 +972,7 @@ class ThreadRegistry:
                 INVALID_REQUEST,
                 f"expected active turn id `{params.expected_turn_id}` but found `{turn.id}`",
             )
+        compaction.refuse_input(turn, steer=True)
         turn.steer(user_message_item(user_input(params.input), params.client_user_message_id))
         return {"turnId": turn.id}
 
@@ -982,9 +995,9 @@ class ThreadRegistry:
                     client_name=ctx.connection.client_name,
                     client_version=ctx.connection.client_version, body=body)  # fmt: skip
         loaded.active = turn
-        ctx.after_reply.append(lambda: self._launch(loaded, turn))
+        ctx.after_reply.append(lambda: self.launch(loaded, turn))
 
-    def _launch(self, loaded: LoadedThread, turn: Turn) -> None:
+    def launch(self, loaded: LoadedThread, turn: Turn) -> None:
         """Begin the turn right after the ``turn/start`` reply (so the reply comes first)."""
         turn.started_at = int(time.time())
         turn.started_ms = time.time_ns() // 1_000_000
@@ -1071,7 +1084,7 @@ class ThreadRegistry:
                     client_version=client.client_version if client is not None else None,
                     goal_prompt=prompt)  # fmt: skip
         loaded.active = turn
-        self._launch(loaded, turn)
+        self.launch(loaded, turn)
 
     # ------------------------------------------------------------------ unloading
 
@@ -1305,6 +1318,7 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("turn/start", registry.turn_start),
         RpcMethod("turn/steer", registry.turn_steer),
         RpcMethod("turn/interrupt", registry.turn_interrupt),
+        RpcMethod("thread/compact/start", partial(compaction.compact_start, registry)),
         RpcMethod("collaborationMode/list", modes.collaboration_mode_list),
         RpcMethod("thread/settings/update", registry.settings_update),
         RpcMethod("thread/goal/get", registry.goal_get),

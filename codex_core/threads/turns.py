@@ -29,16 +29,17 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
 from codex_core.accounts import rate_limits
 from codex_core.plugins import is_cancellation
-from codex_core.threads import modes
+from codex_core.threads import compaction, modes
 from codex_core.threads.diff import TurnDiff
 from codex_core.threads.hooks import (
     HookOutcome,
+    compact_input,
     context_message,
     hook_handlers,
     hook_prompt_item,
@@ -181,6 +182,8 @@ class Turn:
     client_version: str | None
     #: What the turn does instead of sampling the model (a user's shell command, say).
     body: Callable[[Turn], Coroutine[Any, Any, None]] | None = None
+    #: ``compact`` for the turn of ``thread/compact/start``, which takes no more input.
+    kind: str = "regular"
     #: What the model reads instead of a user's message: a goal's continuation prompt
     #: (``codex_core.threads.goals``), which makes this a goal turn.
     goal_prompt: dict[str, Any] | None = None
@@ -191,9 +194,6 @@ class Turn:
     #: The thread's settings as the turn began: a ``thread/settings/update`` meanwhile is for
     #: the next turns (as the reference), so the turn and its tools read these.
     settings: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.settings = dict(self.loaded.settings)
 
     started_at: int = 0
     started_ms: int = 0
@@ -225,6 +225,9 @@ class Turn:
     rerouted: bool = False
     #: The HTTP headers of the model response being read (lowercased names).
     response_headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.settings = dict(self.loaded.settings)
 
     @property
     def thread_id(self) -> str:
@@ -330,6 +333,8 @@ class Turn:
         source = self.loaded.session_start
         if source is not None and (await self.session_start_hooks(source)).stop:
             return  # as the reference: the turn ends before the user's input is taken
+        if self.auto_compact_due():
+            await compaction.compact(self, "auto")  # before the input: it follows the summary
         self.mode_instructions()
         if self.user_item is not None:
             self.user_message(self.user_item)
@@ -356,6 +361,8 @@ class Turn:
                 self._call_output(call, output)
             self.flush_usage()
             self.resend_diff()
+            if calls and self.auto_compact_due():
+                await compaction.compact(self, "auto")  # the model goes on from the summary
             if not calls and not self.steered:
                 outcome = await self.stop_hooks(stop_hook_active)
                 if outcome.block:
@@ -365,6 +372,9 @@ class Turn:
                     self.accepts_input = False
                     return
         raise TurnFailed(f"the model made more than {MAX_MODEL_ROUNDS} requests in one turn")
+
+    def auto_compact_due(self) -> bool:
+        return compaction.limit_reached(self.loaded, self.loaded.auto_compact_limit)
 
     def mode_instructions(self) -> None:
         """Tell the model its collaboration mode (``codex_core.threads.modes``) when its
@@ -420,6 +430,26 @@ class Turn:
             last_assistant_message=last,
         )  # fmt: skip
         return await run_hooks(self.loaded.hooks, "Stop", payload, cwd=str(settings["cwd"]),
+                               thread_id=self.thread_id, turn_id=self.id,
+                               emit=self.emit)  # fmt: skip
+
+    async def compact_hooks(
+        self, event: Literal["PreCompact", "PostCompact"], trigger: Literal["manual", "auto"]
+    ) -> HookOutcome:
+        """The thread's ``PreCompact`` (before the compaction item) or ``PostCompact`` (after
+        it) hooks; hooks not read yet this session (a compaction first) are read now."""
+        loaded, settings = self.loaded, self.loaded.settings
+        if loaded.session_start is not None and not loaded.hooks:
+            config = self.registry.kernel.config
+            loaded.hooks = hook_handlers(
+                await anyio.to_thread.run_sync(config.reload, str(settings["cwd"]))
+            )
+        payload = compact_input(
+            event, thread_id=self.thread_id, turn_id=self.id,
+            transcript_path=loaded.thread["path"], cwd=str(settings["cwd"]),
+            model=str(settings["model"]), trigger=trigger,
+        )  # fmt: skip
+        return await run_hooks(loaded.hooks, event, payload, cwd=str(settings["cwd"]),
                                thread_id=self.thread_id, turn_id=self.id,
                                emit=self.emit)  # fmt: skip
 
@@ -584,14 +614,22 @@ class Turn:
                           "parameters": spec.get("inputSchema") or {"type": "object"}})  # fmt: skip
         return specs
 
-    def model_request(self, provider_id: str) -> dict[str, Any]:
+    def model_request(
+        self,
+        provider_id: str,
+        model_input: list[dict[str, Any]] | None = None,
+        *,
+        tools: bool = True,
+    ) -> dict[str, Any]:
+        """The provider request for the thread's history (or ``model_input``); a compaction
+        offers no tools."""
         loaded = self.loaded
         settings = self.settings
         body: dict[str, Any] = {
             "model": settings["model"],
             "instructions": loaded.base_instructions or BASE_INSTRUCTIONS,
-            "input": list(loaded.history),
-            "tools": self.tool_specs(),
+            "input": list(loaded.history if model_input is None else model_input),
+            "tools": self.tool_specs() if tools else [],
             "tool_choice": "auto",
             "parallel_tool_calls": False,
             "store": False,
@@ -601,7 +639,7 @@ class Turn:
         }
         if settings.get("reasoningEffort"):
             body["reasoning"] = {"effort": settings["reasoningEffort"], "summary": "auto"}
-        from codex_core.kernel import user_agent
+        from codex_core.server_info import user_agent
 
         name = self.client_name or "codex_core"
         headers = {
@@ -794,11 +832,20 @@ class Turn:
             self.emit("turn/diff/updated", params)
 
     def _usage(self, usage: dict[str, Any] | None) -> None:
-        loaded = self.loaded
         if usage is None:
             return
         last = usage_from_api(usage)
-        loaded.token_total = add_usage(loaded.token_total, last)
+        self.loaded.token_total = add_usage(self.loaded.token_total, last)
+        self.report_usage(last)
+        if not self.usage_counted:  # (a compaction's estimate is no use of the goal's tokens)
+            self.registry.goals.account(self, last["totalTokens"])
+        self.usage_counted = False
+
+    def report_usage(self, last: dict[str, int], *, includes_reasoning: bool = False) -> None:
+        """Record and announce the thread's usage with ``last`` as the latest request's (or,
+        after a compaction, the estimate of the new history, which counts reasoning)."""
+        loaded = self.loaded
+        loaded.last_usage = dict(last)
         window = DEFAULT_CONTEXT_WINDOW
         self.record(
             "event_msg",
@@ -807,7 +854,7 @@ class Turn:
                 "info": {
                     "total_token_usage": {snake(k): v for k, v in loaded.token_total.items()},
                     "last_token_usage": {snake(k): v for k, v in last.items()},
-                    "last_usage_includes_reasoning": False,
+                    "last_usage_includes_reasoning": includes_reasoning,
                     "model_context_window": window,
                 },
                 "rate_limits": None,
@@ -824,9 +871,6 @@ class Turn:
             rate_limits.snapshot("codex")
         ]:
             self.emit("account/rateLimits/updated", {"rateLimits": limits})
-        if not self.usage_counted:
-            self.registry.goals.account(self, last["totalTokens"])
-        self.usage_counted = False
 
     def _finish(self, error: dict[str, Any] | None) -> None:
         """Close open items, write the outcome and send the closing notifications."""
@@ -838,8 +882,9 @@ class Turn:
                 "fileChange",
                 "dynamicToolCall",
                 "collabAgentToolCall",
+                "contextCompaction",
             ):
-                # The reference leaves a tool item cut short by an interrupt open.
+                # The reference leaves a tool item (or a compaction) cut short open.
                 self.open_items.pop(item["id"], None)
                 continue
             if item.get("type") == "agentMessage":

@@ -234,8 +234,15 @@ def runtime_session(argv: list[str], root: Path, case: str) -> dict[str, Any]:
             for tool in model.requests[0].body["tools"]
             if "goal" in str(tool.get("name"))
         )
+    (path,) = home.glob("sessions/*/*/*/*.jsonl")
+    recorded = [  # only what the user set: the runtime's changes are not in the rollout
+        line["payload"]["goal"]["status"]
+        for line in map(json.loads, path.read_text().splitlines())
+        if line["payload"].get("type") == "thread_goal_updated"
+    ]
     mask = Masker()
     return mask({"sequence": sequence, "final": final, "requests": len(model.requests),
+                 "rollout goal events": recorded,
                  "goal tool outputs": [json.loads(text) for text in tool_outputs],
                  "goal tools offered": offered})  # fmt: skip
 

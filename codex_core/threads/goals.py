@@ -180,16 +180,12 @@ class Goals:
             self._known_goals[thread_id] = from_rollout(path) if path is not None else None
         return self._known_goals[thread_id]
 
-    def _store(
-        self, thread_id: str, loaded: LoadedThread | None, goal: dict[str, Any] | None
-    ) -> None:
-        """Remember, persist and (for a goal) record in the rollout."""
+    def _store(self, thread_id: str, goal: dict[str, Any] | None) -> None:
+        """Remember and persist a thread's goal (None: cleared)."""
         self.current(thread_id)  # (reads the file first, so the cache holds every thread)
         assert self._known_goals is not None
         self._known_goals[thread_id] = goal
         save(self.home, thread_id, goal)
-        if goal is not None:
-            self._record(loaded, goal)
 
     def _announce(
         self, ctx: RequestContext, loaded: LoadedThread | None, method: str, params: Any
@@ -237,7 +233,8 @@ class Goals:
                 goal["status"] = status
             if params.token_budget is not None:
                 goal["tokenBudget"] = params.token_budget
-        self._store(thread_id, loaded, goal)
+        self._store(thread_id, goal)
+        self._record(loaded, goal)
         self._announce(ctx, loaded, "thread/goal/updated",
                        {"threadId": thread_id, "turnId": None, "goal": goal})  # fmt: skip
         if loaded is not None:
@@ -245,7 +242,8 @@ class Goals:
         return {"goal": goal}
 
     def _record(self, loaded: LoadedThread | None, goal: dict[str, Any]) -> None:
-        """The reference's rollout event (a budget only when there is one)."""
+        """The reference's rollout event for a goal the user set (a budget only when there is
+        one); like the reference, what the goal runtime changes is not recorded there."""
         if loaded is None or loaded.thread["ephemeral"]:
             return
         self.registry.materialize(loaded)
@@ -260,7 +258,7 @@ class Goals:
         thread_id, loaded = self._known(params.thread_id)
         if self.current(thread_id) is None:
             return {"cleared": False}
-        self._store(thread_id, loaded, None)
+        self._store(thread_id, None)
         self._announce(ctx, loaded, "thread/goal/cleared", {"threadId": thread_id})
         return {"cleared": True}
 
@@ -325,7 +323,7 @@ class Goals:
     def _change(self, turn: Turn, goal: dict[str, Any]) -> None:
         """A change the runtime (or the model) made, announced to the thread's subscribers."""
         goal["updatedAt"] = int(time.time())
-        self._store(turn.thread_id, turn.loaded, goal)
+        self._store(turn.thread_id, goal)
         params = {"threadId": turn.thread_id, "turnId": turn.id, "goal": goal}
         self.registry.emit(turn.loaded, "thread/goal/updated", params)
 

@@ -383,3 +383,40 @@ def test_turn_start_settings_agree_with_the_reference(tmp_path: Path) -> None:
     theirs = turn_start_session(reference, tmp_path / "reference")
     for part in theirs:
         assert ours[part] == theirs[part], part
+
+
+#: A configured permission profile (the reference needs ``default_permissions`` with them).
+PROFILES = ["-c", 'permissions.dev.extends=":workspace"', "-c", 'permissions.dev.description="Dev"',
+            "-c", 'default_permissions=":read-only"']  # fmt: skip
+
+
+def profiles_session(argv: list[str], root: Path) -> dict[str, Any]:
+    """``permissions`` naming a configured profile, and one the table does not have."""
+    home, cwd = root / "home", root / "cwd"
+    home.mkdir(parents=True)
+    cwd.mkdir(parents=True)
+    with ScriptedModelServer() as model:
+        env = {**os.environ, "CODEX_HOME": str(home), **model.env}
+        server = StdioServer([*argv, *model.config_args(), *PROFILES], env, cwd)
+        try:
+            server.initialize(experimentalApi=True)
+            thread_id = server.result("thread/start", {})["thread"]["id"]
+            refused = server.error(
+                "thread/settings/update", {"threadId": thread_id, "permissions": "nope"}
+            )
+            server.result("thread/settings/update", {"threadId": thread_id, "permissions": "dev"})
+            notice = server.wait_notification("thread/settings/updated")["params"]
+        finally:
+            server.close()
+    return Masker(home, cwd)({"refused": refused, "notice": notice})
+
+
+def test_configured_permission_profiles_agree_with_the_reference(tmp_path: Path) -> None:
+    reference = reference_server_command()
+    assert reference is not None
+    ours = profiles_session(server_command(), tmp_path / "ours")
+    assert ours == profiles_session(reference, tmp_path / "reference")
+    assert ours["notice"]["threadSettings"]["activePermissionProfile"] == {
+        "id": "dev",
+        "extends": ":workspace",
+    }

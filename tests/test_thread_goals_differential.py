@@ -317,3 +317,44 @@ def test_an_interrupted_goal_turn_leaves_the_goal_active(tmp_path: Path) -> None
     assert ours == theirs
     assert ours["final"]["goal"]["status"] == "active"
     assert ours["requests"] == 1
+
+
+def unloaded_session(argv: list[str], root: Path) -> dict[str, Any]:
+    """Goals of a thread that is on disk but not loaded (after a restart)."""
+    home, cwd = root / "home", root / "cwd"
+    home.mkdir(parents=True)
+    cwd.mkdir(parents=True)
+    seen: dict[str, Any] = {}
+    with ScriptedModelServer() as model:
+        model.add(message("hi"))
+        server = _server(argv, home, cwd, model)
+        try:
+            server.initialize()
+            thread_id = server.result("thread/start", {})["thread"]["id"]
+            text = [{"type": "text", "text": "hi"}]
+            server.result("turn/start", {"threadId": thread_id, "input": text})
+            server.wait_notification("turn/completed", timeout=30)
+        finally:
+            server.close()
+        again = _server(argv, home, cwd, model)
+        try:
+            again.initialize()
+            goal = {"threadId": thread_id, "objective": "o", "status": "paused"}
+            seen["set"] = again.result("thread/goal/set", goal)
+            seen["set notice"] = again.wait_notification("thread/goal/updated")["params"]
+            seen["still not loaded"] = again.result("thread/loaded/list", {})
+            seen["clear"] = again.result("thread/goal/clear", {"threadId": thread_id})
+            seen["clear notice"] = again.wait_notification("thread/goal/cleared")["params"]
+        finally:
+            again.close()
+    (path,) = home.glob("sessions/*/*/*/*.jsonl")
+    seen["rollout goal events"] = path.read_text().count("thread_goal_updated")
+    return Masker()(seen)
+
+
+def test_goals_of_an_unloaded_thread_agree_with_the_reference(tmp_path: Path) -> None:
+    """Set and cleared without loading the thread, and without writing to its rollout."""
+    reference = reference_server_command()
+    assert reference is not None
+    ours = unloaded_session(server_command(), tmp_path / "ours")
+    assert ours == unloaded_session(reference, tmp_path / "reference")

@@ -46,6 +46,11 @@ UPDATES: list[tuple[dict[str, Any], bool]] = [
     ({"approvalsReviewer": "auto_review"}, True),
     ({"cwd": "/tmp"}, True),
     ({"disabledPluginIds": ["a@b"]}, True),
+    ({"serviceTier": "flex"}, True),
+    ({"serviceTier": None}, True),  # null: back to the default tier, named
+    ({"summary": "detailed"}, True),
+    ({"personality": "pragmatic"}, True),
+    ({"multiAgentMode": "proactive"}, False),  # deprecated and ignored
     (  # /plan: the built-in plan instructions
         {
             "collaborationMode": {

@@ -122,6 +122,10 @@ class LoadedThread:
     collaboration_mode: dict[str, Any] | None = None
     #: The mode instructions the model was last given: a turn sends them again on change.
     mode_instructions_sent: str | None = None
+    #: ``summary`` and (deprecated) ``personality`` as ``thread/settings/update`` saved them:
+    #: reported in ``ThreadSettings``, used for nothing else yet.
+    reasoning_summary: str | None = None
+    personality: str | None = None
 
     @property
     def id(self) -> str:

@@ -87,10 +87,10 @@ def thread_settings(loaded: LoadedThread) -> dict[str, Any]:
         "modelProvider": settings["modelProvider"],
         "serviceTier": settings["serviceTier"],
         "effort": settings["reasoningEffort"],
-        "summary": None,
+        "summary": loaded.reasoning_summary,
         "collaborationMode": collaboration_mode(loaded),
         "multiAgentMode": "explicitRequestOnly",
-        "personality": None,
+        "personality": loaded.personality,
     }
 
 
@@ -151,6 +151,12 @@ def apply(registry: ThreadRegistry, loaded: LoadedThread, params: Any) -> None:
         choose_mode(loaded, to_wire(params.collaboration_mode))
     if params.disabled_plugin_ids is not None:
         settings["disabledPluginIds"] = list(params.disabled_plugin_ids)
+    if "service_tier" in params.model_fields_set:  # null (not omitted) means the default
+        settings["serviceTier"] = params.service_tier or "default"
+    if params.summary is not None:  # (saved and reported, as the reference)
+        loaded.reasoning_summary = to_wire(params.summary)
+    if params.personality is not None:
+        loaded.personality = to_wire(params.personality)
     if params.cwd:
         cwd = os.path.abspath(params.cwd)
         settings["cwd"] = thread["cwd"] = cwd

@@ -170,7 +170,8 @@ def test_the_official_tui_stops_lists_permissions_and_enters_plan_mode(
 ) -> None:
     """``/stop`` (``thread/backgroundTerminals/clean``) keeps the TUI running, ``/permissions``
     shows the presets (``permissionProfile/list``), ``/plan`` switches to plan mode (the
-    ``collaborationMode/list`` the TUI read at startup), as against the reference."""
+    ``collaborationMode/list`` the TUI read at startup) and the next turn runs in it, as
+    against the reference."""
     script(codex_model_server)
     server = codex_ws_server_factory(
         *codex_model_server.config_args(),
@@ -188,6 +189,21 @@ def test_the_official_tui_stops_lists_permissions_and_enters_plan_mode(
     tui.keys("Escape")
     slash(tui, "/plan")
     tui.wait_for("Plan mode (shift+tab to cycle)")
+    # The next turn runs in plan mode: the model reads the mode's instructions right before
+    # the prompt, with the mode's effort, as the reference sends them.
+    codex_model_server.answer_matching(  # (whenever the TUI's side requests come)
+        lambda request: request.input_texts()[-1:] == ["make a plan"],
+        message("PLAN-READY: here is the plan."),
+    )
+    tui.keys("make a plan")
+    time.sleep(0.5)  # as in converse: Enter arriving with the text reads as a paste
+    tui.keys("Enter")
+    tui.wait_for("PLAN-READY")
+    (request,) = [r for r in codex_model_server.requests if r.input_texts()[-1:] == ["make a plan"]]
+    mode, prompt = request.body["input"][-2:]
+    assert mode["role"] == "developer" and prompt["content"][0]["text"] == "make a plan"
+    assert mode["content"][0]["text"].startswith("<collaboration_mode># Collaboration Mode: Plan")
+    assert request.body["reasoning"]["effort"] == "medium"
 
 
 def test_the_official_tui_changes_the_model_and_keeps_a_goal(

@@ -44,6 +44,7 @@ from codex_core.threads.turns import (
 )
 
 if TYPE_CHECKING:
+    from codex_core.config.loader import Config
     from codex_core.kernel import Kernel
     from codex_core.rpc.connection import Connection
     from codex_core.threads.hooks import HookHandler
@@ -119,10 +120,19 @@ class LoadedThread:
     session_start: str | None = "startup"
     #: The thread's hooks that may run, read at that turn (``codex_core.threads.hooks``).
     hooks: list[HookHandler] = field(default_factory=list)
+    #: The ``config`` overrides of the request that created it (nested, as ``-c`` flags): a
+    #: temporary structured thread of the TUI turns its tools off this way.
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
         return str(self.thread["id"])
+
+    def setting(self, config: Config, key: str) -> Any:
+        """A config value (a dotted key) as this thread sees it: its overrides, else the
+        server's."""
+        found, value = value_at(self.overrides, key.split("."))
+        return value if found else config.get(key)
 
 
 class ThreadRegistry:
@@ -264,6 +274,7 @@ class ThreadRegistry:
         if reviewer is not None:
             settings["approvalsReviewer"] = reviewer_name(reviewer)
         loaded = self.threads[thread_id] = LoadedThread(thread, settings, {ctx.connection})
+        loaded.overrides = overrides or {}
         loaded.base_instructions = (
             params.base_instructions or base.get("baseInstructions") or config.get("instructions")
         )
@@ -937,6 +948,7 @@ class ThreadRegistry:
             user_item=user_message_item(content, params.client_user_message_id),
             client_name=ctx.connection.client_name,
             client_version=ctx.connection.client_version,
+            output_schema=params.output_schema,
         )
         loaded.active = turn
         if not loaded.thread["preview"]:

@@ -167,6 +167,16 @@ def local_image(path: str, detail: Any, number: int) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+#: The name the reference gives a turn's ``outputSchema`` in the model request.
+OUTPUT_SCHEMA_NAME = "codex_output_schema"
+
+
+def output_format(schema: Any) -> dict[str, Any]:
+    """The Responses API ``text.format`` that holds the model to ``outputSchema``, as the
+    reference sends it (strict, so the answer parses against the schema)."""
+    return {"type": "json_schema", "strict": True, "schema": schema, "name": OUTPUT_SCHEMA_NAME}
+
+
 @dataclass(slots=True)
 class Turn:
     """One running turn of a loaded thread."""
@@ -210,6 +220,9 @@ class Turn:
     rerouted: bool = False
     #: The HTTP headers of the model response being read (lowercased names).
     response_headers: dict[str, str] = field(default_factory=dict)
+    #: ``outputSchema`` of ``turn/start``: the JSON schema this turn's answers must follow
+    #: (for this turn only, as the reference).
+    output_schema: Any = None
 
     @property
     def thread_id(self) -> str:
@@ -511,7 +524,15 @@ class Turn:
         """The tools offered to the model: plugin tools, then the thread's dynamic tools."""
         specs: list[dict[str, Any]] = []
         namespaces: dict[str, dict[str, Any]] = {}
+        config = self.registry.kernel.config
+
+        def setting(key: str) -> Any:
+            return self.loaded.setting(config, key)
+
         for tool in self.registry.kernel.tools.values():
+            offered = getattr(tool, "offered", None)
+            if offered is not None and not offered(setting):
+                continue  # turned off for this thread (a feature flag, its MCP servers, ...)
             freeform = getattr(tool, "format", None)  # a custom (freeform) tool, e.g. a grammar
             namespace = getattr(tool, "namespace", None)
             if namespace:  # grouped as the Responses API's namespaces (MCP servers' tools)
@@ -559,6 +580,8 @@ class Turn:
         }
         if settings.get("reasoningEffort"):
             body["reasoning"] = {"effort": settings["reasoningEffort"], "summary": "auto"}
+        if self.output_schema is not None:
+            body["text"] = {"format": output_format(self.output_schema)}
         from codex_core.kernel import user_agent
 
         name = self.client_name or "codex_core"

@@ -32,7 +32,7 @@ from codex_core.hookspecs import hookimpl
 from codex_core.models.methods import default_model
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INVALID_REQUEST, METHOD_NOT_FOUND, RequestContext, RpcError, RpcMethod
-from codex_core.threads import modes, pages, read_state, rollout
+from codex_core.threads import inject, modes, pages, read_state, rollout
 from codex_core.threads.ids import parse_thread_id, uuid7
 from codex_core.threads.rollout import RolloutWriter, StoredThread
 from codex_core.threads.turns import (
@@ -874,6 +874,21 @@ class ThreadRegistry:
         )
         return {}
 
+    async def inject_items(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        """Append raw Responses API items to what the thread's model reads (``/side`` of the
+        TUI); as the reference, this writes the thread's rollout if it had none yet."""
+        thread_id = self.thread_id(params.thread_id)
+        loaded = self.threads.get(thread_id)
+        if loaded is None:
+            raise RpcError(INVALID_REQUEST, f"thread not found: {thread_id}")
+        items = inject.response_items(params.items)
+        self._materialize(loaded)
+        for item in items:
+            loaded.history.append(item)
+            if loaded.writer is not None:
+                loaded.writer.append("response_item", item)
+        return {}
+
     async def unsubscribe(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         thread_id = self.thread_id(params.thread_id)
         loaded = self.threads.get(thread_id)
@@ -1304,6 +1319,7 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("thread/name/set", registry.name_set),
         RpcMethod("thread/readState/update", registry.read_state_update),
         RpcMethod("thread/unsubscribe", registry.unsubscribe),
+        RpcMethod("thread/inject_items", registry.inject_items),
         RpcMethod("turn/start", registry.turn_start),
         RpcMethod("turn/steer", registry.turn_steer),
         RpcMethod("turn/interrupt", registry.turn_interrupt),

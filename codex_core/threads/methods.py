@@ -32,7 +32,7 @@ from codex_core.hookspecs import hookimpl
 from codex_core.models.methods import default_model
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INVALID_REQUEST, METHOD_NOT_FOUND, RequestContext, RpcError, RpcMethod
-from codex_core.threads import inject, modes, pages, read_state, rollout
+from codex_core.threads import inject, modes, pages, read_state, rollout, search
 from codex_core.threads.ids import parse_thread_id, uuid7
 from codex_core.threads.rollout import RolloutWriter, StoredThread
 from codex_core.threads.turns import (
@@ -874,6 +874,10 @@ class ThreadRegistry:
         )
         return {}
 
+    async def search(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        """``thread/search``: see ``codex_core.threads.search``."""
+        return await search.thread_search(self, ctx, params)
+
     async def inject_items(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         """Append raw Responses API items to what the thread's model reads (``/side`` of the
         TUI); as the reference, this writes the thread's rollout if it had none yet."""
@@ -1320,6 +1324,7 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("thread/readState/update", registry.read_state_update),
         RpcMethod("thread/unsubscribe", registry.unsubscribe),
         RpcMethod("thread/inject_items", registry.inject_items),
+        RpcMethod("thread/search", registry.search),
         RpcMethod("turn/start", registry.turn_start),
         RpcMethod("turn/steer", registry.turn_steer),
         RpcMethod("turn/interrupt", registry.turn_interrupt),

@@ -16,10 +16,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from codex_core.testing import ScriptedModelServer, message
-from codex_core.testing.pytest_plugin import StdioServer, server_command
+from codex_core.testing.pytest_plugin import (
+    ServerFactory,
+    StdioServer,
+    WsServerFactory,
+    server_command,
+)
 from codex_core.testing.reference import reference_server_command
 
 REFERENCE = reference_server_command()
@@ -110,3 +116,114 @@ def test_the_side_thread_config_turns_every_tool_off(tmp_path: Path) -> None:
     assert {"exec_command", "multi_agent_v1"} <= set(tool_names(ours[2]))
     assert "exec_command" not in tool_names(ours[0])
     assert "multi_agent_v1" not in tool_names(ours[0])
+
+
+def loaded_after_unsubscribing(argv: list[str], tmp: Path) -> dict[str, Any]:
+    """An ephemeral thread with a turn and an ephemeral fork (a ``/side`` conversation), both
+    unsubscribed by their only client: what ``thread/loaded/list`` and ``thread/read`` say."""
+    home, cwd = tmp / "home", tmp / "cwd"
+    home.mkdir(parents=True)
+    cwd.mkdir(parents=True)
+    with ScriptedModelServer() as model:
+        model.add(message("main"), message("ephemeral"), message("side"))
+        env = {**os.environ, "CODEX_HOME": str(home), **model.env}
+        server = StdioServer([*argv, *model.config_args()], env, cwd)
+        try:
+            server.initialize()
+            main = server.result("thread/start", {})["thread"]["id"]
+            ephemeral = server.result("thread/start", {"ephemeral": True})["thread"]["id"]
+            fork = {"threadId": main, "ephemeral": True, "excludeTurns": True}
+            for thread_id in (main, ephemeral, None):
+                if thread_id is None:
+                    thread_id = side = server.result("thread/fork", fork)["thread"]["id"]
+                turn = {"threadId": thread_id, "input": [{"type": "text", "text": "hi"}]}
+                server.result("turn/start", turn)
+                server.wait_notification(
+                    "turn/completed", where=lambda p, t=thread_id: p["threadId"] == t, timeout=30
+                )
+            unsubscribed = [
+                server.result("thread/unsubscribe", {"threadId": thread_id})["status"]
+                for thread_id in (ephemeral, side)
+            ]
+            server.barrier()
+            loaded = server.result("thread/loaded/list", {})["data"]
+            read = server.result("thread/read", {"threadId": side})["thread"]
+            return {
+                "unsubscribed": unsubscribed,
+                "closed": [n for n in server.notifications if n["method"] == "thread/closed"],
+                "still loaded": [t in loaded for t in (main, ephemeral, side)],
+                "side status": read["status"],
+                "again": server.result("thread/unsubscribe", {"threadId": side})["status"],
+            }
+        finally:
+            server.close()
+
+
+@pytest.mark.skipif(REFERENCE is None, reason="the official server is not installed")
+def test_ephemeral_threads_stay_loaded_when_unsubscribed_as_in_the_reference(
+    tmp_path: Path,
+) -> None:
+    """The official server (0.169) keeps an ephemeral thread loaded after its last
+    subscriber leaves, like any other thread, until it has been idle for
+    ``unload_idle_after_secs``; so does ours (no ``thread/closed`` at once)."""
+    assert REFERENCE is not None
+    ours = loaded_after_unsubscribing(server_command(), tmp_path / "ours")
+    theirs = loaded_after_unsubscribing(REFERENCE, tmp_path / "reference")
+    assert (
+        ours
+        == theirs
+        == {
+            "unsubscribed": ["unsubscribed", "unsubscribed"],
+            "closed": [],
+            "still loaded": [True, True, True],
+            "side status": {"type": "idle"},
+            "again": "notSubscribed",
+        }
+    )
+
+
+def test_an_unsubscribed_side_thread_is_closed_once_idle(
+    start_server: ServerFactory, codex_model_server: ScriptedModelServer
+) -> None:
+    """``/side``'s ephemeral fork, unsubscribed, goes with the idle unload of any thread:
+    ``thread/closed``, gone from ``thread/loaded/list``, and (with no rollout) unknown."""
+    codex_model_server.add(message("main"))
+    server = start_server(
+        *codex_model_server.config_args(), "-c", "threads.unload_idle_after_secs=0.2",
+        env=codex_model_server.env,
+    )  # fmt: skip
+    server.initialize()
+    main = server.result("thread/start", {})["thread"]["id"]
+    server.result("turn/start", {"threadId": main, "input": [{"type": "text", "text": "hi"}]})
+    server.wait_notification("turn/completed", timeout=30)
+    fork = {"threadId": main, "ephemeral": True, "excludeTurns": True}
+    side = server.result("thread/fork", fork)["thread"]["id"]
+    assert server.result("thread/unsubscribe", {"threadId": side}) == {"status": "unsubscribed"}
+    closed = server.wait_notification("thread/closed", timeout=10)
+    assert closed["params"] == {"threadId": side}
+    assert server.result("thread/loaded/list", {})["data"] == [main]
+    assert server.error("thread/read", {"threadId": side}) == {
+        "code": -32600,
+        "message": f"thread not loaded: {side}",
+    }
+
+
+def test_a_side_thread_whose_client_left_is_closed_once_idle(
+    codex_ws_server_factory: WsServerFactory,
+) -> None:
+    """A client that disconnects leaves its ephemeral threads to the idle unload too; the
+    clients still connected hear ``thread/closed``."""
+    server = codex_ws_server_factory("-c", "threads.unload_idle_after_secs=0.2")
+
+    async def go() -> None:
+        async with await server.client() as watcher:
+            await watcher.initialize()
+            async with await server.client() as leaving:
+                await leaving.initialize()
+                started = await leaving.request("thread/start", {"ephemeral": True})
+                side = started["thread"]["id"]
+                assert (await watcher.request("thread/loaded/list", {}))["data"] == [side]
+            assert await watcher.wait_for("thread/closed", timeout=10) == {"threadId": side}
+            assert (await watcher.request("thread/loaded/list", {}))["data"] == []
+
+    anyio.run(go)

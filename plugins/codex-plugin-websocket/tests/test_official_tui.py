@@ -2,7 +2,8 @@
 
 It shows its first screen, sends a prompt, displays the command approval our server asks
 for, accepts it, and shows the final answer; once without auth and once with a capability
-token; then ``/stop``, ``/permissions`` and ``/plan`` after a first turn. Needs the official
+token; then ``/stop``, ``/permissions`` and ``/plan`` after a first turn, and a ``/side``
+conversation (with the title the TUI asks for in a temporary structured thread). Needs the official
 client (the pinned official ``codex``, which ``dev.py setup`` installs;
 ``codex_core.testing.reference``) and tmux; skipped with a clear message where either is missing.
 """
@@ -185,3 +186,41 @@ def test_the_official_tui_stops_lists_permissions_and_enters_plan_mode(
     tui.keys("Escape")
     slash(tui, "/plan")
     tui.wait_for("Plan mode (shift+tab to cycle)")
+
+
+def test_the_official_tui_holds_a_side_conversation(
+    codex_ws_server_factory: Any,
+    codex_model_server: ScriptedModelServer,
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/side`` (``thread/fork``, ``thread/inject_items``, ``turn/start``) shows the side
+    answer in a side conversation, as against the reference; the title the TUI asked for
+    went out with its ``outputSchema`` and without the shell."""
+    script(codex_model_server)
+    codex_model_server.answer_matching(
+        lambda request: any("SIDE-QUESTION" in text for text in request.input_texts()),
+        message("SIDE-ANSWER: a word on the side"),
+    )
+    server = codex_ws_server_factory(
+        *codex_model_server.config_args(),
+        "-c", 'approval_policy="on-request"', "-c", 'sandbox_mode="read-only"',
+        env=codex_model_server.env,
+    )  # fmt: skip
+    workdir = tmp_path / "cwd"
+    tui = tui_factory(server.url, workdir)
+    converse(tui, workdir)
+    slash(tui, "/side SIDE-QUESTION what else?")
+    tui.wait_for("SIDE-ANSWER: a word on the side")
+    assert "Side from main thread" in tui.wait_for("Side from main thread")
+    requests = codex_model_server.requests
+    titles = [r.body for r in requests if any("task title" in t for t in r.input_texts())]
+    (side,) = [
+        r
+        for r in requests
+        if any("SIDE-QUESTION" in t for t in r.input_texts()) and r.body not in titles
+    ]
+    assert any("Side conversation boundary" in text for text in side.input_texts())
+    assert "run it" in side.input_texts()  # the main thread's history, forked
+    assert titles and all(body["text"]["format"]["type"] == "json_schema" for body in titles)
+    assert all("exec_command" not in str(body["tools"]) for body in titles)

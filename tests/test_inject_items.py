@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from codex_core.testing import ScriptedModelServer, message
+from codex_core.testing import ModelResponse, ScriptedModelServer, message
 from codex_core.testing.pytest_plugin import StdioServer, server_command
 from codex_core.testing.reference import reference_server_command
 
@@ -80,11 +80,11 @@ def run(argv: list[str], tmp: Path) -> tuple[dict[str, Any], list[dict[str, Any]
 
 def is_conversation(item: dict[str, Any]) -> bool:
     """Not one of the context messages the reference adds (developer instructions, the
-    environment context)."""
+    environment context, the note after an interrupt, which codex-core does not send)."""
     if item.get("role") == "developer":
         return False
     texts = [part.get("text", "") for part in item.get("content") or []]
-    return not any(text.startswith("<environment_context>") for text in texts)
+    return not any(text.startswith(("<environment_context>", "<turn_aborted>")) for text in texts)
 
 
 @pytest.mark.skipif(REFERENCE is None, reason="the official server is not installed")
@@ -104,3 +104,67 @@ def test_inject_items_matches_the_reference(tmp_path: Path) -> None:
         },
     ]
     assert ours[2] is theirs[2] is True
+
+
+def injected_mid_turn(
+    argv: list[str], tmp: Path, *, interrupt: bool = False
+) -> tuple[list[tuple[Any, Any]], int]:
+    """Items injected while the model is answering (then, with ``interrupt``, the turn
+    interrupted): what the next turn's model reads (role and text of the conversation) and
+    how many requests the first turn made."""
+    home, cwd = tmp / "home", tmp / "cwd"
+    home.mkdir(parents=True)
+    cwd.mkdir(parents=True)
+    with ScriptedModelServer() as model:
+        first = ModelResponse([message("slow")], stall=2)
+        model.add(first, *([] if interrupt else [message("after")]), message("next"))
+        env = {**os.environ, "CODEX_HOME": str(home), **model.env}
+        server = StdioServer([*argv, *model.config_args()], env, cwd)
+        try:
+            server.initialize()
+            thread_id = server.result("thread/start", {})["thread"]["id"]
+            turn = {"threadId": thread_id, "input": [{"type": "text", "text": "first"}]}
+            server.result("turn/start", turn)
+            model.wait_for_requests(1)
+            injected = {"threadId": thread_id, "items": [SIDE_NOTE]}
+            assert server.result("thread/inject_items", injected) == {}
+            if interrupt:
+                started = server.wait_notification("turn/started")["params"]["turn"]["id"]
+                server.result("turn/interrupt", {"threadId": thread_id, "turnId": started})
+            server.wait_notification("turn/completed", timeout=30)
+            first_turn = len(model.requests)
+            turn = {"threadId": thread_id, "input": [{"type": "text", "text": "second"}]}
+            server.result("turn/start", turn)
+            server.wait_notification("turn/completed", timeout=30)
+        finally:
+            server.close()
+        read = [
+            (item.get("role"), item["content"][0].get("text"))
+            for item in model.requests[-1].body["input"]
+            if is_conversation(item)
+        ]
+    return read, first_turn
+
+
+@pytest.mark.skipif(REFERENCE is None, reason="the official server is not installed")
+def test_items_injected_mid_turn_are_read_after_the_response_as_in_the_reference(
+    tmp_path: Path,
+) -> None:
+    """The model reads them after the response it was giving, and is asked again in the
+    same turn (no item notifications for them)."""
+    assert REFERENCE is not None
+    ours = injected_mid_turn(server_command(), tmp_path / "ours")
+    theirs = injected_mid_turn(REFERENCE, tmp_path / "reference")
+    assert ours == theirs == (
+        [("user", "first"), ("assistant", "slow"), ("assistant", "side note"),
+         ("assistant", "after"), ("user", "second")],
+        2,
+    )  # fmt: skip
+
+
+@pytest.mark.skipif(REFERENCE is None, reason="the official server is not installed")
+def test_an_interrupt_drops_items_injected_mid_turn_as_in_the_reference(tmp_path: Path) -> None:
+    assert REFERENCE is not None
+    ours = injected_mid_turn(server_command(), tmp_path / "ours", interrupt=True)
+    theirs = injected_mid_turn(REFERENCE, tmp_path / "reference", interrupt=True)
+    assert ours == theirs == ([("user", "first"), ("assistant", "slow"), ("user", "second")], 1)

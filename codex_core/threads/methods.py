@@ -880,12 +880,17 @@ class ThreadRegistry:
 
     async def inject_items(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         """Append raw Responses API items to what the thread's model reads (``/side`` of the
-        TUI); as the reference, this writes the thread's rollout if it had none yet."""
+        TUI); as the reference, this writes the thread's rollout if it had none yet, and a
+        model turn in progress reads them once its current response is done and goes on."""
         thread_id = self.thread_id(params.thread_id)
         loaded = self.threads.get(thread_id)
         if loaded is None:
             raise RpcError(INVALID_REQUEST, f"thread not found: {thread_id}")
         items = inject.response_items(params.items)
+        turn = loaded.active
+        if turn is not None and turn.user_item is not None and turn.accepts_input:
+            turn.injected.extend(items)  # after the response being read, then sampled again
+            return {}
         self._materialize(loaded)
         for item in items:
             loaded.history.append(item)

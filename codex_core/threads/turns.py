@@ -212,6 +212,10 @@ class Turn:
     last_diff: str = ""
     #: User messages steered in (``turn/steer``), waiting for the next model request.
     steered: list[dict[str, Any]] = field(default_factory=list)
+    #: Items ``thread/inject_items`` gave while the model was answering: the model reads them
+    #: once its response is done, and is sampled again; an interrupt drops them (as the
+    #: reference does both).
+    injected: list[dict[str, Any]] = field(default_factory=list)
     #: Cancels the model stream in flight (a steer cuts it short).
     stream_scope: anyio.CancelScope | None = None
     #: False once the turn decided to end: a late steer is refused, not lost.
@@ -334,6 +338,8 @@ class Turn:
         for _round in range(MAX_MODEL_ROUNDS):
             while self.steered:
                 self.user_message(self.steered.pop(0))
+            while self.injected:
+                self.remember(self.injected.pop(0))
             calls = await self._sample(provider, provider_id)
             for call in calls:
                 started = time.monotonic()
@@ -346,12 +352,12 @@ class Turn:
                 self._call_output(call, output)
             self.flush_usage()
             self.resend_diff()
-            if not calls and not self.steered:
+            if not calls and not self.steered and not self.injected:
                 outcome = await self.stop_hooks(stop_hook_active)
                 if outcome.block:
                     self.hook_prompt(outcome)
                     stop_hook_active = True
-                elif not self.steered:  # (input steered in while the hooks ran: go on)
+                elif not self.steered and not self.injected:  # (input came meanwhile: go on)
                     self.accepts_input = False
                     return
         raise TurnFailed(f"the model made more than {MAX_MODEL_ROUNDS} requests in one turn")

@@ -80,3 +80,49 @@ def test_skills_config_write_matches_the_reference(tmp_path: Path) -> None:
     assert ours[0]["enabled"]["demo"] is False and ours[0]["reply"] == {"effectiveEnabled": False}
     assert ours[4]["enabled"]["imagegen"] is False
     assert ours[8]["reply"]["code"] == -32602
+
+
+def over_odd_files(argv: list[str], root: Path) -> list[Any]:
+    """Writes over a config.toml that does not parse, one whose ``skills.config`` is not a
+    list, and one with comments and other entries: the answers and the files' values."""
+    home, cwd = root / "home", root / "cwd"
+    home.mkdir(parents=True)
+    cwd.mkdir()
+    env = {**os.environ, "CODEX_HOME": str(home), "HOME": str(root / "user")}
+    config = home / "config.toml"
+    server = StdioServer(argv, env, cwd)
+    seen: list[Any] = []
+    try:
+        server.initialize()
+        for text in (
+            "model = \n",
+            "[skills]\nconfig = 5\n",
+            '# kept\nmodel = "x"\n[[skills.config]]\nname = "other"\nenabled = false\n',
+        ):
+            config.write_text(text)
+            reply = server.request("skills/config/write", {"name": "demo", "enabled": False})
+            after = config.read_text()
+            seen.append(
+                {
+                    "reply": reply.get("error") or reply["result"],
+                    "config": tomllib.loads(after)
+                    if after != text or "error" not in reply
+                    else None,
+                    "comment kept": after.startswith("# kept") if text.startswith("#") else None,
+                }
+            )
+    finally:
+        server.close()
+    return seen
+
+
+@pytest.mark.skipif(REFERENCE is None, reason="the official server is not installed")
+def test_skills_config_write_over_odd_files_matches_the_reference(tmp_path: Path) -> None:
+    assert REFERENCE is not None
+    ours = over_odd_files(server_command(), tmp_path / "ours")
+    theirs = over_odd_files(REFERENCE, tmp_path / "reference")
+    assert ours == theirs
+    assert ours[0]["reply"]["message"].startswith(
+        "failed to update skill settings: TOML parse error at line 1, column 9"
+    )
+    assert ours[2]["comment kept"] is True

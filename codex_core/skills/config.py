@@ -13,7 +13,7 @@ from __future__ import annotations
 import tomllib
 from typing import TYPE_CHECKING, Any
 
-from codex_core.rpc import INVALID_PARAMS, RequestContext, RpcError
+from codex_core.rpc import INTERNAL_ERROR, INVALID_PARAMS, RequestContext, RpcError
 
 if TYPE_CHECKING:
     from codex_core.config.loader import Config
@@ -42,17 +42,32 @@ def _selector(params: Any) -> tuple[str, str]:
     return ("name", params.name) if params.name else ("path", str(path))
 
 
+def _entries(config: Config) -> list[Any]:
+    """The ``[[skills.config]]`` entries of the user's file as it is now (anything else under
+    that key is replaced, as the reference does); a file that does not parse fails the call
+    with the reference's words."""
+    try:
+        text = config.user_file.read_text()
+    except FileNotFoundError:
+        return []
+    try:
+        current = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        from codex_core.config import diagnostics
+
+        rendering = diagnostics.syntax_error(text)[2]
+        raise RpcError(INTERNAL_ERROR, f"failed to update skill settings: {rendering}\n") from None
+    skills = current.get("skills")
+    entries = skills.get("config") if isinstance(skills, dict) else None
+    return list(entries) if isinstance(entries, list) else []
+
+
 async def skills_config_write(ctx: RequestContext, params: Any) -> dict[str, Any]:
     key, value = _selector(params)
     from codex_core.config.methods import service
     from codex_core.config.writer import Edit
 
-    config = ctx.kernel.config
-    try:
-        current = tomllib.loads(config.user_file.read_text())
-    except FileNotFoundError:
-        current = {}
-    entries = ((current.get("skills") or {}).get("config")) or []
+    entries = _entries(ctx.kernel.config)
     kept = [entry for entry in entries if not (isinstance(entry, dict) and entry.get(key) == value)]
     if not params.enabled:
         at = next((i for i, e in enumerate(entries) if isinstance(e, dict) and e.get(key) == value),

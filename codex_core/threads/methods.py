@@ -875,8 +875,9 @@ class ThreadRegistry:
         return {}
 
     async def search(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
-        """``thread/search``: see ``codex_core.threads.search``."""
-        return await search.thread_search(self, ctx, params)
+        """``thread/search``: see ``codex_core.threads.search``. (Reading every rollout is
+        file work: it runs in a worker thread, off the event loop.)"""
+        return await anyio.to_thread.run_sync(search.thread_search, self, params)
 
     async def inject_items(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         """Append raw Responses API items to what the thread's model reads (``/side`` of the

@@ -14,7 +14,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from codex_core.protocol.wire import to_wire
-from codex_core.rpc import INVALID_REQUEST, RequestContext, RpcError
+from codex_core.rpc import INVALID_REQUEST, RpcError
 from codex_core.threads import rollout
 
 if TYPE_CHECKING:
@@ -53,9 +53,7 @@ def first_mention(turns: list[dict[str, Any]], term: str) -> str | None:
     return None
 
 
-async def thread_search(
-    registry: ThreadRegistry, ctx: RequestContext, params: Any
-) -> dict[str, Any]:
+def thread_search(registry: ThreadRegistry, params: Any) -> dict[str, Any]:
     """One page of matches. (``thread/list``'s listing is imported here: it lives with the
     registry, which registers this method.)"""
     from codex_core.threads.methods import (

@@ -38,6 +38,8 @@ CONVERSATIONS = [
 SEARCHES: list[dict[str, Any]] = [
     {"searchTerm": "apple"},
     {"searchTerm": "APPLE", "sortDirection": "asc"},
+    {"searchTerm": " apple "},
+    {"searchTerm": "pples"},
     {"searchTerm": "and tasty"},
     {"searchTerm": "needle"},
     {"searchTerm": "w0"},
@@ -119,4 +121,5 @@ def test_thread_search_matches_the_reference(tmp_path: Path) -> None:
         assert mine == reference, request
     snippets = [entry["snippet"] for entry in ours[0]["data"]]
     assert snippets == ["cherry reply with apple pie", "tell me about apples"]
-    assert ours[3]["data"][0]["snippet"].startswith("... ")
+    needle = ours[SEARCHES.index({"searchTerm": "needle"})]
+    assert needle["data"][0]["snippet"].startswith("... ")

@@ -227,3 +227,37 @@ def test_a_side_thread_whose_client_left_is_closed_once_idle(
             assert (await watcher.request("thread/loaded/list", {}))["data"] == []
 
     anyio.run(go)
+
+
+def side_thread_started(argv: list[str], tmp: Path) -> dict[str, Any]:
+    """The ``thread/start`` answer to the TUI's side-thread params, without what differs
+    between any two runs (ids, times, the version, the test's folder)."""
+    home, cwd = tmp / "home", tmp / "cwd"
+    home.mkdir(parents=True)
+    cwd.mkdir(parents=True)
+    with ScriptedModelServer() as model:  # (the TUI names the trace's model provider)
+        env = {**os.environ, "CODEX_HOME": str(home), **model.env}
+        server = StdioServer([*argv, *model.config_args()], env, cwd)
+        try:
+            server.initialize(experimentalApi=True)
+            started: dict[str, Any] = server.result("thread/start", tui_side_thread_start())
+        finally:
+            server.close()
+        base_url = model.base_url
+    thread = started["thread"]
+    for key in ("id", "sessionId", "createdAt", "updatedAt", "recencyAt", "cliVersion"):
+        thread[key] = f"<{key}>"
+    text = json.dumps(started).replace(str(tmp), "<tmp>").replace(base_url, "<model>")
+    masked: dict[str, Any] = json.loads(text)
+    return masked
+
+
+@pytest.mark.skipif(REFERENCE is None, reason="the official server is not installed")
+def test_the_side_thread_starts_as_in_the_reference(tmp_path: Path) -> None:
+    """Its ``threadSource`` is kept, and ``environments: []`` leaves it without an
+    environment (no ``runtimeWorkspaceRoots``)."""
+    assert REFERENCE is not None
+    ours = side_thread_started(server_command(), tmp_path / "ours")
+    assert ours == side_thread_started(REFERENCE, tmp_path / "reference")
+    assert ours["thread"]["threadSource"] == "thread_title"
+    assert ours["thread"]["environments"] == ours["runtimeWorkspaceRoots"] == []

@@ -267,7 +267,14 @@ class ThreadRegistry:
             "daybreakEnabled": None,
             "turns": [],
         }
+        source = getattr(params, "thread_source", None)
+        if source is not None:  # the client's classification (the TUI's side threads say so)
+            thread["threadSource"] = to_wire(getattr(source, "root", source))
         settings = self._settings(model, provider, cwd, approval, sandbox_mode)
+        if getattr(params, "environments", None) == []:
+            # No environment for its turns, as the TUI's temporary structured threads ask.
+            thread["environments"] = []
+            settings["runtimeWorkspaceRoots"] = []
         if explicit_sandbox:  # a legacy sandbox mode, not a permission profile, chose it
             settings["activePermissionProfile"] = None
         reviewer = params.approvals_reviewer or base.get("approvalsReviewer")

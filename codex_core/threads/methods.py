@@ -33,7 +33,7 @@ from codex_core.hookspecs import hookimpl
 from codex_core.models.methods import default_model
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INVALID_REQUEST, METHOD_NOT_FOUND, RequestContext, RpcError, RpcMethod
-from codex_core.threads import compaction, modes, pages, read_state, rollout
+from codex_core.threads import compaction, inject, modes, pages, read_state, rollout, search
 from codex_core.threads.ids import parse_thread_id, uuid7
 from codex_core.threads.rollout import RolloutWriter, StoredThread
 from codex_core.threads.turns import (
@@ -45,6 +45,7 @@ from codex_core.threads.turns import (
 )
 
 if TYPE_CHECKING:
+    from codex_core.config.loader import Config
     from codex_core.kernel import Kernel
     from codex_core.rpc.connection import Connection
     from codex_core.threads.hooks import HookHandler
@@ -126,10 +127,19 @@ class LoadedThread:
     session_start: str | None = "startup"
     #: The thread's hooks that may run, read at that turn (``codex_core.threads.hooks``).
     hooks: list[HookHandler] = field(default_factory=list)
+    #: The ``config`` overrides of the request that created it (nested, as ``-c`` flags): a
+    #: temporary structured thread of the TUI turns its tools off this way.
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
         return str(self.thread["id"])
+
+    def setting(self, config: Config, key: str) -> Any:
+        """A config value (a dotted key) as this thread sees it: its overrides, else the
+        server's."""
+        found, value = value_at(self.overrides, key.split("."))
+        return value if found else config.get(key)
 
 
 class ThreadRegistry:
@@ -264,13 +274,21 @@ class ThreadRegistry:
             "daybreakEnabled": None,
             "turns": [],
         }
+        source = getattr(params, "thread_source", None)
+        if source is not None:  # the client's classification (the TUI's side threads say so)
+            thread["threadSource"] = to_wire(getattr(source, "root", source))
         settings = self._settings(model, provider, cwd, approval, sandbox_mode)
+        if getattr(params, "environments", None) == []:
+            # No environment for its turns, as the TUI's temporary structured threads ask.
+            thread["environments"] = []
+            settings["runtimeWorkspaceRoots"] = []
         if explicit_sandbox:  # a legacy sandbox mode, not a permission profile, chose it
             settings["activePermissionProfile"] = None
         reviewer = params.approvals_reviewer or base.get("approvalsReviewer")
         if reviewer is not None:
             settings["approvalsReviewer"] = reviewer_name(reviewer)
         loaded = self.threads[thread_id] = LoadedThread(thread, settings, {ctx.connection})
+        loaded.overrides = overrides or {}
         loaded.base_instructions = (
             params.base_instructions or base.get("baseInstructions") or config.get("instructions")
         )
@@ -874,6 +892,31 @@ class ThreadRegistry:
         )
         return {}
 
+    async def search(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        """``thread/search``: see ``codex_core.threads.search``. (Reading every rollout is
+        file work: it runs in a worker thread, off the event loop.)"""
+        return await anyio.to_thread.run_sync(search.thread_search, self, params)
+
+    async def inject_items(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        """Append raw Responses API items to what the thread's model reads (``/side`` of the
+        TUI); as the reference, this writes the thread's rollout if it had none yet, and a
+        model turn in progress reads them once its current response is done and goes on."""
+        thread_id = self.thread_id(params.thread_id)
+        loaded = self.threads.get(thread_id)
+        if loaded is None:
+            raise RpcError(INVALID_REQUEST, f"thread not found: {thread_id}")
+        items = inject.response_items(params.items)
+        turn = loaded.active
+        if turn is not None and turn.user_item is not None and turn.accepts_input:
+            turn.injected.extend(items)  # after the response being read, then sampled again
+            return {}
+        self._materialize(loaded)
+        for item in items:
+            loaded.history.append(item)
+            if loaded.writer is not None:
+                loaded.writer.append("response_item", item)
+        return {}
+
     async def unsubscribe(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         thread_id = self.thread_id(params.thread_id)
         loaded = self.threads.get(thread_id)
@@ -949,6 +992,7 @@ class ThreadRegistry:
             user_item=user_message_item(content, params.client_user_message_id),
             client_name=ctx.connection.client_name,
             client_version=ctx.connection.client_version,
+            output_schema=params.output_schema,
         )
         loaded.active = turn
         if not loaded.thread["preview"]:
@@ -1305,6 +1349,8 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("thread/name/set", registry.name_set),
         RpcMethod("thread/readState/update", registry.read_state_update),
         RpcMethod("thread/unsubscribe", registry.unsubscribe),
+        RpcMethod("thread/inject_items", registry.inject_items),
+        RpcMethod("thread/search", registry.search),
         RpcMethod("turn/start", registry.turn_start),
         RpcMethod("turn/steer", registry.turn_steer),
         RpcMethod("turn/interrupt", registry.turn_interrupt),

@@ -169,6 +169,16 @@ def local_image(path: str, detail: Any, number: int) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+#: The name the reference gives a turn's ``outputSchema`` in the model request.
+OUTPUT_SCHEMA_NAME = "codex_output_schema"
+
+
+def output_format(schema: Any) -> dict[str, Any]:
+    """The Responses API ``text.format`` that holds the model to ``outputSchema``, as the
+    reference sends it (strict, so the answer parses against the schema)."""
+    return {"type": "json_schema", "strict": True, "schema": schema, "name": OUTPUT_SCHEMA_NAME}
+
+
 @dataclass(slots=True)
 class Turn:
     """One running turn of a loaded thread."""
@@ -206,6 +216,10 @@ class Turn:
     last_diff: str = ""
     #: User messages steered in (``turn/steer``), waiting for the next model request.
     steered: list[dict[str, Any]] = field(default_factory=list)
+    #: Items ``thread/inject_items`` gave while the model was answering: the model reads them
+    #: once its response is done, and is sampled again; an interrupt drops them (as the
+    #: reference does both).
+    injected: list[dict[str, Any]] = field(default_factory=list)
     #: Cancels the model stream in flight (a steer cuts it short).
     stream_scope: anyio.CancelScope | None = None
     #: False once the turn decided to end: a late steer is refused, not lost.
@@ -214,6 +228,9 @@ class Turn:
     rerouted: bool = False
     #: The HTTP headers of the model response being read (lowercased names).
     response_headers: dict[str, str] = field(default_factory=dict)
+    #: ``outputSchema`` of ``turn/start``: the JSON schema this turn's answers must follow
+    #: (for this turn only, as the reference).
+    output_schema: Any = None
 
     @property
     def thread_id(self) -> str:
@@ -327,6 +344,8 @@ class Turn:
         for _round in range(MAX_MODEL_ROUNDS):
             while self.steered:
                 self.user_message(self.steered.pop(0))
+            while self.injected:
+                self.remember(self.injected.pop(0))
             calls = await self._sample(provider, provider_id)
             for call in calls:
                 started = time.monotonic()
@@ -341,12 +360,12 @@ class Turn:
             self.resend_diff()
             if calls and self.auto_compact_due():
                 await compaction.compact(self, "auto")  # the model goes on from the summary
-            if not calls and not self.steered:
+            if not calls and not self.steered and not self.injected:
                 outcome = await self.stop_hooks(stop_hook_active)
                 if outcome.block:
                     self.hook_prompt(outcome)
                     stop_hook_active = True
-                elif not self.steered:  # (input steered in while the hooks ran: go on)
+                elif not self.steered and not self.injected:  # (input came meanwhile: go on)
                     self.accepts_input = False
                     return
         raise TurnFailed(f"the model made more than {MAX_MODEL_ROUNDS} requests in one turn")
@@ -542,7 +561,15 @@ class Turn:
         """The tools offered to the model: plugin tools, then the thread's dynamic tools."""
         specs: list[dict[str, Any]] = []
         namespaces: dict[str, dict[str, Any]] = {}
+        config = self.registry.kernel.config
+
+        def setting(key: str) -> Any:
+            return self.loaded.setting(config, key)
+
         for tool in self.registry.kernel.tools.values():
+            offered = getattr(tool, "offered", None)
+            if offered is not None and not offered(setting):
+                continue  # turned off for this thread (a feature flag, its MCP servers, ...)
             freeform = getattr(tool, "format", None)  # a custom (freeform) tool, e.g. a grammar
             namespace = getattr(tool, "namespace", None)
             if namespace:  # grouped as the Responses API's namespaces (MCP servers' tools)
@@ -598,6 +625,8 @@ class Turn:
         }
         if settings.get("reasoningEffort"):
             body["reasoning"] = {"effort": settings["reasoningEffort"], "summary": "auto"}
+        if self.output_schema is not None:
+            body["text"] = {"format": output_format(self.output_schema)}
         from codex_core.server_info import user_agent
 
         name = self.client_name or "codex_core"

@@ -3,8 +3,9 @@
 It shows its first screen, sends a prompt, displays the command approval our server asks
 for, accepts it, and shows the final answer; once without auth and once with a capability
 token; then ``/stop``, ``/permissions`` and ``/plan`` after a first turn; ``/diff`` in a git
-repository, side by side with the reference; and ``/compact`` (against codex-core and the
-reference). Needs the official
+repository, side by side with the reference; ``/compact`` (against codex-core and the
+reference); a ``/side`` conversation and ``/recap`` (the TUI asks for titles and recaps in
+temporary structured threads). Needs the official
 client (the pinned official ``codex``, which ``dev.py setup`` installs;
 ``codex_core.testing.reference``) and tmux; skipped with a clear message where either is missing.
 """
@@ -296,3 +297,73 @@ def test_the_official_tui_compacts_the_conversation(
     texts = last.input_texts()
     assert any(text.endswith("\nSUMMARY-OF-THE-TALK") for text in texts)
     assert FINAL not in last.input_texts("assistant")
+
+
+def test_the_official_tui_holds_a_side_conversation(
+    codex_ws_server_factory: Any,
+    codex_model_server: ScriptedModelServer,
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/side`` (``thread/fork``, ``thread/inject_items``, ``turn/start``) shows the side
+    answer in a side conversation, as against the reference; the title the TUI asked for
+    went out with its ``outputSchema`` and without the shell."""
+    script(codex_model_server)
+    codex_model_server.answer_matching(
+        lambda request: any("SIDE-QUESTION" in text for text in request.input_texts()),
+        message("SIDE-ANSWER: a word on the side"),
+    )
+    server = codex_ws_server_factory(
+        *codex_model_server.config_args(),
+        "-c", 'approval_policy="on-request"', "-c", 'sandbox_mode="read-only"',
+        env=codex_model_server.env,
+    )  # fmt: skip
+    workdir = tmp_path / "cwd"
+    tui = tui_factory(server.url, workdir)
+    converse(tui, workdir)
+    slash(tui, "/side SIDE-QUESTION what else?")
+    tui.wait_for("SIDE-ANSWER: a word on the side")
+    assert "Side from main thread" in tui.wait_for("Side from main thread")
+    requests = codex_model_server.requests
+    titles = [r.body for r in requests if any("task title" in t for t in r.input_texts())]
+    (side,) = [
+        r
+        for r in requests
+        if any("SIDE-QUESTION" in t for t in r.input_texts()) and r.body not in titles
+    ]
+    assert any("Side conversation boundary" in text for text in side.input_texts())
+    assert "run it" in side.input_texts()  # the main thread's history, forked
+    assert titles and all(body["text"]["format"]["type"] == "json_schema" for body in titles)
+    assert all("exec_command" not in str(body["tools"]) for body in titles)
+
+
+def test_the_official_tui_shows_a_recap(
+    codex_ws_server_factory: Any,
+    codex_model_server: ScriptedModelServer,
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/recap`` asks in a temporary structured thread (``outputSchema`` with ``summary``
+    and ``next_action``, tools off) and shows the answer, as against the reference."""
+    script(codex_model_server)
+    codex_model_server.answer_matching(
+        lambda request: any("brief catch-up" in text for text in request.input_texts()),
+        message('{"summary": "RECAP-SUMMARY: ran the command", "next_action": "NEXT-STEP: rest"}'),
+    )
+    server = codex_ws_server_factory(
+        *codex_model_server.config_args(),
+        "-c", 'approval_policy="on-request"', "-c", 'sandbox_mode="read-only"',
+        env=codex_model_server.env,
+    )  # fmt: skip
+    workdir = tmp_path / "cwd"
+    tui = tui_factory(server.url, workdir)
+    converse(tui, workdir)
+    slash(tui, "/recap")
+    assert "Recap: RECAP-SUMMARY: ran the command" in tui.wait_for("NEXT-STEP: rest")
+    (recap,) = [
+        r.body
+        for r in codex_model_server.requests
+        if any("brief catch-up" in text for text in r.input_texts())
+    ]
+    assert sorted(recap["text"]["format"]["schema"]["properties"]) == ["next_action", "summary"]
+    assert "exec_command" not in str(recap["tools"])

@@ -982,12 +982,32 @@ class ThreadRegistry:
 
     def _launch(self, loaded: LoadedThread, turn: Turn) -> None:
         """Begin the turn right after the ``turn/start`` reply (so the reply comes first)."""
+        self.launch(loaded, turn)
+
+    def launch(
+        self,
+        loaded: LoadedThread,
+        turn: Turn,
+        *,
+        announce: Callable[[], None] | None = None,
+        started: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        """Begin ``turn`` (made the thread's ``active`` one by the caller) and run it.
+
+        For plugins that run turns of their own kind (``review/start``): ``announce`` sends
+        what precedes the thread going active (the review's ``enteredReviewMode`` item), and
+        ``started`` gives the turn ``turn/started`` announces, once the turn has its start time
+        (a review announces its reviewer's turn).
+        """
         turn.started_at = int(time.time())
         turn.started_ms = time.time_ns() // 1_000_000
         self._materialize(loaded)
         self._record_turn_start(loaded, turn)
+        if announce is not None:
+            announce()
         self.set_status(loaded, {"type": "active", "activeFlags": []})
-        self.emit(loaded, "turn/started", {"threadId": loaded.id, "turn": turn.wire()})
+        wire = started() if started is not None else turn.wire()
+        self.emit(loaded, "turn/started", {"threadId": loaded.id, "turn": wire})
         self.kernel.start_soon(turn.run, name=f"turn {turn.id}")
 
     def _materialize(self, loaded: LoadedThread, forked_from: str | None = None) -> None:

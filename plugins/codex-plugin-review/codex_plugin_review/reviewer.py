@@ -1,0 +1,173 @@
+"""A review as a turn of the user's thread, with a reviewer turn inside it.
+
+As in the official server, the reviewer is a sub-agent of its own (its own thread id, the
+rubric as its only instructions, the target's prompt as its input, the thread's model and
+tools, ``never`` asking for approval in a read-only sandbox) whose events the user's thread
+shows as its own: items and deltas are forwarded to the thread's subscribers under the review
+turn's id, except the reviewer's own answer (its agent message's deltas and completion), which
+is replaced by the rendered review. The reviewer thread is not loaded or listed; what the
+user's thread keeps is the ``enteredReviewMode`` / ``exitedReviewMode`` items, the review as an
+agent message, and, for its later turns, the review as the reference records it (a
+``<user_action>`` user message and the assistant message).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from codex_core.threads.ids import uuid7
+from codex_core.threads.methods import LoadedThread, user_message_item
+from codex_core.threads.rollout import agent_message
+from codex_core.threads.turns import Turn, now_ms
+from codex_plugin_review import output
+from codex_plugin_review.output import ReviewOutput
+
+if TYPE_CHECKING:
+    from codex_core.threads.methods import ThreadRegistry
+
+#: The reviewer's notifications the user's thread does not show: its answer is raw JSON, and
+#: its turn's end is the review turn's.
+HIDDEN = {"item/agentMessage/delta", "turn/completed", "thread/status/changed"}
+READ_ONLY = {"type": "readOnly", "networkAccess": False}
+
+
+def rubric() -> str:
+    """The reviewer's instructions: the reference's review rubric and output schema."""
+    return resources.files(__package__).joinpath("rubric.md").read_text(encoding="utf-8")
+
+
+@dataclass(slots=True, kw_only=True)
+class ReviewerTurn(Turn):
+    """The reviewer's turn: a normal turn whose notifications reach the user's thread."""
+
+    #: The review turn of the user's thread this reviewer works for.
+    review: Turn
+
+    def emit(self, method: str, params: dict[str, Any]) -> None:
+        if method in HIDDEN:
+            return
+        item = params.get("item")
+        if method == "item/completed" and isinstance(item, dict) and item["type"] == "agentMessage":
+            return
+        forwarded = dict(params)
+        if "threadId" in forwarded:
+            forwarded["threadId"] = self.review.thread_id
+        if "turnId" in forwarded:
+            forwarded["turnId"] = self.review.id
+        self.review.emit(method, forwarded)
+
+    def model_request(self, provider_id: str) -> dict[str, Any]:
+        """As the reference's reviewer: the rubric is a developer message, not instructions,
+        and the request shares the user's thread's prompt cache."""
+        request = Turn.model_request(self, provider_id)
+        request["body"].pop("instructions", None)
+        request["body"]["prompt_cache_key"] = self.review.thread_id
+        return request
+
+
+@dataclass(slots=True)
+class Review:
+    """One ``review/start``: what it shows and the reviewer it runs."""
+
+    registry: ThreadRegistry
+    hint: str
+    prompt: str
+    #: The reviewer's turn id (``turn/started`` announces it, rooted at the review turn).
+    reviewer_turn_id: str = field(default_factory=uuid7)
+    turn: Turn | None = None
+
+    def reply_turn(self, turn_id: str) -> dict[str, Any]:
+        """The ``review/start`` result's turn: not started yet, showing the target's hint."""
+        item = {"type": "userMessage", "id": turn_id, "clientId": None,
+                "content": [{"type": "text", "text": self.hint, "text_elements": []}],
+                "startedAtMs": None, "completedAtMs": None}  # fmt: skip
+        return {"id": turn_id, "rootTurnId": None, "items": [item], "itemsView": "notLoaded",
+                "status": "inProgress", "error": None, "startedAt": None, "completedAt": None,
+                "durationMs": None}  # fmt: skip
+
+    def enter(self) -> None:
+        """The ``enteredReviewMode`` item, before the thread goes active (as the reference)."""
+        assert self.turn is not None
+        started = now_ms()
+        item = {"type": "enteredReviewMode", "id": uuid7(), "review": self.hint,
+                "startedAtMs": started, "completedAtMs": None}  # fmt: skip
+        self.turn.item_started(dict(item))
+        self.turn.item_completed({**item, "completedAtMs": now_ms()})
+
+    def started(self) -> dict[str, Any]:
+        """The turn ``turn/started`` announces: the reviewer's, rooted at the review turn."""
+        assert self.turn is not None
+        return {"id": self.reviewer_turn_id, "rootTurnId": self.turn.id, "items": [],
+                "itemsView": "notLoaded", "status": "inProgress", "error": None,
+                "startedAt": self.turn.started_at, "completedAt": None,
+                "durationMs": None}  # fmt: skip
+
+    async def run(self, turn: Turn) -> None:
+        """The review turn's body: run the reviewer, then show and record what it found.
+
+        An interrupted review still ends with its ``exitedReviewMode`` item and the
+        reference's "interrupted" message before the turn ends as interrupted; a reviewer that
+        fails (a model error) shows its ``error`` and ends the review the same way.
+        """
+        reviewer = self._reviewer(turn)
+        try:
+            await reviewer.run()
+        except BaseException:
+            self.exit(turn, None)
+            raise
+        self.exit(turn, self._outcome(reviewer))
+
+    def _reviewer(self, turn: Turn) -> ReviewerTurn:
+        parent = turn.loaded
+        thread = {**parent.thread, "id": uuid7(), "ephemeral": True, "path": None,
+                  "parentThreadId": parent.id, "source": {"subAgent": "review"}}  # fmt: skip
+        settings = {**parent.settings, "approvalPolicy": "never", "sandbox": READ_ONLY}
+        loaded = LoadedThread(thread, settings, session_start=None)
+        loaded.history = [
+            {"type": "message", "role": "developer",
+             "content": [{"type": "input_text", "text": rubric()}]}
+        ]  # fmt: skip
+        content = [{"type": "text", "text": self.prompt, "text_elements": []}]
+        return ReviewerTurn(registry=self.registry, loaded=loaded, id=self.reviewer_turn_id,
+                            user_item=user_message_item(content, None),
+                            client_name=turn.client_name, client_version=turn.client_version,
+                            review=turn)  # fmt: skip
+
+    @staticmethod
+    def _outcome(reviewer: ReviewerTurn) -> ReviewOutput | None:
+        """The review the reviewer's last answer holds; ``None`` when it did not finish."""
+        finished = reviewer.loaded.turns[-1] if reviewer.loaded.turns else None
+        if finished is None or finished["status"] != "completed":
+            return None
+        answer = next(
+            (item["text"] for item in reversed(reviewer.items) if item["type"] == "agentMessage"),
+            "",
+        )
+        return output.parse(answer) if answer else None
+
+    @staticmethod
+    def exit(turn: Turn, review: ReviewOutput | None) -> None:
+        """Leave review mode: the ``exitedReviewMode`` item, the review as an agent message,
+        and both in the thread's history, worded as the reference records them."""
+        turn.remember(
+            {"type": "message", "role": "user",
+             "content": [{"type": "input_text", "text": output.exit_message(review)}]}
+        )  # fmt: skip
+        rendered = output.render(review)
+        started = now_ms()
+        item = {"type": "exitedReviewMode", "id": uuid7(), "review": rendered,
+                "startedAtMs": started, "completedAtMs": None}  # fmt: skip
+        turn.item_started(dict(item))
+        turn.item_completed({**item, "completedAtMs": now_ms()})
+        text = rendered if review is not None else output.INTERRUPTED
+        message_id = f"msg_{uuid7()}"
+        started = now_ms()
+        turn.item_started(agent_message(message_id, text, started_at_ms=started,
+                                        completed_at_ms=None))  # fmt: skip
+        turn.remember({"type": "message", "role": "assistant", "id": message_id,
+                       "content": [{"type": "output_text", "text": text}]})  # fmt: skip
+        turn.item_completed(
+            agent_message(message_id, text, started_at_ms=started, completed_at_ms=now_ms())
+        )

@@ -951,13 +951,13 @@ class ThreadRegistry:
         turn = loaded.active
         if turn is None or not turn.accepts_input:
             raise RpcError(INVALID_REQUEST, "no active turn to steer")
-        if turn.id != params.expected_turn_id:
+        if turn.active_id != params.expected_turn_id:
             raise RpcError(
                 INVALID_REQUEST,
-                f"expected active turn id `{params.expected_turn_id}` but found `{turn.id}`",
+                f"expected active turn id `{params.expected_turn_id}` but found `{turn.active_id}`",
             )
         turn.steer(user_message_item(user_input(params.input), params.client_user_message_id))
-        return {"turnId": turn.id}
+        return {"turnId": turn.active_id}
 
     def run_beside_model(
         self, ctx: RequestContext, raw_id: str, body: Callable[[Turn], Coroutine[Any, Any, None]]
@@ -997,7 +997,7 @@ class ThreadRegistry:
         For plugins that run turns of their own kind (``review/start``): ``announce`` sends
         what precedes the thread going active (the review's ``enteredReviewMode`` item), and
         ``started`` gives the turn ``turn/started`` announces, once the turn has its start time
-        (a review announces its reviewer's turn).
+        (a review announces its reviewer's turn, whose id ``turn/interrupt`` then names).
         """
         turn.started_at = int(time.time())
         turn.started_ms = time.time_ns() // 1_000_000
@@ -1006,7 +1006,10 @@ class ThreadRegistry:
         if announce is not None:
             announce()
         self.set_status(loaded, {"type": "active", "activeFlags": []})
-        wire = started() if started is not None else turn.wire()
+        wire = turn.wire()
+        if started is not None:
+            wire = started()
+            turn.started_id = str(wire["id"])
         self.emit(loaded, "turn/started", {"threadId": loaded.id, "turn": wire})
         self.kernel.start_soon(turn.run, name=f"turn {turn.id}")
 
@@ -1116,9 +1119,10 @@ class ThreadRegistry:
         turn = loaded.active
         if turn is None:
             raise RpcError(INVALID_REQUEST, "no active turn to interrupt")
-        if turn.id != params.turn_id:  # unlike turn/steer's, without backticks
+        if turn.active_id != params.turn_id:  # unlike turn/steer's, without backticks
             raise RpcError(
-                INVALID_REQUEST, f"expected active turn id {params.turn_id} but found {turn.id}"
+                INVALID_REQUEST,
+                f"expected active turn id {params.turn_id} but found {turn.active_id}",
             )
         turn.scope.cancel()
         if not turn.done.is_set():

@@ -210,6 +210,13 @@ class Turn:
     rerouted: bool = False
     #: The HTTP headers of the model response being read (lowercased names).
     response_headers: dict[str, str] = field(default_factory=dict)
+    #: The id ``turn/started`` gave clients when it is not ``id`` (a review announces its
+    #: reviewer's turn): what ``turn/interrupt`` and ``turn/steer`` must name.
+    started_id: str | None = None
+
+    @property
+    def active_id(self) -> str:
+        return self.started_id or self.id
 
     @property
     def thread_id(self) -> str:
@@ -833,7 +840,10 @@ class Turn:
                 turn["items"] = [last]
                 turn["itemsView"] = "summary"
                 self.registry.turn_answered(self.loaded, self.id)
-            self.registry.set_status(self.loaded, {"type": "idle"})
+            # A failure the turn got past (a review whose reviewer failed) stays shown, as in the
+            # reference.
+            if self.loaded.thread["status"].get("type") != "systemError":
+                self.registry.set_status(self.loaded, {"type": "idle"})
         self.loaded.turns.append({**turn, "items": list(self.items), "itemsView": "full"})
         self.loaded.thread["updatedAt"] = completed_at
         self.emit("turn/completed", {"threadId": self.thread_id, "turn": turn})

@@ -51,6 +51,8 @@ class ReviewerTurn(Turn):
         item = params.get("item")
         if method == "item/completed" and isinstance(item, dict) and item["type"] == "agentMessage":
             return
+        if method == "error":  # the reviewer failed: the thread shows it as the reference does
+            self.registry.set_status(self.review.loaded, {"type": "systemError"})
         forwarded = dict(params)
         if "threadId" in forwarded:
             forwarded["threadId"] = self.review.thread_id

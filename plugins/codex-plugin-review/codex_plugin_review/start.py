@@ -45,6 +45,7 @@ async def start(ctx: RequestContext, params: Any) -> dict[str, Any]:
     turn = Turn(registry=registry, loaded=loaded, id=turn_id, user_item=None,
                 client_name=ctx.connection.client_name,
                 client_version=ctx.connection.client_version, body=review.run)  # fmt: skip
+    turn.accepts_input = False  # nothing steers a reviewer
     review.turn = loaded.active = turn
     if not loaded.thread["preview"]:
         loaded.thread["preview"] = rollout.user_text(

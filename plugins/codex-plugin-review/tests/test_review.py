@@ -313,8 +313,15 @@ def test_interrupted_and_failed_reviews(
     server, thread_id = serve(codex_server_factory, model, repo)
     target = {"type": "uncommittedChanges"}
     turn_id = server.result("review/start", {"threadId": thread_id, "target": target})["turn"]["id"]
+    reviewer = server.wait_notification("turn/started")["params"]["turn"]["id"]
     model.wait_for_requests(1)
-    server.result("turn/interrupt", {"threadId": thread_id, "turnId": turn_id})
+    # As the reference: the running turn is the reviewer's, the one turn/started announced.
+    wrong = server.error("turn/interrupt", {"threadId": thread_id, "turnId": turn_id})
+    assert wrong["message"] == f"expected active turn id {turn_id} but found {reviewer}"
+    steer = {"threadId": thread_id, "expectedTurnId": reviewer,
+             "input": [{"type": "text", "text": "also b.py"}]}  # fmt: skip
+    assert server.error("turn/steer", steer)["message"] == "no active turn to steer"
+    server.result("turn/interrupt", {"threadId": thread_id, "turnId": reviewer})
     completed = server.wait_notification("turn/completed", timeout=30)["params"]["turn"]
     assert completed["status"] == "interrupted"
     shown = [(i["type"], i.get("review") or i.get("text")) for i in items(server, "item/completed")
@@ -329,5 +336,9 @@ def test_interrupted_and_failed_reviews(
     error = server.wait_notification("error")["params"]
     assert "bad request" in error["error"]["message"] and error["willRetry"] is False
     assert completed["status"] == "completed"
+    # The failure stays shown on the thread (no idle after it), as in the reference.
+    statuses = [n["params"]["status"]["type"] for n in server.notifications
+                if n["method"] == "thread/status/changed"]  # fmt: skip
+    assert statuses == ["active", "systemError"]
     (exited,) = [i for i in items(server, "item/completed") if i["type"] == "exitedReviewMode"]
     assert exited["review"] == "Reviewer failed to output a response."

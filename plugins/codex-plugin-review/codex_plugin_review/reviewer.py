@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from codex_core.threads import review_format
 from codex_core.threads.ids import uuid7
 from codex_core.threads.methods import LoadedThread, user_message_item
 from codex_core.threads.rollout import agent_message
 from codex_core.threads.turns import Turn, now_ms
 from codex_plugin_review import output
-from codex_plugin_review.output import ReviewOutput
 
 if TYPE_CHECKING:
     from codex_core.threads.methods import ThreadRegistry
@@ -76,6 +76,8 @@ class Review:
     registry: ThreadRegistry
     hint: str
     prompt: str
+    #: The target as the rollout records it (``enteredReviewMode``'s ``target``).
+    target: dict[str, Any] = field(default_factory=dict)
     #: The reviewer's turn id (``turn/started`` announces it, rooted at the review turn).
     reviewer_turn_id: str = field(default_factory=uuid7)
     turn: Turn | None = None
@@ -96,7 +98,11 @@ class Review:
         item = {"type": "enteredReviewMode", "id": uuid7(), "review": self.hint,
                 "startedAtMs": started, "completedAtMs": None}  # fmt: skip
         self.turn.item_started(dict(item))
-        self.turn.item_completed({**item, "completedAtMs": now_ms()})
+        completed = {**item, "completedAtMs": now_ms()}
+        self.turn.item_completed(completed)
+        stored = {"type": "EnteredReviewMode", "id": item["id"], "target": self.target,
+                  "user_facing_hint": self.hint}  # fmt: skip
+        record_item(self.turn, stored, completed)
 
     def started(self) -> dict[str, Any]:
         """The turn ``turn/started`` announces: the reviewer's, rooted at the review turn."""
@@ -138,7 +144,7 @@ class Review:
                             review=turn)  # fmt: skip
 
     @staticmethod
-    def _outcome(reviewer: ReviewerTurn) -> ReviewOutput | None:
+    def _outcome(reviewer: ReviewerTurn) -> dict[str, Any] | None:
         """The review the reviewer's last answer holds; ``None`` when it did not finish."""
         finished = reviewer.loaded.turns[-1] if reviewer.loaded.turns else None
         if finished is None or finished["status"] != "completed":
@@ -150,19 +156,22 @@ class Review:
         return output.parse(answer) if answer else None
 
     @staticmethod
-    def exit(turn: Turn, review: ReviewOutput | None) -> None:
+    def exit(turn: Turn, review: dict[str, Any] | None) -> None:
         """Leave review mode: the ``exitedReviewMode`` item, the review as an agent message,
         and both in the thread's history, worded as the reference records them."""
         turn.remember(
             {"type": "message", "role": "user",
              "content": [{"type": "input_text", "text": output.exit_message(review)}]}
         )  # fmt: skip
-        rendered = output.render(review)
+        rendered = review_format.render(review)
         started = now_ms()
         item = {"type": "exitedReviewMode", "id": uuid7(), "review": rendered,
                 "startedAtMs": started, "completedAtMs": None}  # fmt: skip
         turn.item_started(dict(item))
-        turn.item_completed({**item, "completedAtMs": now_ms()})
+        completed = {**item, "completedAtMs": now_ms()}
+        turn.item_completed(completed)
+        stored = {"type": "ExitedReviewMode", "id": item["id"], "review_output": review}
+        record_item(turn, stored, completed)
         text = rendered if review is not None else output.INTERRUPTED
         message_id = f"msg_{uuid7()}"
         started = now_ms()
@@ -173,3 +182,14 @@ class Review:
         turn.item_completed(
             agent_message(message_id, text, started_at_ms=started, completed_at_ms=now_ms())
         )
+
+
+def record_item(turn: Turn, stored: dict[str, Any], item: dict[str, Any]) -> None:
+    """Write a review item to the thread's rollout in the reference's shape, which keeps
+    what the wire item does not show (the target, the whole ``ReviewOutputEvent``)."""
+    turn.record(
+        "event_msg",
+        {"type": "item_completed", "thread_id": turn.thread_id, "turn_id": turn.id,
+         "item": stored, "started_at_ms": item["startedAtMs"],
+         "completed_at_ms": item["completedAtMs"]},
+    )  # fmt: skip

@@ -41,7 +41,7 @@ async def start(ctx: RequestContext, params: Any) -> dict[str, Any]:
         }
     if loaded.active is not None:
         raise RpcError(INVALID_REQUEST, f"a turn is already running: {loaded.active.id}")
-    review = Review(registry, target.hint, prompt)
+    review = Review(registry, target.hint, prompt, target.wire)
     turn = Turn(registry=registry, loaded=loaded, id=turn_id, user_item=None,
                 client_name=ctx.connection.client_name,
                 client_version=ctx.connection.client_version, body=review.run)  # fmt: skip

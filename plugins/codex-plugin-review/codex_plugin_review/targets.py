@@ -67,6 +67,14 @@ class Target:
             return f"commit {short}: {self.title}" if self.title else f"commit {short}"
         return self.value
 
+    @property
+    def wire(self) -> dict[str, Any]:
+        """The target as the rollout records it (trimmed)."""
+        if self.kind == "commit":
+            return {"type": "commit", "sha": self.value, "title": self.title}
+        field = {"baseBranch": "branch", "custom": "instructions"}.get(self.kind)
+        return {"type": self.kind, field: self.value} if field else {"type": self.kind}
+
     async def prompt(self, cwd: str) -> str:
         """The user message the reviewer model gets; raises ``NotARepository``."""
         if self.kind == "uncommittedChanges":

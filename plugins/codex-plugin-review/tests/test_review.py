@@ -342,3 +342,37 @@ def test_interrupted_and_failed_reviews(
     assert statuses == ["active", "systemError"]
     (exited,) = [i for i in items(server, "item/completed") if i["type"] == "exitedReviewMode"]
     assert exited["review"] == "Reviewer failed to output a response."
+
+
+def test_review_read_back_after_a_restart(
+    codex_server_factory: Start, codex_model_server: ScriptedModelServer, repo: Path
+) -> None:
+    """The rollout keeps the review (its target and whole output, in the reference's shape):
+    a new server process shows the same items."""
+    model = codex_model_server
+    nullable = {**finding("[P2] Maybe", "Unsure.", repo / "a.py", 4, 5), "priority": None}
+    model.add(
+        message(review_json("Checked.", finding("[P1] Bug", "Wrong.", repo / "a.py", 1, 2))),
+        message(review_json("Null priority.", nullable)),
+    )
+    server, thread_id = serve(codex_server_factory, model, repo)
+    _, first = review(server, thread_id, {"type": "commit", "sha": "abcdef1234", "title": "t"})
+    # (The reviewer's prompt, shown while it runs, is the reviewer's, not the thread's.)
+    shown = [(i["type"], i.get("review") or i.get("text"))
+             for i in items(server, "item/completed") if i["type"] != "userMessage"]  # fmt: skip
+    # A finding without a priority does not fit: the answer is kept as text, as the reference.
+    _, second = review(server, thread_id, {"type": "uncommittedChanges"})
+    (exited,) = [i for i in items(server, "item/completed") if i["type"] == "exitedReviewMode"]
+    assert exited["review"] == review_json("Null priority.", nullable)
+    server.close()
+
+    again = codex_server_factory(*model.config_args(), env=model.env)
+    again.initialize()
+    resumed = again.result("thread/resume", {"threadId": thread_id})["thread"]["turns"]
+    assert [turn["id"] for turn in resumed] == [first["id"], second["id"]]
+    assert [(i["type"], i.get("review") or i.get("text")) for i in resumed[0]["items"]] == shown
+    assert shown[0] == ("enteredReviewMode", "commit abcdef1: t")
+    assert shown[1] == (
+        "exitedReviewMode",
+        f"Checked.\n\nReview comment:\n\n- [P1] Bug \u2014 {repo}/a.py:1-2\n  Wrong.",
+    )

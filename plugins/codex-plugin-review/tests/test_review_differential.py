@@ -110,7 +110,7 @@ def answers(repo: Path) -> list[str]:
         "Before the JSON " + review("", finding("[P3] Nit", "Trailing space.", 2)) + " after",
         "Plain prose, no JSON at all.",
         review("  Looks fine.  "),
-        review(""),
+        review("Null priority.", {**finding("[P2] Maybe", "Unsure.", 4), "priority": None}),
     ]  # fmt: skip
 
 

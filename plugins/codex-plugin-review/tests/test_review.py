@@ -13,7 +13,13 @@ import jsonschema
 import pytest
 
 import codex_core
-from codex_core.testing import ModelResponse, ScriptedModelServer, http_error, message
+from codex_core.testing import (
+    ModelResponse,
+    ScriptedModelServer,
+    function_call,
+    http_error,
+    message,
+)
 from codex_core.testing.pytest_plugin import StdioServer
 
 SCHEMA = Path(codex_core.__file__).parent / "protocol" / "schema" / "stable"
@@ -376,3 +382,25 @@ def test_review_read_back_after_a_restart(
         "exitedReviewMode",
         f"Checked.\n\nReview comment:\n\n- [P1] Bug \u2014 {repo}/a.py:1-2\n  Wrong.",
     )
+
+
+def test_reviewer_runs_commands_under_the_review_turn(
+    codex_server_factory: Start, codex_model_server: ScriptedModelServer, repo: Path
+) -> None:
+    """The reviewer's tools work (read-only, no approval asked): its command shows as the
+    review turn's item and its output reaches the reviewer model."""
+    model = codex_model_server
+    call = function_call("exec_command", {"cmd": "git diff --stat"}, call_id="call_diff")
+    model.add(ModelResponse([call]), message(review_json("Seen the diff.")))
+    server, thread_id = serve(codex_server_factory, model, repo)
+    reply, completed = review(server, thread_id, {"type": "uncommittedChanges"})
+    commands = [i for i in items(server, "item/completed") if i["type"] == "commandExecution"]
+    assert [c["command"] for c in commands] and commands[0]["exitCode"] == 0
+    turn_ids = {n["params"]["turnId"] for n in server.notifications
+                if n["method"] == "item/completed"}  # fmt: skip
+    assert turn_ids == {reply["turn"]["id"]}
+    assert not server.server_requests  # no approval asked
+    (output,) = [i["output"] for i in model.requests[1].body["input"]
+                 if i.get("type") == "function_call_output"]  # fmt: skip
+    assert "a.py" in str(output)
+    assert completed["items"][0]["text"] == "Seen the diff."

@@ -31,7 +31,14 @@ from codex_core.config.schema import config_sections
 from codex_core.hookspecs import hookimpl
 from codex_core.models.methods import default_model
 from codex_core.protocol.wire import to_wire
-from codex_core.rpc import INVALID_REQUEST, METHOD_NOT_FOUND, RequestContext, RpcError, RpcMethod
+from codex_core.rpc import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    RequestContext,
+    RpcError,
+    RpcMethod,
+)
 from codex_core.threads import modes, pages, read_state, rollout
 from codex_core.threads.ids import parse_thread_id, uuid7
 from codex_core.threads.rollout import RolloutWriter, StoredThread
@@ -911,6 +918,12 @@ class ThreadRegistry:
 
     async def turn_start(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         loaded = self.get(params.thread_id)
+        if loaded.active is not None and loaded.active.unsteerable_kind is not None:
+            raise RpcError(
+                INTERNAL_ERROR,
+                "failed to submit turn input: ActiveTurnNotSteerable { turn_kind: "
+                f"{loaded.active.unsteerable_kind} }}",
+            )
         if loaded.active is not None:
             raise RpcError(INVALID_REQUEST, f"a turn is already running: {loaded.active.id}")
         content = user_input(params.input)

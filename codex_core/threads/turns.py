@@ -213,6 +213,9 @@ class Turn:
     #: The id ``turn/started`` gave clients when it is not ``id`` (a review announces its
     #: reviewer's turn): what ``turn/interrupt`` and ``turn/steer`` must name.
     started_id: str | None = None
+    #: The reference's kind of a turn that takes no more input (``Review``): ``turn/start``
+    #: is refused while it runs, in the reference's words.
+    unsteerable_kind: str | None = None
 
     @property
     def active_id(self) -> str:

@@ -3,7 +3,9 @@
 Checked in the reference's order: the thread id, that the thread is loaded (``thread not
 found``), then the target (an empty branch, sha or instructions). A base-branch review outside
 a git work tree is accepted and then fails as the reference's does: the thread goes to
-``systemError`` and an ``error`` notification names the folder; no turn runs.
+``systemError`` and an ``error`` notification names the folder; no turn runs. A review of a
+thread whose turn is running interrupts that turn and starts when it has ended, as the
+reference does; meanwhile ``turn/start`` is refused in the reference's words.
 """
 
 from __future__ import annotations
@@ -39,21 +41,26 @@ async def start(ctx: RequestContext, params: Any) -> dict[str, Any]:
             "turn": Review(registry, target.hint, "").reply_turn(turn_id),
             "reviewThreadId": thread_id,
         }
-    if loaded.active is not None:
-        raise RpcError(INVALID_REQUEST, f"a turn is already running: {loaded.active.id}")
     review = Review(registry, target.hint, prompt, target.wire)
     turn = Turn(registry=registry, loaded=loaded, id=turn_id, user_item=None,
                 client_name=ctx.connection.client_name,
-                client_version=ctx.connection.client_version, body=review.run)  # fmt: skip
+                client_version=ctx.connection.client_version, body=review.run,
+                unsteerable_kind="Review")  # fmt: skip
     turn.accepts_input = False  # nothing steers a reviewer
-    review.turn = loaded.active = turn
+    running, review.turn, loaded.active = loaded.active, turn, turn
     if not loaded.thread["preview"]:
         loaded.thread["preview"] = rollout.user_text(
             {"content": [{"type": "text", "text": prompt}]}
         )
-    ctx.after_reply.append(
-        lambda: registry.launch(loaded, turn, announce=review.enter, started=review.started)
-    )
+
+    async def begin() -> None:
+        if running is not None:  # as the reference: the review interrupts the running turn
+            running.scope.cancel()
+            running.interrupt_replied.set()
+            await running.done.wait()
+        registry.launch(loaded, turn, announce=review.enter, started=review.started)
+
+    ctx.after_reply.append(lambda: ctx.kernel.start_soon(begin, name=f"review {turn_id}"))
     return {"turn": review.reply_turn(turn_id), "reviewThreadId": thread_id}
 
 

@@ -252,7 +252,6 @@ def test_review_refusals(
 ) -> None:
     """Every refusal, worded as the reference's, and nothing asked of the model."""
     model = codex_model_server
-    model.add(ModelResponse([message("slow")], stall=30))
     server, thread_id = serve(codex_server_factory, model, repo)
     unknown = "00000000-0000-7000-8000-000000000000"
     target = {"type": "uncommittedChanges"}
@@ -279,11 +278,29 @@ def test_review_refusals(
     assert invalid["message"].startswith("invalid thread id: ")
     assert model.requests == []
 
-    # A review while a turn runs is refused (the reference queues it; see docs).
-    server.result("review/start", {"threadId": thread_id, "target": target})
+
+def test_review_interrupts_the_running_turn(
+    codex_server_factory: Start, codex_model_server: ScriptedModelServer, repo: Path
+) -> None:
+    """As the reference: a review of a busy thread interrupts its turn, then runs; no turn
+    starts while it runs."""
+    model = codex_model_server
+    model.add(ModelResponse([message("working")], stall=30), message(review_json("Fine.")))
+    server, thread_id = serve(codex_server_factory, model, repo)
+    text = [{"type": "text", "text": "work"}]
+    running = server.result("turn/start", {"threadId": thread_id, "input": text})["turn"]["id"]
     model.wait_for_requests(1)
-    running = server.error("review/start", {"threadId": thread_id, "target": target})
-    assert running["code"] == -32600 and running["message"].startswith("a turn is already running")
+    reply = server.result("review/start", {"threadId": thread_id,
+                                           "target": {"type": "uncommittedChanges"}})  # fmt: skip
+    interrupted = server.wait_notification("turn/completed", timeout=30)["params"]["turn"]
+    assert (interrupted["id"], interrupted["status"]) == (running, "interrupted")
+    server.wait_notification("turn/started")
+    refused = server.error("turn/start", {"threadId": thread_id, "input": text})
+    assert refused == {"code": -32603, "message": "failed to submit turn input: "
+                       "ActiveTurnNotSteerable { turn_kind: Review }"}  # fmt: skip
+    completed = server.wait_notification("turn/completed", timeout=30)["params"]["turn"]
+    assert (completed["id"], completed["status"]) == (reply["turn"]["id"], "completed")
+    assert model.requests[1].input_texts()[-1].startswith("Review the current code changes")
 
 
 def test_review_outside_a_git_repository(

@@ -181,6 +181,8 @@ def session(argv: list[str], root: Path) -> dict[str, Any]:
                 for n in server.notifications if n["method"] not in UNRELATED
             ]  # fmt: skip
             shown["not a repository"] = {"reply": reply, "notes": notes}
+            fresh = server.result("thread/start", {})["thread"]["id"]
+            review_text = answers(repo)[0]
             # A review interrupted while the reviewer streams, and one whose model call fails.
             model.add(ModelResponse([], stall=30), http_error(400, "bad request"))
             server.notifications.clear()
@@ -204,6 +206,27 @@ def session(argv: list[str], root: Path) -> dict[str, Any]:
             for note in shown["model error"]:  # (how a model error is worded is the provider's)
                 if note["method"] == "error":
                     note["params"]["error"] = "<the model's error>"
+            # A review of a busy thread: the turn is interrupted, then the review runs.
+            model.add(ModelResponse([message("working")], stall=30), message(review_text))
+            text = [{"type": "text", "text": "work"}]
+            server.result("turn/start", {"threadId": fresh, "input": text})
+            server.wait_notification("turn/started")
+            model.wait_for_requests(len(targets) + 4)
+            server.notifications.clear()
+            server.result("review/start", {"threadId": fresh, "target": target})
+            server.wait_notification("turn/started")
+            refused = server.request("turn/start", {"threadId": fresh, "input": text})
+            server.wait_until(
+                lambda: sum(n["method"] == "turn/completed" for n in server.notifications) == 2,
+                timeout=30,
+            )
+            server.barrier()
+            # From the interrupted turn's end on (how much of it streamed before is timing).
+            ended = next(i for i, n in enumerate(server.notifications)
+                         if n["method"] == "turn/completed")  # fmt: skip
+            shown["busy thread"] = {"turn/start": refused, "notes": [
+                {"method": n["method"], "params": n["params"]}
+                for n in server.notifications[ended:] if n["method"] not in UNRELATED]}  # fmt: skip
         finally:
             server.close()
     mask = Masker({"$HOME": home, "$REPO": repo, "$PLAIN": root / "plain"})

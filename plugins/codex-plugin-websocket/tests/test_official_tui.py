@@ -2,13 +2,14 @@
 
 It shows its first screen, sends a prompt, displays the command approval our server asks
 for, accepts it, and shows the final answer; once without auth and once with a capability
-token; then ``/stop``, ``/permissions`` and ``/plan`` after a first turn. Needs the official
-client (the pinned official ``codex``, which ``dev.py setup`` installs;
+token; then ``/stop``, ``/permissions``, ``/plan`` and ``/review`` after a first turn. Needs
+the official client (the pinned official ``codex``, which ``dev.py setup`` installs;
 ``codex_core.testing.reference``) and tmux; skipped with a clear message where either is missing.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -185,3 +186,50 @@ def test_the_official_tui_stops_lists_permissions_and_enters_plan_mode(
     tui.keys("Escape")
     slash(tui, "/plan")
     tui.wait_for("Plan mode (shift+tab to cycle)")
+
+
+def test_the_official_tui_reviews_uncommitted_changes(
+    codex_ws_server_factory: Any,
+    codex_model_server: ScriptedModelServer,
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/review`` (``review/start``, uncommitted changes) after a first turn: the TUI keeps
+    running and shows the review's start, end and findings as it does against the reference
+    (the same screen, probed side by side)."""
+    script(codex_model_server)
+    workdir = tmp_path / "cwd"
+    finding = {"title": "[P1] Stray file", "body": "The command left made-by-tui.txt behind.",
+               "confidence_score": 0.8, "priority": 1,
+               "code_location": {"absolute_file_path": str(workdir / "made-by-tui.txt"),
+                                 "line_range": {"start": 1, "end": 1}}}  # fmt: skip
+    review = {
+        "findings": [finding],
+        "overall_correctness": "patch is incorrect",
+        "overall_explanation": "REVIEW: one problem.",
+        "overall_confidence_score": 0.7,
+    }
+    codex_model_server.answer_matching(
+        lambda request: any("# Review guidelines:" in text
+                            for text in request.input_texts("developer")),
+        message(json.dumps(review)),
+    )  # fmt: skip
+    server = codex_ws_server_factory(
+        *codex_model_server.config_args(),
+        "-c", 'approval_policy="on-request"', "-c", 'sandbox_mode="read-only"',
+        env=codex_model_server.env,
+    )  # fmt: skip
+    tui = tui_factory(server.url, workdir)
+    converse(tui, workdir)
+    slash(tui, "/review")
+    tui.wait_for("Select a review preset")
+    tui.keys("Down")
+    tui.wait_for("\u203a 2. Review uncommitted changes")  # (the selection marker)
+    tui.keys("Enter")
+    tui.wait_for(">> Code review started: current changes <<")
+    screen = tui.wait_for("<< Code review finished >>")
+    screen = tui.wait_for("The command left made-by-tui.txt behind.")
+    assert "REVIEW: one problem." in screen
+    assert "Review comment:" in screen
+    assert f"[P1] Stray file — {workdir}/made-by-tui.txt:1-1" in screen
+    tui.wait_for("Ask Codex to do anything")  # the TUI is still there, ready for input

@@ -1,14 +1,15 @@
 """A review as a turn of the user's thread, with a reviewer turn inside it.
 
 As in the official server, the reviewer is a sub-agent of its own (its own thread id, the
-rubric as its only instructions, the target's prompt as its input, the thread's model and
-tools, ``never`` asking for approval in a read-only sandbox) whose events the user's thread
-shows as its own: items and deltas are forwarded to the thread's subscribers under the review
-turn's id, except the reviewer's own answer (its agent message's deltas and completion), which
-is replaced by the rendered review. The reviewer thread is not loaded or listed; what the
-user's thread keeps is the ``enteredReviewMode`` / ``exitedReviewMode`` items, the review as an
-agent message, and, for its later turns, the review as the reference records it (a
-``<user_action>`` user message and the assistant message).
+rubric as its only instructions, the target's prompt as its input, the thread's model, or the
+config's ``review_model``, and tools, ``never`` asking for approval in a read-only sandbox)
+whose events the user's thread shows as its own: items and deltas are forwarded to the
+thread's subscribers under the review turn's id, except the reviewer's own answer (its agent
+message's deltas and completion), which is replaced by the rendered review. The reviewer
+thread is not loaded or listed; what the user's thread keeps is the ``enteredReviewMode`` /
+``exitedReviewMode`` items, the review as an agent message, and, for its later turns, the
+review as the reference records it (a ``<user_action>`` user message and the assistant
+message).
 """
 
 from __future__ import annotations
@@ -132,6 +133,9 @@ class Review:
         thread = {**parent.thread, "id": uuid7(), "ephemeral": True, "path": None,
                   "parentThreadId": parent.id, "source": {"subAgent": "review"}}  # fmt: skip
         settings = {**parent.settings, "approvalPolicy": "never", "sandbox": READ_ONLY}
+        review_model = self.registry.kernel.config.get("review_model")
+        if review_model:  # the config's ``review_model``, as the reference; else the thread's
+            settings["model"] = str(review_model)
         loaded = LoadedThread(thread, settings, session_start=None)
         loaded.history = [
             {"type": "message", "role": "developer",

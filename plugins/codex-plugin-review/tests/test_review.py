@@ -421,3 +421,22 @@ def test_reviewer_runs_commands_under_the_review_turn(
                  if i.get("type") == "function_call_output"]  # fmt: skip
     assert "a.py" in str(output)
     assert completed["items"][0]["text"] == "Seen the diff."
+
+
+def test_review_model_from_the_config(
+    codex_server_factory: Start, codex_model_server: ScriptedModelServer, repo: Path
+) -> None:
+    """``review_model`` picks the reviewer's model (the thread keeps its own), as the
+    reference."""
+    model = codex_model_server
+    model.add(message(review_json("Fine.")), message("Next."))
+    server = codex_server_factory(
+        *model.config_args(), "-c", 'review_model="reviewer-model"', env=model.env
+    )
+    server.initialize()
+    thread_id = server.result("thread/start", {"cwd": str(repo)})["thread"]["id"]
+    review(server, thread_id, {"type": "uncommittedChanges"})
+    server.result("turn/start", {"threadId": thread_id,
+                                 "input": [{"type": "text", "text": "next"}]})  # fmt: skip
+    server.wait_notification("turn/completed", timeout=30)
+    assert [request.body["model"] for request in model.requests] == ["reviewer-model", "mock-model"]

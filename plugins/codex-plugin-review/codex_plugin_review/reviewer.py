@@ -34,6 +34,17 @@ HIDDEN = {"item/agentMessage/delta", "turn/completed", "thread/status/changed"}
 READ_ONLY = {"type": "readOnly", "networkAccess": False}
 
 
+def reply_turn(turn_id: str, hint: str) -> dict[str, Any]:
+    """The ``review/start`` result's turn: not started yet, its one item the target's hint (a
+    user message with the turn's own id, as the reference's)."""
+    item = {"type": "userMessage", "id": turn_id, "clientId": None,
+            "content": [{"type": "text", "text": hint, "text_elements": []}],
+            "startedAtMs": None, "completedAtMs": None}  # fmt: skip
+    return {"id": turn_id, "rootTurnId": None, "items": [item], "itemsView": "notLoaded",
+            "status": "inProgress", "error": None, "startedAt": None, "completedAt": None,
+            "durationMs": None}  # fmt: skip
+
+
 def rubric() -> str:
     """The reviewer's instructions: the reference's review rubric and output schema."""
     return resources.files(__package__).joinpath("rubric.md").read_text(encoding="utf-8")
@@ -82,15 +93,6 @@ class Review:
     #: The reviewer's turn id (``turn/started`` announces it, rooted at the review turn).
     reviewer_turn_id: str = field(default_factory=uuid7)
     turn: Turn | None = None
-
-    def reply_turn(self, turn_id: str) -> dict[str, Any]:
-        """The ``review/start`` result's turn: not started yet, showing the target's hint."""
-        item = {"type": "userMessage", "id": turn_id, "clientId": None,
-                "content": [{"type": "text", "text": self.hint, "text_elements": []}],
-                "startedAtMs": None, "completedAtMs": None}  # fmt: skip
-        return {"id": turn_id, "rootTurnId": None, "items": [item], "itemsView": "notLoaded",
-                "status": "inProgress", "error": None, "startedAt": None, "completedAt": None,
-                "durationMs": None}  # fmt: skip
 
     def enter(self) -> None:
         """The ``enteredReviewMode`` item, before the thread goes active (as the reference)."""

@@ -17,7 +17,7 @@ from codex_core.rpc import INVALID_REQUEST, RequestContext, RpcError
 from codex_core.threads import rollout
 from codex_core.threads.ids import uuid7
 from codex_core.threads.turns import Turn
-from codex_plugin_review.reviewer import Review
+from codex_plugin_review.reviewer import Review, reply_turn
 from codex_plugin_review.targets import NotARepository, parse_target
 
 if TYPE_CHECKING:
@@ -37,10 +37,7 @@ async def start(ctx: RequestContext, params: Any) -> dict[str, Any]:
     except NotARepository as exc:
         message = str(exc)
         ctx.after_reply.append(lambda: _not_a_repository(registry, loaded, turn_id, message))
-        return {
-            "turn": Review(registry, target.hint, "").reply_turn(turn_id),
-            "reviewThreadId": thread_id,
-        }
+        return {"turn": reply_turn(turn_id, target.hint), "reviewThreadId": thread_id}
     review = Review(registry, target.hint, prompt, target.wire)
     turn = Turn(registry=registry, loaded=loaded, id=turn_id, user_item=None,
                 client_name=ctx.connection.client_name,
@@ -61,7 +58,7 @@ async def start(ctx: RequestContext, params: Any) -> dict[str, Any]:
         registry.launch(loaded, turn, announce=review.enter, started=review.started)
 
     ctx.after_reply.append(lambda: ctx.kernel.start_soon(begin, name=f"review {turn_id}"))
-    return {"turn": review.reply_turn(turn_id), "reviewThreadId": thread_id}
+    return {"turn": reply_turn(turn_id, target.hint), "reviewThreadId": thread_id}
 
 
 def _not_a_repository(

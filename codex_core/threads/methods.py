@@ -1012,10 +1012,7 @@ class ThreadRegistry:
         ``started`` gives the turn ``turn/started`` announces, once the turn has its start time
         (a review announces its reviewer's turn, whose id ``turn/interrupt`` then names).
         """
-        turn.started_at = int(time.time())
-        turn.started_ms = time.time_ns() // 1_000_000
-        self._materialize(loaded)
-        self._record_turn_start(loaded, turn)
+        self.record_start(loaded, turn)
         if announce is not None:
             announce()
         self.set_status(loaded, {"type": "active", "activeFlags": []})
@@ -1025,6 +1022,14 @@ class ThreadRegistry:
             turn.started_id = str(wire["id"])
         self.emit(loaded, "turn/started", {"threadId": loaded.id, "turn": wire})
         self.kernel.start_soon(turn.run, name=f"turn {turn.id}")
+
+    def record_start(self, loaded: LoadedThread, turn: Turn) -> None:
+        """Start ``turn``'s clock and write its start to the thread's rollout (creating the
+        rollout on the thread's first turn); for a turn a plugin runs itself (a reviewer)."""
+        turn.started_at = int(time.time())
+        turn.started_ms = time.time_ns() // 1_000_000
+        self._materialize(loaded)
+        self._record_turn_start(loaded, turn)
 
     def _materialize(self, loaded: LoadedThread, forked_from: str | None = None) -> None:
         if loaded.materialized or loaded.thread["ephemeral"] or not loaded.thread["path"]:

@@ -6,7 +6,9 @@ config's ``review_model``, and tools, ``never`` asking for approval in a read-on
 whose events the user's thread shows as its own: items and deltas are forwarded to the
 thread's subscribers under the review turn's id, except the reviewer's own answer (its agent
 message's deltas and completion), which is replaced by the rendered review. The reviewer
-thread is not loaded or listed; what the user's thread keeps is the ``enteredReviewMode`` /
+thread is not loaded; it has a rollout of its own (``source: {subAgent: review}``, the user's
+thread as its parent), so ``thread/list`` lists it for ``sourceKinds: [subAgentReview]``, as
+the reference's. What the user's thread keeps is the ``enteredReviewMode`` /
 ``exitedReviewMode`` items, the review as an agent message, and, for its later turns, the
 review as the reference records it (a ``<user_action>`` user message and the assistant
 message).
@@ -15,13 +17,14 @@ message).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from codex_core.threads import review_format
 from codex_core.threads.ids import uuid7
 from codex_core.threads.methods import LoadedThread, user_message_item
-from codex_core.threads.rollout import agent_message
+from codex_core.threads.rollout import agent_message, item_to_rollout, rollout_path
 from codex_core.threads.turns import Turn, now_ms
 from codex_plugin_review import output
 
@@ -63,6 +66,12 @@ class ReviewerTurn(Turn):
         item = params.get("item")
         if method == "item/completed" and isinstance(item, dict) and item["type"] == "agentMessage":
             return
+        if method == "item/completed" and isinstance(item, dict) and item["type"] == "userMessage":
+            # The reviewer's prompt is in the reviewed thread's rollout too, as the reference
+            # writes it: it is the thread's preview (``thread/list`` lists it by that).
+            stored = item_to_rollout(item)
+            assert stored is not None
+            record_item(self.review, stored, item)
         if method == "error":  # the reviewer failed: the thread shows it as the reference does
             self.registry.set_status(self.review.loaded, {"type": "systemError"})
         forwarded = dict(params)
@@ -123,17 +132,27 @@ class Review:
         fails (a model error) shows its ``error`` and ends the review the same way.
         """
         reviewer = self._reviewer(turn)
+        self.registry.record_start(reviewer.loaded, reviewer)
         try:
             await reviewer.run()
         except BaseException:
             self.exit(turn, None)
             raise
+        finally:
+            if reviewer.loaded.writer is not None:
+                reviewer.loaded.writer.close()
         self.exit(turn, self._outcome(reviewer))
 
     def _reviewer(self, turn: Turn) -> ReviewerTurn:
         parent = turn.loaded
-        thread = {**parent.thread, "id": uuid7(), "ephemeral": True, "path": None,
-                  "parentThreadId": parent.id, "source": {"subAgent": "review"}}  # fmt: skip
+        thread_id, now = uuid7(), datetime.now(UTC)
+        path = (
+            None if parent.thread["ephemeral"] else rollout_path(self.registry.home, thread_id, now)
+        )
+        thread = {**parent.thread, "id": thread_id, "sessionId": thread_id,
+                  "path": str(path) if path else None, "createdAt": int(now.timestamp()),
+                  "parentThreadId": parent.id, "source": {"subAgent": "review"},
+                  "preview": self.prompt}  # fmt: skip
         settings = {**parent.settings, "approvalPolicy": "never", "sandbox": READ_ONLY}
         review_model = self.registry.kernel.config.get("review_model")
         if review_model:  # the config's ``review_model``, as the reference; else the thread's

@@ -380,9 +380,10 @@ def test_review_read_back_after_a_restart(
     )
     server, thread_id = serve(codex_server_factory, model, repo)
     _, first = review(server, thread_id, {"type": "commit", "sha": "abcdef1234", "title": "t"})
-    # (The reviewer's prompt, shown while it runs, is the reviewer's, not the thread's.)
-    shown = [(i["type"], i.get("review") or i.get("text"))
-             for i in items(server, "item/completed") if i["type"] != "userMessage"]  # fmt: skip
+    # Read back, the review's turn holds what its clients saw complete, the reviewer's prompt
+    # included (the reference reads that back as a turn of its own).
+    shown = [(i["type"], i.get("review") or i.get("text") or i["content"][0]["text"])
+             for i in items(server, "item/completed")]  # fmt: skip
     # A finding without a priority does not fit: the answer is kept as text, as the reference.
     _, second = review(server, thread_id, {"type": "uncommittedChanges"})
     (exited,) = [i for i in items(server, "item/completed") if i["type"] == "exitedReviewMode"]
@@ -393,9 +394,26 @@ def test_review_read_back_after_a_restart(
     again.initialize()
     resumed = again.result("thread/resume", {"threadId": thread_id})["thread"]["turns"]
     assert [turn["id"] for turn in resumed] == [first["id"], second["id"]]
-    assert [(i["type"], i.get("review") or i.get("text")) for i in resumed[0]["items"]] == shown
+    assert [
+        (i["type"], i.get("review") or i.get("text") or i["content"][0]["text"])
+        for i in resumed[0]["items"]
+    ] == shown
+    # The reviewers' own threads, listed for their source kind only.
+    reviewers = again.result("thread/list", {"sourceKinds": ["subAgentReview"]})["data"]
+    assert sorted(entry["preview"] for entry in reviewers) == [
+        'Review the code changes introduced by commit abcdef1234 ("t"). Provide prioritized, '
+        "actionable findings.",
+        "Review the current code changes (staged, unstaged, and untracked files) and provide "
+        "prioritized findings.",
+    ]
+    assert {(e["parentThreadId"], json.dumps(e["source"])) for e in reviewers} == {
+        (thread_id, '{"subAgent": "review"}')
+    }
+    listed = again.result("thread/list", {})["data"]
+    assert [entry["id"] for entry in listed] == [thread_id]
     assert shown[0] == ("enteredReviewMode", "commit abcdef1: t")
-    assert shown[1] == (
+    assert shown[1][0] == "userMessage"
+    assert shown[2] == (
         "exitedReviewMode",
         f"Checked.\n\nReview comment:\n\n- [P1] Bug \u2014 {repo}/a.py:1-2\n  Wrong.",
     )

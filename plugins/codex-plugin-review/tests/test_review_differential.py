@@ -227,6 +227,17 @@ def session(argv: list[str], root: Path) -> dict[str, Any]:
             shown["busy thread"] = {"turn/start": refused, "notes": [
                 {"method": n["method"], "params": n["params"]}
                 for n in server.notifications[ended:] if n["method"] not in UNRELATED]}  # fmt: skip
+            # The reviewers' own threads, listed for their source kind (in no particular order:
+            # several start within the same second).
+            listed = server.result("thread/list", {})["data"]
+            shown["listed threads"] = [{key: entry[key] for key in ("id", "preview", "source")}
+                                       for entry in listed]  # fmt: skip
+            listed = server.result("thread/list", {"sourceKinds": ["subAgentReview"]})["data"]
+            shown["reviewer threads"] = sorted(
+                (json.dumps({key: entry[key] for key in (
+                    "source", "parentThreadId", "preview", "ephemeral", "model", "cwd",
+                    "threadSource", "agentNickname", "status")}) for entry in listed),
+            )  # fmt: skip
         finally:
             server.close()
     mask = Masker({"$HOME": home, "$REPO": repo, "$PLAIN": root / "plain"})

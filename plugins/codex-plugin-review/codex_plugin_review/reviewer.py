@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 #: its turn's end is the review turn's.
 HIDDEN = {"item/agentMessage/delta", "turn/completed", "thread/status/changed"}
 READ_ONLY = {"type": "readOnly", "networkAccess": False}
+#: Tools the reference's reviewer is not offered: it neither edits files nor starts agents
+#: (it reads with ``exec_command`` and ``write_stdin``).
+WITHHELD = {"apply_patch", "multi_agent_v1"}
 
 
 def reply_turn(turn_id: str, hint: str) -> dict[str, Any]:
@@ -80,6 +83,16 @@ class ReviewerTurn(Turn):
         if "turnId" in forwarded:
             forwarded["turnId"] = self.review.id
         self.review.emit(method, forwarded)
+
+    def tool_specs(self) -> list[dict[str, Any]]:
+        return [spec for spec in Turn.tool_specs(self) if spec.get("name") not in WITHHELD]
+
+    async def call_tool(self, call: dict[str, Any]) -> Any:
+        """A withheld tool is unknown to the reviewer, in the reference's words."""
+        name = str(call.get("name") or "")
+        if name in WITHHELD or call.get("namespace") in WITHHELD:
+            return f"unsupported call: {name}"
+        return await Turn.call_tool(self, call)
 
     def model_request(self, provider_id: str) -> dict[str, Any]:
         """As the reference's reviewer: the rubric is a developer message, not instructions,

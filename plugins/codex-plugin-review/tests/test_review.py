@@ -426,7 +426,9 @@ def test_reviewer_runs_commands_under_the_review_turn(
     review turn's item and its output reaches the reviewer model."""
     model = codex_model_server
     call = function_call("exec_command", {"cmd": "git diff --stat"}, call_id="call_diff")
-    model.add(ModelResponse([call]), message(review_json("Seen the diff.")))
+    spawn = function_call("spawn_agent", {"message": "help"}, namespace="multi_agent_v1",
+                          call_id="call_spawn")  # fmt: skip
+    model.add(ModelResponse([call, spawn]), message(review_json("Seen the diff.")))
     server, thread_id = serve(codex_server_factory, model, repo)
     reply, completed = review(server, thread_id, {"type": "uncommittedChanges"})
     commands = [i for i in items(server, "item/completed") if i["type"] == "commandExecution"]
@@ -435,9 +437,13 @@ def test_reviewer_runs_commands_under_the_review_turn(
                 if n["method"] == "item/completed"}  # fmt: skip
     assert turn_ids == {reply["turn"]["id"]}
     assert not server.server_requests  # no approval asked
-    (output,) = [i["output"] for i in model.requests[1].body["input"]
-                 if i.get("type") == "function_call_output"]  # fmt: skip
+    output, refused = [i["output"] for i in model.requests[1].body["input"]
+                       if i.get("type") == "function_call_output"]  # fmt: skip
     assert "a.py" in str(output)
+    # As the reference's reviewer, it neither edits files nor starts agents.
+    offered = {spec.get("name") for spec in model.requests[0].body["tools"]}
+    assert "exec_command" in offered and not offered & {"apply_patch", "multi_agent_v1"}
+    assert refused == "unsupported call: spawn_agent"
     assert completed["items"][0]["text"] == "Seen the diff."
 
 

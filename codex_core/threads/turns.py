@@ -62,6 +62,13 @@ DEFAULT_CONTEXT_WINDOW = 258_400
 #: How long an interrupted turn waits for the ``turn/interrupt`` reply to go out first.
 INTERRUPT_REPLY_WAIT = 1.0
 
+#: What the model reads after a turn the user interrupted (the reference's words).
+INTERRUPTED_MARKER = (
+    "<turn_aborted>\nThe user interrupted the previous turn on purpose. Any running unified "
+    "exec processes may still be running in the background. If any tools/commands were "
+    "aborted, they may have partially executed.\n</turn_aborted>"
+)
+
 BASE_INSTRUCTIONS = (
     "You are Codex, a coding agent. You and the user share the same workspace and collaborate "
     "to achieve the user's goals. Be concise, direct and precise; state assumptions."
@@ -815,6 +822,8 @@ class Turn:
                    "completed_at": completed_at, "duration_ms": duration}  # fmt: skip
         if self.interrupted:
             turn["status"] = "interrupted"
+            marker = {"type": "input_text", "text": INTERRUPTED_MARKER}
+            self.remember({"type": "message", "role": "user", "content": [marker]})
             self.record("event_msg", {"type": "turn_aborted", "reason": "interrupted", **outcome})
             self.registry.set_status(self.loaded, {"type": "idle"})
         elif error is not None:

@@ -37,7 +37,7 @@ EXIT_INTERRUPTED = (
     "  <results>\n"
     "  None.\n"
     "  </results>\n"
-    "</user_action>\n"
+    "</user_action>\n\n"
 )
 
 

@@ -206,12 +206,25 @@ def session(argv: list[str], root: Path) -> dict[str, Any]:
             for note in shown["model error"]:  # (how a model error is worded is the provider's)
                 if note["method"] == "error":
                     note["params"]["error"] = "<the model's error>"
+            # What the thread's model reads about the two reviews that did not finish.
+            model.add(message("After the failures."))
+            text = [{"type": "text", "text": "and now?"}]
+            server.result("turn/start", {"threadId": thread_id, "input": text})
+            server.wait_notification("turn/completed", timeout=30)
+            history = model.requests[-1].body["input"]
+            shown["history after failures"] = [
+                {"role": entry["role"], "text": entry["content"][0]["text"]}
+                for entry in history[-8:]
+                if entry.get("type") == "message" and entry["role"] in ("user", "assistant")
+                and "<environment_context>" not in entry["content"][0]["text"]
+            ]  # fmt: skip
             # A review of a busy thread: the turn is interrupted, then the review runs.
             model.add(ModelResponse([message("working")], stall=30), message(review_text))
             text = [{"type": "text", "text": "work"}]
+            asked = len(model.requests)
             server.result("turn/start", {"threadId": fresh, "input": text})
             server.wait_notification("turn/started")
-            model.wait_for_requests(len(targets) + 4)
+            model.wait_for_requests(asked + 1)
             server.notifications.clear()
             server.result("review/start", {"threadId": fresh, "target": target})
             server.wait_notification("turn/started")

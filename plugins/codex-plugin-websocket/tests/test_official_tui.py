@@ -194,11 +194,19 @@ def test_the_official_tui_reviews_uncommitted_changes(
     tui_factory: Callable[..., Tui],
     tmp_path: Path,
 ) -> None:
-    """``/review`` (``review/start``, uncommitted changes) after a first turn: the TUI keeps
-    running and shows the review's start, end and findings as it does against the reference
-    (the same screen, probed side by side)."""
+    """``/review`` (``review/start``) after a first turn, of the uncommitted changes and then
+    of a commit the TUI lists from git: the TUI keeps running and shows each review's start,
+    end and findings as it does against the reference (the same screens, probed side by
+    side)."""
     script(codex_model_server)
     workdir = tmp_path / "cwd"
+    workdir.mkdir(exist_ok=True)
+    for command in (["init", "-q", "-b", "main"], ["add", "-A"],
+                    ["-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qm",
+                     "the first commit", "--allow-empty"]):  # fmt: skip
+        subprocess.run(["git", *command], cwd=workdir, check=True, capture_output=True)
+    head = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], cwd=workdir, check=True,
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
     finding = {"title": "[P1] Stray file", "body": "The command left made-by-tui.txt behind.",
                "confidence_score": 0.8, "priority": 1,
                "code_location": {"absolute_file_path": str(workdir / "made-by-tui.txt"),
@@ -233,3 +241,17 @@ def test_the_official_tui_reviews_uncommitted_changes(
     assert "Review comment:" in screen
     assert f"[P1] Stray file — {workdir}/made-by-tui.txt:1-1" in screen
     tui.wait_for("Ask Codex to do anything")  # the TUI is still there, ready for input
+
+    slash(tui, "/review")
+    tui.wait_for("Select a review preset")
+    tui.keys("Down", "Down")
+    tui.wait_for("\u203a 3. Review a commit")
+    tui.keys("Enter")
+    tui.wait_for("Select a commit to review")
+    tui.keys("Enter")
+    started = f">> Code review started: commit {head}: the first commit <<"
+    tui.wait_for(started)
+    deadline = time.monotonic() + 30  # this review's end: after its start on the screen
+    while "<< Code review finished >>" not in tui.screen().rpartition(started)[2]:
+        assert time.monotonic() < deadline, tui.screen()
+        time.sleep(0.2)

@@ -71,10 +71,12 @@ class ReviewerTurn(Turn):
             return
         if method == "item/completed" and isinstance(item, dict) and item["type"] == "userMessage":
             # The reviewer's prompt is in the reviewed thread's rollout too, as the reference
-            # writes it: it is the thread's preview (``thread/list`` lists it by that).
+            # writes it: it is the thread's preview (``thread/list`` lists it by that). The
+            # review's turn holds it, live as when read back.
             stored = item_to_rollout(item)
             assert stored is not None
             record_item(self.review, stored, item)
+            self.review.items.append(item)
         if method == "error":  # the reviewer failed: the thread shows it as the reference does
             self.registry.set_status(self.review.loaded, {"type": "systemError"})
         forwarded = dict(params)

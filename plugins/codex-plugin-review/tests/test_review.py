@@ -388,12 +388,15 @@ def test_review_read_back_after_a_restart(
     _, second = review(server, thread_id, {"type": "uncommittedChanges"})
     (exited,) = [i for i in items(server, "item/completed") if i["type"] == "exitedReviewMode"]
     assert exited["review"] == review_json("Null priority.", nullable)
+    live = server.result("thread/turns/list", {"threadId": thread_id, "itemsView": "full",
+                                               "sortDirection": "asc"})["data"]  # fmt: skip
     server.close()
 
     again = codex_server_factory(*model.config_args(), env=model.env)
     again.initialize()
     resumed = again.result("thread/resume", {"threadId": thread_id})["thread"]["turns"]
     assert [turn["id"] for turn in resumed] == [first["id"], second["id"]]
+    assert [turn["items"] for turn in resumed] == [turn["items"] for turn in live]
     assert [
         (i["type"], i.get("review") or i.get("text") or i["content"][0]["text"])
         for i in resumed[0]["items"]

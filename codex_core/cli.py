@@ -140,22 +140,31 @@ def _main(argv: list[str]) -> int:
     )
     # Two passes: the kernel (and so the plugins, which may add options) needs -c and
     # --disable-plugin first; then the whole command line is parsed strictly.
-    early, _rest = _common_options(top_level=True).parse_known_args(argv)
-    from codex_core.kernel import Kernel
+    early, rest = _common_options(top_level=True).parse_known_args(argv)
+    from codex_core.server_info import resolve_codex_home
+
+    codex_home = resolve_codex_home(None)
+    handshake = None
+    if rest in ([], ["--listen", "stdio://"], ["--listen=stdio://"]) and not early.strict_config:
+        from codex_core.transports import stdio_handshake
+
+        handshake = stdio_handshake.start(codex_home)
+    from codex_core.config import load_config
 
     try:
-        kernel = Kernel(
-            config_overrides=early.overrides,
-            config_profile=early.profile,
-            disabled_plugins=early.disable_plugin,
-        )
+        config = load_config(codex_home, early.overrides, profile=early.profile)
     except ValueError as exc:  # a malformed -c flag
         print(f"codex-app-server: {exc}", file=sys.stderr)
         return 2
-    if kernel.config.fatal:  # what the official server refuses to start with
-        for problem in kernel.config.fatal:
+    if config.fatal:  # what the official server refuses to start with
+        for problem in config.fatal:
             print(f"codex-app-server: {problem}", file=sys.stderr)
         return 2
+    if handshake is not None:
+        handshake.allow_answer()
+    from codex_core.kernel import Kernel
+
+    kernel = Kernel(config=config, disabled_plugins=early.disable_plugin)
     if early.strict_config:
         from codex_core.config import strict_problems
 

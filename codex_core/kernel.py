@@ -10,18 +10,14 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import platform
-import sys
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
 
-from codex_core import __version__
 from codex_core.config import Config, config_sections, load_config
 from codex_core.hookspecs import (
     ApprovalReviewer,
@@ -44,6 +40,7 @@ from codex_core.rpc.budget import InboundBudget
 from codex_core.rpc.connection import Connection
 from codex_core.rpc.handlers import RpcMethod
 from codex_core.rpc.router import Route, Router
+from codex_core.server_info import initialize_result, resolve_codex_home
 
 if TYPE_CHECKING:
     from codex_core.client import Client
@@ -71,7 +68,9 @@ class Kernel:
 
     ``plugins`` are extra plugin objects registered after the entry points (a host's own
     hooks); ``load_entry_points=False`` gives a kernel with only those, for tests and hosts that
-    want full control.
+    want full control. ``config`` is one the host has already read with ``load_config`` (then
+    ``codex_home``, ``config_overrides`` and ``config_profile`` come from it): that way a config
+    the server refuses to start with is refused before any plugin loads.
     """
 
     def __init__(
@@ -80,12 +79,17 @@ class Kernel:
         codex_home: str | os.PathLike[str] | None = None,
         config_overrides: Sequence[str] = (),
         config_profile: str | None = None,
+        config: Config | None = None,
         disabled_plugins: Iterable[str] = (),
         plugins: Iterable[object] = (),
         load_entry_points: bool = True,
     ) -> None:
-        self.codex_home = resolve_codex_home(codex_home)
-        self.config: Config = load_config(self.codex_home, config_overrides, profile=config_profile)
+        if config is None:
+            config = load_config(
+                resolve_codex_home(codex_home), config_overrides, profile=config_profile
+            )
+        self.codex_home = config.codex_home
+        self.config: Config = config
         self.plugins = PluginManager()
         self._disabled_plugins = set(disabled_plugins)
         self._load_entry_points = load_entry_points
@@ -116,7 +120,7 @@ class Kernel:
         # Plugins' own config tables are known only now: check the layers again with them.
         if sections := config_sections(self):
             self.config = load_config(
-                self.codex_home, config_overrides, sections=sections, profile=config_profile
+                self.codex_home, config.overrides, sections=sections, profile=config.profile
             )
         for _record, _result in self.plugins.call_each(
             "codex_config_loaded", kernel=self, config=self.config.effective
@@ -398,14 +402,18 @@ class Kernel:
             )
         return transport  # type: ignore[no-any-return]
 
-    async def serve_channel(self, channel: Channel) -> None:
-        """Run one client session over ``channel`` until the client leaves."""
+    async def serve_channel(self, channel: Channel, *, answered: bytes | None = None) -> None:
+        """Run one client session over ``channel`` until the client leaves.
+
+        ``answered`` is an ``initialize`` the transport has already answered itself (stdio,
+        while the kernel was loading): the session adopts it as if it had answered it.
+        """
         if self.stopping:
             log.info("refused a client from %s: shutting down", channel.peer)
             with anyio.CancelScope(shield=True):
                 await channel.aclose()
             return
-        connection = Connection(self, channel)
+        connection = Connection(self, channel, answered=answered)
         self.connections.add(connection)
         self._notify_plugins("codex_connection_opened", connection)
         try:
@@ -432,12 +440,7 @@ class Kernel:
     # ------------------------------------------------------------------ initialize
 
     def initialize_result(self, client_name: str, client_version: str) -> dict[str, Any]:
-        return {
-            "userAgent": user_agent(client_name, client_version),
-            "codexHome": str(self.codex_home),
-            "platformFamily": "windows" if os.name == "nt" else "unix",
-            "platformOs": {"darwin": "macos", "win32": "windows"}.get(sys.platform, "linux"),
-        }
+        return initialize_result(self.codex_home, client_name, client_version)
 
     def startup_notifications(self) -> list[tuple[str, dict[str, Any]]]:
         """What a client is told right after ``initialize``: config and plugin problems."""
@@ -454,23 +457,3 @@ def plugin_warning(record: PluginRecord) -> dict[str, Any]:
         "path": None,
         "range": None,
     }
-
-
-def resolve_codex_home(codex_home: str | os.PathLike[str] | None) -> Path:
-    """``CODEX_HOME`` as the official server resolves it: argument, environment, ~/.codex."""
-    raw = codex_home or os.environ.get("CODEX_HOME") or Path.home() / ".codex"
-    return Path(raw).expanduser().absolute()
-
-
-def user_agent(client_name: str, client_version: str) -> str:
-    """``name/version (os os-version; arch) terminal (name; client-version)``, as the reference."""
-    try:
-        release = platform.freedesktop_os_release()
-        system = f"{release.get('NAME', 'Linux').split()[0]} {release.get('VERSION_ID', '')}"
-    except OSError:
-        system = f"{platform.system()} {platform.release()}"
-    terminal = os.environ.get("TERM_PROGRAM") or os.environ.get("TERM") or "unknown"
-    return (
-        f"{client_name}/{__version__} ({system.strip()}; {platform.machine()}) "
-        f"{terminal} ({client_name}; {client_version})"
-    )

@@ -63,7 +63,7 @@ def codex_approval_reviewers(kernel: Kernel) -> list[UserReviewer]:
 @hookimpl
 def codex_config_loaded(kernel: Kernel) -> None:
     """Warn when ``approvals_reviewer`` names a reviewer that no active plugin provides."""
-    name = kernel.config.settings.approvals_reviewer
+    name = kernel.config.approvals_reviewer
     if name is None or name in kernel.approval_reviewers:
         return
     kernel.config.warnings.append(

@@ -174,31 +174,37 @@ class Config:
 
     @property
     def settings(self) -> Settings:
-        """The effective config, typed, with deprecated spellings turned into current ones.
-
-        ``guardian_approval = true`` (top level or under ``[features]``) means
-        ``approvals_reviewer = "guardian_subagent"`` in the layer that says it, unless that same
-        layer sets ``approvals_reviewer``; a higher layer still wins.
-        """
+        """The effective config, typed, with deprecated spellings turned into current ones."""
         effective = dict(self.effective)
         for key in self.requirements.allowed if self.requirements else ():
             effective[key] = self.get(key)
-        for layer in self.layers:
-            data = layer.applied
-            if "approvals_reviewer" in data:
-                break
-            features = data.get("features")
-            legacy = data.get("guardian_approval") is True or (
-                isinstance(features, dict) and features.get("guardian_approval") is True
-            )
-            if legacy:
-                effective["approvals_reviewer"] = "guardian_subagent"
-                break
+        effective["approvals_reviewer"] = self.approvals_reviewer
         present = {key: value for key, value in effective.items() if value is not None}
         try:
             return Settings.model_validate(present)
         except ValidationError:  # every layer was checked; only defaults could disagree
             return Settings.model_construct(**present)
+
+    @property
+    def approvals_reviewer(self) -> str | None:
+        """``approvals_reviewer``, without typing the whole config (the kernel checks it at
+        every start).
+
+        ``guardian_approval = true`` (top level or under ``[features]``) means
+        ``approvals_reviewer = "guardian_subagent"`` in the layer that says it, unless that same
+        layer sets ``approvals_reviewer``; a higher layer still wins.
+        """
+        for layer in self.layers:
+            data = layer.applied
+            if "approvals_reviewer" in data:
+                break
+            features = data.get("features")
+            if data.get("guardian_approval") is True or (
+                isinstance(features, dict) and features.get("guardian_approval") is True
+            ):
+                return "guardian_subagent"
+        value = self.get("approvals_reviewer")
+        return None if value is None else str(value)
 
 
 def version_of(data: dict[str, Any]) -> str:

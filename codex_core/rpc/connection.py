@@ -67,7 +67,7 @@ class _Pending:
 
 
 class Connection:
-    def __init__(self, kernel: Kernel, channel: Channel) -> None:
+    def __init__(self, kernel: Kernel, channel: Channel, *, answered: bytes | None = None) -> None:
         self.id = next(_connection_ids)
         self.kernel = kernel
         self.channel = channel
@@ -90,6 +90,10 @@ class Connection:
         #: Set when the last running handler ends; made only when someone waits, so a busy
         #: connection does not build an event per request.
         self._idle: anyio.Event | None = None
+        self._answered = answered
+        #: True once the client has stopped sending (stdin closed, socket gone).
+        self.input_ended = False
+        self._input_ended: anyio.Event | None = None
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} {self.channel.peer}>"
@@ -102,17 +106,26 @@ class Connection:
             async with anyio.create_task_group() as tasks:
                 self._tasks = tasks
                 tasks.start_soon(self._write_loop)
+                if self._answered is not None:
+                    await self._adopt_initialize(self._answered)
                 await self._read_loop()
                 # The client stopped sending (stdin closed, for instance) but may still read:
                 # let running handlers answer, flush, then end.
+                self._end_input()
                 self._cancel_pending()
                 with anyio.move_on_after(DRAIN_SECONDS):
                     await self.wait_idle()
                 self._close()
         finally:
+            self._end_input()
             self._close()
             with anyio.CancelScope(shield=True):
                 await self.channel.aclose()
+
+    def _end_input(self) -> None:
+        self.input_ended = True
+        if self._input_ended is not None:
+            self._input_ended.set()
 
     def _cancel_pending(self) -> None:
         for pending in self._pending.values():
@@ -146,6 +159,15 @@ class Connection:
                 inbound.release(self._frame_size)
             for reply in replies:
                 await self._send(reply)
+
+    async def _adopt_initialize(self, frame: bytes) -> None:
+        """Take on an ``initialize`` the transport answered: its state, and what follows it."""
+        self._answered = None
+        result, *after = self._on_frame(frame)
+        if not self.initialized:  # the early check and the validator disagree: a bug
+            log.error("%r: the early initialize was not valid: %s", self, result)
+        for reply in after:
+            await self._send(reply)
 
     async def _write_loop(self) -> None:
         try:
@@ -302,6 +324,19 @@ class Connection:
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             pass
 
+    async def notify_and_wait(self, method: str, params: Any = None) -> None:
+        """Send a notification, waiting while the client's queue is full.
+
+        For a stream only this client asked for and whose producer can be slowed down (the
+        output of its ``command/exec``): the producer waits for the client, as in the
+        reference, instead of filling memory or getting the client disconnected.
+        """
+        if self.closed or not self.initialized or method in self.opt_out:
+            return
+        await self._send(
+            envelope.encode_notification(method, None if params is None else to_json(params))
+        )
+
     async def request(
         self,
         method: str,
@@ -356,6 +391,19 @@ class Connection:
             if self._idle is None:
                 self._idle = anyio.Event()
             await self._idle.wait()
+
+    async def wait_input_ended(self) -> None:
+        """Wait until the client has stopped sending (at once when it has).
+
+        Running handlers still get their answer out while the connection drains; work that
+        lives only as long as its client (a ``command/exec`` process, as in the reference)
+        ends here instead of when the drain is over.
+        """
+        if self.input_ended:
+            return
+        if self._input_ended is None:
+            self._input_ended = anyio.Event()
+        await self._input_ended.wait()
 
     def finish(self) -> None:
         """End the session gently: stop reading, write what is queued, then close."""

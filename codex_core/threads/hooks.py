@@ -1,4 +1,5 @@
-"""Lifecycle hooks: the ``SessionStart`` and ``Stop`` command hooks of ``[hooks]``.
+"""Lifecycle hooks: the ``SessionStart``, ``Stop``, ``PreCompact`` and ``PostCompact`` command
+hooks of ``[hooks]``.
 
 The configuration is the official server's (``[[hooks.<Event>]]`` matcher groups, each with a
 ``hooks`` array of handlers), read through ``codex_core.config.listing`` (what ``hooks/list``
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 EVENTS = {
     "SessionStart": ("session-start", "sessionStart", "thread"),
     "Stop": ("stop", "stop", "turn"),
+    "PreCompact": ("pre-compact", "preCompact", "turn"),
+    "PostCompact": ("post-compact", "postCompact", "turn"),
 }
 #: The reference numbers a layer's hooks event by event in this order (the protocol's
 #: ``HookEventName`` order), whatever the order of the file.
@@ -95,7 +98,7 @@ class HookHandler:
 
 
 def hook_handlers(config: Config) -> list[HookHandler]:
-    """The ``SessionStart`` and ``Stop`` handlers of ``config`` that may run, in display order.
+    """The handlers of ``config`` for the ``EVENTS`` run here that may run, in display order.
 
     ``async`` handlers are not run (their output would belong to a later turn);
     ``[features] hooks = false`` turns all hooks off.
@@ -215,6 +218,23 @@ def stop_input(
         "permission_mode": permission_mode(approval_policy),
         "stop_hook_active": stop_hook_active,
         "last_assistant_message": last_assistant_message,
+    }
+
+
+def compact_input(
+    event: Literal["PreCompact", "PostCompact"], *, thread_id: str, turn_id: str,
+    transcript_path: str | None, cwd: str, model: str, trigger: Literal["manual", "auto"],
+) -> dict[str, Any]:  # fmt: skip
+    """The JSON a ``PreCompact`` / ``PostCompact`` hook reads on stdin; ``trigger`` is
+    ``manual`` for ``thread/compact/start``, ``auto`` past ``model_auto_compact_token_limit``."""
+    return {
+        "session_id": thread_id,
+        "turn_id": turn_id,
+        "transcript_path": transcript_path,
+        "cwd": cwd,
+        "hook_event_name": event,
+        "model": model,
+        "trigger": trigger,
     }
 
 
@@ -379,7 +399,39 @@ def _failed(ran: _Ran, parsed: _Parsed) -> bool:
     return True
 
 
-_PARSERS = {"SessionStart": _parse_session_start, "Stop": _parse_stop}
+def _compact_parser(event: str) -> Callable[[_Ran], _Parsed]:
+    """How the reference reads a ``PreCompact`` / ``PostCompact`` hook: exit 2 fails with its
+    stderr, plain text is ignored, JSON may carry a ``systemMessage`` or ``continue: false``
+    (a PreCompact one cancels the compaction), anything else in it is invalid."""
+
+    def parse(ran: _Ran) -> _Parsed:
+        parsed = _Parsed()
+        if ran.error is None and ran.exit_code == 2 and ran.stderr.strip():
+            parsed.fail(ran.stderr.strip())
+            return parsed
+        if _failed(ran, parsed):
+            return parsed
+        text = ran.stdout.strip()
+        if not text.startswith(("{", "[")):
+            return parsed
+        output = _parse(_Universal, text)
+        if output is None:
+            parsed.fail(f"hook returned invalid {event} hook JSON output")
+            return parsed
+        parsed.universal(output)
+        if not output.continue_:
+            parsed.stopped(output)
+        return parsed
+
+    return parse
+
+
+_PARSERS = {
+    "SessionStart": _parse_session_start,
+    "Stop": _parse_stop,
+    "PreCompact": _compact_parser("PreCompact"),
+    "PostCompact": _compact_parser("PostCompact"),
+}
 
 
 # --------------------------------------------------------------------------- running
@@ -407,7 +459,7 @@ class HookOutcome:
 
 async def run_hooks(
     handlers: list[HookHandler],
-    event: Literal["SessionStart", "Stop"],
+    event: Literal["SessionStart", "Stop", "PreCompact", "PostCompact"],
     payload: dict[str, Any],
     *,
     cwd: str,

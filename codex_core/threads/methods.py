@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,7 @@ from codex_core.rpc import (
     RpcError,
     RpcMethod,
 )
-from codex_core.threads import modes, pages, read_state, rollout
+from codex_core.threads import compaction, inject, modes, pages, read_state, rollout, search
 from codex_core.threads.ids import parse_thread_id, uuid7
 from codex_core.threads.rollout import RolloutWriter, StoredThread
 from codex_core.threads.turns import (
@@ -51,6 +52,7 @@ from codex_core.threads.turns import (
 )
 
 if TYPE_CHECKING:
+    from codex_core.config.loader import Config
     from codex_core.kernel import Kernel
     from codex_core.rpc.connection import Connection
     from codex_core.threads.hooks import HookHandler
@@ -112,6 +114,12 @@ class LoadedThread:
     #: What the model sees: Responses API input items, oldest first.
     history: list[dict[str, Any]] = field(default_factory=list)
     token_total: dict[str, int] = field(default_factory=empty_usage)
+    #: The model's last reported usage (or the estimate after a compaction): the context the
+    #: next request starts with, which ``model_auto_compact_token_limit`` is checked against.
+    last_usage: dict[str, int] | None = None
+    #: ``model_auto_compact_token_limit`` (the request's ``config`` overrides, else the
+    #: server's config), as read when the thread was started or loaded.
+    auto_compact_limit: Any = None
     base_instructions: str | None = None
     active: Turn | None = None
     #: Client-provided tools (``dynamicTools`` on ``thread/start``), by name.
@@ -126,10 +134,19 @@ class LoadedThread:
     session_start: str | None = "startup"
     #: The thread's hooks that may run, read at that turn (``codex_core.threads.hooks``).
     hooks: list[HookHandler] = field(default_factory=list)
+    #: The ``config`` overrides of the request that created it (nested, as ``-c`` flags): a
+    #: temporary structured thread of the TUI turns its tools off this way.
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
         return str(self.thread["id"])
+
+    def setting(self, config: Config, key: str) -> Any:
+        """A config value (a dotted key) as this thread sees it: its overrides, else the
+        server's."""
+        found, value = value_at(self.overrides, key.split("."))
+        return value if found else config.get(key)
 
 
 class ThreadRegistry:
@@ -264,17 +281,26 @@ class ThreadRegistry:
             "daybreakEnabled": None,
             "turns": [],
         }
+        source = getattr(params, "thread_source", None)
+        if source is not None:  # the client's classification (the TUI's side threads say so)
+            thread["threadSource"] = to_wire(getattr(source, "root", source))
         settings = self._settings(model, provider, cwd, approval, sandbox_mode)
+        if getattr(params, "environments", None) == []:
+            # No environment for its turns, as the TUI's temporary structured threads ask.
+            thread["environments"] = []
+            settings["runtimeWorkspaceRoots"] = []
         if explicit_sandbox:  # a legacy sandbox mode, not a permission profile, chose it
             settings["activePermissionProfile"] = None
         reviewer = params.approvals_reviewer or base.get("approvalsReviewer")
         if reviewer is not None:
             settings["approvalsReviewer"] = reviewer_name(reviewer)
         loaded = self.threads[thread_id] = LoadedThread(thread, settings, {ctx.connection})
+        loaded.overrides = overrides or {}
         loaded.base_instructions = (
             params.base_instructions or base.get("baseInstructions") or config.get("instructions")
         )
         loaded.dynamic_tools = dynamic_tools(getattr(params, "dynamic_tools", None))
+        loaded.auto_compact_limit = setting("model_auto_compact_token_limit")
         if params.developer_instructions:
             loaded.history.append(
                 {"type": "message", "role": "developer",
@@ -792,11 +818,14 @@ class ThreadRegistry:
         approval, sandbox = base["approvalPolicy"], base["sandbox"]
         settings = self._settings(model, thread["modelProvider"], thread["cwd"], approval, sandbox)
         loaded = LoadedThread(thread, settings, materialized=True, session_start="resume")
+        loaded.auto_compact_limit = self.kernel.config.get("model_auto_compact_token_limit")
         loaded.writer = RolloutWriter(stored.path, ordinal=stored.lines)
         loaded.turns = stored.turns
         loaded.history = stored.history
         if stored.token_usage and isinstance(stored.token_usage.get("total_token_usage"), dict):
             loaded.token_total = usage_from_rollout(stored.token_usage["total_token_usage"])
+        if stored.token_usage and isinstance(stored.token_usage.get("last_token_usage"), dict):
+            loaded.last_usage = usage_from_rollout(stored.token_usage["last_token_usage"])
         self.threads[stored.id] = loaded
         return loaded
 
@@ -870,6 +899,31 @@ class ThreadRegistry:
         )
         return {}
 
+    async def search(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        """``thread/search``: see ``codex_core.threads.search``. (Reading every rollout is
+        file work: it runs in a worker thread, off the event loop.)"""
+        return await anyio.to_thread.run_sync(search.thread_search, self, params)
+
+    async def inject_items(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        """Append raw Responses API items to what the thread's model reads (``/side`` of the
+        TUI); as the reference, this writes the thread's rollout if it had none yet, and a
+        model turn in progress reads them once its current response is done and goes on."""
+        thread_id = self.thread_id(params.thread_id)
+        loaded = self.threads.get(thread_id)
+        if loaded is None:
+            raise RpcError(INVALID_REQUEST, f"thread not found: {thread_id}")
+        items = inject.response_items(params.items)
+        turn = loaded.active
+        if turn is not None and turn.user_item is not None and turn.accepts_input:
+            turn.injected.extend(items)  # after the response being read, then sampled again
+            return {}
+        self._materialize(loaded)
+        for item in items:
+            loaded.history.append(item)
+            if loaded.writer is not None:
+                loaded.writer.append("response_item", item)
+        return {}
+
     async def unsubscribe(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         thread_id = self.thread_id(params.thread_id)
         loaded = self.threads.get(thread_id)
@@ -918,6 +972,7 @@ class ThreadRegistry:
 
     async def turn_start(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         loaded = self.get(params.thread_id)
+        compaction.refuse_input(loaded.active, steer=False)
         if loaded.active is not None and loaded.active.unsteerable_kind is not None:
             raise RpcError(
                 INTERNAL_ERROR,
@@ -950,11 +1005,12 @@ class ThreadRegistry:
             user_item=user_message_item(content, params.client_user_message_id),
             client_name=ctx.connection.client_name,
             client_version=ctx.connection.client_version,
+            output_schema=params.output_schema,
         )
         loaded.active = turn
         if not loaded.thread["preview"]:
             loaded.thread["preview"] = rollout.user_text({"content": content})
-        ctx.after_reply.append(lambda: self._launch(loaded, turn))
+        ctx.after_reply.append(lambda: self.launch(loaded, turn))
         return {"turn": turn.wire(started=False)}
 
     async def turn_steer(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
@@ -969,6 +1025,7 @@ class ThreadRegistry:
                 INVALID_REQUEST,
                 f"expected active turn id `{params.expected_turn_id}` but found `{turn.active_id}`",
             )
+        compaction.refuse_input(turn, steer=True)
         turn.steer(user_message_item(user_input(params.input), params.client_user_message_id))
         return {"turnId": turn.active_id}
 
@@ -991,11 +1048,7 @@ class ThreadRegistry:
                     client_name=ctx.connection.client_name,
                     client_version=ctx.connection.client_version, body=body)  # fmt: skip
         loaded.active = turn
-        ctx.after_reply.append(lambda: self._launch(loaded, turn))
-
-    def _launch(self, loaded: LoadedThread, turn: Turn) -> None:
-        """Begin the turn right after the ``turn/start`` reply (so the reply comes first)."""
-        self.launch(loaded, turn)
+        ctx.after_reply.append(lambda: self.launch(loaded, turn))
 
     def launch(
         self,
@@ -1334,9 +1387,12 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("thread/name/set", registry.name_set),
         RpcMethod("thread/readState/update", registry.read_state_update),
         RpcMethod("thread/unsubscribe", registry.unsubscribe),
+        RpcMethod("thread/inject_items", registry.inject_items),
+        RpcMethod("thread/search", registry.search),
         RpcMethod("turn/start", registry.turn_start),
         RpcMethod("turn/steer", registry.turn_steer),
         RpcMethod("turn/interrupt", registry.turn_interrupt),
+        RpcMethod("thread/compact/start", partial(compaction.compact_start, registry)),
         RpcMethod("collaborationMode/list", modes.collaboration_mode_list),
     ]
 

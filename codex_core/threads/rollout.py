@@ -7,6 +7,8 @@ A rollout lives at ``$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<timestamp>-<thread
 - ``session_meta``: the thread's id, cwd, originator, cli version, source, model provider;
 - ``turn_context``: a turn's settings (model, cwd, approval policy, sandbox);
 - ``response_item``: what the model saw or said (Responses API items), for resuming;
+- ``compacted``: a compaction's summary (``message``) and the history that replaced the
+  model's (``replacement_history``, ``codex_core.threads.compaction``);
 - ``event_msg``: ``task_started``, ``item_completed`` (the protocol items, in the reference's
   ``UserMessage`` / ``AgentMessage`` / ``Reasoning`` shapes), ``token_count``,
   ``task_complete`` (with ``error`` when the turn failed), ``turn_aborted``.
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from codex_core.threads import review_format
+from codex_core.threads.compaction import compacted_history
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +112,8 @@ def item_to_rollout(item: dict[str, Any]) -> dict[str, Any] | None:
                 "content": [{"type": "Text", "text": item["text"]}]}  # fmt: skip
     if kind == "hookPrompt":
         return {"type": "HookPrompt", "id": item["id"], "fragments": item["fragments"]}
+    if kind == "contextCompaction":
+        return {"type": "ContextCompaction", "id": item["id"]}
     if kind == "reasoning":
         return {"type": "Reasoning", "id": item["id"], "summary_text": item["summary"],
                 "raw_content": item["content"]}  # fmt: skip
@@ -175,6 +180,8 @@ def item_from_rollout(
             part.get("text", "") for part in stored.get("content") or [] if isinstance(part, dict)
         )
         return agent_message(str(stored.get("id")), text, **_ms(times))
+    if kind == "ContextCompaction":
+        return {"type": "contextCompaction", "id": stored.get("id"), **times}
     if kind == "HookPrompt":
         return {"type": "hookPrompt", "id": stored.get("id"),
                 "fragments": list(stored.get("fragments") or []), **times}  # fmt: skip
@@ -359,6 +366,8 @@ def parse_lines(stored: StoredThread, lines: Iterable[dict[str, Any]], *, full: 
         elif kind == "response_item":
             if full and _keep_in_history(payload):
                 stored.history.append(_clean_response_item(payload))
+        elif kind == "compacted" and full:
+            stored.history = compacted(stored.history, payload)
         elif kind == "event_msg":
             current = _apply_event(stored, current, payload)
             if not full and stored.preview:
@@ -392,6 +401,19 @@ def fork_lines(
         aborted = {"type": "turn_aborted", "turn_id": running_turn, "reason": "interrupted"}
         lines.append({"type": "event_msg", "payload": aborted})
     return lines
+
+
+def compacted(history: list[dict[str, Any]], payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The history after a ``compacted`` line: its ``replacement_history``, or, in rollouts
+    written before the reference stored one, the history rebuilt around its ``message``."""
+    replacement = payload.get("replacement_history")
+    if isinstance(replacement, list):
+        return [
+            _clean_response_item(item)
+            for item in replacement
+            if isinstance(item, dict) and _keep_in_history(item)
+        ]
+    return compacted_history(history, str(payload.get("message") or ""))
 
 
 def _keep_in_history(payload: dict[str, Any]) -> bool:

@@ -29,15 +29,17 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
 from codex_core.accounts import rate_limits
 from codex_core.plugins import is_cancellation
+from codex_core.threads import compaction
 from codex_core.threads.diff import TurnDiff
 from codex_core.threads.hooks import (
     HookOutcome,
+    compact_input,
     context_message,
     hook_handlers,
     hook_prompt_item,
@@ -174,6 +176,16 @@ def local_image(path: str, detail: Any, number: int) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+#: The name the reference gives a turn's ``outputSchema`` in the model request.
+OUTPUT_SCHEMA_NAME = "codex_output_schema"
+
+
+def output_format(schema: Any) -> dict[str, Any]:
+    """The Responses API ``text.format`` that holds the model to ``outputSchema``, as the
+    reference sends it (strict, so the answer parses against the schema)."""
+    return {"type": "json_schema", "strict": True, "schema": schema, "name": OUTPUT_SCHEMA_NAME}
+
+
 @dataclass(slots=True)
 class Turn:
     """One running turn of a loaded thread."""
@@ -187,6 +199,8 @@ class Turn:
     client_version: str | None
     #: What the turn does instead of sampling the model (a user's shell command, say).
     body: Callable[[Turn], Coroutine[Any, Any, None]] | None = None
+    #: ``compact`` for the turn of ``thread/compact/start``, which takes no more input.
+    kind: str = "regular"
     started_at: int = 0
     started_ms: int = 0
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
@@ -209,6 +223,10 @@ class Turn:
     last_diff: str = ""
     #: User messages steered in (``turn/steer``), waiting for the next model request.
     steered: list[dict[str, Any]] = field(default_factory=list)
+    #: Items ``thread/inject_items`` gave while the model was answering: the model reads them
+    #: once its response is done, and is sampled again; an interrupt drops them (as the
+    #: reference does both).
+    injected: list[dict[str, Any]] = field(default_factory=list)
     #: Cancels the model stream in flight (a steer cuts it short).
     stream_scope: anyio.CancelScope | None = None
     #: False once the turn decided to end: a late steer is refused, not lost.
@@ -217,6 +235,9 @@ class Turn:
     rerouted: bool = False
     #: The HTTP headers of the model response being read (lowercased names).
     response_headers: dict[str, str] = field(default_factory=dict)
+    #: ``outputSchema`` of ``turn/start``: the JSON schema this turn's answers must follow
+    #: (for this turn only, as the reference).
+    output_schema: Any = None
     #: The id ``turn/started`` gave clients when it is not ``id`` (a review announces its
     #: reviewer's turn): what ``turn/interrupt`` and ``turn/steer`` must name.
     started_id: str | None = None
@@ -328,6 +349,8 @@ class Turn:
         source = self.loaded.session_start
         if source is not None and (await self.session_start_hooks(source)).stop:
             return  # as the reference: the turn ends before the user's input is taken
+        if self.auto_compact_due():
+            await compaction.compact(self, "auto")  # before the input: it follows the summary
         self.user_message(self.user_item)
         provider_id = str(self.loaded.settings["modelProvider"])
         provider = self.registry.provider_for(provider_id)
@@ -338,6 +361,8 @@ class Turn:
         for _round in range(MAX_MODEL_ROUNDS):
             while self.steered:
                 self.user_message(self.steered.pop(0))
+            while self.injected:
+                self.remember(self.injected.pop(0))
             calls = await self._sample(provider, provider_id)
             for call in calls:
                 started = time.monotonic()
@@ -350,15 +375,20 @@ class Turn:
                 self._call_output(call, output)
             self.flush_usage()
             self.resend_diff()
-            if not calls and not self.steered:
+            if calls and self.auto_compact_due():
+                await compaction.compact(self, "auto")  # the model goes on from the summary
+            if not calls and not self.steered and not self.injected:
                 outcome = await self.stop_hooks(stop_hook_active)
                 if outcome.block:
                     self.hook_prompt(outcome)
                     stop_hook_active = True
-                elif not self.steered:  # (input steered in while the hooks ran: go on)
+                elif not self.steered and not self.injected:  # (input came meanwhile: go on)
                     self.accepts_input = False
                     return
         raise TurnFailed(f"the model made more than {MAX_MODEL_ROUNDS} requests in one turn")
+
+    def auto_compact_due(self) -> bool:
+        return compaction.limit_reached(self.loaded, self.loaded.auto_compact_limit)
 
     def user_message(self, item: dict[str, Any]) -> None:
         """A user message of this turn (its input, or input steered in): an item and history."""
@@ -403,6 +433,26 @@ class Turn:
             last_assistant_message=last,
         )  # fmt: skip
         return await run_hooks(self.loaded.hooks, "Stop", payload, cwd=str(settings["cwd"]),
+                               thread_id=self.thread_id, turn_id=self.id,
+                               emit=self.emit)  # fmt: skip
+
+    async def compact_hooks(
+        self, event: Literal["PreCompact", "PostCompact"], trigger: Literal["manual", "auto"]
+    ) -> HookOutcome:
+        """The thread's ``PreCompact`` (before the compaction item) or ``PostCompact`` (after
+        it) hooks; hooks not read yet this session (a compaction first) are read now."""
+        loaded, settings = self.loaded, self.loaded.settings
+        if loaded.session_start is not None and not loaded.hooks:
+            config = self.registry.kernel.config
+            loaded.hooks = hook_handlers(
+                await anyio.to_thread.run_sync(config.reload, str(settings["cwd"]))
+            )
+        payload = compact_input(
+            event, thread_id=self.thread_id, turn_id=self.id,
+            transcript_path=loaded.thread["path"], cwd=str(settings["cwd"]),
+            model=str(settings["model"]), trigger=trigger,
+        )  # fmt: skip
+        return await run_hooks(loaded.hooks, event, payload, cwd=str(settings["cwd"]),
                                thread_id=self.thread_id, turn_id=self.id,
                                emit=self.emit)  # fmt: skip
 
@@ -528,7 +578,15 @@ class Turn:
         """The tools offered to the model: plugin tools, then the thread's dynamic tools."""
         specs: list[dict[str, Any]] = []
         namespaces: dict[str, dict[str, Any]] = {}
+        config = self.registry.kernel.config
+
+        def setting(key: str) -> Any:
+            return self.loaded.setting(config, key)
+
         for tool in self.registry.kernel.tools.values():
+            offered = getattr(tool, "offered", None)
+            if offered is not None and not offered(setting):
+                continue  # turned off for this thread (a feature flag, its MCP servers, ...)
             freeform = getattr(tool, "format", None)  # a custom (freeform) tool, e.g. a grammar
             namespace = getattr(tool, "namespace", None)
             if namespace:  # grouped as the Responses API's namespaces (MCP servers' tools)
@@ -559,14 +617,22 @@ class Turn:
                           "parameters": spec.get("inputSchema") or {"type": "object"}})  # fmt: skip
         return specs
 
-    def model_request(self, provider_id: str) -> dict[str, Any]:
+    def model_request(
+        self,
+        provider_id: str,
+        model_input: list[dict[str, Any]] | None = None,
+        *,
+        tools: bool = True,
+    ) -> dict[str, Any]:
+        """The provider request for the thread's history (or ``model_input``); a compaction
+        offers no tools."""
         loaded = self.loaded
         settings = loaded.settings
         body: dict[str, Any] = {
             "model": settings["model"],
             "instructions": loaded.base_instructions or BASE_INSTRUCTIONS,
-            "input": list(loaded.history),
-            "tools": self.tool_specs(),
+            "input": list(loaded.history if model_input is None else model_input),
+            "tools": self.tool_specs() if tools else [],
             "tool_choice": "auto",
             "parallel_tool_calls": False,
             "store": False,
@@ -576,7 +642,9 @@ class Turn:
         }
         if settings.get("reasoningEffort"):
             body["reasoning"] = {"effort": settings["reasoningEffort"], "summary": "auto"}
-        from codex_core.kernel import user_agent
+        if self.output_schema is not None:
+            body["text"] = {"format": output_format(self.output_schema)}
+        from codex_core.server_info import user_agent
 
         name = self.client_name or "codex_core"
         headers = {
@@ -769,11 +837,17 @@ class Turn:
             self.emit("turn/diff/updated", params)
 
     def _usage(self, usage: dict[str, Any] | None) -> None:
-        loaded = self.loaded
         if usage is None:
             return
         last = usage_from_api(usage)
-        loaded.token_total = add_usage(loaded.token_total, last)
+        self.loaded.token_total = add_usage(self.loaded.token_total, last)
+        self.report_usage(last)
+
+    def report_usage(self, last: dict[str, int], *, includes_reasoning: bool = False) -> None:
+        """Record and announce the thread's usage with ``last`` as the latest request's (or,
+        after a compaction, the estimate of the new history, which counts reasoning)."""
+        loaded = self.loaded
+        loaded.last_usage = dict(last)
         window = DEFAULT_CONTEXT_WINDOW
         self.record(
             "event_msg",
@@ -782,7 +856,7 @@ class Turn:
                 "info": {
                     "total_token_usage": {snake(k): v for k, v in loaded.token_total.items()},
                     "last_token_usage": {snake(k): v for k, v in last.items()},
-                    "last_usage_includes_reasoning": False,
+                    "last_usage_includes_reasoning": includes_reasoning,
                     "model_context_window": window,
                 },
                 "rate_limits": None,
@@ -810,8 +884,9 @@ class Turn:
                 "fileChange",
                 "dynamicToolCall",
                 "collabAgentToolCall",
+                "contextCompaction",
             ):
-                # The reference leaves a tool item cut short by an interrupt open.
+                # The reference leaves a tool item (or a compaction) cut short open.
                 self.open_items.pop(item["id"], None)
                 continue
             if item.get("type") == "agentMessage":

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import os
 import stat
-import sys
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from codex_core.hookspecs import hookimpl
+from codex_core.transports import stdio_handshake
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
@@ -41,26 +41,34 @@ class StdioChannel:
         self._writer: asyncio.StreamWriter | None = None
 
     @classmethod
-    async def open(cls) -> StdioChannel:
+    async def open(cls) -> tuple[StdioChannel, bytes | None]:
+        """The channel, and the ``initialize`` line already answered early, if any.
+
+        ``codex-app-server`` may have started reading stdin before the kernel loaded
+        (``stdio_handshake``): what it read is replayed first.
+        """
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=MAX_LINE)
-        if _pollable(0):
+        handoff = stdio_handshake.take()
+        if handoff is None:
+            handoff = stdio_handshake.Handoff(stdio_handshake.claim_stdout(), b"", False, None)
+        if handoff.pending:
+            reader.feed_data(handoff.pending)
+        if handoff.eof:
+            reader.feed_eof()
+        elif _pollable(0):
             await loop.connect_read_pipe(
                 lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(0, "rb", buffering=0)
             )
         else:  # a regular file or /dev/null cannot be polled: read it in a thread
             threading.Thread(target=_pump_stdin, args=(loop, reader), daemon=True).start()
-        write_fd = os.dup(1)
-        os.dup2(2, 1)  # stray prints go to stderr from now on
-        sys.stdout = sys.stderr
-        channel = cls(reader, write_fd)
-        if not _pollable(write_fd):  # stdout is a regular file: plain writes in a thread
-            return channel
-        transport, protocol = await loop.connect_write_pipe(
-            asyncio.streams.FlowControlMixin, os.fdopen(write_fd, "wb", buffering=0)
-        )
-        channel._writer = asyncio.StreamWriter(transport, protocol, None, loop)
-        return channel
+        channel = cls(reader, handoff.write_fd)
+        if _pollable(handoff.write_fd):  # else stdout is a regular file: plain writes in a thread
+            transport, protocol = await loop.connect_write_pipe(
+                asyncio.streams.FlowControlMixin, os.fdopen(handoff.write_fd, "wb", buffering=0)
+            )
+            channel._writer = asyncio.StreamWriter(transport, protocol, None, loop)
+        return channel, handoff.answered
 
     async def receive(self) -> bytes:
         while True:
@@ -91,7 +99,9 @@ class StdioChannel:
     async def send(self, frames: Sequence[str]) -> None:
         text = "\n".join(frames)
         if self._writer is None:
-            await anyio.to_thread.run_sync(_write_all, self._fd, (text + "\n").encode())
+            await anyio.to_thread.run_sync(
+                stdio_handshake.write_all, self._fd, (text + "\n").encode()
+            )
         elif len(text) <= WRITE_CHUNK:
             self._writer.write((text + "\n").encode())
             await self._writer.drain()
@@ -122,19 +132,14 @@ def _pump_stdin(loop: asyncio.AbstractEventLoop, reader: asyncio.StreamReader) -
     loop.call_soon_threadsafe(reader.feed_eof)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
 class StdioTransport:
     scheme = "stdio"
 
     async def serve(self, url: str, kernel: Kernel) -> None:
         if url not in ("stdio", "stdio://"):
             raise ValueError(f"stdio takes no address: use --listen stdio:// (got {url!r})")
-        await kernel.serve_channel(await StdioChannel.open())
+        channel, answered = await StdioChannel.open()
+        await kernel.serve_channel(channel, answered=answered)
 
 
 @hookimpl

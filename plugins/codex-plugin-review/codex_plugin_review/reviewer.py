@@ -96,10 +96,16 @@ class ReviewerTurn(Turn):
             return f"unsupported call: {name}"
         return await Turn.call_tool(self, call)
 
-    def model_request(self, provider_id: str) -> dict[str, Any]:
+    def model_request(
+        self,
+        provider_id: str,
+        model_input: list[dict[str, Any]] | None = None,
+        *,
+        tools: bool = True,
+    ) -> dict[str, Any]:
         """As the reference's reviewer: the rubric is a developer message, not instructions,
         and the request shares the user's thread's prompt cache."""
-        request = Turn.model_request(self, provider_id)
+        request = Turn.model_request(self, provider_id, model_input, tools=tools)
         request["body"].pop("instructions", None)
         request["body"]["prompt_cache_key"] = self.review.thread_id
         return request

@@ -37,14 +37,20 @@ def confines(policy: Mapping[str, Any]) -> bool:
     return policy.get("type") in ("readOnly", "workspaceWrite") and bwrap() is not None
 
 
-def wrap(argv: list[str], policy: Mapping[str, Any], cwd: str) -> list[str]:
-    """``argv`` inside the sandbox ``policy`` describes (unchanged when it does not confine)."""
+def wrap(
+    argv: list[str], policy: Mapping[str, Any], cwd: str, *, workspace: str | None = None
+) -> list[str]:
+    """``argv`` inside the sandbox ``policy`` describes (unchanged when it does not confine).
+
+    It runs in ``cwd``; ``workspace`` (default: ``cwd``) is the folder ``workspaceWrite``
+    makes writable, which for ``command/exec`` is the server's cwd, not the command's.
+    """
     binary = bwrap()
     if binary is None or not confines(policy):
         return argv
     command = [binary, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     if policy.get("type") == "workspaceWrite":
-        for root in writable_roots(policy, cwd):
+        for root in writable_roots(policy, workspace or cwd):
             command += ["--bind", root, root]
     if not policy.get("networkAccess"):
         command.append("--unshare-net")
@@ -60,3 +66,17 @@ def writable_roots(policy: Mapping[str, Any], cwd: str) -> list[str]:
         roots.append(tmpdir)
     unique = dict.fromkeys(os.path.realpath(root) for root in roots)
     return [root for root in unique if os.path.isdir(root)]
+
+
+#: The ``SandboxPolicy`` each ``sandbox_mode`` stands for (as ``thread/start`` reports it).
+MODES: dict[str, dict[str, Any]] = {
+    "read-only": {"type": "readOnly", "networkAccess": False},
+    "workspace-write": {"type": "workspaceWrite", "writableRoots": [], "networkAccess": False,
+                        "excludeTmpdirEnvVar": False, "excludeSlashTmp": False},
+    "danger-full-access": {"type": "dangerFullAccess"},
+}  # fmt: skip
+
+
+def policy_for_mode(mode: str) -> dict[str, Any]:
+    """The policy of a ``sandbox_mode`` (read-only for anything unknown, the safe side)."""
+    return dict(MODES.get(mode, MODES["read-only"]))

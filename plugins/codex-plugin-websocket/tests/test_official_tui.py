@@ -2,7 +2,10 @@
 
 It shows its first screen, sends a prompt, displays the command approval our server asks
 for, accepts it, and shows the final answer; once without auth and once with a capability
-token; then ``/stop``, ``/permissions``, ``/plan`` and ``/review`` after a first turn. Needs
+token; then ``/stop``, ``/permissions`` and ``/plan`` after a first turn; ``/diff`` in a git
+repository, side by side with the reference; ``/compact`` (against codex-core and the
+reference); a ``/side`` conversation and ``/recap`` (the TUI asks for titles and recaps in
+temporary structured threads); ``/review`` of the uncommitted changes and of a commit. Needs
 the official client (the pinned official ``codex``, which ``dev.py setup`` installs;
 ``codex_core.testing.reference``) and tmux; skipped with a clear message where either is missing.
 """
@@ -22,6 +25,7 @@ from typing import Any
 import pytest
 
 from codex_core.testing import ModelResponse, ScriptedModelServer, function_call, message
+from codex_core.testing.pytest_plugin import WsServer
 from codex_core.testing.reference import missing_reason, reference_binary
 
 OFFICIAL = reference_binary()
@@ -186,6 +190,184 @@ def test_the_official_tui_stops_lists_permissions_and_enters_plan_mode(
     tui.keys("Escape")
     slash(tui, "/plan")
     tui.wait_for("Plan mode (shift+tab to cycle)")
+
+
+def git_repository(workdir: Path) -> None:
+    """A repository with a tracked file changed and an untracked one: what ``/diff`` shows."""
+    workdir.mkdir(exist_ok=True)
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=workdir, check=True, capture_output=True)
+
+    git("init", "-q")
+    (workdir / "tracked.txt").write_text("old line\n")
+    git("add", ".")
+    git("-c", "user.email=tui@example.com", "-c", "user.name=tui", "commit", "-qm", "init")
+    (workdir / "tracked.txt").write_text("new line\n")
+    (workdir / "untracked.txt").write_text("brand new\n")
+
+
+def shown_diff(tui: Tui) -> list[str]:
+    """The lines of the ``/diff`` overlay, once the untracked file's diff is in."""
+    slash(tui, "/diff")
+    screen = tui.wait_for("+brand new").splitlines()
+    start = next(i for i, line in enumerate(screen) if line.startswith("/ D I F F"))
+    end = next(i for i, line in enumerate(screen) if line == "~")
+    return [line.rstrip() for line in screen[start + 1 : end]]
+
+
+def test_the_official_tui_shows_the_diff_as_against_the_reference(
+    codex_ws_server_factory: Any,
+    codex_model_server: ScriptedModelServer,
+    codex_env: dict[str, str],
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/diff`` runs six ``git`` commands through ``command/exec``. Ours runs them in its
+    default read-only sandbox; the reference gets full access, as its sandbox helper cannot
+    run from an npm install started directly (sandboxed, its git fails and the TUI says "not
+    inside a git repository")."""
+    workdir = tmp_path / "cwd"
+    git_repository(workdir)
+    server = codex_ws_server_factory(*codex_model_server.config_args(), env=codex_model_server.env)
+    tui = tui_factory(server.url, workdir)
+    tui.wait_for("Ask Codex to do anything")
+    ours = shown_diff(tui)
+    assert ours[:2] == ["diff --git a/tracked.txt b/tracked.txt", "index 0906fba..86ba82a 100644"]
+    assert ours[5:7] == ["-old line", "+new line"] and ours[-1] == "+brand new"
+    assert OFFICIAL is not None
+    reference_home = tmp_path / "reference-home"
+    reference_home.mkdir()
+    reference = WsServer(
+        [OFFICIAL, "app-server", "--listen", "ws://127.0.0.1:0",
+         *codex_model_server.config_args(), "-c", 'sandbox_mode="danger-full-access"'],
+        {**codex_env, **codex_model_server.env, "CODEX_HOME": str(reference_home)},
+        workdir,
+    )  # fmt: skip
+    try:
+        theirs_tui = tui_factory(reference.url, workdir)
+        theirs_tui.wait_for("Ask Codex to do anything")
+        assert shown_diff(theirs_tui) == ours
+    finally:
+        reference.stop()
+
+
+@pytest.mark.parametrize("served_by", ["codex-core", "reference"])
+def test_the_official_tui_compacts_the_conversation(
+    served_by: str,
+    codex_ws_server_factory: Any,
+    codex_env: dict[str, str],
+    codex_model_server: ScriptedModelServer,
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/compact`` (``thread/compact/start``) keeps the TUI running and shows "Context
+    compacted", against codex-core and against the reference alike; the next prompt is
+    answered, and the model reads the summary instead of the first turn."""
+    script(codex_model_server)
+    codex_model_server.answer_matching(
+        lambda request: any("CONTEXT CHECKPOINT COMPACTION" in text
+                            for text in request.input_texts()),
+        message("SUMMARY-OF-THE-TALK"),
+    )  # fmt: skip
+    codex_model_server.add("AFTER-COMPACTION")
+    args = (
+        *codex_model_server.config_args(),
+        "-c", 'approval_policy="on-request"', "-c", 'sandbox_mode="read-only"',
+    )  # fmt: skip
+    workdir = tmp_path / "cwd"
+    workdir.mkdir(exist_ok=True)
+    if served_by == "codex-core":
+        server = codex_ws_server_factory(*args, env=codex_model_server.env)
+    else:
+        assert OFFICIAL is not None
+        argv = [OFFICIAL, "app-server", "--listen", "ws://127.0.0.1:0", *args]
+        server = WsServer(argv, {**codex_env, **codex_model_server.env}, workdir)
+    try:
+        tui = tui_factory(server.url, workdir)
+        converse(tui, workdir)
+        slash(tui, "/compact")
+        tui.wait_for("Context compacted")
+        tui.keys("go on")
+        time.sleep(0.5)  # as in converse: Enter arriving with the text reads as a paste
+        tui.keys("Enter")
+        tui.wait_for("AFTER-COMPACTION")
+    finally:
+        server.stop()
+    (last,) = [r for r in codex_model_server.requests if "go on" in r.input_texts()]
+    texts = last.input_texts()
+    assert any(text.endswith("\nSUMMARY-OF-THE-TALK") for text in texts)
+    assert FINAL not in last.input_texts("assistant")
+
+
+def test_the_official_tui_holds_a_side_conversation(
+    codex_ws_server_factory: Any,
+    codex_model_server: ScriptedModelServer,
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/side`` (``thread/fork``, ``thread/inject_items``, ``turn/start``) shows the side
+    answer in a side conversation, as against the reference; the title the TUI asked for
+    went out with its ``outputSchema`` and without the shell."""
+    script(codex_model_server)
+    codex_model_server.answer_matching(
+        lambda request: any("SIDE-QUESTION" in text for text in request.input_texts()),
+        message("SIDE-ANSWER: a word on the side"),
+    )
+    server = codex_ws_server_factory(
+        *codex_model_server.config_args(),
+        "-c", 'approval_policy="on-request"', "-c", 'sandbox_mode="read-only"',
+        env=codex_model_server.env,
+    )  # fmt: skip
+    workdir = tmp_path / "cwd"
+    tui = tui_factory(server.url, workdir)
+    converse(tui, workdir)
+    slash(tui, "/side SIDE-QUESTION what else?")
+    tui.wait_for("SIDE-ANSWER: a word on the side")
+    assert "Side from main thread" in tui.wait_for("Side from main thread")
+    requests = codex_model_server.requests
+    titles = [r.body for r in requests if any("task title" in t for t in r.input_texts())]
+    (side,) = [
+        r
+        for r in requests
+        if any("SIDE-QUESTION" in t for t in r.input_texts()) and r.body not in titles
+    ]
+    assert any("Side conversation boundary" in text for text in side.input_texts())
+    assert "run it" in side.input_texts()  # the main thread's history, forked
+    assert titles and all(body["text"]["format"]["type"] == "json_schema" for body in titles)
+    assert all("exec_command" not in str(body["tools"]) for body in titles)
+
+
+def test_the_official_tui_shows_a_recap(
+    codex_ws_server_factory: Any,
+    codex_model_server: ScriptedModelServer,
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/recap`` asks in a temporary structured thread (``outputSchema`` with ``summary``
+    and ``next_action``, tools off) and shows the answer, as against the reference."""
+    script(codex_model_server)
+    codex_model_server.answer_matching(
+        lambda request: any("brief catch-up" in text for text in request.input_texts()),
+        message('{"summary": "RECAP-SUMMARY: ran the command", "next_action": "NEXT-STEP: rest"}'),
+    )
+    server = codex_ws_server_factory(
+        *codex_model_server.config_args(),
+        "-c", 'approval_policy="on-request"', "-c", 'sandbox_mode="read-only"',
+        env=codex_model_server.env,
+    )  # fmt: skip
+    workdir = tmp_path / "cwd"
+    tui = tui_factory(server.url, workdir)
+    converse(tui, workdir)
+    slash(tui, "/recap")
+    assert "Recap: RECAP-SUMMARY: ran the command" in tui.wait_for("NEXT-STEP: rest")
+    (recap,) = [
+        r.body
+        for r in codex_model_server.requests
+        if any("brief catch-up" in text for text in r.input_texts())
+    ]
+    assert sorted(recap["text"]["format"]["schema"]["properties"]) == ["next_action", "summary"]
+    assert "exec_command" not in str(recap["tools"])
 
 
 def test_the_official_tui_reviews_uncommitted_changes(

@@ -33,7 +33,6 @@ from codex_core.hookspecs import hookimpl
 from codex_core.models.methods import default_model
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import (
-    INTERNAL_ERROR,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     RequestContext,
@@ -973,12 +972,6 @@ class ThreadRegistry:
     async def turn_start(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         loaded = self.get(params.thread_id)
         compaction.refuse_input(loaded.active, steer=False)
-        if loaded.active is not None and loaded.active.unsteerable_kind is not None:
-            raise RpcError(
-                INTERNAL_ERROR,
-                "failed to submit turn input: ActiveTurnNotSteerable { turn_kind: "
-                f"{loaded.active.unsteerable_kind} }}",
-            )
         if loaded.active is not None:
             raise RpcError(INVALID_REQUEST, f"a turn is already running: {loaded.active.id}")
         content = user_input(params.input)
@@ -1020,14 +1013,14 @@ class ThreadRegistry:
         turn = loaded.active
         if turn is None or not turn.accepts_input:
             raise RpcError(INVALID_REQUEST, "no active turn to steer")
-        if turn.active_id != params.expected_turn_id:
+        if turn.id != params.expected_turn_id:  # (a review's own id, not its reviewer's)
             raise RpcError(
                 INVALID_REQUEST,
-                f"expected active turn id `{params.expected_turn_id}` but found `{turn.active_id}`",
+                f"expected active turn id `{params.expected_turn_id}` but found `{turn.id}`",
             )
         compaction.refuse_input(turn, steer=True)
         turn.steer(user_message_item(user_input(params.input), params.client_user_message_id))
-        return {"turnId": turn.active_id}
+        return {"turnId": turn.id}
 
     def run_beside_model(
         self, ctx: RequestContext, raw_id: str, body: Callable[[Turn], Coroutine[Any, Any, None]]

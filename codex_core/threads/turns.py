@@ -199,7 +199,8 @@ class Turn:
     client_version: str | None
     #: What the turn does instead of sampling the model (a user's shell command, say).
     body: Callable[[Turn], Coroutine[Any, Any, None]] | None = None
-    #: ``compact`` for the turn of ``thread/compact/start``, which takes no more input.
+    #: ``compact`` for the turn of ``thread/compact/start``, ``review`` for a review's: neither
+    #: takes more input (``compaction.refuse_input``).
     kind: str = "regular"
     started_at: int = 0
     started_ms: int = 0
@@ -239,11 +240,8 @@ class Turn:
     #: (for this turn only, as the reference).
     output_schema: Any = None
     #: The id ``turn/started`` gave clients when it is not ``id`` (a review announces its
-    #: reviewer's turn): what ``turn/interrupt`` and ``turn/steer`` must name.
+    #: reviewer's turn): what ``turn/interrupt`` must name, as in the reference.
     started_id: str | None = None
-    #: The reference's kind of a turn that takes no more input (``Review``): ``turn/start``
-    #: is refused while it runs, in the reference's words.
-    unsteerable_kind: str | None = None
 
     @property
     def active_id(self) -> str:

@@ -5,7 +5,8 @@ found``), then the target (an empty branch, sha or instructions). A base-branch 
 a git work tree is accepted and then fails as the reference's does: the thread goes to
 ``systemError`` and an ``error`` notification names the folder; no turn runs. A review of a
 thread whose turn is running interrupts that turn and starts when it has ended, as the
-reference does; meanwhile ``turn/start`` is refused in the reference's words.
+reference does; meanwhile ``turn/start`` and ``turn/steer`` are refused in the reference's
+words (a ``review`` turn, see ``codex_core.threads.compaction.refuse_input``).
 """
 
 from __future__ import annotations
@@ -42,8 +43,7 @@ async def start(ctx: RequestContext, params: Any) -> dict[str, Any]:
     turn = Turn(registry=registry, loaded=loaded, id=turn_id, user_item=None,
                 client_name=ctx.connection.client_name,
                 client_version=ctx.connection.client_version, body=review.run,
-                unsteerable_kind="Review")  # fmt: skip
-    turn.accepts_input = False  # nothing steers a reviewer
+                kind="review")  # fmt: skip
     running, review.turn, loaded.active = loaded.active, turn, turn
     if not loaded.thread["preview"]:
         loaded.thread["preview"] = rollout.user_text(

@@ -341,9 +341,17 @@ def test_interrupted_and_failed_reviews(
     # As the reference: the running turn is the reviewer's, the one turn/started announced.
     wrong = server.error("turn/interrupt", {"threadId": thread_id, "turnId": turn_id})
     assert wrong["message"] == f"expected active turn id {turn_id} but found {reviewer}"
+    # ... while turn/steer names the review's own turn, and is refused: a review takes no input.
     steer = {"threadId": thread_id, "expectedTurnId": reviewer,
              "input": [{"type": "text", "text": "also b.py"}]}  # fmt: skip
-    assert server.error("turn/steer", steer)["message"] == "no active turn to steer"
+    assert server.error("turn/steer", steer)["message"] == (
+        f"expected active turn id `{reviewer}` but found `{turn_id}`"
+    )
+    refused = server.error("turn/steer", {**steer, "expectedTurnId": turn_id})
+    kind = {"activeTurnNotSteerable": {"turnKind": "review"}}
+    assert refused == {"code": -32600, "message": "cannot steer a review turn",
+                       "data": {"message": "cannot steer a review turn", "codexErrorInfo": kind,
+                                "additionalDetails": None, "misalignment": None}}  # fmt: skip
     server.result("turn/interrupt", {"threadId": thread_id, "turnId": reviewer})
     completed = server.wait_notification("turn/completed", timeout=30)["params"]["turn"]
     assert completed["status"] == "interrupted"

@@ -187,9 +187,15 @@ def session(argv: list[str], root: Path) -> dict[str, Any]:
             model.add(ModelResponse([], stall=30), http_error(400, "bad request"))
             server.notifications.clear()
             target = {"type": "uncommittedChanges"}
-            server.result("review/start", {"threadId": thread_id, "target": target})
+            started = server.result("review/start", {"threadId": thread_id, "target": target})
+            review_turn = started["turn"]["id"]
             reviewer = server.wait_notification("turn/started")["params"]["turn"]["id"]
             model.wait_for_requests(len(targets) + 2)
+            steer = {"threadId": thread_id, "input": [{"type": "text", "text": "more"}]}
+            shown["steering a review"] = [
+                server.request("turn/steer", {**steer, "expectedTurnId": turn_id})
+                for turn_id in (reviewer, review_turn)
+            ]
             server.result("turn/interrupt", {"threadId": thread_id, "turnId": reviewer})
             server.wait_notification("turn/completed", timeout=30)
             server.barrier()

@@ -32,7 +32,13 @@ from codex_core.config.schema import config_sections
 from codex_core.hookspecs import hookimpl
 from codex_core.models.methods import default_model
 from codex_core.protocol.wire import to_wire
-from codex_core.rpc import INVALID_REQUEST, METHOD_NOT_FOUND, RequestContext, RpcError, RpcMethod
+from codex_core.rpc import (
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    RequestContext,
+    RpcError,
+    RpcMethod,
+)
 from codex_core.threads import compaction, inject, modes, pages, read_state, rollout, search
 from codex_core.threads.ids import parse_thread_id, uuid7
 from codex_core.threads.rollout import RolloutWriter, StoredThread
@@ -1007,7 +1013,7 @@ class ThreadRegistry:
         turn = loaded.active
         if turn is None or not turn.accepts_input:
             raise RpcError(INVALID_REQUEST, "no active turn to steer")
-        if turn.id != params.expected_turn_id:
+        if turn.id != params.expected_turn_id:  # (a review's own id, not its reviewer's)
             raise RpcError(
                 INVALID_REQUEST,
                 f"expected active turn id `{params.expected_turn_id}` but found `{turn.id}`",
@@ -1037,15 +1043,39 @@ class ThreadRegistry:
         loaded.active = turn
         ctx.after_reply.append(lambda: self.launch(loaded, turn))
 
-    def launch(self, loaded: LoadedThread, turn: Turn) -> None:
-        """Begin the turn right after the ``turn/start`` reply (so the reply comes first)."""
+    def launch(
+        self,
+        loaded: LoadedThread,
+        turn: Turn,
+        *,
+        announce: Callable[[], None] | None = None,
+        started: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        """Begin ``turn`` (made the thread's ``active`` one by the caller) and run it.
+
+        For plugins that run turns of their own kind (``review/start``): ``announce`` sends
+        what precedes the thread going active (the review's ``enteredReviewMode`` item), and
+        ``started`` gives the turn ``turn/started`` announces, once the turn has its start time
+        (a review announces its reviewer's turn, whose id ``turn/interrupt`` then names).
+        """
+        self.record_start(loaded, turn)
+        if announce is not None:
+            announce()
+        self.set_status(loaded, {"type": "active", "activeFlags": []})
+        wire = turn.wire()
+        if started is not None:
+            wire = started()
+            turn.started_id = str(wire["id"])
+        self.emit(loaded, "turn/started", {"threadId": loaded.id, "turn": wire})
+        self.kernel.start_soon(turn.run, name=f"turn {turn.id}")
+
+    def record_start(self, loaded: LoadedThread, turn: Turn) -> None:
+        """Start ``turn``'s clock and write its start to the thread's rollout (creating the
+        rollout on the thread's first turn); for a turn a plugin runs itself (a reviewer)."""
         turn.started_at = int(time.time())
         turn.started_ms = time.time_ns() // 1_000_000
         self._materialize(loaded)
         self._record_turn_start(loaded, turn)
-        self.set_status(loaded, {"type": "active", "activeFlags": []})
-        self.emit(loaded, "turn/started", {"threadId": loaded.id, "turn": turn.wire()})
-        self.kernel.start_soon(turn.run, name=f"turn {turn.id}")
 
     def _materialize(self, loaded: LoadedThread, forked_from: str | None = None) -> None:
         if loaded.materialized or loaded.thread["ephemeral"] or not loaded.thread["path"]:
@@ -1153,9 +1183,10 @@ class ThreadRegistry:
         turn = loaded.active
         if turn is None:
             raise RpcError(INVALID_REQUEST, "no active turn to interrupt")
-        if turn.id != params.turn_id:  # unlike turn/steer's, without backticks
+        if turn.active_id != params.turn_id:  # unlike turn/steer's, without backticks
             raise RpcError(
-                INVALID_REQUEST, f"expected active turn id {params.turn_id} but found {turn.id}"
+                INVALID_REQUEST,
+                f"expected active turn id {params.turn_id} but found {turn.active_id}",
             )
         turn.scope.cancel()
         if not turn.done.is_set():

@@ -64,6 +64,13 @@ DEFAULT_CONTEXT_WINDOW = 258_400
 #: How long an interrupted turn waits for the ``turn/interrupt`` reply to go out first.
 INTERRUPT_REPLY_WAIT = 1.0
 
+#: What the model reads after a turn the user interrupted (the reference's words).
+INTERRUPTED_MARKER = (
+    "<turn_aborted>\nThe user interrupted the previous turn on purpose. Any running unified "
+    "exec processes may still be running in the background. If any tools/commands were "
+    "aborted, they may have partially executed.\n</turn_aborted>"
+)
+
 BASE_INSTRUCTIONS = (
     "You are Codex, a coding agent. You and the user share the same workspace and collaborate "
     "to achieve the user's goals. Be concise, direct and precise; state assumptions."
@@ -192,7 +199,8 @@ class Turn:
     client_version: str | None
     #: What the turn does instead of sampling the model (a user's shell command, say).
     body: Callable[[Turn], Coroutine[Any, Any, None]] | None = None
-    #: ``compact`` for the turn of ``thread/compact/start``, which takes no more input.
+    #: ``compact`` for the turn of ``thread/compact/start``, ``review`` for a review's: neither
+    #: takes more input (``compaction.refuse_input``).
     kind: str = "regular"
     started_at: int = 0
     started_ms: int = 0
@@ -231,6 +239,13 @@ class Turn:
     #: ``outputSchema`` of ``turn/start``: the JSON schema this turn's answers must follow
     #: (for this turn only, as the reference).
     output_schema: Any = None
+    #: The id ``turn/started`` gave clients when it is not ``id`` (a review announces its
+    #: reviewer's turn): what ``turn/interrupt`` must name, as in the reference.
+    started_id: str | None = None
+
+    @property
+    def active_id(self) -> str:
+        return self.started_id or self.id
 
     @property
     def thread_id(self) -> str:
@@ -880,6 +895,8 @@ class Turn:
                    "completed_at": completed_at, "duration_ms": duration}  # fmt: skip
         if self.interrupted:
             turn["status"] = "interrupted"
+            marker = {"type": "input_text", "text": INTERRUPTED_MARKER}
+            self.remember({"type": "message", "role": "user", "content": [marker]})
             self.record("event_msg", {"type": "turn_aborted", "reason": "interrupted", **outcome})
             self.registry.set_status(self.loaded, {"type": "idle"})
         elif error is not None:
@@ -908,7 +925,10 @@ class Turn:
                 turn["items"] = [last]
                 turn["itemsView"] = "summary"
                 self.registry.turn_answered(self.loaded, self.id)
-            self.registry.set_status(self.loaded, {"type": "idle"})
+            # A failure the turn got past (a review whose reviewer failed) stays shown, as in the
+            # reference.
+            if self.loaded.thread["status"].get("type") != "systemError":
+                self.registry.set_status(self.loaded, {"type": "idle"})
         self.loaded.turns.append({**turn, "items": list(self.items), "itemsView": "full"})
         self.loaded.thread["updatedAt"] = completed_at
         self.emit("turn/completed", {"threadId": self.thread_id, "turn": turn})

@@ -177,7 +177,9 @@ class Tool(Protocol):
 
     # Optional: ``format`` (a custom, freeform tool such as a grammar; the call's raw text
     # arrives as ``{"input": text}``), and ``namespace`` + ``namespaced_name`` (offered inside a
-    # Responses API namespace, as MCP servers' tools are).
+    # Responses API namespace, as MCP servers' tools are), and ``offered(setting) -> bool``
+    # (whether a thread is offered the tool at all; ``setting("features.shell_tool")`` reads a
+    # dotted config key as that thread sees it, its ``thread/start`` overrides included).
 
     async def call(self, arguments: dict[str, Any], context: Any) -> ToolResult:
         """Run the tool; ``context`` carries the thread, turn, cwd and approval helpers."""

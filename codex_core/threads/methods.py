@@ -32,8 +32,23 @@ from codex_core.config.schema import config_sections
 from codex_core.hookspecs import hookimpl
 from codex_core.models.methods import default_model
 from codex_core.protocol.wire import to_wire
-from codex_core.rpc import INVALID_REQUEST, METHOD_NOT_FOUND, RequestContext, RpcError, RpcMethod
-from codex_core.threads import compaction, goals, modes, pages, read_state, rollout
+from codex_core.rpc import (
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    RequestContext,
+    RpcError,
+    RpcMethod,
+)
+from codex_core.threads import (
+    compaction,
+    goals,
+    inject,
+    modes,
+    pages,
+    read_state,
+    rollout,
+    search,
+)
 from codex_core.threads import settings as thread_settings
 from codex_core.threads.ids import parse_thread_id, uuid7
 from codex_core.threads.rollout import RolloutWriter, StoredThread
@@ -47,6 +62,7 @@ from codex_core.threads.turns import (
 )
 
 if TYPE_CHECKING:
+    from codex_core.config.loader import Config
     from codex_core.kernel import Kernel
     from codex_core.rpc.connection import Connection
     from codex_core.threads.hooks import HookHandler
@@ -126,10 +142,19 @@ class LoadedThread:
     #: reported in ``ThreadSettings``, used for nothing else yet.
     reasoning_summary: str | None = None
     personality: str | None = None
+    #: The ``config`` overrides of the request that created it (nested, as ``-c`` flags): a
+    #: temporary structured thread of the TUI turns its tools off this way.
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
         return str(self.thread["id"])
+
+    def setting(self, config: Config, key: str) -> Any:
+        """A config value (a dotted key) as this thread sees it: its overrides, else the
+        server's."""
+        found, value = value_at(self.overrides, key.split("."))
+        return value if found else config.get(key)
 
 
 class ThreadRegistry:
@@ -265,13 +290,21 @@ class ThreadRegistry:
             "daybreakEnabled": None,
             "turns": [],
         }
+        source = getattr(params, "thread_source", None)
+        if source is not None:  # the client's classification (the TUI's side threads say so)
+            thread["threadSource"] = to_wire(getattr(source, "root", source))
         settings = self._settings(model, provider, cwd, approval, sandbox_mode)
+        if getattr(params, "environments", None) == []:
+            # No environment for its turns, as the TUI's temporary structured threads ask.
+            thread["environments"] = []
+            settings["runtimeWorkspaceRoots"] = []
         if explicit_sandbox:  # a legacy sandbox mode, not a permission profile, chose it
             settings["activePermissionProfile"] = None
         reviewer = params.approvals_reviewer or base.get("approvalsReviewer")
         if reviewer is not None:
             settings["approvalsReviewer"] = reviewer_name(reviewer)
         loaded = self.threads[thread_id] = LoadedThread(thread, settings, {ctx.connection})
+        loaded.overrides = overrides or {}
         loaded.base_instructions = (
             params.base_instructions or base.get("baseInstructions") or config.get("instructions")
         )
@@ -896,6 +929,31 @@ class ThreadRegistry:
         )
         return {}
 
+    async def search(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        """``thread/search``: see ``codex_core.threads.search``. (Reading every rollout is
+        file work: it runs in a worker thread, off the event loop.)"""
+        return await anyio.to_thread.run_sync(search.thread_search, self, params)
+
+    async def inject_items(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        """Append raw Responses API items to what the thread's model reads (``/side`` of the
+        TUI); as the reference, this writes the thread's rollout if it had none yet, and a
+        model turn in progress reads them once its current response is done and goes on."""
+        thread_id = self.thread_id(params.thread_id)
+        loaded = self.threads.get(thread_id)
+        if loaded is None:
+            raise RpcError(INVALID_REQUEST, f"thread not found: {thread_id}")
+        items = inject.response_items(params.items)
+        turn = loaded.active
+        if turn is not None and turn.user_item is not None and turn.accepts_input:
+            turn.injected.extend(items)  # after the response being read, then sampled again
+            return {}
+        self.materialize(loaded)
+        for item in items:
+            loaded.history.append(item)
+            if loaded.writer is not None:
+                loaded.writer.append("response_item", item)
+        return {}
+
     async def unsubscribe(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         thread_id = self.thread_id(params.thread_id)
         loaded = self.threads.get(thread_id)
@@ -957,6 +1015,7 @@ class ThreadRegistry:
             user_item=user_message_item(content, params.client_user_message_id),
             client_name=ctx.connection.client_name,
             client_version=ctx.connection.client_version,
+            output_schema=params.output_schema,
         )
         loaded.active = turn
         if not loaded.thread["preview"]:
@@ -971,7 +1030,7 @@ class ThreadRegistry:
         turn = loaded.active
         if turn is None or not turn.accepts_input:
             raise RpcError(INVALID_REQUEST, "no active turn to steer")
-        if turn.id != params.expected_turn_id:
+        if turn.id != params.expected_turn_id:  # (a review's own id, not its reviewer's)
             raise RpcError(
                 INVALID_REQUEST,
                 f"expected active turn id `{params.expected_turn_id}` but found `{turn.id}`",
@@ -1001,15 +1060,39 @@ class ThreadRegistry:
         loaded.active = turn
         ctx.after_reply.append(lambda: self.launch(loaded, turn))
 
-    def launch(self, loaded: LoadedThread, turn: Turn) -> None:
-        """Begin the turn right after the ``turn/start`` reply (so the reply comes first)."""
+    def launch(
+        self,
+        loaded: LoadedThread,
+        turn: Turn,
+        *,
+        announce: Callable[[], None] | None = None,
+        started: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        """Begin ``turn`` (made the thread's ``active`` one by the caller) and run it.
+
+        For plugins that run turns of their own kind (``review/start``): ``announce`` sends
+        what precedes the thread going active (the review's ``enteredReviewMode`` item), and
+        ``started`` gives the turn ``turn/started`` announces, once the turn has its start time
+        (a review announces its reviewer's turn, whose id ``turn/interrupt`` then names).
+        """
+        self.record_start(loaded, turn)
+        if announce is not None:
+            announce()
+        self.set_status(loaded, {"type": "active", "activeFlags": []})
+        wire = turn.wire()
+        if started is not None:
+            wire = started()
+            turn.started_id = str(wire["id"])
+        self.emit(loaded, "turn/started", {"threadId": loaded.id, "turn": wire})
+        self.kernel.start_soon(turn.run, name=f"turn {turn.id}")
+
+    def record_start(self, loaded: LoadedThread, turn: Turn) -> None:
+        """Start ``turn``'s clock and write its start to the thread's rollout (creating the
+        rollout on the thread's first turn); for a turn a plugin runs itself (a reviewer)."""
         turn.started_at = int(time.time())
         turn.started_ms = time.time_ns() // 1_000_000
         self.materialize(loaded)
         self._record_turn_start(loaded, turn)
-        self.set_status(loaded, {"type": "active", "activeFlags": []})
-        self.emit(loaded, "turn/started", {"threadId": loaded.id, "turn": turn.wire()})
-        self.kernel.start_soon(turn.run, name=f"turn {turn.id}")
 
     def materialize(self, loaded: LoadedThread, forked_from: str | None = None) -> None:
         if loaded.materialized or loaded.thread["ephemeral"] or not loaded.thread["path"]:
@@ -1131,9 +1214,10 @@ class ThreadRegistry:
         turn = loaded.active
         if turn is None:
             raise RpcError(INVALID_REQUEST, "no active turn to interrupt")
-        if turn.id != params.turn_id:  # unlike turn/steer's, without backticks
+        if turn.active_id != params.turn_id:  # unlike turn/steer's, without backticks
             raise RpcError(
-                INVALID_REQUEST, f"expected active turn id {params.turn_id} but found {turn.id}"
+                INVALID_REQUEST,
+                f"expected active turn id {params.turn_id} but found {turn.active_id}",
             )
         turn.scope.cancel()
         if not turn.done.is_set():
@@ -1319,6 +1403,8 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("thread/name/set", registry.name_set),
         RpcMethod("thread/readState/update", registry.read_state_update),
         RpcMethod("thread/unsubscribe", registry.unsubscribe),
+        RpcMethod("thread/inject_items", registry.inject_items),
+        RpcMethod("thread/search", registry.search),
         RpcMethod("turn/start", registry.turn_start),
         RpcMethod("turn/steer", registry.turn_steer),
         RpcMethod("turn/interrupt", registry.turn_interrupt),

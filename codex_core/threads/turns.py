@@ -64,6 +64,13 @@ DEFAULT_CONTEXT_WINDOW = 258_400
 #: How long an interrupted turn waits for the ``turn/interrupt`` reply to go out first.
 INTERRUPT_REPLY_WAIT = 1.0
 
+#: What the model reads after a turn the user interrupted (the reference's words).
+INTERRUPTED_MARKER = (
+    "<turn_aborted>\nThe user interrupted the previous turn on purpose. Any running unified "
+    "exec processes may still be running in the background. If any tools/commands were "
+    "aborted, they may have partially executed.\n</turn_aborted>"
+)
+
 BASE_INSTRUCTIONS = (
     "You are Codex, a coding agent. You and the user share the same workspace and collaborate "
     "to achieve the user's goals. Be concise, direct and precise; state assumptions."
@@ -169,6 +176,16 @@ def local_image(path: str, detail: Any, number: int) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+#: The name the reference gives a turn's ``outputSchema`` in the model request.
+OUTPUT_SCHEMA_NAME = "codex_output_schema"
+
+
+def output_format(schema: Any) -> dict[str, Any]:
+    """The Responses API ``text.format`` that holds the model to ``outputSchema``, as the
+    reference sends it (strict, so the answer parses against the schema)."""
+    return {"type": "json_schema", "strict": True, "schema": schema, "name": OUTPUT_SCHEMA_NAME}
+
+
 @dataclass(slots=True)
 class Turn:
     """One running turn of a loaded thread."""
@@ -182,7 +199,8 @@ class Turn:
     client_version: str | None
     #: What the turn does instead of sampling the model (a user's shell command, say).
     body: Callable[[Turn], Coroutine[Any, Any, None]] | None = None
-    #: ``compact`` for the turn of ``thread/compact/start``, which takes no more input.
+    #: ``compact`` for the turn of ``thread/compact/start``, ``review`` for a review's: neither
+    #: takes more input (``compaction.refuse_input``).
     kind: str = "regular"
     #: What the model reads instead of a user's message: a goal's continuation prompt
     #: (``codex_core.threads.goals``), which makes this a goal turn.
@@ -217,6 +235,10 @@ class Turn:
     last_diff: str = ""
     #: User messages steered in (``turn/steer``), waiting for the next model request.
     steered: list[dict[str, Any]] = field(default_factory=list)
+    #: Items ``thread/inject_items`` gave while the model was answering: the model reads them
+    #: once its response is done, and is sampled again; an interrupt drops them (as the
+    #: reference does both).
+    injected: list[dict[str, Any]] = field(default_factory=list)
     #: Cancels the model stream in flight (a steer cuts it short).
     stream_scope: anyio.CancelScope | None = None
     #: False once the turn decided to end: a late steer is refused, not lost.
@@ -225,6 +247,16 @@ class Turn:
     rerouted: bool = False
     #: The HTTP headers of the model response being read (lowercased names).
     response_headers: dict[str, str] = field(default_factory=dict)
+    #: ``outputSchema`` of ``turn/start``: the JSON schema this turn's answers must follow
+    #: (for this turn only, as the reference).
+    output_schema: Any = None
+    #: The id ``turn/started`` gave clients when it is not ``id`` (a review announces its
+    #: reviewer's turn): what ``turn/interrupt`` must name, as in the reference.
+    started_id: str | None = None
+
+    @property
+    def active_id(self) -> str:
+        return self.started_id or self.id
 
     def __post_init__(self) -> None:
         self.settings = dict(self.loaded.settings)
@@ -349,6 +381,8 @@ class Turn:
         for _round in range(MAX_MODEL_ROUNDS):
             while self.steered:
                 self.user_message(self.steered.pop(0))
+            while self.injected:
+                self.remember(self.injected.pop(0))
             calls = await self._sample(provider, provider_id)
             for call in calls:
                 started = time.monotonic()
@@ -363,12 +397,12 @@ class Turn:
             self.resend_diff()
             if calls and self.auto_compact_due():
                 await compaction.compact(self, "auto")  # the model goes on from the summary
-            if not calls and not self.steered:
+            if not calls and not self.steered and not self.injected:
                 outcome = await self.stop_hooks(stop_hook_active)
                 if outcome.block:
                     self.hook_prompt(outcome)
                     stop_hook_active = True
-                elif not self.steered:  # (input steered in while the hooks ran: go on)
+                elif not self.steered and not self.injected:  # (input came meanwhile: go on)
                     self.accepts_input = False
                     return
         raise TurnFailed(f"the model made more than {MAX_MODEL_ROUNDS} requests in one turn")
@@ -582,7 +616,15 @@ class Turn:
         """The tools offered to the model: plugin tools, then the thread's dynamic tools."""
         specs: list[dict[str, Any]] = []
         namespaces: dict[str, dict[str, Any]] = {}
+        config = self.registry.kernel.config
+
+        def setting(key: str) -> Any:
+            return self.loaded.setting(config, key)
+
         for tool in self.registry.kernel.tools.values():
+            offered = getattr(tool, "offered", None)
+            if offered is not None and not offered(setting):
+                continue  # turned off for this thread (a feature flag, its MCP servers, ...)
             freeform = getattr(tool, "format", None)  # a custom (freeform) tool, e.g. a grammar
             namespace = getattr(tool, "namespace", None)
             if namespace:  # grouped as the Responses API's namespaces (MCP servers' tools)
@@ -639,6 +681,8 @@ class Turn:
         }
         if settings.get("reasoningEffort"):
             body["reasoning"] = {"effort": settings["reasoningEffort"], "summary": "auto"}
+        if self.output_schema is not None:
+            body["text"] = {"format": output_format(self.output_schema)}
         from codex_core.server_info import user_agent
 
         name = self.client_name or "codex_core"
@@ -895,6 +939,8 @@ class Turn:
                    "completed_at": completed_at, "duration_ms": duration}  # fmt: skip
         if self.interrupted:
             turn["status"] = "interrupted"
+            marker = {"type": "input_text", "text": INTERRUPTED_MARKER}
+            self.remember({"type": "message", "role": "user", "content": [marker]})
             self.record("event_msg", {"type": "turn_aborted", "reason": "interrupted", **outcome})
             self.registry.set_status(self.loaded, {"type": "idle"})
         elif error is not None:
@@ -923,7 +969,10 @@ class Turn:
                 turn["items"] = [last]
                 turn["itemsView"] = "summary"
                 self.registry.turn_answered(self.loaded, self.id)
-            self.registry.set_status(self.loaded, {"type": "idle"})
+            # A failure the turn got past (a review whose reviewer failed) stays shown, as in the
+            # reference.
+            if self.loaded.thread["status"].get("type") != "systemError":
+                self.registry.set_status(self.loaded, {"type": "idle"})
         self.loaded.turns.append({**turn, "items": list(self.items), "itemsView": "full"})
         self.loaded.thread["updatedAt"] = completed_at
         self.emit("turn/completed", {"threadId": self.thread_id, "turn": turn})

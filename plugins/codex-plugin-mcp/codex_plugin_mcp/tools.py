@@ -19,6 +19,8 @@ from codex_plugin_mcp.elicitation import ELICITATION_REQUEST
 from codex_plugin_mcp.manager import describe, dump, namespace, qualified_name
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from codex_plugin_mcp.manager import McpManager
 
 
@@ -71,6 +73,12 @@ class McpTool:
         self.input_schema = model_schema(spec.input_schema)
         annotations = getattr(spec, "annotations", None)
         self.read_only: bool | None = getattr(annotations, "read_only_hint", None)
+
+    def offered(self, setting: Callable[[str], Any]) -> bool:
+        """Only to threads whose ``mcp_servers`` still name this server: a thread started
+        with ``mcp_servers = {}`` (the TUI's temporary structured threads) has none."""
+        servers = setting("mcp_servers")
+        return not isinstance(servers, dict) or self.server in servers
 
     async def approve(self, arguments: dict[str, Any], context: Any) -> str | None:
         """The approval flow; ``None`` to run, else why not (the item's error).

@@ -29,7 +29,7 @@ import shlex
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,6 +153,12 @@ class ExecCommand:
         "Runs a shell command and returns its output (stdout and stderr merged) and exit code."
     )
     input_schema = INPUT_SCHEMA
+
+    @staticmethod
+    def offered(setting: Callable[[str], Any]) -> bool:
+        """``features.shell_tool = false`` takes the shell away from a thread's model, as in
+        the reference (the TUI's temporary structured threads set it)."""
+        return setting("features.shell_tool") is not False
 
     async def call(self, arguments: dict[str, Any], context: Any) -> ToolResult:
         cmd = arguments.get("cmd")

@@ -212,6 +212,7 @@ async def compact(turn: Turn, trigger: Literal["manual", "auto"] = "manual") -> 
     turn.flush_usage()
     summary_text = f"{SUMMARY_PREFIX}\n{summary}"
     loaded.history = compacted_history(loaded.history, summary_text)
+    loaded.mode_instructions_sent = None  # gone with the old history: the next turn resends
     turn.record("compacted", {"message": summary_text, "replacement_history": loaded.history})
     instructions = str(request["body"].get("instructions") or "")
     estimate = {**dict.fromkeys(loaded.token_total, 0),

@@ -39,9 +39,20 @@ from codex_core.rpc import (
     RpcError,
     RpcMethod,
 )
-from codex_core.threads import compaction, inject, modes, pages, read_state, rollout, search
+from codex_core.threads import (
+    compaction,
+    goals,
+    inject,
+    modes,
+    pages,
+    read_state,
+    rollout,
+    search,
+)
+from codex_core.threads import settings as thread_settings
 from codex_core.threads.ids import parse_thread_id, uuid7
 from codex_core.threads.rollout import RolloutWriter, StoredThread
+from codex_core.threads.settings import SANDBOXES, reviewer_name
 from codex_core.threads.turns import (
     DEFAULT_CONTEXT_WINDOW,
     Turn,
@@ -58,17 +69,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_SANDBOXES: dict[str, dict[str, Any]] = {
-    "read-only": {"type": "readOnly", "networkAccess": False},
-    "workspace-write": {
-        "type": "workspaceWrite",
-        "writableRoots": [],
-        "networkAccess": False,
-        "excludeTmpdirEnvVar": False,
-        "excludeSlashTmp": False,
-    },
-    "danger-full-access": {"type": "dangerFullAccess"},
-}
 _ROLLOUT_SANDBOX = {"readOnly": "read-only", "workspaceWrite": "workspace-write",
                     "dangerFullAccess": "danger-full-access"}  # fmt: skip
 DEFAULT_PAGE_SIZE = 25
@@ -133,6 +133,15 @@ class LoadedThread:
     session_start: str | None = "startup"
     #: The thread's hooks that may run, read at that turn (``codex_core.threads.hooks``).
     hooks: list[HookHandler] = field(default_factory=list)
+    #: The collaboration mode a client chose (``codex_core.threads.modes.chosen_mode``);
+    #: None until one does (Default, without instructions).
+    collaboration_mode: dict[str, Any] | None = None
+    #: The mode instructions the model was last given: a turn sends them again on change.
+    mode_instructions_sent: str | None = None
+    #: ``summary`` and (deprecated) ``personality`` as ``thread/settings/update`` saved them:
+    #: reported in ``ThreadSettings``, used for nothing else yet.
+    reasoning_summary: str | None = None
+    personality: str | None = None
     #: The ``config`` overrides of the request that created it (nested, as ``-c`` flags): a
     #: temporary structured thread of the TUI turns its tools off this way.
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -154,6 +163,7 @@ class ThreadRegistry:
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
         self.threads: dict[str, LoadedThread] = {}
+        self.goals = goals.Goals(self)
 
     @property
     def home(self) -> Path:
@@ -364,7 +374,7 @@ class ThreadRegistry:
         if copied.turns:  # settings from the source's turns: no profile named them
             loaded.settings["activePermissionProfile"] = None
         if not thread["ephemeral"]:
-            self._materialize(loaded, forked_from=source_id)
+            self.materialize(loaded, forked_from=source_id)
             assert loaded.writer is not None
             for line in lines:
                 loaded.writer.append(str(line.get("type")), line.get("payload") or {})
@@ -393,7 +403,7 @@ class ThreadRegistry:
             "instructionSources": [],
             "approvalPolicy": approval,
             "approvalsReviewer": reviewer_name(self.kernel.config.settings.approvals_reviewer),
-            "sandbox": _SANDBOXES.get(sandbox_mode, _SANDBOXES["read-only"]),
+            "sandbox": SANDBOXES.get(sandbox_mode, SANDBOXES["read-only"]),
             "activePermissionProfile": {"id": f":{sandbox_mode}", "extends": None},
             "reasoningEffort": None,
             "multiAgentMode": "explicitRequestOnly",
@@ -715,6 +725,7 @@ class ThreadRegistry:
         if any(loaded.token_total.values()) and loaded.turns:
             usage = self._usage_update(loaded, loaded.turns[-1]["id"])
             ctx.notify_after_reply("thread/tokenUsage/updated", usage)
+        self.goals.on_resume(ctx, loaded)
         return {"thread": thread, **settings, **self._resume_pages(loaded, params)}
 
     def _check_provider(self, provider: str | None, stored: StoredThread) -> None:
@@ -767,17 +778,8 @@ class ThreadRegistry:
         request = params.initial_turns_page
         if request is not None:
             initial = self._turns_page(loaded.id, turns, request)
-        settings = loaded.settings
-        mode = {
-            "mode": "default",
-            "settings": {
-                "model": settings["model"],
-                "reasoning_effort": settings["reasoningEffort"],
-                "developer_instructions": None,
-            },
-        }
         return {
-            "collaborationMode": mode,
+            "collaborationMode": thread_settings.collaboration_mode(loaded),
             "initialTurnsPage": initial,
             "turnsBackwardsCursor": newest_turn.backwards_cursor,
             "itemsBackwardsCursor": newest_item.backwards_cursor,
@@ -817,6 +819,7 @@ class ThreadRegistry:
         approval, sandbox = base["approvalPolicy"], base["sandbox"]
         settings = self._settings(model, thread["modelProvider"], thread["cwd"], approval, sandbox)
         loaded = LoadedThread(thread, settings, materialized=True, session_start="resume")
+        self._restore_mode(loaded, stored.context)
         loaded.auto_compact_limit = self.kernel.config.get("model_auto_compact_token_limit")
         loaded.writer = RolloutWriter(stored.path, ordinal=stored.lines)
         loaded.turns = stored.turns
@@ -828,6 +831,34 @@ class ThreadRegistry:
         self.threads[stored.id] = loaded
         return loaded
 
+    @staticmethod
+    def _restore_mode(loaded: LoadedThread, context: dict[str, Any]) -> None:
+        """The reasoning effort and collaboration mode of a stored thread's last turn. The
+        mode's instructions are not in the history read back (developer messages are
+        skipped), so the next turn gives them to the model again."""
+        effort = context.get("effort")
+        if isinstance(effort, str):
+            loaded.settings["reasoningEffort"] = loaded.thread["reasoningEffort"] = effort
+        mode = context.get("collaboration_mode")
+        if not isinstance(mode, dict) or not isinstance(mode.get("settings"), dict):
+            return
+        if mode["settings"].get("developer_instructions") is not None:
+            loaded.collaboration_mode = modes.chosen_mode(mode)
+
+    # ------------------------------------------------------------------ settings, goals
+
+    async def settings_update(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        return await thread_settings.update(self, ctx, params)
+
+    async def goal_get(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        return await self.goals.get(ctx, params)
+
+    async def goal_set(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        return await self.goals.set(ctx, params)
+
+    async def goal_clear(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        return await self.goals.clear(ctx, params)
+
     # ------------------------------------------------------------------ archive, names
 
     async def archive(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
@@ -836,7 +867,7 @@ class ThreadRegistry:
         if loaded is not None and not loaded.materialized:
             # A thread without a turn yet is written out (its session meta) to be archived,
             # as the reference does, so that it can be listed and unarchived like any other.
-            self._materialize(loaded)
+            self.materialize(loaded)
         path = rollout.find_rollout(self.home, thread_id)
         if path is None or rollout.ARCHIVED in path.parts:
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
@@ -916,7 +947,7 @@ class ThreadRegistry:
         if turn is not None and turn.user_item is not None and turn.accepts_input:
             turn.injected.extend(items)  # after the response being read, then sampled again
             return {}
-        self._materialize(loaded)
+        self.materialize(loaded)
         for item in items:
             loaded.history.append(item)
             if loaded.writer is not None:
@@ -975,22 +1006,8 @@ class ThreadRegistry:
         if loaded.active is not None:
             raise RpcError(INVALID_REQUEST, f"a turn is already running: {loaded.active.id}")
         content = user_input(params.input)
-        settings = loaded.settings
         # Per-turn overrides persist for the thread's later turns.
-        if params.model:
-            settings["model"] = loaded.thread["model"] = params.model
-        if params.cwd:
-            settings["cwd"] = loaded.thread["cwd"] = params.cwd
-            settings["runtimeWorkspaceRoots"] = [params.cwd]
-        if params.effort is not None:
-            effort = to_wire(params.effort)
-            settings["reasoningEffort"] = loaded.thread["reasoningEffort"] = effort
-        if params.approval_policy is not None:
-            settings["approvalPolicy"] = to_wire(params.approval_policy)
-        if params.approvals_reviewer is not None:
-            settings["approvalsReviewer"] = reviewer_name(params.approvals_reviewer)
-        if params.sandbox_policy is not None:
-            settings["sandbox"] = to_wire(params.sandbox_policy)
+        thread_settings.apply(self, loaded, params)
         turn = Turn(
             registry=self,
             loaded=loaded,
@@ -1074,10 +1091,10 @@ class ThreadRegistry:
         rollout on the thread's first turn); for a turn a plugin runs itself (a reviewer)."""
         turn.started_at = int(time.time())
         turn.started_ms = time.time_ns() // 1_000_000
-        self._materialize(loaded)
+        self.materialize(loaded)
         self._record_turn_start(loaded, turn)
 
-    def _materialize(self, loaded: LoadedThread, forked_from: str | None = None) -> None:
+    def materialize(self, loaded: LoadedThread, forked_from: str | None = None) -> None:
         if loaded.materialized or loaded.thread["ephemeral"] or not loaded.thread["path"]:
             return
         loaded.materialized = True
@@ -1115,23 +1132,25 @@ class ThreadRegistry:
     def _record_turn_start(self, loaded: LoadedThread, turn: Turn) -> None:
         if loaded.writer is None:
             return
-        settings = loaded.settings
+        mode = thread_settings.collaboration_mode(loaded)
         loaded.writer.event(
             {"type": "task_started", "turn_id": turn.id, "root_turn_id": turn.id,
              "started_at": turn.started_at, "model_context_window": DEFAULT_CONTEXT_WINDOW,
-             "collaboration_mode_kind": "default"}
+             "collaboration_mode_kind": mode["mode"]}
         )  # fmt: skip
-        sandbox = settings["sandbox"].get("type")
+        current = loaded.settings
+        sandbox = current["sandbox"].get("type")
         loaded.writer.append(
             "turn_context",
             {
                 "turn_id": turn.id,
                 "root_turn_id": turn.id,
-                "cwd": settings["cwd"],
-                "approval_policy": settings["approvalPolicy"],
-                "approvals_reviewer": settings["approvalsReviewer"],
-                "model": settings["model"],
-                "effort": settings["reasoningEffort"],
+                "cwd": current["cwd"],
+                "approval_policy": current["approvalPolicy"],
+                "approvals_reviewer": current["approvalsReviewer"],
+                "model": current["model"],
+                "collaboration_mode": mode,
+                "effort": current["reasoningEffort"],
                 "summary": "none",
                 "sandbox_policy": {"type": _ROLLOUT_SANDBOX.get(sandbox, sandbox)},
             },
@@ -1140,7 +1159,19 @@ class ThreadRegistry:
     def turn_finished(self, loaded: LoadedThread, turn: Turn) -> None:
         if loaded.active is turn:
             loaded.active = None
+        self.goals.after_turn(loaded, turn)
         self.release(loaded)
+
+    def start_goal_turn(self, loaded: LoadedThread, prompt: dict[str, Any]) -> None:
+        """A turn nobody asked for, pursuing the thread's active goal: the model reads
+        ``prompt`` instead of a user's message (``codex_core.threads.goals``)."""
+        client = next(iter(loaded.subscribers), None)
+        turn = Turn(registry=self, loaded=loaded, id=uuid7(), user_item=None,
+                    client_name=client.client_name if client is not None else None,
+                    client_version=client.client_version if client is not None else None,
+                    goal_prompt=prompt)  # fmt: skip
+        loaded.active = turn
+        self.launch(loaded, turn)
 
     # ------------------------------------------------------------------ unloading
 
@@ -1320,14 +1351,6 @@ def thread_source_kinds(source: Any) -> set[str]:
     return {"subAgent", specific or "subAgentOther"}
 
 
-def reviewer_name(reviewer: Any) -> str:
-    """The ``ApprovalsReviewer`` a thread reports: ``guardian_subagent`` is the legacy name of
-    ``auto_review`` (the reference answers with the new one); unset means ``user``."""
-    name = to_wire(getattr(reviewer, "root", reviewer)) if reviewer is not None else "user"
-    name = str(getattr(name, "value", name))
-    return "auto_review" if name == "guardian_subagent" else name
-
-
 def user_input(entries: Any) -> list[dict[str, Any]]:
     """``UserInput`` values of a request as wire dicts, ``type`` first."""
     content = []
@@ -1387,6 +1410,10 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("turn/interrupt", registry.turn_interrupt),
         RpcMethod("thread/compact/start", partial(compaction.compact_start, registry)),
         RpcMethod("collaborationMode/list", modes.collaboration_mode_list),
+        RpcMethod("thread/settings/update", registry.settings_update),
+        RpcMethod("thread/goal/get", registry.goal_get),
+        RpcMethod("thread/goal/set", registry.goal_set),
+        RpcMethod("thread/goal/clear", registry.goal_clear),
     ]
 
 

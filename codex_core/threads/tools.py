@@ -93,15 +93,15 @@ class ToolContext:
 
     @property
     def cwd(self) -> str:
-        return str(self.turn.loaded.settings["cwd"])
+        return str(self.turn.settings["cwd"])
 
     @property
     def approval_policy(self) -> Any:
-        return self.turn.loaded.settings["approvalPolicy"]
+        return self.turn.settings["approvalPolicy"]
 
     @property
     def sandbox_mode(self) -> str:
-        kind = self.turn.loaded.settings["sandbox"].get("type")
+        kind = self.turn.settings["sandbox"].get("type")
         return {"readOnly": "read-only", "workspaceWrite": "workspace-write"}.get(
             kind, "danger-full-access" if kind == "dangerFullAccess" else "read-only"
         )
@@ -174,7 +174,7 @@ class ToolContext:
         return answer
 
     def reviewer(self) -> Any:
-        name = str(self.turn.loaded.settings.get("approvalsReviewer") or "user")
+        name = str(self.turn.settings.get("approvalsReviewer") or "user")
         reviewers = self.kernel.approval_reviewers
         reviewer = reviewers.get(name) or reviewers.get("user")
         if reviewer is None:

@@ -35,7 +35,7 @@ import anyio
 
 from codex_core.accounts import rate_limits
 from codex_core.plugins import is_cancellation
-from codex_core.threads import compaction
+from codex_core.threads import compaction, modes
 from codex_core.threads.diff import TurnDiff
 from codex_core.threads.hooks import (
     HookOutcome,
@@ -202,6 +202,17 @@ class Turn:
     #: ``compact`` for the turn of ``thread/compact/start``, ``review`` for a review's: neither
     #: takes more input (``compaction.refuse_input``).
     kind: str = "regular"
+    #: What the model reads instead of a user's message: a goal's continuation prompt
+    #: (``codex_core.threads.goals``), which makes this a goal turn.
+    goal_prompt: dict[str, Any] | None = None
+    #: The turn ended with an error (``turn/completed`` ``failed``).
+    failed: bool = False
+    #: ``pending_usage`` was already counted against the goal (a goal tool needed it first).
+    usage_counted: bool = False
+    #: The thread's settings as the turn began: a ``thread/settings/update`` meanwhile is for
+    #: the next turns (as the reference), so the turn and its tools read these.
+    settings: dict[str, Any] = field(default_factory=dict)
+
     started_at: int = 0
     started_ms: int = 0
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
@@ -246,6 +257,9 @@ class Turn:
     @property
     def active_id(self) -> str:
         return self.started_id or self.id
+
+    def __post_init__(self) -> None:
+        self.settings = dict(self.loaded.settings)
 
     @property
     def thread_id(self) -> str:
@@ -332,6 +346,11 @@ class Turn:
                 self.aborted.set()
                 with anyio.move_on_after(INTERRUPT_REPLY_WAIT):
                     await self.interrupt_replied.wait()
+            self.failed = error is not None
+            if self.failed:
+                self.registry.goals.turn_failed(self)
+            elif self.interrupted:  # the time it ran counts against the goal (as the reference)
+                self.registry.goals.account(self, 0)
             self._finish(error)
             resolve(self, self.unresolved)
         finally:
@@ -343,14 +362,17 @@ class Turn:
         if self.body is not None:
             await self.body(self)
             return
-        assert self.user_item is not None
         source = self.loaded.session_start
         if source is not None and (await self.session_start_hooks(source)).stop:
             return  # as the reference: the turn ends before the user's input is taken
         if self.auto_compact_due():
             await compaction.compact(self, "auto")  # before the input: it follows the summary
-        self.user_message(self.user_item)
-        provider_id = str(self.loaded.settings["modelProvider"])
+        self.mode_instructions()
+        if self.user_item is not None:
+            self.user_message(self.user_item)
+        if self.goal_prompt is not None:
+            self.remember(self.goal_prompt)
+        provider_id = str(self.settings["modelProvider"])
         provider = self.registry.provider_for(provider_id)
         await self.registry.kernel.run_hook(
             "codex_turn_starting", thread_id=self.thread_id, turn_id=self.id
@@ -388,6 +410,17 @@ class Turn:
     def auto_compact_due(self) -> bool:
         return compaction.limit_reached(self.loaded, self.loaded.auto_compact_limit)
 
+    def mode_instructions(self) -> None:
+        """Tell the model its collaboration mode (``codex_core.threads.modes``) when its
+        instructions changed since the model last read them, as the reference does."""
+        loaded = self.loaded
+        chosen = loaded.collaboration_mode
+        text = chosen["settings"]["developer_instructions"] if chosen is not None else None
+        if text is None or text == loaded.mode_instructions_sent:
+            return
+        loaded.mode_instructions_sent = text
+        self.remember(modes.instructions_message(text))
+
     def user_message(self, item: dict[str, Any]) -> None:
         """A user message of this turn (its input, or input steered in): an item and history."""
         item["startedAtMs"] = now_ms()
@@ -401,7 +434,7 @@ class Turn:
         """The thread's first turn (since start or resume): read its hooks (from the config
         as it is now, with the project layers of its cwd) and run the ``SessionStart`` ones,
         whose additional context the model reads as developer messages before the input."""
-        loaded, settings = self.loaded, self.loaded.settings
+        loaded, settings = self.loaded, self.settings
         loaded.session_start = None
         config = self.registry.kernel.config
         loaded.hooks = hook_handlers(
@@ -422,7 +455,7 @@ class Turn:
     async def stop_hooks(self, active: bool) -> HookOutcome:
         """The model is done: ``Stop`` hooks may continue the turn (``stop_hook_active`` tells
         them it already did once, so they can let it end)."""
-        settings = self.loaded.settings
+        settings = self.settings
         last = next((i["text"] for i in reversed(self.items) if i["type"] == "agentMessage"), None)
         payload = stop_input(
             thread_id=self.thread_id, turn_id=self.id, transcript_path=self.loaded.thread["path"],
@@ -496,7 +529,8 @@ class Turn:
         call_id = str(call.get("call_id") or call.get("id") or uuid7())
         dynamic = self.loaded.dynamic_tools.get(name)
         tool = self._plugin_tool(name, call.get("namespace"))
-        if dynamic is None and tool is None:
+        goal_tool = name in self.registry.goals.tool_names(self.loaded)
+        if dynamic is None and tool is None and not goal_tool:
             return f"unsupported call: {name}"
         raw = call.get("arguments") if call.get("type") == "function_call" else call.get("input")
         if call.get("type") == "custom_tool_call":  # a freeform tool: the raw text is the input
@@ -505,6 +539,12 @@ class Turn:
             arguments = json.loads(raw) if isinstance(raw, str) and raw.strip() else raw or {}
         except ValueError as exc:
             return f"failed to parse function arguments: {exc}"
+        if goal_tool:
+            if self.pending_usage is not None and not self.usage_counted:
+                # As the reference: the goal has counted this response before the tool runs.
+                self.usage_counted = True
+                self.registry.goals.account(self, usage_from_api(self.pending_usage)["totalTokens"])
+            return self.registry.goals.call_tool(self, name, arguments)
         if dynamic is not None:
             return await self._call_dynamic(dynamic, call_id, arguments)
         assert tool is not None
@@ -607,6 +647,7 @@ class Turn:
                 specs.append({"type": "function", "name": tool.name,
                               "description": tool.description, "strict": False,
                               "parameters": tool.input_schema})  # fmt: skip
+        specs.extend(self.registry.goals.tool_specs(self.loaded))
         for spec in self.loaded.dynamic_tools.values():
             if spec.get("deferLoading"):
                 continue  # hidden from the model, callable by other tools
@@ -625,7 +666,7 @@ class Turn:
         """The provider request for the thread's history (or ``model_input``); a compaction
         offers no tools."""
         loaded = self.loaded
-        settings = loaded.settings
+        settings = self.settings
         body: dict[str, Any] = {
             "model": settings["model"],
             "instructions": loaded.base_instructions or BASE_INSTRUCTIONS,
@@ -757,7 +798,7 @@ class Turn:
             else {}
         )
         served = self.response_headers.get("openai-model")
-        requested = str(self.loaded.settings["model"])
+        requested = str(self.settings["model"])
         if not served or served == requested or self.rerouted:
             return
         self.rerouted = True
@@ -818,7 +859,7 @@ class Turn:
 
     def turn_diff(self) -> TurnDiff:
         if self.diff is None:
-            self.diff = TurnDiff(str(self.loaded.settings["cwd"]))
+            self.diff = TurnDiff(str(self.settings["cwd"]))
         return self.diff
 
     def files_changed(self) -> None:
@@ -840,6 +881,9 @@ class Turn:
         last = usage_from_api(usage)
         self.loaded.token_total = add_usage(self.loaded.token_total, last)
         self.report_usage(last)
+        if not self.usage_counted:  # (a compaction's estimate is no use of the goal's tokens)
+            self.registry.goals.account(self, last["totalTokens"])
+        self.usage_counted = False
 
     def report_usage(self, last: dict[str, int], *, includes_reasoning: bool = False) -> None:
         """Record and announce the thread's usage with ``last`` as the latest request's (or,

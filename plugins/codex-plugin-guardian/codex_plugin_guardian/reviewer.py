@@ -267,10 +267,10 @@ class GuardianReviewer:
         Each round the model may call the read-only context tools (``context_tools``) or
         answer; after ``context_rounds`` rounds of calls it is asked once more with no tools.
         """
-        provider_id = str(turn.loaded.settings["modelProvider"])
+        provider_id = str(turn.settings["modelProvider"])
         provider = turn.registry.provider_for(provider_id)
         headers = {**turn.model_request(provider_id)["headers"], "x-openai-subagent": "guardian"}
-        cwd = str(turn.loaded.settings["cwd"])  # the tools read under the thread's cwd only
+        cwd = str(turn.settings["cwd"])  # the tools read under the thread's cwd only
         input_: list[dict[str, Any]] = [
             {"type": "message", "role": "user",
              "content": [{"type": "input_text",
@@ -280,7 +280,7 @@ class GuardianReviewer:
         while True:
             tools = TOOLS if rounds < config.context_rounds else []
             body = {
-                "model": config.model or turn.loaded.settings["model"],
+                "model": config.model or turn.settings["model"],
                 "instructions": REVIEW_INSTRUCTIONS,
                 "input": list(input_),
                 "tools": tools,
@@ -363,11 +363,11 @@ def review_action(request: ApprovalRequest, turn: Any) -> dict[str, Any] | None:
     if request.method == "item/commandExecution/requestApproval":
         return {"type": "command", "source": "unifiedExec",
                 "command": str(params.get("command") or ""),
-                "cwd": str(params.get("cwd") or turn.loaded.settings["cwd"])}  # fmt: skip
+                "cwd": str(params.get("cwd") or turn.settings["cwd"])}  # fmt: skip
     if request.method == "item/fileChange/requestApproval":
         item = turn.open_items.get(request.item_id) or {}
         files = [str(change.get("path")) for change in item.get("changes") or []]
-        return {"type": "applyPatch", "cwd": str(turn.loaded.settings["cwd"]), "files": files}
+        return {"type": "applyPatch", "cwd": str(turn.settings["cwd"]), "files": files}
     meta = mcp_meta(request)
     if request.method == ELICITATION and meta.get("codex_approval_kind") == "mcp_tool_call":
         return {"type": "mcpToolCall", "server": str(params.get("serverName") or ""),
@@ -405,7 +405,7 @@ def review_input(
     tool output or earlier conversation cannot talk the reviewer into anything. The one other
     trusted fact is a denial of this exact action that the user overrode.
     """
-    settings = turn.loaded.settings
+    settings = turn.settings
     planned: dict[str, Any] = {"kind": action["type"], "cwd": settings["cwd"]}
     if action["type"] == "command":
         planned.update(command=action["command"], cwd=action["cwd"])

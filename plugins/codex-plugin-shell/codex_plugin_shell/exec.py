@@ -179,7 +179,7 @@ class ExecCommand:
                 f"({home / 'rules'}); do not try to run it another way",
                 success=False,
             )
-        policy = context.turn.loaded.settings["sandbox"]
+        policy = context.turn.settings["sandbox"]
         confined = sandbox.confines(policy)
         verdict = context.needs_approval(
             escalated=escalated, safe=is_safe(cmd), key=key, confined=confined

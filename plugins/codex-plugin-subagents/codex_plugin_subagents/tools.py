@@ -128,7 +128,7 @@ class SpawnAgent:
                     raise agents.CollabError(f"{key} must be a non-empty string")
         except agents.CollabError as exc:
             return ToolResult(str(exc), success=False)
-        settings = context.turn.loaded.settings
+        settings = context.turn.settings
         prompt = "\n".join(str(part["text"]) for part in content if part["type"] == "text")
         item = collab_item(context, "spawnAgent", prompt=prompt, model=model or "",
                            reasoningEffort=effort or settings["reasoningEffort"])  # fmt: skip

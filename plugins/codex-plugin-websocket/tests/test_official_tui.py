@@ -2,12 +2,13 @@
 
 It shows its first screen, sends a prompt, displays the command approval our server asks
 for, accepts it, and shows the final answer; once without auth and once with a capability
-token; then ``/stop``, ``/permissions`` and ``/plan`` after a first turn; ``/diff`` in a git
-repository, side by side with the reference; ``/compact`` (against codex-core and the
-reference); a ``/side`` conversation and ``/recap`` (the TUI asks for titles and recaps in
-temporary structured threads); ``/review`` of the uncommitted changes and of a commit. Needs
-the official client (the pinned official ``codex``, which ``dev.py setup`` installs;
-``codex_core.testing.reference``) and tmux; skipped with a clear message where either is missing.
+token; then ``/stop``, ``/permissions``, ``/plan``, ``/model`` and ``/goal`` after a first
+turn; ``/diff`` in a git repository, side by side with the reference; ``/compact`` (against
+codex-core and the reference); a ``/side`` conversation and ``/recap`` (the TUI asks for titles
+and recaps in temporary structured threads); ``/review`` of the uncommitted changes and of a
+commit. Needs the official client (the pinned official ``codex``, which ``dev.py setup``
+installs; ``codex_core.testing.reference``) and tmux; skipped with a clear message where either
+is missing.
 """
 
 from __future__ import annotations
@@ -172,7 +173,8 @@ def test_the_official_tui_stops_lists_permissions_and_enters_plan_mode(
 ) -> None:
     """``/stop`` (``thread/backgroundTerminals/clean``) keeps the TUI running, ``/permissions``
     shows the presets (``permissionProfile/list``), ``/plan`` switches to plan mode (the
-    ``collaborationMode/list`` the TUI read at startup), as against the reference."""
+    ``collaborationMode/list`` the TUI read at startup) and the next turn runs in it, as
+    against the reference."""
     script(codex_model_server)
     server = codex_ws_server_factory(
         *codex_model_server.config_args(),
@@ -190,6 +192,69 @@ def test_the_official_tui_stops_lists_permissions_and_enters_plan_mode(
     tui.keys("Escape")
     slash(tui, "/plan")
     tui.wait_for("Plan mode (shift+tab to cycle)")
+    # The next turn runs in plan mode: the model reads the mode's instructions right before
+    # the prompt, with the mode's effort, as the reference sends them.
+    codex_model_server.answer_matching(  # (whenever the TUI's side requests come)
+        lambda request: request.input_texts()[-1:] == ["make a plan"],
+        message("PLAN-READY: here is the plan."),
+    )
+    tui.keys("make a plan")
+    time.sleep(0.5)  # as in converse: Enter arriving with the text reads as a paste
+    tui.keys("Enter")
+    tui.wait_for("PLAN-READY")
+    (request,) = [r for r in codex_model_server.requests if r.input_texts()[-1:] == ["make a plan"]]
+    mode, prompt = request.body["input"][-2:]
+    assert mode["role"] == "developer" and prompt["content"][0]["text"] == "make a plan"
+    assert mode["content"][0]["text"].startswith("<collaboration_mode># Collaboration Mode: Plan")
+    assert request.body["reasoning"]["effort"] == "medium"
+
+
+def test_the_official_tui_changes_the_model_and_keeps_a_goal(
+    codex_ws_server_factory: Any,
+    codex_model_server: ScriptedModelServer,
+    codex_home: Path,
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/model`` (``thread/settings/update``, then ``config/batchWrite`` of the choice) and
+    ``/goal`` (``thread/goal/get|set|clear``, and the goal turn the server starts) after a
+    first turn: the TUI stays up, shows what it shows against the reference (checked side by
+    side when this was written), and the choice and the goal reach the server."""
+    script(codex_model_server)
+    server = codex_ws_server_factory(
+        *codex_model_server.config_args(),
+        "-c", 'approval_policy="on-request"', "-c", 'sandbox_mode="read-only"',
+        env=codex_model_server.env,
+    )  # fmt: skip
+    workdir = tmp_path / "cwd"
+    tui = tui_factory(server.url, workdir)
+    converse(tui, workdir)
+    slash(tui, "/model")
+    tui.wait_for("Select Model and Effort")
+    tui.keys("Enter")  # the first model
+    tui.wait_for("Select Reasoning Level")
+    tui.keys("Enter")  # its default effort
+    tui.wait_for("Model changed to")
+    config = (codex_home / "config.toml").read_text()
+    assert "model = " in config and "model_reasoning_effort = " in config
+    slash(tui, "/goal")
+    tui.wait_for("No goal is currently set.")
+    # The goal turn the server starts gets one answer, then the model fails: the goal stalls.
+    codex_model_server.add(message("Working on the release."))
+    slash(tui, "/goal Ship the release")
+    tui.wait_for("Goal active Objective: Ship the release")
+    tui.wait_for("Working on the release.")
+    tui.wait_for("Goal stalled (/goal resume)")
+    slash(tui, "/goal")
+    screen = tui.wait_for("Commands: /goal edit, /goal resume, /goal clear")
+    assert "Status: stalled" in screen and "Tokens used: 15" in screen
+    slash(tui, "/goal pause")
+    tui.wait_for("Goal paused Objective: Ship the release")
+    slash(tui, "/goal clear")
+    screen = tui.wait_for("Goal cleared")
+    assert "Ask Codex to do anything" in screen  # still running
+    for refusal in ("-32601", "Failed to", "unsupported"):
+        assert refusal not in screen
 
 
 def git_repository(workdir: Path) -> None:

@@ -141,7 +141,11 @@ class ApprovalRequest:
 
 @runtime_checkable
 class ApprovalReviewer(Protocol):
-    """Who answers approval requests; chosen by ``approvals_reviewer`` (``user``, ...)."""
+    """Who answers approval requests; chosen by ``approvals_reviewer`` (``user``, ...).
+
+    Optional: ``automatic = True`` for a reviewer that answers by itself (a model): the thread
+    then shows no ``waitingOnApproval`` while it reviews, since nobody waits on the person.
+    """
 
     name: str
 

@@ -26,12 +26,9 @@ def is_review(request: RecordedRequest) -> bool:
     return str(body.get("prompt_cache_key", "")).startswith("guardian:")
 
 
-def verdict(
-    decision: str, level: str, score: int, category: str, rationale: str,
-    authorization: str | None = None,
-) -> str:  # fmt: skip
-    answer = {"risk_level": level, "risk_score": score, "category": category,
-              "rationale": rationale, "decision": decision}  # fmt: skip
+def verdict(outcome: str, level: str, rationale: str, authorization: str | None = None) -> str:
+    """A review answer in the reference's schema (``outcome``: allow / deny)."""
+    answer = {"risk_level": level, "rationale": rationale, "outcome": outcome}
     if authorization is not None:
         answer["user_authorization"] = authorization
     return json.dumps(answer)
@@ -96,8 +93,9 @@ def test_benign_command_is_approved_without_asking_the_client(
     codex_server_factory: Any, codex_model_server: ScriptedModelServer, tmp_path: Path
 ) -> None:
     model = codex_model_server
-    model.answer_matching(is_review, message(verdict(
-        "approve", "low", 5, "none", "Creates one file in the workspace.")))  # fmt: skip
+    model.answer_matching(
+        is_review, message(verdict("allow", "low", "Creates one file in the workspace."))
+    )
     script(model, "touch made-by-agent.txt && echo hi")
     server = start(codex_server_factory, model)
     turn_id = run_turn(server, tmp_path, "create made-by-agent.txt")
@@ -147,8 +145,9 @@ def test_destructive_command_is_denied_and_the_model_is_told(
     precious.mkdir()
     (precious / "data.txt").write_text("keep me")
     model = codex_model_server
-    model.answer_matching(is_review, message(verdict(
-        "deny", "high", 95, "data_deletion", "Recursively deletes user data.", "low")))  # fmt: skip
+    model.answer_matching(
+        is_review, message(verdict("deny", "high", "Recursively deletes user data.", "low"))
+    )
     script(model, "rm -rf precious")
     server = start(codex_server_factory, model)
     run_turn(server, tmp_path, "tidy up")
@@ -178,7 +177,7 @@ def test_a_review_that_times_out_falls_back_to_the_user(
     codex_server_factory: Any, codex_model_server: ScriptedModelServer, tmp_path: Path
 ) -> None:
     model = codex_model_server
-    late = verdict("approve", "low", 1, "none", "too late")
+    late = verdict("allow", "low", "too late")
     model.answer_matching(is_review, ModelResponse([message(late)], stall=10))
     script(model, "touch after-fallback.txt")
     server = start(codex_server_factory, model, "-c", "guardian.review_timeout_ms=300")
@@ -201,8 +200,7 @@ def test_the_reviewer_can_be_chosen_per_turn(
     """No reviewer in config: `approvalsReviewer` on turn/start routes this turn's approvals
     (by either name: `auto_review` is the one the 0.169 schema calls canonical)."""
     model = codex_model_server
-    model.answer_matching(is_review, message(verdict(
-        "approve", "low", 5, "none", "Creates one file.")))  # fmt: skip
+    model.answer_matching(is_review, message(verdict("allow", "low", "Creates one file.")))
     script(model, "touch per-turn.txt")
     server: StdioServer = codex_server_factory(
         *model.config_args(), "-c", 'approval_policy="on-request"',

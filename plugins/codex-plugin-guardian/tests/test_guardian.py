@@ -136,6 +136,16 @@ def test_benign_command_is_approved_without_asking_the_client(
     (only,) = review["input"]
     text = only["content"][0]["text"]
     assert "touch made-by-agent.txt" in text and "create made-by-agent.txt" in text
+    # Marked as the reference marks a guardian review (tests/test_guardian_differential.py
+    # compares the whole request's marks with the reference's).
+    headers = review_request(model).headers
+    assert headers["x-openai-subagent"] == "guardian"
+    assert json.loads(headers["x-codex-turn-metadata"])["subagent_kind"] == "guardian"
+    assert review["text"]["format"]["schema"]["required"] == ["outcome"]
+    # Nobody waited on the person: no waitingOnApproval while the guardian reviewed.
+    flags = [n["params"]["status"].get("activeFlags") for n in server.notifications
+             if n["method"] == "thread/status/changed"]  # fmt: skip
+    assert ["waitingOnApproval"] not in flags
 
 
 def test_destructive_command_is_denied_and_the_model_is_told(
@@ -171,6 +181,42 @@ def test_destructive_command_is_denied_and_the_model_is_told(
     outputs = [i for i in turns[-1].body["input"] if i.get("type") == "function_call_output"]
     assert "Rejected" in outputs[-1]["output"]
     assert "rejected due to unacceptable risk" in outputs[-1]["output"]  # and why
+    # The reason, then the reference's instructions; the text is quoted twice over
+    # (``Rejected("...")`` inside the error's message), so its newline reads ``\\n``.
+    reason = r"Reason: Recursively deletes user data.\\nThe agent must not attempt to achieve"
+    assert reason in outputs[-1]["output"]
+    assert "Otherwise, stop and request user input." in outputs[-1]["output"]
+
+
+def test_an_answer_that_is_no_verdict_is_asked_again_then_denied(
+    codex_server_factory: Any, codex_model_server: ScriptedModelServer, tmp_path: Path
+) -> None:
+    """Three requests, then ``denied`` with the reference's warning; the client is never
+    asked (a reviewer failure is no approval prompt) and the model hears the review failed."""
+    model = codex_model_server
+    model.answer_matching(is_review, message("I think it is fine."))
+    script(model, "touch never.txt")
+    server = start(codex_server_factory, model)
+    run_turn(server, tmp_path, "make never.txt")
+    completed = server.wait_notification("turn/completed", 20)["params"]
+    assert completed["turn"]["status"] == "completed"
+    assert server.server_requests == []
+    assert not (tmp_path / "never.txt").exists()
+    failed = "Automatic approval review failed: guardian assessment was not valid JSON"
+    assert warnings(server) == [failed]
+    _, done = reviews(server)
+    assert done["params"]["review"] == {"status": "denied", "riskLevel": None,
+                                        "userAuthorization": None, "rationale": failed}  # fmt: skip
+    assert_valid([done])
+    asked = [r for r in model.requests if is_review(r)]
+    assert len(asked) == 3
+    # Each retry continues the conversation: the answer that was no verdict, then the ask.
+    last = asked[-1].body["input"]
+    assert [i["role"] for i in last] == ["user", "assistant", "user", "assistant", "user"]
+    assert last[1]["content"][0]["text"] == "I think it is fine."
+    turns = [r for r in model.requests if not is_review(r)]
+    outputs = [i for i in turns[-1].body["input"] if i.get("type") == "function_call_output"]
+    assert failed + r"\\nThe action was not executed" in outputs[-1]["output"]
 
 
 def test_a_review_that_times_out_falls_back_to_the_user(

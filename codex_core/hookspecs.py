@@ -164,9 +164,14 @@ def codex_approval_reviewers(kernel: Kernel) -> Iterable[ApprovalReviewer]:
 
 @dataclass(frozen=True, slots=True)
 class ToolResult:
-    """What the model sees of a tool call: text output and whether it succeeded."""
+    """What the model sees of a tool call: its output and whether it succeeded.
 
-    output: str
+    The output is text, or content items as the Responses API takes them in a
+    ``function_call_output`` (``input_text``, ``input_image``), for a tool whose result is
+    more than text (an MCP tool's content blocks).
+    """
+
+    output: str | list[dict[str, Any]]
     success: bool = True
 
 

@@ -233,10 +233,19 @@ def test_a_review_that_times_out_falls_back_to_the_user(
     assert done["params"]["review"]["status"] == "aborted"
     assert "300 ms" in done["params"]["review"]["rationale"]
     assert_valid([started, done])
+    # Now the person decides: the thread waits on approval, and only from the fallback on.
+    flags = [(i, n["params"]["status"].get("activeFlags"))
+             for i, n in enumerate(server.notifications)
+             if n["method"] == "thread/status/changed"]  # fmt: skip
+    waiting = [i for i, flag in flags if flag == ["waitingOnApproval"]]
+    assert len(waiting) == 1 and waiting[0] > server.notifications.index(done)
     server.send({"id": request["id"], "result": {"decision": "accept"}})
     completed = server.wait_notification("turn/completed", 20)["params"]
     assert completed["turn"]["status"] == "completed"
     assert (tmp_path / "after-fallback.txt").exists()
+    cleared = [n["params"]["status"] for n in server.notifications
+               if n["method"] == "thread/status/changed"][-2]  # fmt: skip
+    assert cleared == {"type": "active", "activeFlags": []}
 
 
 @pytest.mark.parametrize("name", ["guardian_subagent", "auto_review"])

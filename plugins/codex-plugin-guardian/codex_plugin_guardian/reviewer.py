@@ -268,9 +268,10 @@ class GuardianReviewer:
         self, turn: Any, base: dict[str, Any], action: dict[str, Any], deny: dict[str, Any]
     ) -> dict[str, Any]:
         """No attempt gave a verdict: denied, as the reference does, without asking anyone
-        (and not counted by the breaker: the reviewer failed, the agent did nothing wrong)."""
+        (and counted as no denial by the breaker: the reviewer failed, not the agent)."""
         turn.emit(WARNING, {"threadId": base["threadId"], "message": INVALID_VERDICT})
         self._completed(turn, base, action, "denied", None, INVALID_VERDICT)
+        self.breaker.record(base["threadId"], base["turnId"], denied=False)
         return {**deny, "rejectionMessage": f"{INVALID_VERDICT}\n{FAILURE_INSTRUCTIONS}"}
 
     async def ask_user(self, turn: Any, request: ApprovalRequest) -> dict[str, Any]:

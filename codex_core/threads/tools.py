@@ -71,7 +71,9 @@ class ToolContext:
     def __init__(self, turn: Turn, call_id: str) -> None:
         self.turn = turn
         self.call_id = call_id
+        #: This call set ``waitingOnApproval``; ``_asked``: it asked a reviewer at all.
         self._waiting = False
+        self._asked = False
 
     # ------------------------------------------------------------------ where we are
 
@@ -159,16 +161,19 @@ class ToolContext:
         """Ask the thread's reviewer; returns its answer (``{"decision": ...}``).
 
         Sets the thread's ``waitingOnApproval`` flag, then starts ``item`` (the reference's
-        order), then asks. The flag stays until ``approval_finished``.
+        order), then asks. The flag stays until ``approval_finished``. A reviewer that answers
+        by itself (``automatic = True``, the guardian) sets no flag: nobody waits on the person,
+        as with the reference; should it ask the person after all, it sets the flag itself.
         """
-        registry = self.turn.registry
-        self._waiting = True
-        registry.set_status(
-            self.turn.loaded, {"type": "active", "activeFlags": [WAITING_ON_APPROVAL]}
-        )
+        reviewer = self.reviewer()
+        self._asked = True
+        if not getattr(reviewer, "automatic", False):
+            self._waiting = True
+            self.turn.registry.set_status(
+                self.turn.loaded, {"type": "active", "activeFlags": [WAITING_ON_APPROVAL]}
+            )
         if item["id"] not in self.turn.open_items:
             self.item_started(item)
-        reviewer = self.reviewer()
         request = ApprovalRequest(method, self.thread_id, self.turn_id, item["id"], params)
         answer: dict[str, Any] = await reviewer.review(request)
         return answer
@@ -184,8 +189,10 @@ class ToolContext:
         return reviewer
 
     def approval_finished(self) -> None:
-        """The decision is in: the thread is no longer waiting on approval."""
-        if self._waiting:
+        """The decision is in: the thread is no longer waiting on approval (whether this
+        context or the reviewer set the flag)."""
+        flags = (self.turn.loaded.thread.get("status") or {}).get("activeFlags") or []
+        if self._waiting or (self._asked and WAITING_ON_APPROVAL in flags):
             self._waiting = False
             self.turn.registry.set_status(self.turn.loaded, {"type": "active", "activeFlags": []})
 

@@ -7,6 +7,7 @@ field when it is nested, so the fix is obvious from the message alone.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -82,19 +83,6 @@ def _is_union_branch(part: Any) -> bool:
     return isinstance(part, str) and (part[:1].isupper() or "[" in part)
 
 
-def _variants(expected: str) -> str:
-    """pydantic's ``'a', 'b' or 'c'`` in serde's words: ``one of `a`, `b`, `c```, or
-    ```a` or `b``` for two."""
-    import re
-
-    names = [f"`{name}`" for name in re.findall(r"'([^']*)'", expected)]
-    if not names:
-        return expected or "a known variant"
-    if len(names) == 2:
-        return f"{names[0]} or {names[1]}"
-    return names[0] if len(names) == 1 else "one of " + ", ".join(names)
-
-
 def _message(error: ErrorDetails, path: list[str]) -> str:
     kind = error["type"]
     value = error.get("input")
@@ -140,3 +128,14 @@ def serde_message(exc: ValidationError, data: Any = _NO_DATA) -> str:
     if len(path) > 1:
         message = f"{message} at `{'.'.join(path)}`"
     return message
+
+
+def _variants(expected: str) -> str:
+    """pydantic's ``'a', 'b' or 'c'`` as serde lists variants: `` `a` ``, `` `a` or `b` ``,
+    ``one of `a`, `b`, `c` ``."""
+    names = [f"`{name}`" for name in re.findall(r"'([^']*)'", expected)]
+    if not names:
+        return expected or "a known variant"
+    if len(names) <= 2:
+        return " or ".join(names)
+    return "one of " + ", ".join(names)

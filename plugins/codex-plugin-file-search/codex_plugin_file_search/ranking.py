@@ -1,0 +1,123 @@
+"""From scored paths to the result list the official server sends.
+
+On top of the matcher's score the official server ranks by what a person typing a file name
+means, in tiers worth 2^16 each (larger than any path score):
+
+- a file whose *name* alone matches a plain fuzzy query is scored on its name, plus one tier;
+- a file or directory whose name *is* the query (ignoring case) gets two tiers more;
+- anything else (directories whose name merely matches, queries using the atom syntax, matches
+  that need the directories) is scored on its whole relative path.
+
+The best ``MATCH_LIMIT`` are kept (ties at the cut go to the shorter path, as nucleo's order
+does) and sent by descending score, then ascending path.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from codex_plugin_file_search.matching import Atom, Haystack, Kind, match_atoms, parse_query
+
+#: How many results a search returns.
+MATCH_LIMIT = 50
+#: One ranking tier: above any score a path can earn on its own.
+TIER = 1 << 16
+NAME_MATCH_BONUS = TIER
+EXACT_NAME_BONUS = 2 * TIER
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A file or directory found under root number ``root``, by its relative path."""
+
+    root: int
+    path: str
+    is_dir: bool
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    entry: Entry
+    score: int
+    indices: list[int]
+
+
+class Query:
+    """A parsed query, ready to score entries."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.atoms: list[Atom] = parse_query(text)
+        # Name tiers apply to a single plain fuzzy atom, the way people type file names.
+        plain = len(self.atoms) == 1 and self.atoms[0].kind is Kind.FUZZY
+        self.name_needle = self.atoms[0].needle if plain and not self.atoms[0].negative else None
+
+    def score(self, entry: Entry) -> Match | None:
+        path = entry.path
+        needle = self.name_needle
+        if needle is not None:
+            name = Haystack(entry.name)
+            exact = name.chars == needle or name.folded == needle
+            if exact or not entry.is_dir:
+                on_name = match_atoms(self.atoms, name)
+                if on_name is not None:
+                    bonus = (EXACT_NAME_BONUS if exact else 0) + (
+                        0 if entry.is_dir else NAME_MATCH_BONUS
+                    )
+                    offset = len(path) - len(name.text)
+                    indices = [offset + index for index in on_name[1]]
+                    return Match(entry, on_name[0] + bonus, indices)
+        found = match_atoms(self.atoms, Haystack(path))
+        if found is None:
+            return None
+        return Match(entry, found[0], found[1])
+
+
+class TopMatches:
+    """The best ``limit`` matches seen so far, fed in batches as the walk finds entries."""
+
+    def __init__(self, query: Query, limit: int = MATCH_LIMIT) -> None:
+        self.query = query
+        self.limit = limit
+        self.heap: list[tuple[int, int, int, Match]] = []
+        self.seen = 0
+        self.total = 0
+
+    def add(self, entries: Iterable[Entry]) -> None:
+        heap = self.heap
+        for entry in entries:
+            self.seen += 1
+            found = self.query.score(entry)
+            if found is None:
+                continue
+            self.total += 1
+            key = (found.score, -len(entry.path), -self.seen, found)
+            if len(heap) < self.limit:
+                heapq.heappush(heap, key)
+            elif key[:3] > heap[0][:3]:
+                heapq.heapreplace(heap, key)
+
+    def results(self, roots: list[str]) -> list[dict[str, Any]]:
+        """The wire results, best first."""
+        ordered = sorted((item[3] for item in self.heap), key=lambda m: (-m.score, m.entry.path))
+        return [to_wire(found, roots) for found in ordered]
+
+
+def to_wire(found: Match, roots: list[str]) -> dict[str, Any]:
+    """One ``FuzzyFileSearchResult``, fields in the official server's order."""
+    entry = found.entry
+    return {
+        "root": roots[entry.root],
+        "path": entry.path,
+        "match_type": "directory" if entry.is_dir else "file",
+        "file_name": entry.name,
+        "score": found.score,
+        "indices": found.indices,
+    }

@@ -1,0 +1,153 @@
+"""The incremental session API: one walk per session, re-ranked for each query as it is typed.
+
+``fuzzyFileSearch/sessionStart`` starts walking the roots at once, keeping every entry found;
+``sessionUpdate`` swaps the query. The session's task ranks the entries found so far, then
+the new ones as the walk brings them, sending ``fuzzyFileSearch/sessionUpdated`` when the best
+results change (at most every ``UPDATE_INTERVAL`` while the walk runs) and, once the walk is
+over and every entry is ranked, a last ``sessionUpdated`` and ``sessionCompleted``. A newer
+query abandons the ranking of the older one, which is never reported again. An empty query
+reports no files. ``sessionStop`` (or the client leaving) ends the walk and the reports.
+
+Walking and ranking run in worker threads; the event loop only hands over batches.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+
+from codex_plugin_file_search.ranking import Entry, Query, TopMatches
+from codex_plugin_file_search.walk import walk
+
+if TYPE_CHECKING:
+    from codex_core.kernel import Kernel
+    from codex_core.rpc.connection import Connection
+
+#: The least time between two reports of one query while the walk is still running.
+UPDATE_INTERVAL = 0.1
+#: Entries ranked per worker-thread call, so a newer query is noticed quickly.
+RANK_CHUNK = 4096
+
+UPDATED = "fuzzyFileSearch/sessionUpdated"
+COMPLETED = "fuzzyFileSearch/sessionCompleted"
+
+
+@dataclass
+class Session:
+    """One client's search session: its walk, its entries and its latest query."""
+
+    session_id: str
+    roots: list[str]
+    connection: Connection
+    entries: list[Entry] = field(default_factory=list)
+    query: str = ""
+    generation: int = 0
+    walk_done: threading.Event = field(default_factory=threading.Event)
+    stopped: threading.Event = field(default_factory=threading.Event)
+    changed: anyio.Event = field(default_factory=anyio.Event)
+
+    def update(self, query: str) -> None:
+        self.query = query
+        self.generation += 1
+        self.changed.set()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.changed.set()
+
+    def _walk(self) -> None:
+        for batch in walk(self.roots, self.stopped.is_set):
+            self.entries.extend(batch)
+        self.walk_done.set()
+
+    async def run(self) -> None:
+        """Walk in a thread and report each query until stopped."""
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(self._walk_then_wake)
+            await self._report()
+            tasks.cancel_scope.cancel()
+
+    async def _walk_then_wake(self) -> None:
+        await anyio.to_thread.run_sync(self._walk, abandon_on_cancel=True)
+        self.changed.set()
+
+    def _notify(self, method: str, params: dict[str, Any]) -> None:
+        if not self.stopped.is_set():
+            self.connection.notify(method, params)
+
+    async def _report(self) -> None:
+        while not self.stopped.is_set():
+            generation, text = self.generation, self.query
+            top = TopMatches(Query(text))
+            ranked = 0
+            last_sent: list[dict[str, Any]] | None = None
+            last_time = 0.0
+            while generation == self.generation and not self.stopped.is_set():
+                done = self.walk_done.is_set()
+                available = len(self.entries)
+                while ranked < available and generation == self.generation and text:
+                    chunk = self.entries[ranked : min(available, ranked + RANK_CHUNK)]
+                    await anyio.to_thread.run_sync(top.add, chunk)
+                    ranked += len(chunk)
+                if generation != self.generation or self.stopped.is_set():
+                    break
+                files = top.results(self.roots) if text else []
+                if done:
+                    self._notify(
+                        UPDATED, {"sessionId": self.session_id, "query": text, "files": files}
+                    )
+                    self._notify(COMPLETED, {"sessionId": self.session_id})
+                    await self._wait_for_change(None)
+                    break
+                if text and files != last_sent and time.monotonic() - last_time >= UPDATE_INTERVAL:
+                    self._notify(
+                        UPDATED, {"sessionId": self.session_id, "query": text, "files": files}
+                    )
+                    last_sent, last_time = files, time.monotonic()
+                await self._wait_for_change(UPDATE_INTERVAL)
+
+    async def _wait_for_change(self, timeout: float | None) -> None:
+        """Until a new query, a stop, the walk's end, or ``timeout`` (for new entries)."""
+        with anyio.move_on_after(timeout if timeout is not None else float("inf")):
+            await self.changed.wait()
+        if self.changed.is_set():
+            self.changed = anyio.Event()
+
+
+class Sessions:
+    """Every client's sessions, by connection and session id."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.by_connection: dict[int, dict[str, Session]] = {}
+
+    def start(self, connection: Connection, session_id: str, roots: list[str]) -> None:
+        """Start (or replace) a session; its walk and reports run as a kernel service task."""
+        own = self.by_connection.get(connection.id)
+        if own is None:
+            own = self.by_connection[connection.id] = {}
+            self.kernel.start_soon(self._forget_when_gone, connection, service=True)
+        previous = own.pop(session_id, None)
+        if previous is not None:
+            previous.stop()
+        session = Session(session_id, roots, connection)
+        own[session_id] = session
+        self.kernel.start_soon(session.run, name=f"fuzzy file search {session_id}", service=True)
+
+    def get(self, connection: Connection, session_id: str) -> Session | None:
+        return self.by_connection.get(connection.id, {}).get(session_id)
+
+    def stop(self, connection: Connection, session_id: str) -> None:
+        session = self.by_connection.get(connection.id, {}).pop(session_id, None)
+        if session is not None:
+            session.stop()
+
+    async def _forget_when_gone(self, connection: Connection) -> None:
+        await connection.wait_input_ended()
+        for session in self.by_connection.pop(connection.id, {}).values():
+            session.stop()

@@ -237,14 +237,14 @@ def fuzzy_match(needle: str, chars: str, bonuses: list[int]) -> tuple[int, list[
         gap_at = -1
         for j in range(i, width):
             if j >= 2:
+                # Scores are unsigned in nucleo: a long gap costs down to zero, not below.
                 if gap_best is not None:
-                    gap_best -= PENALTY_GAP_EXTENSION
+                    gap_best = max(gap_best - PENALTY_GAP_EXTENSION, 0)
                 candidate = score[j - 2]
-                if candidate is not None and (
-                    gap_best is None or candidate - PENALTY_GAP_START > gap_best
-                ):
-                    gap_best = candidate - PENALTY_GAP_START
-                    gap_at = j - 2
+                if candidate is not None:
+                    candidate = max(candidate - PENALTY_GAP_START, 0)
+                    if gap_best is None or candidate > gap_best:
+                        gap_best, gap_at = candidate, j - 2
             if chars[j] != char:
                 continue
             bonus = bonuses[j]

@@ -4,9 +4,10 @@ On top of the matcher's score the official server ranks by what a person typing 
 means, in tiers worth 2^16 each (larger than any path score):
 
 - a file whose *name* alone matches a plain fuzzy query is scored on its name, plus one tier;
-- a file or directory whose name *is* the query (ignoring case) gets two tiers more;
-- anything else (directories whose name merely matches, queries using the atom syntax, matches
-  that need the directories) is scored on its whole relative path.
+- a file whose name *is* the query (ignoring case) gets two tiers more, and so does one
+  directory so named (the shortest path; it is scored on its name);
+- anything else (other directories, queries using the atom syntax, matches that need the
+  directories) is scored on its whole relative path.
 
 The best ``MATCH_LIMIT`` are kept (ties at the cut go to the shorter path, as nucleo's order
 does) and sent by descending score, then ascending path.
@@ -60,35 +61,54 @@ class Query:
         self.name_needle = self.atoms[0].needle if plain and not self.atoms[0].negative else None
 
     def score(self, entry: Entry) -> Match | None:
-        path = entry.path
+        """The match of a file (name tiers included) or of a directory (by its whole path)."""
         needle = self.name_needle
-        if needle is not None:
+        if needle is not None and not entry.is_dir:
             name = Haystack(entry.name)
-            exact = name.chars == needle or name.folded == needle
-            if exact or not entry.is_dir:
-                on_name = match_atoms(self.atoms, name)
-                if on_name is not None:
-                    bonus = (EXACT_NAME_BONUS if exact else 0) + (
-                        0 if entry.is_dir else NAME_MATCH_BONUS
-                    )
-                    offset = len(path) - len(name.text)
-                    indices = [offset + index for index in on_name[1]]
-                    return Match(entry, on_name[0] + bonus, indices)
-        found = match_atoms(self.atoms, Haystack(path))
+            on_name = match_atoms(self.atoms, name)
+            if on_name is not None:
+                exact = needle in (name.chars, name.folded)
+                bonus = NAME_MATCH_BONUS + (EXACT_NAME_BONUS if exact else 0)
+                return self._on_name(entry, on_name, bonus)
+        found = match_atoms(self.atoms, Haystack(entry.path))
         if found is None:
             return None
         return Match(entry, found[0], found[1])
 
+    def named_directory(self, entry: Entry) -> Match | None:
+        """A directory whose name is the query, scored on its name with the exact-name tier."""
+        needle = self.name_needle
+        if needle is None or not entry.is_dir:
+            return None
+        name = Haystack(entry.name)
+        if needle not in (name.chars, name.folded):
+            return None
+        on_name = match_atoms(self.atoms, name)
+        return None if on_name is None else self._on_name(entry, on_name, EXACT_NAME_BONUS)
+
+    @staticmethod
+    def _on_name(entry: Entry, on_name: tuple[int, list[int]], bonus: int) -> Match:
+        offset = len(entry.path) - len(entry.name)
+        return Match(entry, on_name[0] + bonus, [offset + index for index in on_name[1]])
+
+
+def _shorter(found: Match) -> tuple[int, str]:
+    return len(found.entry.path), found.entry.path
+
 
 class TopMatches:
-    """The best ``limit`` matches seen so far, fed in batches as the walk finds entries."""
+    """The best ``limit`` matches seen so far, fed in batches as the walk finds entries.
+
+    Of the directories named exactly as the query, only one is lifted to the exact-name tier
+    (the shortest path), as the official server does; the others rank by their whole path.
+    """
 
     def __init__(self, query: Query, limit: int = MATCH_LIMIT) -> None:
         self.query = query
         self.limit = limit
         self.heap: list[tuple[int, int, int, Match]] = []
+        self.named_directory: Match | None = None
         self.seen = 0
-        self.total = 0
 
     def add(self, entries: Iterable[Entry]) -> None:
         heap = self.heap
@@ -97,7 +117,12 @@ class TopMatches:
             found = self.query.score(entry)
             if found is None:
                 continue
-            self.total += 1
+            if entry.is_dir:
+                named = self.query.named_directory(entry)
+                if named is not None and (
+                    self.named_directory is None or _shorter(named) < _shorter(self.named_directory)
+                ):
+                    self.named_directory = named
             key = (found.score, -len(entry.path), -self.seen, found)
             if len(heap) < self.limit:
                 heapq.heappush(heap, key)
@@ -106,7 +131,11 @@ class TopMatches:
 
     def results(self, roots: list[str]) -> list[dict[str, Any]]:
         """The wire results, best first."""
-        ordered = sorted((item[3] for item in self.heap), key=lambda m: (-m.score, m.entry.path))
+        kept = [item[3] for item in sorted(self.heap, reverse=True)]
+        named = self.named_directory
+        if named is not None:
+            kept = [named, *(found for found in kept if found.entry != named.entry)]
+        ordered = sorted(kept[: self.limit], key=lambda m: (-m.score, m.entry.path))
         return [to_wire(found, roots) for found in ordered]
 
 

@@ -96,32 +96,49 @@ def strip_accent(char: str) -> str:
     return base if base.isascii() else char
 
 
+#: Classes of the ASCII characters, and bonuses by (previous class, class): a table lookup
+#: per character instead of two calls, since every candidate path goes through them.
+_ASCII_CLASSES = [char_class(chr(code)) for code in range(128)]
+_BONUSES = [[bonus_for(previous, current) for current in range(7)] for previous in range(7)]
+
+
+def bonuses_of(text: str) -> list[int]:
+    """The bonus each character of ``text`` earns where it stands."""
+    if text.isascii():
+        classes = [_ASCII_CLASSES[ord(char)] for char in text]
+    else:
+        classes = [char_class(char) for char in text]
+    previous = [DELIMITER, *classes]
+    return [_BONUSES[before][current] for before, current in zip(previous, classes, strict=False)]
+
+
 class Haystack:
-    """A path prepared once for every atom: lowered characters and per-position bonuses.
+    """A path prepared for every atom: lowered characters and, once one matches, bonuses.
 
     ``folded`` also strips accents; an atom uses it unless its needle has accents itself
     (nucleo's "smart" normalization: typing ``é`` asks for ``é``).
     """
 
-    __slots__ = ("_folded", "bonuses", "chars", "text")
+    __slots__ = ("_bonuses", "_folded", "chars", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.chars = text.lower() if text.isascii() else "".join(lower(c) for c in text)
-        self._folded: str | None = self.chars if text.isascii() else None
-        bonuses = []
-        previous = DELIMITER
-        for char in text:
-            current = char_class(char)
-            bonuses.append(bonus_for(previous, current))
-            previous = current
-        self.bonuses = bonuses
+        ascii_only = text.isascii()
+        self.chars = text.lower() if ascii_only else "".join(lower(c) for c in text)
+        self._folded: str | None = self.chars if ascii_only else None
+        self._bonuses: list[int] | None = None
 
     @property
     def folded(self) -> str:
         if self._folded is None:
             self._folded = "".join(strip_accent(c) for c in self.chars)
         return self._folded
+
+    @property
+    def bonuses(self) -> list[int]:
+        if self._bonuses is None:
+            self._bonuses = bonuses_of(self.text)
+        return self._bonuses
 
 
 class Kind(Enum):
@@ -145,7 +162,11 @@ class Atom:
         """Score and matched positions, or ``None`` when ``haystack`` does not match."""
         chars = haystack.folded if self.normalize else haystack.chars
         if self.kind is Kind.FUZZY:
+            if not is_subsequence(self.needle, chars):
+                return None
             return fuzzy_match(self.needle, chars, haystack.bonuses)
+        if self.needle not in chars:
+            return None
         return contiguous_match(self.needle, chars, haystack.bonuses, self.kind)
 
 
@@ -213,9 +234,21 @@ def is_subsequence(needle: str, chars: str) -> bool:
 
 
 def fuzzy_match(needle: str, chars: str, bonuses: list[int]) -> tuple[int, list[int]] | None:
-    """The best alignment of ``needle`` in order within ``chars`` (nucleo's optimal match)."""
-    if not is_subsequence(needle, chars):
-        return None
+    """The best alignment of ``needle`` in order within ``chars`` (nucleo's optimal match).
+
+    The caller has checked that ``needle`` is a subsequence of ``chars``.
+    """
+    # No alignment starts before the first occurrence of the first character or ends after
+    # the last occurrence of the last one: score that window only.
+    start = chars.find(needle[0])
+    stop = chars.rfind(needle[-1]) + 1
+    if start > 0 or stop < len(chars):
+        found = (
+            fuzzy_match(needle, chars[start:stop], bonuses[start:stop]) if start < stop else None
+        )
+        if found is None:
+            return None
+        return found[0], [start + index for index in found[1]]
     width = len(chars)
     first = needle[0]
     # score[j]: best score with the current needle character matched at j; run[j]: the bonus

@@ -60,8 +60,12 @@ class Query:
         plain = len(self.atoms) == 1 and self.atoms[0].kind is Kind.FUZZY
         self.name_needle = self.atoms[0].needle if plain and not self.atoms[0].negative else None
 
-    def score(self, entry: Entry) -> Match | None:
-        """The match of a file (name tiers included) or of a directory (by its whole path)."""
+    def score(self, entry: Entry, floor: int = -1) -> Match | None:
+        """The match of a file (name tiers included) or of a directory (by its whole path).
+
+        Below ``floor`` (the worst score still kept) a path is not worth scoring: when the
+        kept ones all matched on their names, a match needing the directories cannot rank.
+        """
         needle = self.name_needle
         if needle is not None and not entry.is_dir:
             name = Haystack(entry.name)
@@ -70,6 +74,8 @@ class Query:
                 exact = needle in (name.chars, name.folded)
                 bonus = NAME_MATCH_BONUS + (EXACT_NAME_BONUS if exact else 0)
                 return self._on_name(entry, on_name, bonus)
+        if floor >= TIER:
+            return None
         found = match_atoms(self.atoms, Haystack(entry.path))
         if found is None:
             return None
@@ -114,15 +120,16 @@ class TopMatches:
         heap = self.heap
         for entry in entries:
             self.seen += 1
-            found = self.query.score(entry)
-            if found is None:
-                continue
+            floor = heap[0][0] if len(heap) >= self.limit else -1
+            found = self.query.score(entry, floor)
             if entry.is_dir:
                 named = self.query.named_directory(entry)
                 if named is not None and (
                     self.named_directory is None or _shorter(named) < _shorter(self.named_directory)
                 ):
                     self.named_directory = named
+            if found is None:
+                continue
             key = (found.score, -len(entry.path), -self.seen, found)
             if len(heap) < self.limit:
                 heapq.heappush(heap, key)

@@ -88,7 +88,7 @@ def parent_frames(root: str) -> list[Frame]:
 def _decides(spec: GitIgnoreSpec | None, directory: str, path: str, is_dir: bool) -> bool | None:
     if spec is None:
         return None
-    relative = os.path.relpath(path, directory)
+    relative = path[len(directory.rstrip("/")) + 1 :]  # paths below ``directory`` by making
     return spec.check_file(relative + "/" if is_dir else relative).include
 
 

@@ -1,0 +1,236 @@
+"""fuzzyFileSearch and its session API, ours against the official server, value by value.
+
+Both servers search the same temporary tree (names with camelCase, separators, accents,
+spaces; directories named as the query; ``.gitignore`` inside a repository, ``.ignore``,
+hidden files, symbolic links including a loop and a dangling one; nested roots), for queries
+that exercise each scoring rule and nucleo's atom syntax. Results must be identical: roots,
+paths, match types, names, scores, highlight indices and order.
+
+The trees stay under 50 matches per query: beyond the limit, the official server keeps an
+arbitrary subset of the results tied at the cut (it walks in parallel; two runs differ),
+which no value comparison can follow.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codex_core.testing.pytest_plugin import StdioServer, server_command
+from codex_core.testing.reference import reference_server_command
+
+REFERENCE = reference_server_command()
+
+pytestmark = pytest.mark.skipif(
+    REFERENCE is None,
+    reason="the official server is not installed (python -m codex_core.testing.reference)",
+)
+
+PATHS = [
+    "src/sxrxc.txt",
+    "abc/abc.txt",
+    "a/b.txt",
+    "main",
+    "x/main/y.txt",
+    "src/main.py",
+    "lib/Main.java",
+    "docs/mainly.md",
+    "fooBar.ts",
+    "foo_bar.ts",
+    "foo bar.ts",
+    "café.txt",
+    "deep/er/still/main_test.py",
+    "ignored/keep.txt",
+    "node_modules/pkg/index.js",
+    "sub/.gitignore",
+    "sub/a.log",
+    "sub/b.txt",
+    ".git/HEAD",
+    ".hidden/secret_main.rs",
+    "banana.txt",
+    "aaa/aa/a.txt",
+    "CamelCaseFile.rs",
+    "test_utils/v2_api.py",
+    "README.md",
+    "src/components/Button.tsx",
+    "src/components/button-group.tsx",
+    "pkg/mod-1/x9.go",
+    "README2/config2/fooBar/indexindex.rs",
+    "zz/main/k.txt",
+    "emptydir/main/z.txt",
+]
+
+QUERIES = [
+    "main",
+    "MaIn",
+    "main.py",
+    "mainpy",
+    "src",
+    "abc",
+    "ab",
+    "fb",
+    "foo bar",
+    "er st",
+    "^src",
+    "py$",
+    "^main$",
+    "'main",
+    "!main !a !e",
+    "cafe",
+    "café",
+    "log",
+    "index",
+    "keep",
+    "HEAD",
+    "gitignore",
+    "sub",
+    "linked",
+    "a",
+    "an",
+    "aa",
+    "btn",
+    "button",
+    "ccf",
+    "v2",
+    "x9",
+    "rdm",
+    "s/c/b",
+    "main.rs",
+    "secret",
+    "loop",
+    "dangling",
+    "zzzz",
+    "",
+]
+
+
+def make_tree(tree: Path) -> None:
+    for relative in PATHS:
+        path = tree / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    (tree / "sub" / ".gitignore").write_text("*.log\n")
+    (tree / ".gitignore").write_text("ignored/\nnode_modules\n")
+    (tree / ".ignore").write_text("docs/\n")
+    os.symlink(tree / "src", tree / "linked")
+    os.symlink(tree, tree / "abc" / "loop")
+    os.symlink(tree / "missing", tree / "dangling")
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("file-search") / "tree"
+    root.mkdir()
+    make_tree(root)
+    return root
+
+
+def start(argv: list[str], tmp_path: Path, name: str, **capabilities: Any) -> StdioServer:
+    home = tmp_path / name
+    home.mkdir(exist_ok=True)
+    server = StdioServer(argv, {**os.environ, "CODEX_HOME": str(home)}, tmp_path)
+    server.initialize(**capabilities)
+    return server
+
+
+def both(tmp_path: Path, **capabilities: Any) -> list[StdioServer]:
+    assert REFERENCE is not None
+    return [
+        start(server_command(), tmp_path, "ours", **capabilities),
+        start(REFERENCE, tmp_path, "reference", **capabilities),
+    ]
+
+
+def test_searches_match_the_reference(tree: Path, tmp_path: Path) -> None:
+    ours, reference = both(tmp_path)
+    try:
+        requests: list[tuple[str, list[str]]] = [(query, [str(tree)]) for query in QUERIES]
+        requests += [
+            ("main", [str(tree), str(tree / "src")]),
+            ("main", [str(tree / "src"), str(tree)]),
+            ("b", [str(tree / "sub")]),  # the repository's rules above the root
+            ("abc", [str(tree / "abc" / "abc.txt")]),
+            ("main", [str(tree / "missing")]),
+            ("main", []),
+        ]
+        for query, roots in requests:
+            params = {"query": query, "roots": roots}
+            expected = reference.result("fuzzyFileSearch", params, timeout=30)
+            assert ours.result("fuzzyFileSearch", params, timeout=30) == expected, params
+    finally:
+        ours.close()
+        reference.close()
+
+
+BAD_REQUESTS: list[tuple[str, Any]] = [
+    ("fuzzyFileSearch", {"roots": []}),
+    ("fuzzyFileSearch", {"query": 3, "roots": []}),
+    ("fuzzyFileSearch", {"query": "a", "roots": "x"}),
+    ("fuzzyFileSearch/sessionStart", {"sessionId": "", "roots": ["/"]}),
+    ("fuzzyFileSearch/sessionStart", {"sessionId": "s", "roots": []}),
+    ("fuzzyFileSearch/sessionStart", {"sessionId": "s", "roots": "x"}),
+    ("fuzzyFileSearch/sessionStart", {"sessionId": "s"}),
+    ("fuzzyFileSearch/sessionUpdate", {"sessionId": "unknown", "query": "a"}),
+    ("fuzzyFileSearch/sessionUpdate", {"sessionId": "unknown"}),
+    ("fuzzyFileSearch/sessionStop", {"sessionId": 5}),
+    ("fuzzyFileSearch/sessionStop", {"sessionId": "unknown"}),
+]
+
+
+@pytest.mark.parametrize("experimental", [True, False])
+def test_errors_match_the_reference(tmp_path: Path, experimental: bool) -> None:
+    servers = both(tmp_path, experimentalApi=True) if experimental else both(tmp_path)
+    try:
+        answers = [
+            [{k: v for k, v in server.request(m, p).items() if k != "id"} for m, p in BAD_REQUESTS]
+            for server in servers
+        ]
+    finally:
+        for server in servers:
+            server.close()
+    for request, ours, expected in zip(BAD_REQUESTS, *answers, strict=True):
+        assert ours == expected, request
+
+
+def session_step(server: StdioServer, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A session request's answer and what it reports: the last ``sessionUpdated`` before the
+    session's ``sessionCompleted`` (waited for), and whether anything else followed."""
+    answer = server.result(method, params)
+    server.wait_notification("fuzzyFileSearch/sessionCompleted", timeout=30)
+    server.barrier()
+    updates = [n["params"] for n in server.notifications if n["method"].endswith("Updated")]
+    server.notifications.clear()
+    return {"answer": answer, "last update": updates[-1] if updates else None}
+
+
+def test_sessions_match_the_reference(tree: Path, tmp_path: Path) -> None:
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("fuzzyFileSearch/sessionStart", {"sessionId": "s", "roots": [str(tree)]}),
+        ("fuzzyFileSearch/sessionUpdate", {"sessionId": "s", "query": "main"}),
+        ("fuzzyFileSearch/sessionUpdate", {"sessionId": "s", "query": "main"}),
+        ("fuzzyFileSearch/sessionUpdate", {"sessionId": "s", "query": "s/c/b"}),
+        ("fuzzyFileSearch/sessionUpdate", {"sessionId": "s", "query": ""}),
+        ("fuzzyFileSearch/sessionUpdate", {"sessionId": "s", "query": "zzzz"}),
+        ("fuzzyFileSearch/sessionStart", {"sessionId": "s", "roots": [str(tree / "src")]}),
+        ("fuzzyFileSearch/sessionUpdate", {"sessionId": "s", "query": "main"}),
+        ("fuzzyFileSearch/sessionStart", {"sessionId": "m", "roots": [str(tree / "missing")]}),
+    ]
+    servers = both(tmp_path, experimentalApi=True)
+    try:
+        seen = [[session_step(server, m, p) for m, p in steps] for server in servers]
+        for server in servers:
+            assert server.result("fuzzyFileSearch/sessionStop", {"sessionId": "s"}) == {}
+            server.barrier()
+        stopped = [
+            [n for n in server.notifications if n["method"].startswith("fuzzyFileSearch/")]
+            for server in servers
+        ]
+    finally:
+        for server in servers:
+            server.close()
+    for step, ours, expected in zip(steps, *seen, strict=True):
+        assert ours == expected, step
+    assert stopped[0] == stopped[1] == []

@@ -20,7 +20,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from codex_plugin_file_search.matching import Atom, Haystack, Kind, match_atoms, parse_query
+from codex_plugin_file_search.matching import (
+    Atom,
+    Haystack,
+    Kind,
+    is_subsequence,
+    match_atoms,
+    parse_query,
+    strip_accent,
+)
 
 #: How many results a search returns.
 MATCH_LIMIT = 50
@@ -59,6 +67,26 @@ class Query:
         # Name tiers apply to a single plain fuzzy atom, the way people type file names.
         plain = len(self.atoms) == 1 and self.atoms[0].kind is Kind.FUZZY
         self.name_needle = self.atoms[0].needle if plain and not self.atoms[0].negative else None
+        self.fold_accents = plain and self.atoms[0].normalize
+
+    def may_match(self, entry: Entry) -> bool:
+        """For a plain query, whether the path holds the needle in order (cheap, and implied
+        by any match); other queries are not pre-checked."""
+        needle = self.name_needle
+        if needle is None:
+            return True
+        path = entry.path.lower()
+        if self.fold_accents and not path.isascii():
+            path = "".join(strip_accent(char) for char in path)
+        return is_subsequence(needle, path)
+
+    def refines(self, earlier: Query) -> bool:
+        """Whether everything this query matches, ``earlier`` matched too (typing on)."""
+        return (
+            self.name_needle is not None
+            and earlier.name_needle is not None
+            and self.name_needle.startswith(earlier.name_needle)
+        )
 
     def score(self, entry: Entry, floor: int = -1) -> Match | None:
         """The match of a file (name tiers included) or of a directory (by its whole path).
@@ -105,6 +133,9 @@ def _shorter(found: Match) -> tuple[int, str]:
 class TopMatches:
     """The best ``limit`` matches seen so far, fed in batches as the walk finds entries.
 
+    For a plain query it also keeps ``candidates``, every entry that may match: a query
+    typed on from this one only needs to look at those (and at the entries found later).
+
     Of the directories named exactly as the query, only one is lifted to the exact-name tier
     (the shortest path), as the official server does; the others rank by their whole path.
     """
@@ -115,11 +146,16 @@ class TopMatches:
         self.heap: list[tuple[int, int, int, Match]] = []
         self.named_directory: Match | None = None
         self.seen = 0
+        self.candidates: list[Entry] = []
 
     def add(self, entries: Iterable[Entry]) -> None:
         heap = self.heap
+        may_match = self.query.may_match
         for entry in entries:
             self.seen += 1
+            if not may_match(entry):
+                continue
+            self.candidates.append(entry)
             floor = heap[0][0] if len(heap) >= self.limit else -1
             found = self.query.score(entry, floor)
             if entry.is_dir:

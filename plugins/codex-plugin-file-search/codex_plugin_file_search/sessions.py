@@ -81,10 +81,17 @@ class Session:
             self.connection.notify(method, params)
 
     async def _report(self) -> None:
+        previous: TopMatches | None = None
+        previous_ranked = 0
         while not self.stopped.is_set():
             generation, text = self.generation, self.query
             top = TopMatches(Query(text))
             ranked = 0
+            if previous is not None and top.query.refines(previous.query):
+                # Typing on: only what the shorter query could match needs ranking again.
+                await anyio.to_thread.run_sync(top.add, previous.candidates)
+                ranked = previous_ranked
+            previous, previous_ranked = None, 0
             last_sent: list[dict[str, Any]] | None = None
             last_time = 0.0
             while generation == self.generation and not self.stopped.is_set():
@@ -110,6 +117,9 @@ class Session:
                     )
                     last_sent, last_time = files, time.monotonic()
                 await self._wait_for_change(UPDATE_INTERVAL)
+            if text:
+                # Its candidates cover exactly the first ``ranked`` entries.
+                previous, previous_ranked = top, ranked
 
     async def _wait_for_change(self, timeout: float | None) -> None:
         """Until a new query, a stop, the walk's end, or ``timeout`` (for new entries)."""

@@ -16,7 +16,7 @@ does) and sent by descending score, then ascending path.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,6 @@ from codex_plugin_file_search.matching import (
     Atom,
     Haystack,
     Kind,
-    is_subsequence,
     match_atoms,
     parse_query,
     strip_accent,
@@ -68,17 +67,32 @@ class Query:
         plain = len(self.atoms) == 1 and self.atoms[0].kind is Kind.FUZZY
         self.name_needle = self.atoms[0].needle if plain and not self.atoms[0].negative else None
         self.fold_accents = plain and self.atoms[0].normalize
+        # Possessive runs up to each needle character: a linear subsequence test.
+        self._prefilter = (
+            None
+            if self.name_needle is None
+            else re.compile(
+                "".join(f"[^{re.escape(char)}]*+{re.escape(char)}" for char in self.name_needle),
+                re.DOTALL,
+            )
+        )
 
-    def may_match(self, entry: Entry) -> bool:
-        """For a plain query, whether the path holds the needle in order (cheap, and implied
-        by any match); other queries are not pre-checked."""
-        needle = self.name_needle
-        if needle is None:
-            return True
-        path = entry.path.lower()
-        if self.fold_accents and not path.isascii():
-            path = "".join(strip_accent(char) for char in path)
-        return is_subsequence(needle, path)
+    def may_match(self, entries: list[Entry]) -> list[Entry]:
+        """For a plain query, the entries whose path holds the needle in order (implied by any
+        match, and checked by one regular expression per path, in C); others all pass."""
+        pattern = self._prefilter
+        if pattern is None:
+            return entries
+        matcher = pattern.match
+        lines = self._fold("\n".join(entry.path for entry in entries).lower()).split("\n")
+        if len(lines) != len(entries):  # a name with a newline in it: one path at a time
+            return [entry for entry in entries if matcher(self._fold(entry.path.lower()))]
+        return [entry for entry, line in zip(entries, lines, strict=True) if matcher(line)]
+
+    def _fold(self, text: str) -> str:
+        if self.fold_accents and not text.isascii():
+            return "".join(strip_accent(char) for char in text)
+        return text
 
     def refines(self, earlier: Query) -> bool:
         """Whether everything this query matches, ``earlier`` matched too (typing on)."""
@@ -148,14 +162,14 @@ class TopMatches:
         self.seen = 0
         self.candidates: list[Entry] = []
 
-    def add(self, entries: Iterable[Entry]) -> None:
+    def add(self, entries: list[Entry]) -> None:
         heap = self.heap
-        may_match = self.query.may_match
-        for entry in entries:
-            self.seen += 1
-            if not may_match(entry):
-                continue
-            self.candidates.append(entry)
+        entries = list(entries)
+        first = self.seen
+        self.seen += len(entries)
+        candidates = self.query.may_match(entries)
+        self.candidates.extend(candidates)
+        for order, entry in enumerate(candidates, first):
             floor = heap[0][0] if len(heap) >= self.limit else -1
             found = self.query.score(entry, floor)
             if entry.is_dir:
@@ -166,7 +180,7 @@ class TopMatches:
                     self.named_directory = named
             if found is None:
                 continue
-            key = (found.score, -len(entry.path), -self.seen, found)
+            key = (found.score, -len(entry.path), -order, found)
             if len(heap) < self.limit:
                 heapq.heappush(heap, key)
             elif key[:3] > heap[0][:3]:

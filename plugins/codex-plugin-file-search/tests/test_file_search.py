@@ -282,3 +282,8 @@ def test_session_errors(server: StdioServer, codex_server_factory: ServerFactory
             "code": -32600,
             "message": f"{method} requires experimentalApi capability",
         }
+
+
+def test_a_newline_in_a_name_is_just_a_character(server: StdioServer, tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "tree", ["ma\nin.txt", "other.txt"])
+    assert [f["path"] for f in search(server, "main", tree)] == ["ma\nin.txt"]

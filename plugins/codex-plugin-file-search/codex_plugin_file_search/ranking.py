@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from codex_plugin_file_search.matching import (
     Atom,
@@ -37,9 +37,9 @@ NAME_MATCH_BONUS = TIER
 EXACT_NAME_BONUS = 2 * TIER
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A file or directory found under root number ``root``, by its relative path."""
+class Entry(NamedTuple):
+    """A file or directory found under root number ``root``, by its relative path (a tuple:
+    a walk makes one per file, and a tuple is the cheapest object to make)."""
 
     root: int
     path: str

@@ -93,7 +93,9 @@ def _decides(spec: GitIgnoreSpec | None, directory: str, path: str, is_dir: bool
 
 
 def is_ignored(frames: list[Frame], path: str, is_dir: bool) -> bool:
-    """Whether the rules in ``frames`` (outermost first) hide ``path``."""
+    """Whether the rules in ``frames`` (outermost first, only those with rules) hide ``path``."""
+    if not frames:
+        return False
     for frame in reversed(frames):
         decided = _decides(frame.ignore, frame.directory, path, is_dir)
         if decided is not None:
@@ -120,7 +122,11 @@ def walk_root(root: str) -> Iterator[tuple[str, bool]]:
         yield root, False
         return
     yield root, True
-    frames = parent_frames(root)
+    frames = [
+        frame
+        for frame in parent_frames(root)
+        if frame.ignore or frame.gitignore or frame.exclude or frame.is_repository
+    ]
     in_repository = any(frame.is_repository for frame in frames)
     # Depth first; each stack item is a directory, its frames and the directories above it.
     stack: list[tuple[str, list[Frame], frozenset[tuple[int, int]]]] = [
@@ -129,7 +135,8 @@ def walk_root(root: str) -> Iterator[tuple[str, bool]]:
     while stack:
         directory, above, visiting = stack.pop()
         frame = frame_for(directory, in_repository or any(f.is_repository for f in above))
-        rules = [*above, frame]
+        has_rules = frame.ignore or frame.gitignore or frame.exclude or frame.is_repository
+        rules = [*above, frame] if has_rules else above
         try:
             with os.scandir(directory) as listing:
                 children = sorted(listing, key=lambda child: child.name)
@@ -158,30 +165,36 @@ def walk_root(root: str) -> Iterator[tuple[str, bool]]:
         stack.extend(reversed(subdirectories))
 
 
-def owning_root(path: str, roots: list[str]) -> tuple[int, str] | None:
-    """The deepest root containing ``path`` (the first of equals) and the path below it."""
+def owning_root(path: str, roots: list[tuple[str, str, int]]) -> tuple[int, str] | None:
+    """The deepest root containing ``path`` (the first of equals) and the path below it;
+    ``roots`` are (root, root with a trailing slash, depth)."""
     best: tuple[int, str] | None = None
     best_depth = -1
-    for index, root in enumerate(roots):
-        if path == root:
-            relative = ""
-        elif path.startswith(root.rstrip("/") + "/"):
-            relative = path[len(root.rstrip("/")) + 1 :]
-        else:
+    for index, (root, prefix, depth) in enumerate(roots):
+        if depth <= best_depth:
             continue
-        depth = len([part for part in root.split("/") if part])
-        if depth > best_depth:
-            best, best_depth = (index, relative), depth
+        if path == root:
+            best, best_depth = (index, ""), depth
+        elif path.startswith(prefix):
+            best, best_depth = (index, path[len(prefix) :]), depth
     return best
 
 
 def walk(roots: list[str], cancelled: Callable[[], bool]) -> Iterator[list[Entry]]:
     """Every entry under ``roots``, in batches, until ``cancelled()`` says stop."""
     absolute = [os.path.normpath(os.path.abspath(root)) for root in roots]
+    described = [
+        (root, root.rstrip("/") + "/", len([part for part in root.split("/") if part]))
+        for root in absolute
+    ]
     batch: list[Entry] = []
-    for root in absolute:
+    for index, root in enumerate(absolute):
+        prefix = described[index][1]
         for path, is_dir in walk_root(root):
-            owner = owning_root(path, absolute)
+            if len(described) == 1:  # one root owns everything below it
+                owner: tuple[int, str] | None = (0, path[len(prefix) :] if path != root else "")
+            else:
+                owner = owning_root(path, described)
             if owner is not None:
                 batch.append(Entry(owner[0], owner[1], is_dir))
             if len(batch) >= BATCH:

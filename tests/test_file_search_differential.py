@@ -196,14 +196,29 @@ def test_errors_match_the_reference(tmp_path: Path, experimental: bool) -> None:
 
 
 def session_step(server: StdioServer, method: str, params: dict[str, Any]) -> dict[str, Any]:
-    """A session request's answer and what it reports: the last ``sessionUpdated`` before the
-    session's ``sessionCompleted`` (waited for), and whether anything else followed."""
+    """A session request's answer and what it reports: the last ``sessionUpdated`` for the
+    session's query, once that and a ``sessionCompleted`` have both arrived (the official
+    server sends them from separate tasks, in either order)."""
     answer = server.result(method, params)
-    server.wait_notification("fuzzyFileSearch/sessionCompleted", timeout=30)
+    query = params.get("query", "")
+
+    def reported() -> bool:
+        methods = {n["method"] for n in server.notifications}
+        updated = any(
+            n["method"].endswith("sessionUpdated") and n["params"]["query"] == query
+            for n in server.notifications
+        )
+        return updated and "fuzzyFileSearch/sessionCompleted" in methods
+
+    server.wait_until(reported, timeout=30, what=f"{method} reported")
     server.barrier()
-    updates = [n["params"] for n in server.notifications if n["method"].endswith("Updated")]
+    updates = [
+        n["params"]
+        for n in server.notifications
+        if n["method"].endswith("sessionUpdated") and n["params"]["query"] == query
+    ]
     server.notifications.clear()
-    return {"answer": answer, "last update": updates[-1] if updates else None}
+    return {"answer": answer, "last update": updates[-1]}
 
 
 def test_sessions_match_the_reference(tree: Path, tmp_path: Path) -> None:

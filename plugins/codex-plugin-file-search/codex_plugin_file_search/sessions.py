@@ -2,11 +2,13 @@
 
 ``fuzzyFileSearch/sessionStart`` starts walking the roots at once, keeping every entry found;
 ``sessionUpdate`` swaps the query. The session's task ranks the entries found so far, then
-the new ones as the walk brings them, sending ``fuzzyFileSearch/sessionUpdated`` when the best
-results change (at most every ``UPDATE_INTERVAL`` while the walk runs) and, once the walk is
-over and every entry is ranked, a last ``sessionUpdated`` and ``sessionCompleted``. A newer
-query abandons the ranking of the older one, which is never reported again. An empty query
-reports no files. ``sessionStop`` (or the client leaving) ends the walk and the reports.
+the new ones as the walk brings them, sending ``fuzzyFileSearch/sessionUpdated`` when the
+best results change (at most every ``UPDATE_INTERVAL`` while the walk or a ranking runs)
+and, once the walk is over and every entry is ranked, a last ``sessionUpdated`` and
+``sessionCompleted``. A newer query abandons the ranking of the older one, which is never
+reported again; a query typed on from the previous one ranks only that one's candidates. An
+empty query reports no files. ``sessionStop`` (or the client leaving) ends the walk and the
+reports.
 
 Walking and ranking run in worker threads; the event loop only hands over batches.
 """
@@ -76,7 +78,7 @@ class Session:
         await anyio.to_thread.run_sync(self._walk, abandon_on_cancel=True)
         self.changed.set()
 
-    def _notify(self, method: str, params: dict[str, Any]) -> None:
+    def notify(self, method: str, params: dict[str, Any]) -> None:
         if not self.stopped.is_set():
             self.connection.notify(method, params)
 
@@ -92,8 +94,7 @@ class Session:
                 await anyio.to_thread.run_sync(top.add, previous.candidates)
                 ranked = previous_ranked
             previous, previous_ranked = None, 0
-            last_sent: list[dict[str, Any]] | None = None
-            last_time = 0.0
+            progress = Progress(self, text, time.monotonic())
             while generation == self.generation and not self.stopped.is_set():
                 done = self.walk_done.is_set()
                 available = len(self.entries)
@@ -101,21 +102,19 @@ class Session:
                     chunk = self.entries[ranked : min(available, ranked + RANK_CHUNK)]
                     await anyio.to_thread.run_sync(top.add, chunk)
                     ranked += len(chunk)
+                    if ranked < available:
+                        progress.report(top)
                 if generation != self.generation or self.stopped.is_set():
                     break
-                files = top.results(self.roots) if text else []
                 if done:
-                    self._notify(
+                    files = top.results(self.roots) if text else []
+                    self.notify(
                         UPDATED, {"sessionId": self.session_id, "query": text, "files": files}
                     )
-                    self._notify(COMPLETED, {"sessionId": self.session_id})
+                    self.notify(COMPLETED, {"sessionId": self.session_id})
                     await self._wait_for_change(None)
                     break
-                if text and files != last_sent and time.monotonic() - last_time >= UPDATE_INTERVAL:
-                    self._notify(
-                        UPDATED, {"sessionId": self.session_id, "query": text, "files": files}
-                    )
-                    last_sent, last_time = files, time.monotonic()
+                progress.report(top)
                 await self._wait_for_change(UPDATE_INTERVAL)
             if text:
                 # Its candidates cover exactly the first ``ranked`` entries.
@@ -161,3 +160,24 @@ class Sessions:
         await connection.wait_input_ended()
         for session in self.by_connection.pop(connection.id, {}).values():
             session.stop()
+
+
+@dataclass
+class Progress:
+    """The partial reports of one query: its best results so far, when they changed, at most
+    every ``UPDATE_INTERVAL`` (the first one that long after the query came)."""
+
+    session: Session
+    query: str
+    last_time: float
+    last_sent: list[dict[str, Any]] | None = None
+
+    def report(self, top: TopMatches) -> None:
+        if not self.query or time.monotonic() - self.last_time < UPDATE_INTERVAL:
+            return
+        files = top.results(self.session.roots)
+        if files != self.last_sent:
+            self.session.notify(
+                UPDATED, {"sessionId": self.session.session_id, "query": self.query, "files": files}
+            )
+            self.last_sent, self.last_time = files, time.monotonic()

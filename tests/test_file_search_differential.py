@@ -249,3 +249,50 @@ def test_sessions_match_the_reference(tree: Path, tmp_path: Path) -> None:
     for step, ours, expected in zip(steps, *seen, strict=True):
         assert ours == expected, step
     assert stopped[0] == stopped[1] == []
+
+
+IGNORE_TREE = [
+    "build/a.txt",
+    "src/build/b.txt",
+    "keep.log",
+    "x.log",
+    "deep/x.log",
+    "nested/.git/HEAD",
+    "nested/n.log",
+    "nested/sub/c.tmp",
+    "d.tmp",
+    "e.bak",
+    "docs/f.md",
+    "docs/g.md",
+    "data/h.csv",
+    "data/keep/i.csv",
+    ".git/info/exclude",
+    "excluded.txt",
+    "z/y/w.txt",
+]
+
+
+def test_ignore_rules_match_the_reference(tmp_path: Path) -> None:
+    """Anchored and negated patterns, per-directory files, a nested repository, the
+    repository's exclude file, ``.ignore``, and a ``.gitignore`` above the repository (which
+    does not apply): every entry either server finds, from several roots."""
+    tree = tmp_path / "outer" / "project"
+    for relative in IGNORE_TREE:
+        path = tree / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    (tree / ".git" / "info" / "exclude").write_text("excluded.txt\n")
+    (tmp_path / "outer" / ".gitignore").write_text("*.bak\n")
+    (tree / ".gitignore").write_text("/build\n*.log\n!keep.log\n*.tmp\ndata/*\n!data/keep/\n")
+    (tree / "docs" / ".gitignore").write_text("g.md\n")
+    (tree / "nested" / ".gitignore").write_text("!*.log\n")
+    (tree / "z" / ".ignore").write_text("y/\n")
+    servers = both(tmp_path)
+    try:
+        for root in (tree, tree / "nested", tree / "docs", tree / "data"):
+            params = {"query": "!zzzqq", "roots": [str(root)]}  # matches every entry
+            ours, expected = (server.result("fuzzyFileSearch", params) for server in servers)
+            assert ours == expected, root
+    finally:
+        for server in servers:
+            server.close()

@@ -61,6 +61,12 @@ PATHS = [
     "README2/config2/fooBar/indexindex.rs",
     "zz/main/k.txt",
     "emptydir/main/z.txt",
+    "x^y.txt",
+    "dollar$.txt",
+    "bang!.md",
+    "q'uote.txt",
+    "back\\slash.txt",
+    "src/ma in.py",
 ]
 
 QUERIES = [
@@ -104,6 +110,20 @@ QUERIES = [
     "dangling",
     "zzzz",
     "",
+    "\\^y",
+    "x\\^",
+    "\\$",
+    "dollar\\$",
+    "r$",
+    "a\\ b",
+    "\\!",
+    "bang!",
+    "q'u",
+    "back\\\\",
+    "ma in",
+    "ma\\ in",
+    "^src$",
+    "  main  ",
 ]
 
 

@@ -3,7 +3,8 @@
 On top of the matcher's score the official server ranks by what a person typing a file name
 means, in tiers worth 2^16 each (larger than any path score):
 
-- a file whose *name* alone matches a plain fuzzy query is scored on its name, plus one tier;
+- a file whose *name* alone matches a plain query (one fuzzy atom typed as is, without atom
+  syntax or escapes) is scored on its name, plus one tier;
 - a file whose name *is* the query (ignoring case) gets two tiers more, and so does one
   directory so named (the shortest path; it is scored on its name);
 - anything else (other directories, queries using the atom syntax, matches that need the
@@ -24,6 +25,7 @@ from codex_plugin_file_search.matching import (
     Atom,
     Haystack,
     Kind,
+    lower,
     match_atoms,
     parse_query,
     strip_accent,
@@ -63,9 +65,16 @@ class Query:
     def __init__(self, text: str) -> None:
         self.text = text
         self.atoms: list[Atom] = parse_query(text)
-        # Name tiers apply to a single plain fuzzy atom, the way people type file names.
-        plain = len(self.atoms) == 1 and self.atoms[0].kind is Kind.FUZZY
-        self.name_needle = self.atoms[0].needle if plain and not self.atoms[0].negative else None
+        # Name tiers apply to a query that is one fuzzy atom written as is, the way people
+        # type file names: no atom syntax, not even an escape.
+        typed = "".join(lower(char) for char in text.strip())
+        plain = (
+            len(self.atoms) == 1
+            and self.atoms[0].kind is Kind.FUZZY
+            and not self.atoms[0].negative
+            and self.atoms[0].needle == typed
+        )
+        self.name_needle = self.atoms[0].needle if plain else None
         self.fold_accents = plain and self.atoms[0].normalize
         # Possessive runs up to each needle character: a linear subsequence test.
         self._prefilter = (

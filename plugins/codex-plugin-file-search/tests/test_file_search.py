@@ -287,3 +287,10 @@ def test_session_errors(server: StdioServer, codex_server_factory: ServerFactory
 def test_a_newline_in_a_name_is_just_a_character(server: StdioServer, tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "tree", ["ma\nin.txt", "other.txt"])
     assert [f["path"] for f in search(server, "main", tree)] == ["ma\nin.txt"]
+
+
+def test_escapes_match_literally_without_name_tiers(server: StdioServer, tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "tree", ["a b.txt", "x^y.txt"])
+    assert brief(search(server, "a\\ b", tree)) == [("a b.txt", "file", 84, [0, 1, 2])]
+    assert brief(search(server, "\\^y", tree)) == [("x^y.txt", "file", 56, [1, 2])]
+    assert brief(search(server, "  x  ", tree)) == [("x^y.txt", "file", 65570, [0])]

@@ -293,4 +293,7 @@ def test_escapes_match_literally_without_name_tiers(server: StdioServer, tmp_pat
     tree = make_tree(tmp_path / "tree", ["a b.txt", "x^y.txt"])
     assert brief(search(server, "a\\ b", tree)) == [("a b.txt", "file", 84, [0, 1, 2])]
     assert brief(search(server, "\\^y", tree)) == [("x^y.txt", "file", 56, [1, 2])]
-    assert brief(search(server, "  x  ", tree)) == [("x^y.txt", "file", 65570, [0])]
+    assert brief(search(server, "  x  ", tree)) == [
+        ("x^y.txt", "file", 65570, [0]),
+        ("a b.txt", "file", 65552, [5]),
+    ]

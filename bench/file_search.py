@@ -172,6 +172,11 @@ def main() -> int:
             "last keystroke → first results ms | → full results ms |",
             "| --- | ---: | ---: | ---: | ---: |",
             *rows,
+            "",
+            "codex-core walks and ranks in Python worker threads (a regular expression picks the "
+            "paths worth scoring, and a query typed on re-ranks only the previous one's "
+            "candidates); the reference walks and matches in native threads (ripgrep's walker, "
+            "nucleo). See docs/plugins/file-search.md.",
         ]
     )
     print(body)

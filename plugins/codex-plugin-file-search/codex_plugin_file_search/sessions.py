@@ -69,10 +69,13 @@ class Session:
 
     async def run(self) -> None:
         """Walk in a thread and report each query until stopped."""
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(self._walk_then_wake)
-            await self._report()
-            tasks.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._walk_then_wake)
+                await self._report()
+                tasks.cancel_scope.cancel()
+        finally:
+            self.stopped.set()  # cancelled (the kernel stopping): the abandoned walk ends too
 
     async def _walk_then_wake(self) -> None:
         await anyio.to_thread.run_sync(self._walk, abandon_on_cancel=True)

@@ -13,13 +13,16 @@ which no value comparison can follow.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from codex_core.testing.pytest_plugin import StdioServer, server_command
+from codex_core.testing.pytest_plugin import StdioServer, WsServer, server_command
 from codex_core.testing.reference import reference_server_command
 
 REFERENCE = reference_server_command()
@@ -316,3 +319,72 @@ def test_ignore_rules_match_the_reference(tmp_path: Path) -> None:
     finally:
         for server in servers:
             server.close()
+
+
+def shared_session_traffic(server: WsServer, tree: Path) -> list[list[dict[str, Any]]]:
+    """Two websocket clients: A starts a session, B (which did not) types in it; what each is
+    sent about it, sorted (the official server sends a report's two notifications from
+    separate tasks, in either order). Its sessions belong to the server, not a client."""
+    with contextlib.ExitStack() as stack:
+        clients = [stack.enter_context(server.connect()) for _ in range(2)]
+        return _shared_session_traffic(clients, tree)
+
+
+def _shared_session_traffic(clients: list[Any], tree: Path) -> list[list[dict[str, Any]]]:
+    seen: list[list[dict[str, Any]]] = [[], []]
+
+    def collect(index: int, until: Callable[[list[dict[str, Any]]], bool]) -> None:
+        while not until(seen[index]):
+            message = json.loads(clients[index].recv(timeout=30))
+            if "fuzzyFileSearch" in json.dumps(message) or "id" in message:
+                message.pop("emittedAtMs", None)
+                seen[index].append(message)
+
+    def completions(messages: list[dict[str, Any]]) -> int:
+        return sum(m.get("method") == "fuzzyFileSearch/sessionCompleted" for m in messages)
+
+    for client in clients:
+        params = {
+            "clientInfo": {"name": "pytest", "title": None, "version": "1"},
+            "capabilities": {"experimentalApi": True},
+        }
+        client.send(json.dumps({"id": 0, "method": "initialize", "params": params}))
+        while "id" not in json.loads(client.recv(timeout=30)):
+            pass
+        client.send(json.dumps({"method": "initialized"}))
+    start = {"sessionId": "shared", "roots": [str(tree)]}
+    clients[0].send(
+        json.dumps({"id": 1, "method": "fuzzyFileSearch/sessionStart", "params": start})
+    )
+    for index in (0, 1):
+        collect(index, lambda messages: completions(messages) >= 1)
+    update = {"sessionId": "shared", "query": "alp"}
+    clients[1].send(
+        json.dumps({"id": 2, "method": "fuzzyFileSearch/sessionUpdate", "params": update})
+    )
+    for index in (0, 1):
+        collect(index, lambda messages: completions(messages) >= 2)
+    return [sorted(messages, key=json.dumps) for messages in seen]
+
+
+def test_sessions_are_shared_between_clients_as_on_the_reference(tmp_path: Path) -> None:
+    pytest.importorskip("codex_plugin_websocket", reason="codex-plugin-websocket provides ws://")
+    assert REFERENCE is not None
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "alpha.txt").write_text("x")
+    traffic = []
+    for name, argv in (
+        ("ours", server_command("--listen", "ws://127.0.0.1:0")),
+        ("reference", [*REFERENCE, "--listen", "ws://127.0.0.1:0"]),
+    ):
+        home = tmp_path / name
+        home.mkdir()
+        server = WsServer(argv, {**os.environ, "CODEX_HOME": str(home)}, tmp_path)
+        try:
+            traffic.append(shared_session_traffic(server, tree))
+        finally:
+            server.stop()
+    assert traffic[0] == traffic[1]
+    # B, which never started it, got the answer to its update and both sessions' reports.
+    assert {"id": 2, "result": {}} in traffic[0][1]

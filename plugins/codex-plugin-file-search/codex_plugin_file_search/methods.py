@@ -28,8 +28,9 @@ class FileSearchMethods:
 
     def __init__(self, kernel: Kernel) -> None:
         self.sessions = Sessions(kernel)
-        #: Running ``fuzzyFileSearch`` requests by (connection, cancellation token).
-        self.pending: dict[tuple[int, str], threading.Event] = {}
+        #: Running ``fuzzyFileSearch`` requests by cancellation token (any client's, as on the
+        #: official server).
+        self.pending: dict[str, threading.Event] = {}
 
     def rpc_methods(self) -> list[RpcMethod]:
         return [
@@ -45,7 +46,7 @@ class FileSearchMethods:
         cancelled = threading.Event()
         key = None
         if params.cancellation_token is not None:
-            key = (ctx.connection.id, params.cancellation_token)
+            key = params.cancellation_token
             earlier = self.pending.get(key)
             if earlier is not None:
                 earlier.set()
@@ -71,13 +72,13 @@ class FileSearchMethods:
                 "failed to start fuzzy file search session: "
                 "at least one search directory is required",
             )
-        self.sessions.start(ctx.connection, params.session_id, list(params.roots))
+        self.sessions.start(params.session_id, list(params.roots))
         return {}
 
     async def session_update(
         self, ctx: RequestContext, params: FuzzyFileSearchSessionUpdateParams
     ) -> dict[str, Any]:
-        session = self.sessions.get(ctx.connection, params.session_id)
+        session = self.sessions.get(params.session_id)
         if session is None:
             raise RpcError(
                 INVALID_REQUEST, f"fuzzy file search session not found: {params.session_id}"
@@ -88,5 +89,5 @@ class FileSearchMethods:
     async def session_stop(
         self, ctx: RequestContext, params: FuzzyFileSearchSessionStopParams
     ) -> dict[str, Any]:
-        self.sessions.stop(ctx.connection, params.session_id)
+        self.sessions.stop(params.session_id)
         return {}

@@ -1,7 +1,7 @@
 """``fuzzyFileSearch``: one walk, one ranking, one answer.
 
-A request naming a ``cancellationToken`` cancels the earlier request of the same client still
-running with that token, which then answers with no files (the official server's behaviour:
+A request naming a ``cancellationToken`` cancels the earlier request still running with that
+token (any client's), which then answers with no files (the official server's behaviour:
 an editor sends each keystroke's search under one token and only wants the latest).
 """
 

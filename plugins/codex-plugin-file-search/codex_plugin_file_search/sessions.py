@@ -7,8 +7,11 @@ best results change (at most every ``UPDATE_INTERVAL`` while the walk or a ranki
 and, once the walk is over and every entry is ranked, a last ``sessionUpdated`` and
 ``sessionCompleted``. A newer query abandons the ranking of the older one, which is never
 reported again; a query typed on from the previous one ranks only that one's candidates. An
-empty query reports no files. ``sessionStop`` (or the client leaving) ends the walk and the
-reports.
+empty query reports no files. ``sessionStop`` ends the walk and the reports.
+
+As on the official server, sessions belong to the server, not to a connection: any client may
+update or stop a session by its id, every client is sent its notifications, and a session
+outlives the client that started it.
 
 Walking and ranking run in worker threads; the event loop only hands over batches.
 """
@@ -28,7 +31,6 @@ from codex_plugin_file_search.walk import walk
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
-    from codex_core.rpc.connection import Connection
 
 #: The least time between two reports of one query while the walk is still running.
 UPDATE_INTERVAL = 0.1
@@ -41,11 +43,11 @@ COMPLETED = "fuzzyFileSearch/sessionCompleted"
 
 @dataclass
 class Session:
-    """One client's search session: its walk, its entries and its latest query."""
+    """One search session: its walk, its entries and its latest query."""
 
     session_id: str
     roots: list[str]
-    connection: Connection
+    kernel: Kernel
     entries: list[Entry] = field(default_factory=list)
     query: str = ""
     generation: int = 0
@@ -83,7 +85,7 @@ class Session:
 
     def notify(self, method: str, params: dict[str, Any]) -> None:
         if not self.stopped.is_set():
-            self.connection.notify(method, params)
+            self.kernel.broadcast(method, params)
 
     async def _report(self) -> None:
         previous: TopMatches | None = None
@@ -132,36 +134,27 @@ class Session:
 
 
 class Sessions:
-    """Every client's sessions, by connection and session id."""
+    """The server's sessions, by id."""
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
-        self.by_connection: dict[int, dict[str, Session]] = {}
+        self.by_id: dict[str, Session] = {}
 
-    def start(self, connection: Connection, session_id: str, roots: list[str]) -> None:
+    def start(self, session_id: str, roots: list[str]) -> None:
         """Start (or replace) a session; its walk and reports run as a kernel service task."""
-        own = self.by_connection.get(connection.id)
-        if own is None:
-            own = self.by_connection[connection.id] = {}
-            self.kernel.start_soon(self._forget_when_gone, connection, service=True)
-        previous = own.pop(session_id, None)
+        previous = self.by_id.pop(session_id, None)
         if previous is not None:
             previous.stop()
-        session = Session(session_id, roots, connection)
-        own[session_id] = session
+        session = Session(session_id, roots, self.kernel)
+        self.by_id[session_id] = session
         self.kernel.start_soon(session.run, name=f"fuzzy file search {session_id}", service=True)
 
-    def get(self, connection: Connection, session_id: str) -> Session | None:
-        return self.by_connection.get(connection.id, {}).get(session_id)
+    def get(self, session_id: str) -> Session | None:
+        return self.by_id.get(session_id)
 
-    def stop(self, connection: Connection, session_id: str) -> None:
-        session = self.by_connection.get(connection.id, {}).pop(session_id, None)
+    def stop(self, session_id: str) -> None:
+        session = self.by_id.pop(session_id, None)
         if session is not None:
-            session.stop()
-
-    async def _forget_when_gone(self, connection: Connection) -> None:
-        await connection.wait_input_ended()
-        for session in self.by_connection.pop(connection.id, {}).values():
             session.stop()
 
 

@@ -162,10 +162,10 @@ Only the ratios between the two columns are meaningful; absolute numbers move wi
 
 What the scenarios measure (see `bench/appserver_bench.py`): `startup` is process spawn to the
 `initialize` reply, then to the reply of the request right after it (`thread/loaded/list`: a
-server may answer `initialize` before it can serve anything else), and idle memory; `rtt` is sequential `fs/getMetadata` round trips;
-`pipelined` keeps a window of 256 `fs/getMetadata` requests outstanding and counts `-32001`
-answers separately; `ws-fanout` opens 100 and 1,000 websocket connections at once, each
-initializing and then doing 20 round trips.
+server may answer `initialize` before it can serve anything else), and idle memory; `rtt` is
+sequential `fs/getMetadata` round trips; `pipelined` keeps a window of 256 `fs/getMetadata`
+requests outstanding and counts `-32001` answers separately; `ws-fanout` opens 100 and 1,000
+websocket connections at once, each initializing and then doing 20 round trips.
 
 Against the targets (medians of the rounds):
 

@@ -141,7 +141,11 @@ class ApprovalRequest:
 
 @runtime_checkable
 class ApprovalReviewer(Protocol):
-    """Who answers approval requests; chosen by ``approvals_reviewer`` (``user``, ...)."""
+    """Who answers approval requests; chosen by ``approvals_reviewer`` (``user``, ...).
+
+    Optional: ``automatic = True`` for a reviewer that answers by itself (a model): the thread
+    then shows no ``waitingOnApproval`` while it reviews, since nobody waits on the person.
+    """
 
     name: str
 
@@ -160,9 +164,14 @@ def codex_approval_reviewers(kernel: Kernel) -> Iterable[ApprovalReviewer]:
 
 @dataclass(frozen=True, slots=True)
 class ToolResult:
-    """What the model sees of a tool call: text output and whether it succeeded."""
+    """What the model sees of a tool call: its output and whether it succeeded.
 
-    output: str
+    The output is text, or content items as the Responses API takes them in a
+    ``function_call_output`` (``input_text``, ``input_image``), for a tool whose result is
+    more than text (an MCP tool's content blocks).
+    """
+
+    output: str | list[dict[str, Any]]
     success: bool = True
 
 
@@ -177,7 +186,9 @@ class Tool(Protocol):
 
     # Optional: ``format`` (a custom, freeform tool such as a grammar; the call's raw text
     # arrives as ``{"input": text}``), and ``namespace`` + ``namespaced_name`` (offered inside a
-    # Responses API namespace, as MCP servers' tools are).
+    # Responses API namespace, as MCP servers' tools are), and ``offered(setting) -> bool``
+    # (whether a thread is offered the tool at all; ``setting("features.shell_tool")`` reads a
+    # dotted config key as that thread sees it, its ``thread/start`` overrides included).
 
     async def call(self, arguments: dict[str, Any], context: Any) -> ToolResult:
         """Run the tool; ``context`` carries the thread, turn, cwd and approval helpers."""

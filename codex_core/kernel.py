@@ -197,10 +197,11 @@ class Kernel:
 
         New entry points are loaded and asked for their contributions (their methods, tools,
         ... answer from the next request on); plugins whose entry point is gone are
-        unregistered (requests already running finish). Returns, and broadcasts to every
-        client as ``codexCore/plugins/changed``, ``{added, removed, restartRequired}``:
+        unregistered (requests already running finish). Returns, and sends as
+        ``codexCore/plugins/changed``, ``{added, removed, restartRequired}``:
         ``restartRequired`` names new plugins that hook startup, the command line or
-        transports, which only take full effect after a restart.
+        transports, which only take full effect after a restart. Only clients that opted in to
+        our notifications outside the official schema (``Connection.wants_extensions``) get it.
         """
         if not self._load_entry_points:
             return {"added": [], "removed": [], "restartRequired": []}
@@ -220,7 +221,9 @@ class Kernel:
         ]
         result = {"added": added, "removed": removed, "restartRequired": restart}
         if added or removed:
-            self.broadcast("codexCore/plugins/changed", result)
+            for connection in list(self.connections):
+                if connection.wants_extensions:
+                    connection.notify("codexCore/plugins/changed", result)
         return result
 
     @staticmethod

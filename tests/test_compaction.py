@@ -25,6 +25,7 @@ from codex_core.threads.compaction import (
     compacted_history,
     user_text_message,
 )
+from codex_core.threads.turns import INTERRUPTED_MARKER
 
 REPO = Path(__file__).resolve().parents[1]
 #: A thread the reference (0.169) compacted: turn "one", ``thread/compact/start`` (the model
@@ -352,8 +353,10 @@ def test_an_interrupted_compaction_keeps_the_history(
     server.barrier()
     assert not [m for m in server.notifications[before:] if m["method"] == "item/completed"]
     run_turn(server, thread_id, "two")
-    assert inputs(model.requests[-1]) == [("user", "one"), ("assistant", "First answer."),
-                                          ("user", "two")]  # fmt: skip
+    # The model is told of the interrupt, as after any interrupted turn (the reference too).
+    expected = [("user", "one"), ("assistant", "First answer."), ("user", INTERRUPTED_MARKER),
+                ("user", "two")]  # fmt: skip
+    assert inputs(model.requests[-1]) == expected
 
 
 def test_a_failed_summary_fails_the_turn_and_keeps_the_history(

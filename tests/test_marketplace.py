@@ -240,6 +240,26 @@ def test_list_read_install_call_uninstall(market_server: StdioServer, venv: Path
     assert server.result("plugin/uninstall", {"pluginId": "sample@test-market"}) == {}
 
 
+def test_plugins_changed_goes_only_to_clients_that_opted_in(market_server: StdioServer) -> None:
+    """``codexCore/plugins/changed`` is outside the official schema: a client that never sent
+    an ``installAttemptId`` (one generated from the schema) never receives it; one that did
+    receives it from then on, for an uninstall too."""
+    server = market_server
+    params = {"pluginName": "sample", "marketplacePath": catalog_path(server)}
+    assert server.result("plugin/install", params, timeout=120)["appsNeedingAuth"] == []
+    assert server.result("sample/echo", {"a": 1})["echo"] == {"a": 1}  # it did change
+    server.barrier()
+    uninstall = {"pluginId": "sample@test-market"}
+    assert server.result("plugin/uninstall", uninstall, timeout=120) == {}
+    server.barrier()
+    assert [n for n in server.notifications if n["method"].startswith("codexCore/")] == []
+    with_attempt = {**params, "installAttemptId": "attempt-2"}
+    server.result("plugin/install", with_attempt, timeout=120)
+    assert server.wait_notification("codexCore/plugins/changed")["params"]["added"] == ["sample"]
+    server.result("plugin/uninstall", uninstall, timeout=120)
+    assert server.wait_notification("codexCore/plugins/changed")["params"]["removed"] == ["sample"]
+
+
 def test_wrong_hash_and_incompatible_range_change_nothing(
     market_server: StdioServer, venv: Path
 ) -> None:

@@ -48,6 +48,8 @@ HEAVY = (
     "codex_core.marketplace.catalog",
     "codex_core.marketplace.install",
     "codex_core.marketplace.sources",
+    # Bundled plugins' implementations, loaded by the requests that use them:
+    "codex_plugin_review.start",
 )
 #: The generated protocol models ``initialize`` needs; any other model module is loaded on
 #: the first request that uses it.

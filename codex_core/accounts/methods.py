@@ -13,6 +13,8 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from codex_core.accounts import backend_methods
+from codex_core.accounts.backend import call, chatgpt_credentials, checked, json_object
 from codex_core.accounts.bedrock import check_gov_cloud_requirements
 from codex_core.accounts.providers import ApiKeyProvider, ChatgptAuthTokensProvider
 from codex_core.accounts.rate_limits import rate_limits_response
@@ -27,8 +29,6 @@ if TYPE_CHECKING:
     from codex_core.kernel import Kernel
 
 log = logging.getLogger(__name__)
-
-HTTP_TIMEOUT_SECONDS = 30.0
 
 #: Login types the official server only accepts from clients that opted into the experimental
 #: API (the variant is marked unstable in the schema); checked after the params are validated.
@@ -118,34 +118,10 @@ async def logout(ctx: RequestContext, params: Any) -> dict[str, Any]:
 
 
 async def rate_limits_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
-    import httpx
-
-    service = _service(ctx)
-    credentials = await service.credentials()
-    if credentials is None:
-        raise RpcError(INVALID_REQUEST, "codex account authentication required to read rate limits")
-    if credentials.auth_mode == "apikey":
-        raise RpcError(INVALID_REQUEST, "chatgpt authentication required to read rate limits")
-    url = f"{service.chatgpt_base_url()}/wham/usage"
-    try:
-        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as http:
-            response = await http.get(url, headers=credentials.headers())
-    except httpx.HTTPError:
-        raise RpcError(
-            INTERNAL_ERROR,
-            f"failed to fetch codex rate limits: error sending request for url ({url})",
-        ) from None
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if response.status_code != 200 or not isinstance(body, dict):
-        raise RpcError(
-            INTERNAL_ERROR,
-            f"failed to fetch codex rate limits: GET {url} failed: {response.status_code}; "
-            f"body={response.text}",
-        )
-    return rate_limits_response(body, credentials.account_id)
+    failed = "failed to fetch codex rate limits"
+    credentials = await chatgpt_credentials(ctx, "to read rate limits")
+    reply = checked(await call(ctx, credentials, "GET", "/wham/usage", failed=failed), failed)
+    return rate_limits_response(json_object(reply, failed), credentials.account_id)
 
 
 @hookimpl
@@ -163,4 +139,12 @@ def codex_rpc_methods() -> list[RpcMethod]:
         RpcMethod("account/logout", logout),
         RpcMethod("account/rateLimits/read", rate_limits_read),
         RpcMethod("account/bedrock/checkGovCloudRequirements", check_gov_cloud_requirements),
+        RpcMethod("account/usage/read", backend_methods.usage_read),
+        RpcMethod("account/workspaceMessages/read", backend_methods.workspace_messages_read),
+        RpcMethod("account/securitySetup/read", backend_methods.security_setup_read),
+        RpcMethod(
+            "account/rateLimitResetCredit/consume",
+            backend_methods.rate_limit_reset_credit_consume,
+        ),
+        RpcMethod("account/sendAddCreditsNudgeEmail", backend_methods.send_add_credits_nudge_email),
     ]

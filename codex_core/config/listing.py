@@ -18,6 +18,7 @@ from codex_core.config.loader import Config, Layer
 from codex_core.rpc import INVALID_REQUEST, RpcError
 
 if TYPE_CHECKING:
+    from codex_core.kernel import Kernel
     from codex_core.rpc import RequestContext
 
 #: The official server's feature flags (name, stage, texts, default), in its order.
@@ -30,13 +31,42 @@ def feature_catalog() -> list[dict[str, Any]]:
     return catalog
 
 
-def features(config: Config) -> list[dict[str, Any]]:
-    """Every feature flag with ``enabled`` from ``[features]`` (else its default)."""
-    table = config.get("features") or {}
+#: The features a client may switch for the running server (``experimentalFeature/
+#: enablement/set``), as the official server allows; others in a request are ignored.
+RUNTIME_FEATURES = frozenset(
+    {
+        "auth_elicitation",
+        "memories",
+        "mentions_v2",
+        "remote_control",
+        "remote_plugin",
+        "tool_suggest",
+    }
+)
+
+
+def runtime_enablement(kernel: Kernel) -> dict[str, bool]:
+    """What clients switched with ``experimentalFeature/enablement/set`` (process-wide, lost
+    at exit): below ``[features]`` in the configuration, above the defaults."""
+    found = kernel.services.get("feature_enablement")
+    if not isinstance(found, dict):
+        found = kernel.services["feature_enablement"] = {}
+    return found
+
+
+def features(config: Config, runtime: dict[str, bool] | None = None) -> list[dict[str, Any]]:
+    """Every feature flag with ``enabled`` from the configuration's layers, else ``runtime``
+    (what clients switched), else the packaged defaults, else the catalog's default."""
+    configured = config.layered().get("features") or {}
+    effective = config.get("features") or {}
     rows = []
     for entry in feature_catalog():
+        name = entry["name"]
         row = {key: value for key, value in entry.items() if key != "defaultEnabled"}
-        value = table.get(entry["name"])
+        for source in (configured, runtime or {}, effective):
+            value = source.get(name)
+            if isinstance(value, bool):
+                break
         row["enabled"] = value if isinstance(value, bool) else entry["defaultEnabled"]
         row["defaultEnabled"] = entry["defaultEnabled"]
         rows.append(row)
@@ -44,7 +74,7 @@ def features(config: Config) -> list[dict[str, Any]]:
 
 
 async def experimental_feature_list(ctx: RequestContext, params: Any) -> dict[str, Any]:
-    rows = features(ctx.kernel.config)
+    rows = features(ctx.kernel.config, runtime_enablement(ctx.kernel))
     start = 0
     if params is not None and params.cursor is not None:
         if not params.cursor.isdigit():
@@ -54,6 +84,21 @@ async def experimental_feature_list(ctx: RequestContext, params: Any) -> dict[st
     page = rows[start : start + limit]
     end = start + len(page)
     return {"data": page, "nextCursor": str(end) if end < len(rows) else None}
+
+
+async def experimental_feature_enablement_set(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    """Switch runtime features; the answer names those that were (sorted, as the reference)."""
+    updated = {
+        name: enabled for name, enabled in params.enablement.items() if name in RUNTIME_FEATURES
+    }
+    runtime_enablement(ctx.kernel).update(updated)
+    return {"enablement": dict(sorted(updated.items()))}
+
+
+async def model_provider_capabilities_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    """What the configured provider offers beyond text: the reference answers both for every
+    provider it can be configured with (OpenAI, the local ones and custom gateways alike)."""
+    return {"imageGeneration": True, "webSearch": True}
 
 
 # --------------------------------------------------------------------------- model providers

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from codex_core.config import listing, migration, permissions
+from codex_core.config import import_history, listing, migration, permissions
 from codex_core.config.loader import DEFAULTS, Config
 from codex_core.config.writer import ConfigService, Edit
 from codex_core.hookspecs import hookimpl
@@ -132,7 +132,15 @@ async def config_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
     (project layers too, with ``cwd``). A configuration the reference cannot load is its error
     (-32603), though the server keeps running on what it loaded."""
     config = await _fresh(ctx, params.cwd)
-    return read_config(config, bool(params.include_layers))
+    result = read_config(config, bool(params.include_layers))
+    features = result["config"].get("features")
+    runtime = listing.runtime_enablement(ctx.kernel)
+    if runtime and isinstance(features, dict):
+        # What clients switched at run time shows where no layer sets the feature.
+        configured = config.layered().get("features") or {}
+        switched = {k: v for k, v in runtime.items() if not isinstance(configured.get(k), bool)}
+        result["config"]["features"] = {**features, **switched}
+    return result
 
 
 async def _fresh(ctx: RequestContext, cwd: str | None) -> Config:
@@ -185,4 +193,10 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("permissionProfile/list", permissions.permission_profile_list),
         RpcMethod("externalAgentConfig/detect", migration.external_agent_config_detect),
         RpcMethod("externalAgentConfig/import", migration.external_agent_config_import),
+        RpcMethod("externalAgentConfig/import/recordHistory", import_history.record_history),
+        RpcMethod("externalAgentConfig/import/readHistories", import_history.read_histories),
+        RpcMethod(
+            "experimentalFeature/enablement/set", listing.experimental_feature_enablement_set
+        ),
+        RpcMethod("modelProvider/capabilities/read", listing.model_provider_capabilities_read),
     ]

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from codex_core.config import import_history
 from codex_core.config.writer import _write_atomically as atomic_write
 
 if TYPE_CHECKING:
@@ -318,9 +319,13 @@ async def external_agent_config_import(ctx: RequestContext, params: Any) -> dict
         total.successes += outcome.successes
         total.failures += outcome.failures
     if grouped:  # nothing done, nothing to report (as the reference)
+        results = [o.to_wire() for o in grouped.values()]
+        await anyio.to_thread.run_sync(
+            import_history.record, kernel.config.codex_home, None, results, import_id
+        )
         ctx.notify_after_reply(
             "externalAgentConfig/import/completed",
-            {"importId": import_id, "itemTypeResults": [o.to_wire() for o in grouped.values()]},
+            {"importId": import_id, "itemTypeResults": results},
         )
     if "CONFIG" in grouped:
         kernel.config = await anyio.to_thread.run_sync(kernel.config.reload)

@@ -63,13 +63,15 @@ def catalog(config: Config) -> list[dict[str, Any]]:
             {
                 "id": profile_id,
                 "description": description,
-                "allowed": _mode_allowed(config, _implied_mode(profile)),
+                "allowed": _mode_allowed(config, implied_mode(profile)),
             }
         )
     return profiles
 
 
-def _implied_mode(profile: dict[str, Any]) -> str:
+def implied_mode(profile: dict[str, Any]) -> str:
+    """The sandbox mode a configured profile stands for (what ``allowed`` is checked
+    against, and what a thread selecting it runs under)."""
     base = profile.get("extends")
     if isinstance(base, str) and base in BUILTIN_PROFILES:
         return BUILTIN_PROFILES[base]

@@ -3,8 +3,8 @@
 Catalogs come from ``codex_core.marketplace.catalog.configured_sources`` and are re-read on
 every request (they are small, and a catalog that changed must not need a restart). Installs
 run in a worker thread; after one the kernel reloads its plugins (``Kernel.reload_plugins``),
-so the new plugin's methods answer from the next request on, and every client gets a
-``codexCore/plugins/changed`` notification.
+so the new plugin's methods answer from the next request on, and every client that opted in
+gets a ``codexCore/plugins/changed`` notification.
 
 ``features.plugins = false`` gates these methods as the official server does: ``plugin/list``
 and ``plugin/installed`` answer with nothing, ``plugin/read`` is refused, and ``plugin/install``,
@@ -13,7 +13,9 @@ and ``plugin/installed`` answer with nothing, ``plugin/read`` is refused, and ``
 Install progress goes to the requesting connection only, and only when it sent an
 ``installAttemptId`` (the protocol's own way to correlate one attempt), as
 ``codexCore/plugins/installProgress``: a notification of ours, outside the official schema,
-which a client that does not ask for it never receives.
+which a client that does not ask for it never receives. Sending an ``installAttemptId`` is how
+a client opts in to our notifications outside the schema: from then on it also receives
+``codexCore/plugins/changed`` (a client generated from the official schema never sees either).
 
 The catalog, installer and sources modules (pydantic models, dataclasses) are imported by the
 functions that use them: a server start needs none of them (``tests/test_startup_imports.py``).
@@ -312,6 +314,7 @@ def progress_reporter(ctx: RequestContext, params: Any) -> installer.ProgressFn:
     if attempt is None:
         return installer.quiet
     connection = ctx.connection
+    connection.wants_extensions = True  # it asked for our notifications: plugins/changed too
 
     def report(step: installer.Progress) -> None:
         body = {

@@ -77,6 +77,10 @@ class Connection:
         self.capabilities: dict[str, Any] = {}
         self.experimental_api = False
         self.opt_out: frozenset[str] = frozenset()
+        #: The client asked for our own notifications, outside the official schema (it sent a
+        #: ``plugin/install`` with an ``installAttemptId``): a client generated from the
+        #: official schema never did, and never receives a method it cannot parse.
+        self.wants_extensions = False
         self.closed = False
         self._inflight = 0
         #: Size of the frame being read, while it is held against ``kernel.inbound``.

@@ -84,6 +84,15 @@ class Router:
                 if spec is not None and spec.params_optional:
                     return None
                 raise invalid_request("Invalid request: missing field `params`")
+            if not isinstance(request.params, dict | list):
+                # serde names the type it expected when the params are not an object (the
+                # protocol's only params unions are internally tagged enums).
+                kind = "internally tagged enum" if "root" in model.model_fields else "struct"
+                name = spec.params if spec is not None and spec.params else model.__name__
+                raise invalid_request(
+                    f"Invalid request: invalid type: {describe(request.params)}, "
+                    f"expected {kind} {name}"
+                )
             try:
                 # Strict, like serde: "yes" is not a boolean and 1.5 is not an integer.
                 return model.model_validate(request.params, strict=True)

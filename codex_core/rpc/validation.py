@@ -7,6 +7,7 @@ field when it is nested, so the fix is obvious from the message alone.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -93,7 +94,7 @@ def _message(error: ErrorDetails, path: list[str]) -> str:
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         return f"invalid value: {describe(value)}, {error['msg'].lower()}"
     if kind in ("literal_error", "enum"):
-        return f"unknown variant `{value}`, expected {ctx.get('expected', 'a known variant')}"
+        return f"unknown variant `{value}`, expected {_variants(str(ctx.get('expected', '')))}"
     if kind == "union_tag_invalid":
         tags = ", ".join(
             f"`{tag.strip().strip(chr(39))}`"
@@ -127,3 +128,14 @@ def serde_message(exc: ValidationError, data: Any = _NO_DATA) -> str:
     if len(path) > 1:
         message = f"{message} at `{'.'.join(path)}`"
     return message
+
+
+def _variants(expected: str) -> str:
+    """pydantic's ``'a', 'b' or 'c'`` as serde lists variants: `` `a` ``, `` `a` or `b` ``,
+    ``one of `a`, `b`, `c` ``."""
+    names = [f"`{name}`" for name in re.findall(r"'([^']*)'", expected)]
+    if not names:
+        return expected or "a known variant"
+    if len(names) <= 2:
+        return " or ".join(names)
+    return "one of " + ", ".join(names)

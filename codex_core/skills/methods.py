@@ -29,6 +29,7 @@ import anyio
 
 from codex_core.hookspecs import hookimpl
 from codex_core.rpc import RequestContext, RpcMethod
+from codex_core.skills.config import disabled, skills_config_write
 
 FRONT_MATTER_MISSING = "missing YAML frontmatter delimited by ---"
 #: The bundled system skills, and the file that says which copy is in ``CODEX_HOME``.
@@ -143,7 +144,11 @@ def _repo_dirs(cwd: Path) -> list[Path]:
     return [cwd]
 
 
-def scan(cwd: Path, codex_home: Path, home: Path) -> dict[str, Any]:
+def scan(
+    cwd: Path, codex_home: Path, home: Path, off: tuple[set[str], set[str]] = (set(), set())
+) -> dict[str, Any]:
+    """The skills ``cwd`` sees; those named in ``off`` (names, ``SKILL.md`` paths) are
+    reported as disabled."""
     roots = [(folder / ".agents" / "skills", "repo") for folder in _repo_dirs(cwd)]
     roots += [(codex_home / "skills", "user"), (home / ".agents" / "skills", "user")]
     roots.append((install_system_skills(codex_home), "system"))
@@ -164,7 +169,8 @@ def scan(cwd: Path, codex_home: Path, home: Path) -> dict[str, Any]:
             shown = interface(path.parent)
             if shown is not None:
                 entry["interface"] = shown
-            entry |= {"path": str(path), "scope": scope, "enabled": True, "pluginId": None}
+            enabled = fields["name"] not in off[0] and str(path) not in off[1]
+            entry |= {"path": str(path), "scope": scope, "enabled": enabled, "pluginId": None}
             skills.append(entry)
     return {"cwd": str(cwd), "skills": skills, "errors": errors}
 
@@ -172,10 +178,14 @@ def scan(cwd: Path, codex_home: Path, home: Path) -> dict[str, Any]:
 async def skills_list(ctx: RequestContext, params: Any) -> dict[str, Any]:
     cwds = [Path(cwd) for cwd in (params.cwds or [])] or [Path.cwd()]
     home, codex_home = Path.home(), ctx.kernel.codex_home
-    data = [await anyio.to_thread.run_sync(scan, cwd, codex_home, home) for cwd in cwds]
+    off = disabled(ctx.kernel.config)
+    data = [await anyio.to_thread.run_sync(scan, cwd, codex_home, home, off) for cwd in cwds]
     return {"data": data}
 
 
 @hookimpl
 def codex_rpc_methods() -> list[RpcMethod]:
-    return [RpcMethod("skills/list", skills_list)]
+    return [
+        RpcMethod("skills/list", skills_list),
+        RpcMethod("skills/config/write", skills_config_write),
+    ]

@@ -212,6 +212,7 @@ async def compact(turn: Turn, trigger: Literal["manual", "auto"] = "manual") -> 
     turn.flush_usage()
     summary_text = f"{SUMMARY_PREFIX}\n{summary}"
     loaded.history = compacted_history(loaded.history, summary_text)
+    loaded.mode_instructions_sent = None  # gone with the old history: the next turn resends
     turn.record("compacted", {"message": summary_text, "replacement_history": loaded.history})
     instructions = str(request["body"].get("instructions") or "")
     estimate = {**dict.fromkeys(loaded.token_total, 0),
@@ -221,20 +222,26 @@ async def compact(turn: Turn, trigger: Literal["manual", "auto"] = "manual") -> 
     await turn.compact_hooks("PostCompact", trigger)
 
 
+#: The reference's turn kinds that take no input while they run (a plugin's review turn is
+#: ``review``).
+NOT_STEERABLE = {"compact", "review"}
+
+
 def refuse_input(turn: Turn | None, *, steer: bool) -> None:
-    """A compaction turn takes no input: ``turn/steer`` and ``turn/start`` are refused with
-    the reference's errors while it runs."""
-    if turn is None or turn.kind != "compact":
+    """A compaction or review turn takes no input: ``turn/steer`` and ``turn/start`` are
+    refused with the reference's errors while it runs."""
+    if turn is None or turn.kind not in NOT_STEERABLE:
         return
     if steer:
-        message = "cannot steer a compact turn"
+        message = f"cannot steer a {turn.kind} turn"
         data = {"message": message,
-                "codexErrorInfo": {"activeTurnNotSteerable": {"turnKind": "compact"}},
+                "codexErrorInfo": {"activeTurnNotSteerable": {"turnKind": turn.kind}},
                 "additionalDetails": None, "misalignment": None}  # fmt: skip
         raise RpcError(INVALID_REQUEST, message, data)
     raise RpcError(
         INTERNAL_ERROR,
-        "failed to submit turn input: ActiveTurnNotSteerable { turn_kind: Compact }",
+        "failed to submit turn input: ActiveTurnNotSteerable { turn_kind: "
+        f"{turn.kind.capitalize()} }}",
     )
 
 

@@ -25,3 +25,20 @@ def parse_thread_id(text: str) -> str:
         return str(uuid.UUID(text))
     except ValueError:
         raise ValueError(f"invalid thread id: {text!r} is not a UUID") from None
+
+
+def reference_uuid_error(text: str) -> str | None:
+    """Why ``text`` is no UUID, in the words of the reference's UUID parser (its two common
+    complaints: a wrong length, else the first character that is no hex digit); ``None`` for a
+    UUID. The methods that take an optional thread id as a filter word refusals this way."""
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        bad = [i for i, char in enumerate(text) if char not in "0123456789abcdefABCDEF-"]
+        if len(text) in (32, 36) and bad:
+            return (
+                "invalid character: expected an optional prefix of `urn:uuid:` followed by "
+                f"[0-9a-fA-F-], found `{text[bad[0]]}` at {bad[0] + 1}"
+            )
+        return f"invalid length: expected length 32 for simple format, found {len(text)}"
+    return None

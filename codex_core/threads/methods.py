@@ -32,10 +32,27 @@ from codex_core.config.schema import config_sections
 from codex_core.hookspecs import hookimpl
 from codex_core.models.methods import default_model
 from codex_core.protocol.wire import to_wire
-from codex_core.rpc import INVALID_REQUEST, METHOD_NOT_FOUND, RequestContext, RpcError, RpcMethod
-from codex_core.threads import compaction, modes, pages, read_state, rollout
+from codex_core.rpc import (
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    RequestContext,
+    RpcError,
+    RpcMethod,
+)
+from codex_core.threads import (
+    compaction,
+    goals,
+    inject,
+    modes,
+    pages,
+    read_state,
+    rollout,
+    search,
+)
+from codex_core.threads import settings as thread_settings
 from codex_core.threads.ids import parse_thread_id, uuid7
 from codex_core.threads.rollout import RolloutWriter, StoredThread
+from codex_core.threads.settings import SANDBOXES, reviewer_name
 from codex_core.threads.turns import (
     DEFAULT_CONTEXT_WINDOW,
     Turn,
@@ -45,23 +62,13 @@ from codex_core.threads.turns import (
 )
 
 if TYPE_CHECKING:
+    from codex_core.config.loader import Config
     from codex_core.kernel import Kernel
     from codex_core.rpc.connection import Connection
     from codex_core.threads.hooks import HookHandler
 
 log = logging.getLogger(__name__)
 
-_SANDBOXES: dict[str, dict[str, Any]] = {
-    "read-only": {"type": "readOnly", "networkAccess": False},
-    "workspace-write": {
-        "type": "workspaceWrite",
-        "writableRoots": [],
-        "networkAccess": False,
-        "excludeTmpdirEnvVar": False,
-        "excludeSlashTmp": False,
-    },
-    "danger-full-access": {"type": "dangerFullAccess"},
-}
 _ROLLOUT_SANDBOX = {"readOnly": "read-only", "workspaceWrite": "workspace-write",
                     "dangerFullAccess": "danger-full-access"}  # fmt: skip
 DEFAULT_PAGE_SIZE = 25
@@ -126,10 +133,28 @@ class LoadedThread:
     session_start: str | None = "startup"
     #: The thread's hooks that may run, read at that turn (``codex_core.threads.hooks``).
     hooks: list[HookHandler] = field(default_factory=list)
+    #: The collaboration mode a client chose (``codex_core.threads.modes.chosen_mode``);
+    #: None until one does (Default, without instructions).
+    collaboration_mode: dict[str, Any] | None = None
+    #: The mode instructions the model was last given: a turn sends them again on change.
+    mode_instructions_sent: str | None = None
+    #: ``summary`` and (deprecated) ``personality`` as ``thread/settings/update`` saved them:
+    #: reported in ``ThreadSettings``, used for nothing else yet.
+    reasoning_summary: str | None = None
+    personality: str | None = None
+    #: The ``config`` overrides of the request that created it (nested, as ``-c`` flags): a
+    #: temporary structured thread of the TUI turns its tools off this way.
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
         return str(self.thread["id"])
+
+    def setting(self, config: Config, key: str) -> Any:
+        """A config value (a dotted key) as this thread sees it: its overrides, else the
+        server's."""
+        found, value = value_at(self.overrides, key.split("."))
+        return value if found else config.get(key)
 
 
 class ThreadRegistry:
@@ -138,6 +163,7 @@ class ThreadRegistry:
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
         self.threads: dict[str, LoadedThread] = {}
+        self.goals = goals.Goals(self)
 
     @property
     def home(self) -> Path:
@@ -264,13 +290,21 @@ class ThreadRegistry:
             "daybreakEnabled": None,
             "turns": [],
         }
+        source = getattr(params, "thread_source", None)
+        if source is not None:  # the client's classification (the TUI's side threads say so)
+            thread["threadSource"] = to_wire(getattr(source, "root", source))
         settings = self._settings(model, provider, cwd, approval, sandbox_mode)
+        if getattr(params, "environments", None) == []:
+            # No environment for its turns, as the TUI's temporary structured threads ask.
+            thread["environments"] = []
+            settings["runtimeWorkspaceRoots"] = []
         if explicit_sandbox:  # a legacy sandbox mode, not a permission profile, chose it
             settings["activePermissionProfile"] = None
         reviewer = params.approvals_reviewer or base.get("approvalsReviewer")
         if reviewer is not None:
             settings["approvalsReviewer"] = reviewer_name(reviewer)
         loaded = self.threads[thread_id] = LoadedThread(thread, settings, {ctx.connection})
+        loaded.overrides = overrides or {}
         loaded.base_instructions = (
             params.base_instructions or base.get("baseInstructions") or config.get("instructions")
         )
@@ -340,7 +374,7 @@ class ThreadRegistry:
         if copied.turns:  # settings from the source's turns: no profile named them
             loaded.settings["activePermissionProfile"] = None
         if not thread["ephemeral"]:
-            self._materialize(loaded, forked_from=source_id)
+            self.materialize(loaded, forked_from=source_id)
             assert loaded.writer is not None
             for line in lines:
                 loaded.writer.append(str(line.get("type")), line.get("payload") or {})
@@ -369,7 +403,7 @@ class ThreadRegistry:
             "instructionSources": [],
             "approvalPolicy": approval,
             "approvalsReviewer": reviewer_name(self.kernel.config.settings.approvals_reviewer),
-            "sandbox": _SANDBOXES.get(sandbox_mode, _SANDBOXES["read-only"]),
+            "sandbox": SANDBOXES.get(sandbox_mode, SANDBOXES["read-only"]),
             "activePermissionProfile": {"id": f":{sandbox_mode}", "extends": None},
             "reasoningEffort": None,
             "multiAgentMode": "explicitRequestOnly",
@@ -691,6 +725,7 @@ class ThreadRegistry:
         if any(loaded.token_total.values()) and loaded.turns:
             usage = self._usage_update(loaded, loaded.turns[-1]["id"])
             ctx.notify_after_reply("thread/tokenUsage/updated", usage)
+        self.goals.on_resume(ctx, loaded)
         return {"thread": thread, **settings, **self._resume_pages(loaded, params)}
 
     def _check_provider(self, provider: str | None, stored: StoredThread) -> None:
@@ -743,17 +778,8 @@ class ThreadRegistry:
         request = params.initial_turns_page
         if request is not None:
             initial = self._turns_page(loaded.id, turns, request)
-        settings = loaded.settings
-        mode = {
-            "mode": "default",
-            "settings": {
-                "model": settings["model"],
-                "reasoning_effort": settings["reasoningEffort"],
-                "developer_instructions": None,
-            },
-        }
         return {
-            "collaborationMode": mode,
+            "collaborationMode": thread_settings.collaboration_mode(loaded),
             "initialTurnsPage": initial,
             "turnsBackwardsCursor": newest_turn.backwards_cursor,
             "itemsBackwardsCursor": newest_item.backwards_cursor,
@@ -793,6 +819,7 @@ class ThreadRegistry:
         approval, sandbox = base["approvalPolicy"], base["sandbox"]
         settings = self._settings(model, thread["modelProvider"], thread["cwd"], approval, sandbox)
         loaded = LoadedThread(thread, settings, materialized=True, session_start="resume")
+        self._restore_mode(loaded, stored.context)
         loaded.auto_compact_limit = self.kernel.config.get("model_auto_compact_token_limit")
         loaded.writer = RolloutWriter(stored.path, ordinal=stored.lines)
         loaded.turns = stored.turns
@@ -804,6 +831,34 @@ class ThreadRegistry:
         self.threads[stored.id] = loaded
         return loaded
 
+    @staticmethod
+    def _restore_mode(loaded: LoadedThread, context: dict[str, Any]) -> None:
+        """The reasoning effort and collaboration mode of a stored thread's last turn. The
+        mode's instructions are not in the history read back (developer messages are
+        skipped), so the next turn gives them to the model again."""
+        effort = context.get("effort")
+        if isinstance(effort, str):
+            loaded.settings["reasoningEffort"] = loaded.thread["reasoningEffort"] = effort
+        mode = context.get("collaboration_mode")
+        if not isinstance(mode, dict) or not isinstance(mode.get("settings"), dict):
+            return
+        if mode["settings"].get("developer_instructions") is not None:
+            loaded.collaboration_mode = modes.chosen_mode(mode)
+
+    # ------------------------------------------------------------------ settings, goals
+
+    async def settings_update(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        return await thread_settings.update(self, ctx, params)
+
+    async def goal_get(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        return await self.goals.get(ctx, params)
+
+    async def goal_set(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        return await self.goals.set(ctx, params)
+
+    async def goal_clear(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        return await self.goals.clear(ctx, params)
+
     # ------------------------------------------------------------------ archive, names
 
     async def archive(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
@@ -812,7 +867,7 @@ class ThreadRegistry:
         if loaded is not None and not loaded.materialized:
             # A thread without a turn yet is written out (its session meta) to be archived,
             # as the reference does, so that it can be listed and unarchived like any other.
-            self._materialize(loaded)
+            self.materialize(loaded)
         path = rollout.find_rollout(self.home, thread_id)
         if path is None or rollout.ARCHIVED in path.parts:
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
@@ -874,6 +929,31 @@ class ThreadRegistry:
         )
         return {}
 
+    async def search(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        """``thread/search``: see ``codex_core.threads.search``. (Reading every rollout is
+        file work: it runs in a worker thread, off the event loop.)"""
+        return await anyio.to_thread.run_sync(search.thread_search, self, params)
+
+    async def inject_items(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
+        """Append raw Responses API items to what the thread's model reads (``/side`` of the
+        TUI); as the reference, this writes the thread's rollout if it had none yet, and a
+        model turn in progress reads them once its current response is done and goes on."""
+        thread_id = self.thread_id(params.thread_id)
+        loaded = self.threads.get(thread_id)
+        if loaded is None:
+            raise RpcError(INVALID_REQUEST, f"thread not found: {thread_id}")
+        items = inject.response_items(params.items)
+        turn = loaded.active
+        if turn is not None and turn.user_item is not None and turn.accepts_input:
+            turn.injected.extend(items)  # after the response being read, then sampled again
+            return {}
+        self.materialize(loaded)
+        for item in items:
+            loaded.history.append(item)
+            if loaded.writer is not None:
+                loaded.writer.append("response_item", item)
+        return {}
+
     async def unsubscribe(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         thread_id = self.thread_id(params.thread_id)
         loaded = self.threads.get(thread_id)
@@ -926,22 +1006,8 @@ class ThreadRegistry:
         if loaded.active is not None:
             raise RpcError(INVALID_REQUEST, f"a turn is already running: {loaded.active.id}")
         content = user_input(params.input)
-        settings = loaded.settings
         # Per-turn overrides persist for the thread's later turns.
-        if params.model:
-            settings["model"] = loaded.thread["model"] = params.model
-        if params.cwd:
-            settings["cwd"] = loaded.thread["cwd"] = params.cwd
-            settings["runtimeWorkspaceRoots"] = [params.cwd]
-        if params.effort is not None:
-            effort = to_wire(params.effort)
-            settings["reasoningEffort"] = loaded.thread["reasoningEffort"] = effort
-        if params.approval_policy is not None:
-            settings["approvalPolicy"] = to_wire(params.approval_policy)
-        if params.approvals_reviewer is not None:
-            settings["approvalsReviewer"] = reviewer_name(params.approvals_reviewer)
-        if params.sandbox_policy is not None:
-            settings["sandbox"] = to_wire(params.sandbox_policy)
+        thread_settings.apply(self, loaded, params)
         turn = Turn(
             registry=self,
             loaded=loaded,
@@ -949,6 +1015,7 @@ class ThreadRegistry:
             user_item=user_message_item(content, params.client_user_message_id),
             client_name=ctx.connection.client_name,
             client_version=ctx.connection.client_version,
+            output_schema=params.output_schema,
         )
         loaded.active = turn
         if not loaded.thread["preview"]:
@@ -963,7 +1030,7 @@ class ThreadRegistry:
         turn = loaded.active
         if turn is None or not turn.accepts_input:
             raise RpcError(INVALID_REQUEST, "no active turn to steer")
-        if turn.id != params.expected_turn_id:
+        if turn.id != params.expected_turn_id:  # (a review's own id, not its reviewer's)
             raise RpcError(
                 INVALID_REQUEST,
                 f"expected active turn id `{params.expected_turn_id}` but found `{turn.id}`",
@@ -993,17 +1060,41 @@ class ThreadRegistry:
         loaded.active = turn
         ctx.after_reply.append(lambda: self.launch(loaded, turn))
 
-    def launch(self, loaded: LoadedThread, turn: Turn) -> None:
-        """Begin the turn right after the ``turn/start`` reply (so the reply comes first)."""
-        turn.started_at = int(time.time())
-        turn.started_ms = time.time_ns() // 1_000_000
-        self._materialize(loaded)
-        self._record_turn_start(loaded, turn)
+    def launch(
+        self,
+        loaded: LoadedThread,
+        turn: Turn,
+        *,
+        announce: Callable[[], None] | None = None,
+        started: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        """Begin ``turn`` (made the thread's ``active`` one by the caller) and run it.
+
+        For plugins that run turns of their own kind (``review/start``): ``announce`` sends
+        what precedes the thread going active (the review's ``enteredReviewMode`` item), and
+        ``started`` gives the turn ``turn/started`` announces, once the turn has its start time
+        (a review announces its reviewer's turn, whose id ``turn/interrupt`` then names).
+        """
+        self.record_start(loaded, turn)
+        if announce is not None:
+            announce()
         self.set_status(loaded, {"type": "active", "activeFlags": []})
-        self.emit(loaded, "turn/started", {"threadId": loaded.id, "turn": turn.wire()})
+        wire = turn.wire()
+        if started is not None:
+            wire = started()
+            turn.started_id = str(wire["id"])
+        self.emit(loaded, "turn/started", {"threadId": loaded.id, "turn": wire})
         self.kernel.start_soon(turn.run, name=f"turn {turn.id}")
 
-    def _materialize(self, loaded: LoadedThread, forked_from: str | None = None) -> None:
+    def record_start(self, loaded: LoadedThread, turn: Turn) -> None:
+        """Start ``turn``'s clock and write its start to the thread's rollout (creating the
+        rollout on the thread's first turn); for a turn a plugin runs itself (a reviewer)."""
+        turn.started_at = int(time.time())
+        turn.started_ms = time.time_ns() // 1_000_000
+        self.materialize(loaded)
+        self._record_turn_start(loaded, turn)
+
+    def materialize(self, loaded: LoadedThread, forked_from: str | None = None) -> None:
         if loaded.materialized or loaded.thread["ephemeral"] or not loaded.thread["path"]:
             return
         loaded.materialized = True
@@ -1041,23 +1132,25 @@ class ThreadRegistry:
     def _record_turn_start(self, loaded: LoadedThread, turn: Turn) -> None:
         if loaded.writer is None:
             return
-        settings = loaded.settings
+        mode = thread_settings.collaboration_mode(loaded)
         loaded.writer.event(
             {"type": "task_started", "turn_id": turn.id, "root_turn_id": turn.id,
              "started_at": turn.started_at, "model_context_window": DEFAULT_CONTEXT_WINDOW,
-             "collaboration_mode_kind": "default"}
+             "collaboration_mode_kind": mode["mode"]}
         )  # fmt: skip
-        sandbox = settings["sandbox"].get("type")
+        current = loaded.settings
+        sandbox = current["sandbox"].get("type")
         loaded.writer.append(
             "turn_context",
             {
                 "turn_id": turn.id,
                 "root_turn_id": turn.id,
-                "cwd": settings["cwd"],
-                "approval_policy": settings["approvalPolicy"],
-                "approvals_reviewer": settings["approvalsReviewer"],
-                "model": settings["model"],
-                "effort": settings["reasoningEffort"],
+                "cwd": current["cwd"],
+                "approval_policy": current["approvalPolicy"],
+                "approvals_reviewer": current["approvalsReviewer"],
+                "model": current["model"],
+                "collaboration_mode": mode,
+                "effort": current["reasoningEffort"],
                 "summary": "none",
                 "sandbox_policy": {"type": _ROLLOUT_SANDBOX.get(sandbox, sandbox)},
             },
@@ -1066,7 +1159,19 @@ class ThreadRegistry:
     def turn_finished(self, loaded: LoadedThread, turn: Turn) -> None:
         if loaded.active is turn:
             loaded.active = None
+        self.goals.after_turn(loaded, turn)
         self.release(loaded)
+
+    def start_goal_turn(self, loaded: LoadedThread, prompt: dict[str, Any]) -> None:
+        """A turn nobody asked for, pursuing the thread's active goal: the model reads
+        ``prompt`` instead of a user's message (``codex_core.threads.goals``)."""
+        client = next(iter(loaded.subscribers), None)
+        turn = Turn(registry=self, loaded=loaded, id=uuid7(), user_item=None,
+                    client_name=client.client_name if client is not None else None,
+                    client_version=client.client_version if client is not None else None,
+                    goal_prompt=prompt)  # fmt: skip
+        loaded.active = turn
+        self.launch(loaded, turn)
 
     # ------------------------------------------------------------------ unloading
 
@@ -1109,9 +1214,10 @@ class ThreadRegistry:
         turn = loaded.active
         if turn is None:
             raise RpcError(INVALID_REQUEST, "no active turn to interrupt")
-        if turn.id != params.turn_id:  # unlike turn/steer's, without backticks
+        if turn.active_id != params.turn_id:  # unlike turn/steer's, without backticks
             raise RpcError(
-                INVALID_REQUEST, f"expected active turn id {params.turn_id} but found {turn.id}"
+                INVALID_REQUEST,
+                f"expected active turn id {params.turn_id} but found {turn.active_id}",
             )
         turn.scope.cancel()
         if not turn.done.is_set():
@@ -1245,14 +1351,6 @@ def thread_source_kinds(source: Any) -> set[str]:
     return {"subAgent", specific or "subAgentOther"}
 
 
-def reviewer_name(reviewer: Any) -> str:
-    """The ``ApprovalsReviewer`` a thread reports: ``guardian_subagent`` is the legacy name of
-    ``auto_review`` (the reference answers with the new one); unset means ``user``."""
-    name = to_wire(getattr(reviewer, "root", reviewer)) if reviewer is not None else "user"
-    name = str(getattr(name, "value", name))
-    return "auto_review" if name == "guardian_subagent" else name
-
-
 def user_input(entries: Any) -> list[dict[str, Any]]:
     """``UserInput`` values of a request as wire dicts, ``type`` first."""
     content = []
@@ -1305,11 +1403,17 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("thread/name/set", registry.name_set),
         RpcMethod("thread/readState/update", registry.read_state_update),
         RpcMethod("thread/unsubscribe", registry.unsubscribe),
+        RpcMethod("thread/inject_items", registry.inject_items),
+        RpcMethod("thread/search", registry.search),
         RpcMethod("turn/start", registry.turn_start),
         RpcMethod("turn/steer", registry.turn_steer),
         RpcMethod("turn/interrupt", registry.turn_interrupt),
         RpcMethod("thread/compact/start", partial(compaction.compact_start, registry)),
         RpcMethod("collaborationMode/list", modes.collaboration_mode_list),
+        RpcMethod("thread/settings/update", registry.settings_update),
+        RpcMethod("thread/goal/get", registry.goal_get),
+        RpcMethod("thread/goal/set", registry.goal_set),
+        RpcMethod("thread/goal/clear", registry.goal_clear),
     ]
 
 

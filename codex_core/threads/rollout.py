@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from codex_core.threads import review_format
 from codex_core.threads.compaction import compacted_history
 
 log = logging.getLogger(__name__)
@@ -184,6 +185,14 @@ def item_from_rollout(
     if kind == "HookPrompt":
         return {"type": "hookPrompt", "id": stored.get("id"),
                 "fragments": list(stored.get("fragments") or []), **times}  # fmt: skip
+    if kind == "EnteredReviewMode":
+        return {"type": "enteredReviewMode", "id": stored.get("id"),
+                "review": str(stored.get("user_facing_hint") or ""), **times}  # fmt: skip
+    if kind == "ExitedReviewMode":
+        output = stored.get("review_output")
+        return {"type": "exitedReviewMode", "id": stored.get("id"),
+                "review": review_format.render(output if isinstance(output, dict) else None),
+                **times}  # fmt: skip
     if kind == "Reasoning":
         return {"type": "reasoning", "id": stored.get("id"),
                 "summary": list(stored.get("summary_text") or []),

@@ -71,7 +71,9 @@ class ToolContext:
     def __init__(self, turn: Turn, call_id: str) -> None:
         self.turn = turn
         self.call_id = call_id
+        #: This call set ``waitingOnApproval``; ``_asked``: it asked a reviewer at all.
         self._waiting = False
+        self._asked = False
 
     # ------------------------------------------------------------------ where we are
 
@@ -93,15 +95,15 @@ class ToolContext:
 
     @property
     def cwd(self) -> str:
-        return str(self.turn.loaded.settings["cwd"])
+        return str(self.turn.settings["cwd"])
 
     @property
     def approval_policy(self) -> Any:
-        return self.turn.loaded.settings["approvalPolicy"]
+        return self.turn.settings["approvalPolicy"]
 
     @property
     def sandbox_mode(self) -> str:
-        kind = self.turn.loaded.settings["sandbox"].get("type")
+        kind = self.turn.settings["sandbox"].get("type")
         return {"readOnly": "read-only", "workspaceWrite": "workspace-write"}.get(
             kind, "danger-full-access" if kind == "dangerFullAccess" else "read-only"
         )
@@ -159,22 +161,25 @@ class ToolContext:
         """Ask the thread's reviewer; returns its answer (``{"decision": ...}``).
 
         Sets the thread's ``waitingOnApproval`` flag, then starts ``item`` (the reference's
-        order), then asks. The flag stays until ``approval_finished``.
+        order), then asks. The flag stays until ``approval_finished``. A reviewer that answers
+        by itself (``automatic = True``, the guardian) sets no flag: nobody waits on the person,
+        as with the reference; should it ask the person after all, it sets the flag itself.
         """
-        registry = self.turn.registry
-        self._waiting = True
-        registry.set_status(
-            self.turn.loaded, {"type": "active", "activeFlags": [WAITING_ON_APPROVAL]}
-        )
+        reviewer = self.reviewer()
+        self._asked = True
+        if not getattr(reviewer, "automatic", False):
+            self._waiting = True
+            self.turn.registry.set_status(
+                self.turn.loaded, {"type": "active", "activeFlags": [WAITING_ON_APPROVAL]}
+            )
         if item["id"] not in self.turn.open_items:
             self.item_started(item)
-        reviewer = self.reviewer()
         request = ApprovalRequest(method, self.thread_id, self.turn_id, item["id"], params)
         answer: dict[str, Any] = await reviewer.review(request)
         return answer
 
     def reviewer(self) -> Any:
-        name = str(self.turn.loaded.settings.get("approvalsReviewer") or "user")
+        name = str(self.turn.settings.get("approvalsReviewer") or "user")
         reviewers = self.kernel.approval_reviewers
         reviewer = reviewers.get(name) or reviewers.get("user")
         if reviewer is None:
@@ -184,8 +189,10 @@ class ToolContext:
         return reviewer
 
     def approval_finished(self) -> None:
-        """The decision is in: the thread is no longer waiting on approval."""
-        if self._waiting:
+        """The decision is in: the thread is no longer waiting on approval (whether this
+        context or the reviewer set the flag)."""
+        flags = (self.turn.loaded.thread.get("status") or {}).get("activeFlags") or []
+        if self._waiting or (self._asked and WAITING_ON_APPROVAL in flags):
             self._waiting = False
             self.turn.registry.set_status(self.turn.loaded, {"type": "active", "activeFlags": []})
 

@@ -35,7 +35,7 @@ import anyio
 
 from codex_core.accounts import rate_limits
 from codex_core.plugins import is_cancellation
-from codex_core.threads import compaction
+from codex_core.threads import compaction, modes
 from codex_core.threads.diff import TurnDiff
 from codex_core.threads.hooks import (
     HookOutcome,
@@ -63,6 +63,13 @@ MAX_MODEL_ROUNDS = 64
 DEFAULT_CONTEXT_WINDOW = 258_400
 #: How long an interrupted turn waits for the ``turn/interrupt`` reply to go out first.
 INTERRUPT_REPLY_WAIT = 1.0
+
+#: What the model reads after a turn the user interrupted (the reference's words).
+INTERRUPTED_MARKER = (
+    "<turn_aborted>\nThe user interrupted the previous turn on purpose. Any running unified "
+    "exec processes may still be running in the background. If any tools/commands were "
+    "aborted, they may have partially executed.\n</turn_aborted>"
+)
 
 BASE_INSTRUCTIONS = (
     "You are Codex, a coding agent. You and the user share the same workspace and collaborate "
@@ -169,6 +176,16 @@ def local_image(path: str, detail: Any, number: int) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+#: The name the reference gives a turn's ``outputSchema`` in the model request.
+OUTPUT_SCHEMA_NAME = "codex_output_schema"
+
+
+def output_format(schema: Any) -> dict[str, Any]:
+    """The Responses API ``text.format`` that holds the model to ``outputSchema``, as the
+    reference sends it (strict, so the answer parses against the schema)."""
+    return {"type": "json_schema", "strict": True, "schema": schema, "name": OUTPUT_SCHEMA_NAME}
+
+
 @dataclass(slots=True)
 class Turn:
     """One running turn of a loaded thread."""
@@ -182,8 +199,20 @@ class Turn:
     client_version: str | None
     #: What the turn does instead of sampling the model (a user's shell command, say).
     body: Callable[[Turn], Coroutine[Any, Any, None]] | None = None
-    #: ``compact`` for the turn of ``thread/compact/start``, which takes no more input.
+    #: ``compact`` for the turn of ``thread/compact/start``, ``review`` for a review's: neither
+    #: takes more input (``compaction.refuse_input``).
     kind: str = "regular"
+    #: What the model reads instead of a user's message: a goal's continuation prompt
+    #: (``codex_core.threads.goals``), which makes this a goal turn.
+    goal_prompt: dict[str, Any] | None = None
+    #: The turn ended with an error (``turn/completed`` ``failed``).
+    failed: bool = False
+    #: ``pending_usage`` was already counted against the goal (a goal tool needed it first).
+    usage_counted: bool = False
+    #: The thread's settings as the turn began: a ``thread/settings/update`` meanwhile is for
+    #: the next turns (as the reference), so the turn and its tools read these.
+    settings: dict[str, Any] = field(default_factory=dict)
+
     started_at: int = 0
     started_ms: int = 0
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
@@ -206,6 +235,10 @@ class Turn:
     last_diff: str = ""
     #: User messages steered in (``turn/steer``), waiting for the next model request.
     steered: list[dict[str, Any]] = field(default_factory=list)
+    #: Items ``thread/inject_items`` gave while the model was answering: the model reads them
+    #: once its response is done, and is sampled again; an interrupt drops them (as the
+    #: reference does both).
+    injected: list[dict[str, Any]] = field(default_factory=list)
     #: Cancels the model stream in flight (a steer cuts it short).
     stream_scope: anyio.CancelScope | None = None
     #: False once the turn decided to end: a late steer is refused, not lost.
@@ -214,6 +247,19 @@ class Turn:
     rerouted: bool = False
     #: The HTTP headers of the model response being read (lowercased names).
     response_headers: dict[str, str] = field(default_factory=dict)
+    #: ``outputSchema`` of ``turn/start``: the JSON schema this turn's answers must follow
+    #: (for this turn only, as the reference).
+    output_schema: Any = None
+    #: The id ``turn/started`` gave clients when it is not ``id`` (a review announces its
+    #: reviewer's turn): what ``turn/interrupt`` must name, as in the reference.
+    started_id: str | None = None
+
+    @property
+    def active_id(self) -> str:
+        return self.started_id or self.id
+
+    def __post_init__(self) -> None:
+        self.settings = dict(self.loaded.settings)
 
     @property
     def thread_id(self) -> str:
@@ -300,6 +346,11 @@ class Turn:
                 self.aborted.set()
                 with anyio.move_on_after(INTERRUPT_REPLY_WAIT):
                     await self.interrupt_replied.wait()
+            self.failed = error is not None
+            if self.failed:
+                self.registry.goals.turn_failed(self)
+            elif self.interrupted:  # the time it ran counts against the goal (as the reference)
+                self.registry.goals.account(self, 0)
             self._finish(error)
             resolve(self, self.unresolved)
         finally:
@@ -311,14 +362,17 @@ class Turn:
         if self.body is not None:
             await self.body(self)
             return
-        assert self.user_item is not None
         source = self.loaded.session_start
         if source is not None and (await self.session_start_hooks(source)).stop:
             return  # as the reference: the turn ends before the user's input is taken
         if self.auto_compact_due():
             await compaction.compact(self, "auto")  # before the input: it follows the summary
-        self.user_message(self.user_item)
-        provider_id = str(self.loaded.settings["modelProvider"])
+        self.mode_instructions()
+        if self.user_item is not None:
+            self.user_message(self.user_item)
+        if self.goal_prompt is not None:
+            self.remember(self.goal_prompt)
+        provider_id = str(self.settings["modelProvider"])
         provider = self.registry.provider_for(provider_id)
         await self.registry.kernel.run_hook(
             "codex_turn_starting", thread_id=self.thread_id, turn_id=self.id
@@ -327,6 +381,8 @@ class Turn:
         for _round in range(MAX_MODEL_ROUNDS):
             while self.steered:
                 self.user_message(self.steered.pop(0))
+            while self.injected:
+                self.remember(self.injected.pop(0))
             calls = await self._sample(provider, provider_id)
             for call in calls:
                 started = time.monotonic()
@@ -341,18 +397,29 @@ class Turn:
             self.resend_diff()
             if calls and self.auto_compact_due():
                 await compaction.compact(self, "auto")  # the model goes on from the summary
-            if not calls and not self.steered:
+            if not calls and not self.steered and not self.injected:
                 outcome = await self.stop_hooks(stop_hook_active)
                 if outcome.block:
                     self.hook_prompt(outcome)
                     stop_hook_active = True
-                elif not self.steered:  # (input steered in while the hooks ran: go on)
+                elif not self.steered and not self.injected:  # (input came meanwhile: go on)
                     self.accepts_input = False
                     return
         raise TurnFailed(f"the model made more than {MAX_MODEL_ROUNDS} requests in one turn")
 
     def auto_compact_due(self) -> bool:
         return compaction.limit_reached(self.loaded, self.loaded.auto_compact_limit)
+
+    def mode_instructions(self) -> None:
+        """Tell the model its collaboration mode (``codex_core.threads.modes``) when its
+        instructions changed since the model last read them, as the reference does."""
+        loaded = self.loaded
+        chosen = loaded.collaboration_mode
+        text = chosen["settings"]["developer_instructions"] if chosen is not None else None
+        if text is None or text == loaded.mode_instructions_sent:
+            return
+        loaded.mode_instructions_sent = text
+        self.remember(modes.instructions_message(text))
 
     def user_message(self, item: dict[str, Any]) -> None:
         """A user message of this turn (its input, or input steered in): an item and history."""
@@ -367,7 +434,7 @@ class Turn:
         """The thread's first turn (since start or resume): read its hooks (from the config
         as it is now, with the project layers of its cwd) and run the ``SessionStart`` ones,
         whose additional context the model reads as developer messages before the input."""
-        loaded, settings = self.loaded, self.loaded.settings
+        loaded, settings = self.loaded, self.settings
         loaded.session_start = None
         config = self.registry.kernel.config
         loaded.hooks = hook_handlers(
@@ -388,7 +455,7 @@ class Turn:
     async def stop_hooks(self, active: bool) -> HookOutcome:
         """The model is done: ``Stop`` hooks may continue the turn (``stop_hook_active`` tells
         them it already did once, so they can let it end)."""
-        settings = self.loaded.settings
+        settings = self.settings
         last = next((i["text"] for i in reversed(self.items) if i["type"] == "agentMessage"), None)
         payload = stop_input(
             thread_id=self.thread_id, turn_id=self.id, transcript_path=self.loaded.thread["path"],
@@ -462,7 +529,8 @@ class Turn:
         call_id = str(call.get("call_id") or call.get("id") or uuid7())
         dynamic = self.loaded.dynamic_tools.get(name)
         tool = self._plugin_tool(name, call.get("namespace"))
-        if dynamic is None and tool is None:
+        goal_tool = name in self.registry.goals.tool_names(self.loaded)
+        if dynamic is None and tool is None and not goal_tool:
             return f"unsupported call: {name}"
         raw = call.get("arguments") if call.get("type") == "function_call" else call.get("input")
         if call.get("type") == "custom_tool_call":  # a freeform tool: the raw text is the input
@@ -471,6 +539,12 @@ class Turn:
             arguments = json.loads(raw) if isinstance(raw, str) and raw.strip() else raw or {}
         except ValueError as exc:
             return f"failed to parse function arguments: {exc}"
+        if goal_tool:
+            if self.pending_usage is not None and not self.usage_counted:
+                # As the reference: the goal has counted this response before the tool runs.
+                self.usage_counted = True
+                self.registry.goals.account(self, usage_from_api(self.pending_usage)["totalTokens"])
+            return self.registry.goals.call_tool(self, name, arguments)
         if dynamic is not None:
             return await self._call_dynamic(dynamic, call_id, arguments)
         assert tool is not None
@@ -542,7 +616,15 @@ class Turn:
         """The tools offered to the model: plugin tools, then the thread's dynamic tools."""
         specs: list[dict[str, Any]] = []
         namespaces: dict[str, dict[str, Any]] = {}
+        config = self.registry.kernel.config
+
+        def setting(key: str) -> Any:
+            return self.loaded.setting(config, key)
+
         for tool in self.registry.kernel.tools.values():
+            offered = getattr(tool, "offered", None)
+            if offered is not None and not offered(setting):
+                continue  # turned off for this thread (a feature flag, its MCP servers, ...)
             freeform = getattr(tool, "format", None)  # a custom (freeform) tool, e.g. a grammar
             namespace = getattr(tool, "namespace", None)
             if namespace:  # grouped as the Responses API's namespaces (MCP servers' tools)
@@ -565,6 +647,7 @@ class Turn:
                 specs.append({"type": "function", "name": tool.name,
                               "description": tool.description, "strict": False,
                               "parameters": tool.input_schema})  # fmt: skip
+        specs.extend(self.registry.goals.tool_specs(self.loaded))
         for spec in self.loaded.dynamic_tools.values():
             if spec.get("deferLoading"):
                 continue  # hidden from the model, callable by other tools
@@ -583,7 +666,7 @@ class Turn:
         """The provider request for the thread's history (or ``model_input``); a compaction
         offers no tools."""
         loaded = self.loaded
-        settings = loaded.settings
+        settings = self.settings
         body: dict[str, Any] = {
             "model": settings["model"],
             "instructions": loaded.base_instructions or BASE_INSTRUCTIONS,
@@ -598,6 +681,8 @@ class Turn:
         }
         if settings.get("reasoningEffort"):
             body["reasoning"] = {"effort": settings["reasoningEffort"], "summary": "auto"}
+        if self.output_schema is not None:
+            body["text"] = {"format": output_format(self.output_schema)}
         from codex_core.server_info import user_agent
 
         name = self.client_name or "codex_core"
@@ -713,7 +798,7 @@ class Turn:
             else {}
         )
         served = self.response_headers.get("openai-model")
-        requested = str(self.loaded.settings["model"])
+        requested = str(self.settings["model"])
         if not served or served == requested or self.rerouted:
             return
         self.rerouted = True
@@ -774,7 +859,7 @@ class Turn:
 
     def turn_diff(self) -> TurnDiff:
         if self.diff is None:
-            self.diff = TurnDiff(str(self.loaded.settings["cwd"]))
+            self.diff = TurnDiff(str(self.settings["cwd"]))
         return self.diff
 
     def files_changed(self) -> None:
@@ -796,6 +881,9 @@ class Turn:
         last = usage_from_api(usage)
         self.loaded.token_total = add_usage(self.loaded.token_total, last)
         self.report_usage(last)
+        if not self.usage_counted:  # (a compaction's estimate is no use of the goal's tokens)
+            self.registry.goals.account(self, last["totalTokens"])
+        self.usage_counted = False
 
     def report_usage(self, last: dict[str, int], *, includes_reasoning: bool = False) -> None:
         """Record and announce the thread's usage with ``last`` as the latest request's (or,
@@ -851,6 +939,8 @@ class Turn:
                    "completed_at": completed_at, "duration_ms": duration}  # fmt: skip
         if self.interrupted:
             turn["status"] = "interrupted"
+            marker = {"type": "input_text", "text": INTERRUPTED_MARKER}
+            self.remember({"type": "message", "role": "user", "content": [marker]})
             self.record("event_msg", {"type": "turn_aborted", "reason": "interrupted", **outcome})
             self.registry.set_status(self.loaded, {"type": "idle"})
         elif error is not None:
@@ -879,7 +969,10 @@ class Turn:
                 turn["items"] = [last]
                 turn["itemsView"] = "summary"
                 self.registry.turn_answered(self.loaded, self.id)
-            self.registry.set_status(self.loaded, {"type": "idle"})
+            # A failure the turn got past (a review whose reviewer failed) stays shown, as in the
+            # reference.
+            if self.loaded.thread["status"].get("type") != "systemError":
+                self.registry.set_status(self.loaded, {"type": "idle"})
         self.loaded.turns.append({**turn, "items": list(self.items), "itemsView": "full"})
         self.loaded.thread["updatedAt"] = completed_at
         self.emit("turn/completed", {"threadId": self.thread_id, "turn": turn})

@@ -4,14 +4,21 @@
 the client:
 
 1. ``item/autoApprovalReview/started`` (status ``inProgress``) to the thread's subscribers;
-2. a model request with its own, ephemeral context: our review prompt as instructions and
-   a description of the action (never the thread's history), asking for a JSON verdict; the
-   model may first read files under the cwd (``context_tools``), a few rounds at most;
+   the thread gets no ``waitingOnApproval`` flag (nobody waits on the person: ``automatic``);
+2. a model request with its own, ephemeral context, sent as the reference sends its review
+   (``x-openai-subagent: guardian``, turn metadata ``subagent_kind: guardian``,
+   ``prompt_cache_key = guardian:<threadId>``, its verdict schema ``{risk_level,
+   user_authorization, outcome, rationale}``): our review prompt as instructions and a
+   description of the action (never the thread's history); the model may first read files
+   under the cwd (``context_tools``), a few rounds at most;
 3. ``item/autoApprovalReview/completed`` (``approved`` / ``denied``) and the answer
    meaning accept / decline for that request: no approval request reaches the client;
-4. when the review fails, cannot be parsed, or takes longer than
-   ``[guardian] review_timeout_ms``: ``completed`` with status ``aborted``, then the ``user``
-   reviewer asks the client as usual.
+4. an answer that is not a verdict is asked again in the same conversation, three requests in
+   all (as the reference); then the action is ``denied`` with the reference's warning
+   ("Automatic approval review failed: guardian assessment was not valid JSON"): a reviewer
+   that cannot answer fails closed, it never turns into a prompt the client did not expect;
+5. when the review request fails or takes longer than ``[guardian] review_timeout_ms``:
+   ``completed`` with status ``aborted``, then the ``user`` reviewer asks the client.
 
 Two things change a review: a denial the user overrode (``thread/approveGuardianDeniedAction``)
 lets the reviewer know, once, that the person approved that exact action; and too many denials
@@ -33,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from codex_core.approvals import UserReviewer, active_turn
 from codex_core.hookspecs import ApprovalRequest
+from codex_core.threads.tools import WAITING_ON_APPROVAL
 from codex_plugin_guardian.breaker import DenialBreaker
 from codex_plugin_guardian.context_tools import TOOLS, run_tool
 from codex_plugin_guardian.event import action_key
@@ -63,6 +71,25 @@ STARTED = "item/autoApprovalReview/started"
 ELICITATION = "mcpServer/elicitation/request"
 COMPLETED = "item/autoApprovalReview/completed"
 WARNING = "guardianWarning"
+#: How many review requests an answer that is not a verdict gets, the first included.
+VERDICT_ATTEMPTS = 3
+#: The warning, and the review's rationale, when no attempt gave a verdict (the reference's).
+INVALID_VERDICT = "Automatic approval review failed: guardian assessment was not valid JSON"
+#: After the reason of a denial: what the model must not do next (the reference's words).
+DENIAL_INSTRUCTIONS = (
+    "The agent must not attempt to achieve the same outcome via workaround, indirect "
+    "execution, or policy circumvention. Proceed only with a materially safer alternative, or "
+    "if the user explicitly approves the action after being informed of the risk. Otherwise, "
+    "stop and request user input."
+)
+#: After ``INVALID_VERDICT``: the model is told the review failed, not that the action is unsafe.
+FAILURE_INSTRUCTIONS = (
+    "The action was not executed because automatic approval review could not be completed. "
+    "This is a review failure, not a determination that the action is unsafe. Do not bypass "
+    "the approval check; resolve the error or ask the user for guidance."
+)
+#: Asked after an answer that was not a verdict (our wording).
+ANSWER_AGAIN = "That was not a JSON verdict. Answer with the JSON verdict object only."
 
 
 class GuardianConfig(BaseModel):
@@ -80,15 +107,17 @@ class GuardianConfig(BaseModel):
 
 
 class ReviewFailed(Exception):
-    """The review produced no usable verdict (model error, bad output)."""
+    """The review request failed (model error, a tool call where an answer was due)."""
+
+
+class InvalidVerdict(ReviewFailed):
+    """The model's answer is not a verdict in the schema asked for."""
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
     approved: bool
     risk_level: str | None
-    risk_score: int | None
-    category: str | None
     rationale: str | None
     #: How directly the user asked for the action: unknown, low, medium, high.
     user_authorization: str | None = None
@@ -103,41 +132,33 @@ class Verdict:
 
 
 _LEVELS = {"low", "medium", "high", "critical"}
+#: The reason a denial without a rationale gives (the reference's).
+NO_RATIONALE = "Auto-reviewer denied the action without a specific rationale."
 _AUTHORIZATIONS = {"unknown", "low", "medium", "high"}
 
 
 def parse_verdict(text: str) -> Verdict:
-    """The verdict in the model's answer: the first JSON object of the text.
-
-    Accepts our format (``decision: approve|deny``) and the reference's
-    (``outcome: allow|deny``); anything else raises ``ReviewFailed``.
-    """
+    """The verdict in the model's answer: the first JSON object of the text, in the
+    reference's schema (``outcome: allow|deny`` required); anything else raises
+    ``InvalidVerdict``."""
     match = re.search(r"\{.*\}", text, re.DOTALL)
     if match is None:
-        raise ReviewFailed(f"no JSON verdict in the review answer: {text[:200]!r}")
+        raise InvalidVerdict(f"no JSON verdict in the review answer: {text[:200]!r}")
     try:
         data = json.loads(match.group(0))
     except ValueError as exc:
-        raise ReviewFailed(f"the review answer is not JSON: {exc}") from None
+        raise InvalidVerdict(f"the review answer is not JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise ReviewFailed("the review answer is not a JSON object")
-    decision = str(data.get("decision") or data.get("outcome") or "").strip().lower()
-    if decision in ("approve", "approved", "allow"):
-        approved = True
-    elif decision in ("deny", "denied"):
-        approved = False
-    else:
-        raise ReviewFailed(f"the review answer has no decision: {decision!r}")
-    level = str(data.get("risk_level") or "").lower() or None
-    score = data.get("risk_score")
+        raise InvalidVerdict("the review answer is not a JSON object")
+    outcome = data.get("outcome")
+    if outcome not in ("allow", "deny"):
+        raise InvalidVerdict(f"the review answer has no outcome: {outcome!r}")
+    level = data.get("risk_level")
     rationale = data.get("rationale")
-    category = data.get("category")
-    authorization = str(data.get("user_authorization") or "").lower()
+    authorization = data.get("user_authorization")
     return Verdict(
-        approved=approved,
+        approved=outcome == "allow",
         risk_level=level if level in _LEVELS else None,
-        risk_score=int(score) if isinstance(score, int | float) else None,
-        category=str(category) if category is not None else None,
         rationale=str(rationale) if rationale is not None else None,
         user_authorization=authorization if authorization in _AUTHORIZATIONS else None,
     )
@@ -151,6 +172,8 @@ class GuardianReviewer:
     """Reviews command, file-change and MCP tool-call approvals, each in its own context."""
 
     name = NAME
+    #: Nobody waits on the person during a review: the thread gets no ``waitingOnApproval``.
+    automatic = True
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
@@ -189,7 +212,7 @@ class GuardianReviewer:
             return {"decision": "cancel"}
         action = review_action(request, turn)
         if action is None:  # not something we know how to review: the person decides
-            return await self.user.review(request)
+            return await self.ask_user(turn, request)
         approve, deny, cancel = review_answers(request)
         base = {
             "threadId": request.thread_id,
@@ -208,6 +231,9 @@ class GuardianReviewer:
         try:
             with anyio.fail_after(config.review_timeout_ms / 1000):
                 verdict = await self.ask_model(turn, request, action, config, overridden)
+        except InvalidVerdict as exc:
+            log.warning("guardian review gave no verdict: %s", exc)
+            return self._failed_closed(turn, base, action, deny)
         except TimeoutError:
             failure = f"the review took longer than {config.review_timeout_ms} ms"
         except anyio.get_cancelled_exc_class():
@@ -218,7 +244,7 @@ class GuardianReviewer:
         if verdict is None:
             log.warning("guardian review fell back to the user reviewer: %s", failure)
             self._completed(turn, base, action, "aborted", None, failure)
-            return await self.user.review(request)
+            return await self.ask_user(turn, request)
         status = "approved" if verdict.approved else "denied"
         turn.emit(WARNING, {"threadId": request.thread_id, "message": verdict.summary()})
         self._completed(turn, base, action, status, verdict, verdict.rationale)
@@ -231,10 +257,29 @@ class GuardianReviewer:
             turn.emit(WARNING, {"threadId": request.thread_id, "message": warning})
             return cancel
         # What the model reads instead of the command's output (the reference's wording).
-        reason = "This action was rejected due to unacceptable risk."
-        if verdict.rationale:
-            reason += f"\nReason: {verdict.rationale}"
+        rationale = (verdict.rationale or "").strip() or NO_RATIONALE
+        reason = (
+            "This action was rejected due to unacceptable risk.\n"
+            f"Reason: {rationale}\n{DENIAL_INSTRUCTIONS}"
+        )
         return {**deny, "rejectionMessage": reason}
+
+    def _failed_closed(
+        self, turn: Any, base: dict[str, Any], action: dict[str, Any], deny: dict[str, Any]
+    ) -> dict[str, Any]:
+        """No attempt gave a verdict: denied, as the reference does, without asking anyone
+        (and counted as no denial by the breaker: the reviewer failed, not the agent)."""
+        turn.emit(WARNING, {"threadId": base["threadId"], "message": INVALID_VERDICT})
+        self._completed(turn, base, action, "denied", None, INVALID_VERDICT)
+        self.breaker.record(base["threadId"], base["turnId"], denied=False)
+        return {**deny, "rejectionMessage": f"{INVALID_VERDICT}\n{FAILURE_INSTRUCTIONS}"}
+
+    async def ask_user(self, turn: Any, request: ApprovalRequest) -> dict[str, Any]:
+        """The person decides after all: now the thread is waiting on approval."""
+        turn.registry.set_status(
+            turn.loaded, {"type": "active", "activeFlags": [WAITING_ON_APPROVAL]}
+        )
+        return await self.user.review(request)
 
     def _completed(
         self,
@@ -266,21 +311,28 @@ class GuardianReviewer:
 
         Each round the model may call the read-only context tools (``context_tools``) or
         answer; after ``context_rounds`` rounds of calls it is asked once more with no tools.
+        An answer that is not a verdict stays in the conversation and the model is asked
+        again, ``VERDICT_ATTEMPTS`` requests in all; then ``InvalidVerdict``.
         """
-        provider_id = str(turn.loaded.settings["modelProvider"])
+        provider_id = str(turn.settings["modelProvider"])
         provider = turn.registry.provider_for(provider_id)
-        headers = {**turn.model_request(provider_id)["headers"], "x-openai-subagent": "guardian"}
-        cwd = str(turn.loaded.settings["cwd"])  # the tools read under the thread's cwd only
+        model = config.model or turn.settings["model"]
+        metadata = turn_metadata(request, model)
+        headers = {**turn.model_request(provider_id)["headers"], "x-openai-subagent": "guardian",
+                   "x-codex-parent-thread-id": request.thread_id,
+                   "x-codex-turn-metadata": metadata}  # fmt: skip
+        cwd = str(turn.settings["cwd"])  # the tools read under the thread's cwd only
         input_: list[dict[str, Any]] = [
             {"type": "message", "role": "user",
              "content": [{"type": "input_text",
                           "text": review_input(request, turn, action, overridden)}]},
         ]  # fmt: skip
         rounds = 0
+        attempts = 0
         while True:
             tools = TOOLS if rounds < config.context_rounds else []
             body = {
-                "model": config.model or turn.loaded.settings["model"],
+                "model": model,
                 "instructions": REVIEW_INSTRUCTIONS,
                 "input": list(input_),
                 "tools": tools,
@@ -291,10 +343,19 @@ class GuardianReviewer:
                 "include": [],
                 "prompt_cache_key": f"guardian:{request.thread_id}",
                 "text": TEXT_FORMAT,
+                "client_metadata": {"x-codex-turn-metadata": metadata},
             }
             text, calls = await self._sample(provider, provider_id, body, headers)
             if not calls:
-                return parse_verdict(text)
+                attempts += 1
+                try:
+                    return parse_verdict(text)
+                except InvalidVerdict:
+                    if attempts >= VERDICT_ATTEMPTS:
+                        raise
+                input_.append(message("assistant", "output_text", text))
+                input_.append(message("user", "input_text", ANSWER_AGAIN))
+                continue
             if not tools:
                 raise ReviewFailed("the review called tools when it had to answer")
             rounds += 1
@@ -343,9 +404,28 @@ class ReviewerAlias:
 
     name: str
     target: GuardianReviewer
+    automatic = True
 
     async def review(self, request: ApprovalRequest) -> dict[str, Any]:
         return await self.target.review(request)
+
+
+def message(role: str, kind: str, text: str) -> dict[str, Any]:
+    """A Responses API message input item."""
+    return {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
+
+
+def turn_metadata(request: ApprovalRequest, model: str) -> str:
+    """``x-codex-turn-metadata`` of a review request: the reference's keys that say what the
+    request is (a guardian review of this thread's turn), as compact JSON."""
+    return json.dumps(
+        {"session_id": request.thread_id, "thread_id": request.thread_id,
+         "parent_thread_id": request.thread_id, "parent_turn_id": request.turn_id,
+         "root_turn_id": request.turn_id, "request_kind": "turn", "subagent_kind": "guardian",
+         "thread_source": "guardian_review", "turn_trigger": "guardian_review",
+         "sandbox_mode": "read-only", "auto_review_enabled": False, "model": model},
+        separators=(",", ":"),
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------- what is reviewed
@@ -363,11 +443,11 @@ def review_action(request: ApprovalRequest, turn: Any) -> dict[str, Any] | None:
     if request.method == "item/commandExecution/requestApproval":
         return {"type": "command", "source": "unifiedExec",
                 "command": str(params.get("command") or ""),
-                "cwd": str(params.get("cwd") or turn.loaded.settings["cwd"])}  # fmt: skip
+                "cwd": str(params.get("cwd") or turn.settings["cwd"])}  # fmt: skip
     if request.method == "item/fileChange/requestApproval":
         item = turn.open_items.get(request.item_id) or {}
         files = [str(change.get("path")) for change in item.get("changes") or []]
-        return {"type": "applyPatch", "cwd": str(turn.loaded.settings["cwd"]), "files": files}
+        return {"type": "applyPatch", "cwd": str(turn.settings["cwd"]), "files": files}
     meta = mcp_meta(request)
     if request.method == ELICITATION and meta.get("codex_approval_kind") == "mcp_tool_call":
         return {"type": "mcpToolCall", "server": str(params.get("serverName") or ""),
@@ -405,7 +485,7 @@ def review_input(
     tool output or earlier conversation cannot talk the reviewer into anything. The one other
     trusted fact is a denial of this exact action that the user overrode.
     """
-    settings = turn.loaded.settings
+    settings = turn.settings
     planned: dict[str, Any] = {"kind": action["type"], "cwd": settings["cwd"]}
     if action["type"] == "command":
         planned.update(command=action["command"], cwd=action["cwd"])

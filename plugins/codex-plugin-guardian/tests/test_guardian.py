@@ -26,12 +26,9 @@ def is_review(request: RecordedRequest) -> bool:
     return str(body.get("prompt_cache_key", "")).startswith("guardian:")
 
 
-def verdict(
-    decision: str, level: str, score: int, category: str, rationale: str,
-    authorization: str | None = None,
-) -> str:  # fmt: skip
-    answer = {"risk_level": level, "risk_score": score, "category": category,
-              "rationale": rationale, "decision": decision}  # fmt: skip
+def verdict(outcome: str, level: str, rationale: str, authorization: str | None = None) -> str:
+    """A review answer in the reference's schema (``outcome``: allow / deny)."""
+    answer = {"risk_level": level, "rationale": rationale, "outcome": outcome}
     if authorization is not None:
         answer["user_authorization"] = authorization
     return json.dumps(answer)
@@ -96,8 +93,9 @@ def test_benign_command_is_approved_without_asking_the_client(
     codex_server_factory: Any, codex_model_server: ScriptedModelServer, tmp_path: Path
 ) -> None:
     model = codex_model_server
-    model.answer_matching(is_review, message(verdict(
-        "approve", "low", 5, "none", "Creates one file in the workspace.")))  # fmt: skip
+    model.answer_matching(
+        is_review, message(verdict("allow", "low", "Creates one file in the workspace."))
+    )
     script(model, "touch made-by-agent.txt && echo hi")
     server = start(codex_server_factory, model)
     turn_id = run_turn(server, tmp_path, "create made-by-agent.txt")
@@ -138,6 +136,16 @@ def test_benign_command_is_approved_without_asking_the_client(
     (only,) = review["input"]
     text = only["content"][0]["text"]
     assert "touch made-by-agent.txt" in text and "create made-by-agent.txt" in text
+    # Marked as the reference marks a guardian review (tests/test_guardian_differential.py
+    # compares the whole request's marks with the reference's).
+    headers = review_request(model).headers
+    assert headers["x-openai-subagent"] == "guardian"
+    assert json.loads(headers["x-codex-turn-metadata"])["subagent_kind"] == "guardian"
+    assert review["text"]["format"]["schema"]["required"] == ["outcome"]
+    # Nobody waited on the person: no waitingOnApproval while the guardian reviewed.
+    flags = [n["params"]["status"].get("activeFlags") for n in server.notifications
+             if n["method"] == "thread/status/changed"]  # fmt: skip
+    assert ["waitingOnApproval"] not in flags
 
 
 def test_destructive_command_is_denied_and_the_model_is_told(
@@ -147,8 +155,9 @@ def test_destructive_command_is_denied_and_the_model_is_told(
     precious.mkdir()
     (precious / "data.txt").write_text("keep me")
     model = codex_model_server
-    model.answer_matching(is_review, message(verdict(
-        "deny", "high", 95, "data_deletion", "Recursively deletes user data.", "low")))  # fmt: skip
+    model.answer_matching(
+        is_review, message(verdict("deny", "high", "Recursively deletes user data.", "low"))
+    )
     script(model, "rm -rf precious")
     server = start(codex_server_factory, model)
     run_turn(server, tmp_path, "tidy up")
@@ -172,13 +181,49 @@ def test_destructive_command_is_denied_and_the_model_is_told(
     outputs = [i for i in turns[-1].body["input"] if i.get("type") == "function_call_output"]
     assert "Rejected" in outputs[-1]["output"]
     assert "rejected due to unacceptable risk" in outputs[-1]["output"]  # and why
+    # The reason, then the reference's instructions; the text is quoted twice over
+    # (``Rejected("...")`` inside the error's message), so its newline reads ``\\n``.
+    reason = r"Reason: Recursively deletes user data.\\nThe agent must not attempt to achieve"
+    assert reason in outputs[-1]["output"]
+    assert "Otherwise, stop and request user input." in outputs[-1]["output"]
+
+
+def test_an_answer_that_is_no_verdict_is_asked_again_then_denied(
+    codex_server_factory: Any, codex_model_server: ScriptedModelServer, tmp_path: Path
+) -> None:
+    """Three requests, then ``denied`` with the reference's warning; the client is never
+    asked (a reviewer failure is no approval prompt) and the model hears the review failed."""
+    model = codex_model_server
+    model.answer_matching(is_review, message("I think it is fine."))
+    script(model, "touch never.txt")
+    server = start(codex_server_factory, model)
+    run_turn(server, tmp_path, "make never.txt")
+    completed = server.wait_notification("turn/completed", 20)["params"]
+    assert completed["turn"]["status"] == "completed"
+    assert server.server_requests == []
+    assert not (tmp_path / "never.txt").exists()
+    failed = "Automatic approval review failed: guardian assessment was not valid JSON"
+    assert warnings(server) == [failed]
+    _, done = reviews(server)
+    assert done["params"]["review"] == {"status": "denied", "riskLevel": None,
+                                        "userAuthorization": None, "rationale": failed}  # fmt: skip
+    assert_valid([done])
+    asked = [r for r in model.requests if is_review(r)]
+    assert len(asked) == 3
+    # Each retry continues the conversation: the answer that was no verdict, then the ask.
+    last = asked[-1].body["input"]
+    assert [i["role"] for i in last] == ["user", "assistant", "user", "assistant", "user"]
+    assert last[1]["content"][0]["text"] == "I think it is fine."
+    turns = [r for r in model.requests if not is_review(r)]
+    outputs = [i for i in turns[-1].body["input"] if i.get("type") == "function_call_output"]
+    assert failed + r"\\nThe action was not executed" in outputs[-1]["output"]
 
 
 def test_a_review_that_times_out_falls_back_to_the_user(
     codex_server_factory: Any, codex_model_server: ScriptedModelServer, tmp_path: Path
 ) -> None:
     model = codex_model_server
-    late = verdict("approve", "low", 1, "none", "too late")
+    late = verdict("allow", "low", "too late")
     model.answer_matching(is_review, ModelResponse([message(late)], stall=10))
     script(model, "touch after-fallback.txt")
     server = start(codex_server_factory, model, "-c", "guardian.review_timeout_ms=300")
@@ -188,10 +233,19 @@ def test_a_review_that_times_out_falls_back_to_the_user(
     assert done["params"]["review"]["status"] == "aborted"
     assert "300 ms" in done["params"]["review"]["rationale"]
     assert_valid([started, done])
+    # Now the person decides: the thread waits on approval, and only from the fallback on.
+    flags = [(i, n["params"]["status"].get("activeFlags"))
+             for i, n in enumerate(server.notifications)
+             if n["method"] == "thread/status/changed"]  # fmt: skip
+    waiting = [i for i, flag in flags if flag == ["waitingOnApproval"]]
+    assert len(waiting) == 1 and waiting[0] > server.notifications.index(done)
     server.send({"id": request["id"], "result": {"decision": "accept"}})
     completed = server.wait_notification("turn/completed", 20)["params"]
     assert completed["turn"]["status"] == "completed"
     assert (tmp_path / "after-fallback.txt").exists()
+    cleared = [n["params"]["status"] for n in server.notifications
+               if n["method"] == "thread/status/changed"][-2]  # fmt: skip
+    assert cleared == {"type": "active", "activeFlags": []}
 
 
 @pytest.mark.parametrize("name", ["guardian_subagent", "auto_review"])
@@ -201,8 +255,7 @@ def test_the_reviewer_can_be_chosen_per_turn(
     """No reviewer in config: `approvalsReviewer` on turn/start routes this turn's approvals
     (by either name: `auto_review` is the one the 0.169 schema calls canonical)."""
     model = codex_model_server
-    model.answer_matching(is_review, message(verdict(
-        "approve", "low", 5, "none", "Creates one file.")))  # fmt: skip
+    model.answer_matching(is_review, message(verdict("allow", "low", "Creates one file.")))
     script(model, "touch per-turn.txt")
     server: StdioServer = codex_server_factory(
         *model.config_args(), "-c", 'approval_policy="on-request"',

@@ -38,8 +38,7 @@ def test_the_guardian_reads_the_script_before_deciding(
                 function_call("read_file", {"path": "../secret.txt"}, call_id="g_secret"),
                 function_call("list_dir", {"path": "."}, call_id="g_list"),
             ])  # fmt: skip
-        return ModelResponse([message(verdict(
-            "deny", "high", 97, "data_deletion", "deploy.sh deletes $HOME."))])  # fmt: skip
+        return ModelResponse([message(verdict("deny", "high", "deploy.sh deletes $HOME."))])
 
     model.answer_matching(is_review, guardian)
     model.add(ModelResponse([exec_call("sh deploy.sh", "call_deploy")]),

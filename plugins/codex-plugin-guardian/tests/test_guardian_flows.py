@@ -52,7 +52,7 @@ def test_two_reviews_run_in_parallel(
 
     def review(request: RecordedRequest) -> ModelResponse:
         both.wait()
-        return ModelResponse([message(verdict("approve", "low", 3, "none", "Creates a file."))])
+        return ModelResponse([message(verdict("allow", "low", "Creates a file."))])
 
     model.answer_matching(is_review, review)
     model.answer_matching(lambda r: not is_review(r), touch_what_the_user_names)
@@ -97,16 +97,15 @@ def patch_call(patch: str, call_id: str) -> OutputItem:
 PATCH = "*** Begin Patch\n*** Add File: notes.txt\n+reviewed\n*** End Patch\n"
 
 
-@pytest.mark.parametrize("decision", ["approve", "deny"])
+@pytest.mark.parametrize("decision", ["allow", "deny"])
 def test_a_file_change_is_reviewed_end_to_end(
     codex_server_factory: Any, codex_model_server: ScriptedModelServer, tmp_path: Path,
     decision: str,
 ) -> None:  # fmt: skip
     pytest.importorskip("codex_plugin_apply_patch")
     model = codex_model_server
-    level, score = ("low", 4) if decision == "approve" else ("high", 80)
-    model.answer_matching(is_review, message(verdict(
-        decision, level, score, "none", "Adds one notes file.")))  # fmt: skip
+    level = "low" if decision == "allow" else "high"
+    model.answer_matching(is_review, message(verdict(decision, level, "Adds one notes file.")))
     model.add(ModelResponse([patch_call(PATCH, "call_p1")]), ModelResponse([message(FINAL)]))
     server = start(codex_server_factory, model)
     thread = server.result("thread/start", {"cwd": str(tmp_path)})["thread"]["id"]
@@ -126,7 +125,7 @@ def test_a_file_change_is_reviewed_end_to_end(
     # What the guardian read: the patch's diff, not just the file names.
     (review,) = [r for r in model.requests if is_review(r)]
     assert '"diff": "reviewed\\n"' in review.input_texts()[0]
-    if decision == "approve":
+    if decision == "allow":
         assert done["params"]["review"]["status"] == "approved"
         assert (tmp_path / "notes.txt").read_text() == "reviewed\n"
         assert [item["status"] for item in changes] == ["completed"]
@@ -184,8 +183,9 @@ def test_too_many_denials_interrupt_the_turn_with_a_guardian_warning(
     codex_server_factory: Any, codex_model_server: ScriptedModelServer, tmp_path: Path
 ) -> None:
     model = codex_model_server
-    model.answer_matching(is_review, message(verdict(
-        "deny", "high", 90, "data_deletion", "Deletes files outside the request.")))  # fmt: skip
+    model.answer_matching(
+        is_review, message(verdict("deny", "high", "Deletes files outside the request."))
+    )
     for number in range(1, 5):
         model.add(ModelResponse([exec_call(f"rm -rf data{number}", f"call_d{number}")]))
     server = start(codex_server_factory, model)
@@ -219,7 +219,7 @@ def test_interrupting_the_turn_aborts_the_review(
     codex_server_factory: Any, codex_model_server: ScriptedModelServer, tmp_path: Path
 ) -> None:
     model = codex_model_server
-    slow = verdict("approve", "low", 1, "none", "never read")
+    slow = verdict("allow", "low", "never read")
     model.answer_matching(is_review, ModelResponse([message(slow)], stall=30))
     model.add(ModelResponse([exec_call("touch never.txt", "call_i")]))
     server = start(codex_server_factory, model)

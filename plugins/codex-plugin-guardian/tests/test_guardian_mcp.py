@@ -31,7 +31,7 @@ server.run("stdio")
 """
 
 
-@pytest.mark.parametrize("decision", ["approve", "deny"])
+@pytest.mark.parametrize("decision", ["allow", "deny"])
 def test_an_mcp_tool_call_is_reviewed(
     codex_server_factory: Any, codex_model_server: ScriptedModelServer, tmp_path: Path,
     decision: str,
@@ -39,9 +39,16 @@ def test_an_mcp_tool_call_is_reviewed(
     script = tmp_path / "db_server.py"
     script.write_text(SERVER)
     model = codex_model_server
-    model.answer_matching(is_review, message(verdict(
-        decision, "low" if decision == "approve" else "high", 50, "data_deletion",
-        "Drops the scratch table the user named.")))  # fmt: skip
+    model.answer_matching(
+        is_review,
+        message(
+            verdict(
+                decision,
+                "low" if decision == "allow" else "high",
+                "Drops the scratch table the user named.",
+            )
+        ),
+    )
     model.add(
         ModelResponse([function_call("mcp__db__drop_table", {"name": "scratch"}, call_id="c_db")]),
         ModelResponse([message(FINAL)]),
@@ -66,7 +73,7 @@ def test_an_mcp_tool_call_is_reviewed(
     (item,) = [n["params"]["item"] for n in server.notifications
                if n["method"] == "item/completed"
                and n["params"]["item"]["type"] == "mcpToolCall"]  # fmt: skip
-    if decision == "approve":
+    if decision == "allow":
         assert done["params"]["review"]["status"] == "approved"
         assert item["status"] == "completed"
         assert item["result"]["content"] == [{"type": "text", "text": "dropped scratch"}]
@@ -86,9 +93,9 @@ def test_a_denied_mcp_call_can_be_overridden(
     model = codex_model_server
     model.answer_matching(
         lambda r: is_review(r) and OVERRIDE_NOTE in r.input_texts()[0],
-        message(verdict("approve", "medium", 40, "data_deletion", "The user approved it.")),
+        message(verdict("allow", "medium", "The user approved it.")),
     )
-    model.answer_matching(is_review, message(verdict("deny", "high", 80, "data_deletion", "No.")))
+    model.answer_matching(is_review, message(verdict("deny", "high", "No.")))
     call = function_call("mcp__db__drop_table", {"name": "scratch"}, call_id="c_1")
     again = function_call("mcp__db__drop_table", {"name": "scratch"}, call_id="c_2")
     model.add(ModelResponse([call]), ModelResponse([message("denied")]),

@@ -55,10 +55,12 @@ def test_the_user_overrides_a_denial_and_the_retry_runs(
 ) -> None:
     model = codex_model_server
     # The guardian denies, unless it is told the user approved this very action.
-    model.answer_matching(overridden, message(verdict(
-        "approve", "medium", 40, "none", "The user approved this exact command.")))  # fmt: skip
-    model.answer_matching(is_review, message(verdict(
-        "deny", "high", 75, "system_modification", "Writes an unasked-for marker.")))  # fmt: skip
+    model.answer_matching(
+        overridden, message(verdict("allow", "medium", "The user approved this exact command."))
+    )
+    model.answer_matching(
+        is_review, message(verdict("deny", "high", "Writes an unasked-for marker."))
+    )
     command = "touch marker.txt"
     model.add(
         ModelResponse([exec_call(command, "call_first")]),
@@ -96,8 +98,8 @@ def test_only_a_denial_is_taken_and_only_once(
 ) -> None:
     """An event that is not a denial changes nothing; an override covers one retry."""
     model = codex_model_server
-    model.answer_matching(overridden, message(verdict("approve", "low", 5, "none", "ok")))
-    model.answer_matching(is_review, message(verdict("deny", "high", 80, "unknown", "no")))
+    model.answer_matching(overridden, message(verdict("allow", "low", "ok")))
+    model.answer_matching(is_review, message(verdict("deny", "high", "no")))
     server = start(codex_server_factory, model)
     thread = server.result("thread/start", {"cwd": str(tmp_path)})["thread"]["id"]
     action = {"type": "command", "source": "unified_exec", "cwd": str(tmp_path),

@@ -3,6 +3,8 @@ model, and the ``mcpServer*`` methods, built on the official ``mcp`` SDK.
 
 Servers start in parallel the first time something needs them (a client connecting, a status
 list, a direct call); their tools join ``kernel.tools`` once ready, as ``mcp__SERVER__TOOL``.
+The resource tools (``resource_tools``: list and read the servers' resources) are offered to
+every thread that has MCP servers.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from codex_core.hookspecs import hookimpl
 from codex_plugin_mcp.config import ServerConfig, parse_servers
 from codex_plugin_mcp.manager import McpManager, qualified_name
 from codex_plugin_mcp.methods import manager_of, rpc_methods
+from codex_plugin_mcp.resource_tools import ResourceTool, resource_tools
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -27,6 +30,11 @@ __all__ = ["McpManager", "ServerConfig", "parse_servers", "qualified_name"]
 @hookimpl
 def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
     return rpc_methods()
+
+
+@hookimpl
+def codex_tools(kernel: Kernel) -> list[ResourceTool]:
+    return resource_tools(kernel)
 
 
 @hookimpl

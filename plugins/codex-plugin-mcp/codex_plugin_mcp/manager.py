@@ -289,12 +289,26 @@ class ServerHandle:
         return result_from(await self._askers[-1](request_params(self.name, params)))
 
     async def read_resource(self, uri: str) -> Any:
+        """``resources/read``: the SDK's result; the server's own error raises ``MCPError``."""
+        return await self._request("read_resource", uri)
+
+    async def list_resources(self, cursor: str | None = None) -> Any:
+        """``resources/list``, one page."""
+        return await self._request("list_resources", cursor=cursor)
+
+    async def list_resource_templates(self, cursor: str | None = None) -> Any:
+        """``resources/templates/list``, one page."""
+        return await self._request("list_resource_templates", cursor=cursor)
+
+    async def _request(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """One request of the SDK client, within the server's tool timeout; a closed
+        connection marks the server as stopped."""
         from mcp.shared.exceptions import MCPError
 
         client = await self.ready_client()
         try:
             with anyio.fail_after(self.config.tool_timeout):
-                return await client.read_resource(uri)
+                return await getattr(client, method)(*args, **kwargs)
         except MCPError as exc:
             self._check_closed(exc)
             raise
@@ -410,7 +424,9 @@ class McpManager:
         from codex_plugin_mcp.tools import McpTool
 
         tools = self.kernel.tools
-        for spec in handle.tools:
+        # By name, as the reference offers a server's tools (a stable order also keeps the
+        # model's prompt cache warm whatever order the server lists them in).
+        for spec in sorted(handle.tools, key=lambda spec: str(spec.name)):
             tool = McpTool(self, handle.name, spec)
             current = tools.get(tool.name)
             if current is not None and current is not self.registered.get(tool.name):

@@ -150,12 +150,20 @@ async def tool_call(ctx: RequestContext, params: Any) -> dict[str, Any]:
 
 
 async def resource_read(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    """``resources/read`` of a server. The server's own error (an unknown URI: -32602 with its
+    data) is the answer, passed through as the reference does; a transport failure or a
+    timeout is -32603."""
+    from mcp.shared.exceptions import MCPError
+
     handle = await _handle(ctx, params.server, params.thread_id)
     try:
         raw = await handle.read_resource(params.uri)
+    except MCPError as exc:
+        raise RpcError(exc.code, exc.message, exc.data) from None
     except Exception as exc:
-        raise invalid_request(
-            f"resource read failed for `{params.server}` {params.uri}: {describe(exc)}"
+        raise RpcError(
+            INTERNAL_ERROR,
+            f"resource read failed for `{params.server}` {params.uri}: {describe(exc)}",
         ) from None
     return {"contents": [dump(content) for content in raw.contents], "originCallId": None}
 

@@ -2,9 +2,13 @@
 
 The model sees ``mcp__SERVER__TOOL``; a call shows as an ``mcpToolCall`` item: ``item/started``
 (``inProgress``), ``item/mcpToolCall/progress`` for the server's progress notifications, and
-``item/completed`` with ``result`` (``completed``) or ``error`` (``failed``). A failed call (the
-server's ``isError``, a timeout, a server that went away) is reported to the model and the turn
-goes on.
+``item/completed`` with ``result`` (``completed``; ``failed`` with the result kept for the
+server's ``isError``) or ``error`` (``failed``: a timeout, a server that went away). Either way
+the model is told and the turn goes on.
+
+As in the reference, the model reads ``Wall time: N seconds\nOutput:\n`` and the compact JSON
+of the structured content, or, without structured content, that header and the content blocks
+as input items; the tool's parameter schema is offered without JSON-schema ``title`` keys.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from codex_plugin_mcp.elicitation import ELICITATION_REQUEST
 from codex_plugin_mcp.manager import describe, dump, namespace, qualified_name
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from codex_plugin_mcp.manager import McpManager
 
 
@@ -26,12 +32,40 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+#: Schema keywords whose value maps names (of properties, definitions) to schemas: a property
+#: that happens to be called ``title`` is kept.
+_SCHEMA_MAPS = {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
+
+
+def without_titles(schema: Any) -> Any:
+    """``schema`` without its ``title`` keywords, which the reference strips: they only
+    repeat the names (``echoArguments``, ``Text``) and cost the model tokens."""
+    if isinstance(schema, list):
+        return [without_titles(inner) for inner in schema]
+    if not isinstance(schema, dict):
+        return schema
+    wire: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            wire[key] = {name: without_titles(inner) for name, inner in value.items()}
+        else:
+            wire[key] = without_titles(value)
+    return wire
+
+
 def model_schema(schema: Any) -> dict[str, Any]:
-    """The input schema as offered to the model: always an object schema."""
-    wire: dict[str, Any] = dict(schema) if isinstance(schema, dict) else {}
+    """The input schema as offered to the model: an object schema, without titles."""
+    wire: dict[str, Any] = without_titles(schema) if isinstance(schema, dict) else {}
     wire["type"] = "object"
     wire.setdefault("properties", {})
     return wire
+
+
+def compact(value: Any) -> str:
+    """JSON as the reference writes it for the model: no spaces, non-ASCII kept."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def result_wire(result: Any) -> dict[str, Any]:
@@ -43,16 +77,23 @@ def result_wire(result: Any) -> dict[str, Any]:
     return wire
 
 
-def model_output(result: dict[str, Any]) -> str:
-    """What the model reads of a result: its structured content, else its text."""
+def model_output(result: dict[str, Any], wall: float) -> str | list[dict[str, Any]]:
+    """What the model reads of a result (the reference's shape): the wall time, then the
+    compact JSON of the structured content; without one, the content blocks as input items
+    (text as ``input_text``, images as ``input_image``, anything else as its JSON)."""
+    header = f"Wall time: {wall:.4f} seconds\nOutput:"
     if result.get("structuredContent") is not None:
-        return json.dumps(result["structuredContent"])
-    texts = [
-        str(block.get("text", "")) for block in result["content"] if block.get("type") == "text"
-    ]
-    if len(texts) == len(result["content"]):
-        return "\n".join(texts)
-    return json.dumps(result["content"])
+        return f"{header}\n{compact(result['structuredContent'])}"
+    items: list[dict[str, Any]] = [{"type": "input_text", "text": header}]
+    for block in result["content"]:
+        if block.get("type") == "text":
+            items.append({"type": "input_text", "text": str(block.get("text", ""))})
+        elif block.get("type") == "image":
+            url = f"data:{block.get('mimeType')};base64,{block.get('data')}"
+            items.append({"type": "input_image", "image_url": url})
+        else:
+            items.append({"type": "input_text", "text": compact(block)})
+    return items
 
 
 class McpTool:
@@ -71,6 +112,12 @@ class McpTool:
         self.input_schema = model_schema(spec.input_schema)
         annotations = getattr(spec, "annotations", None)
         self.read_only: bool | None = getattr(annotations, "read_only_hint", None)
+
+    def offered(self, setting: Callable[[str], Any]) -> bool:
+        """Only to threads whose ``mcp_servers`` still name this server: a thread started
+        with ``mcp_servers = {}`` (the TUI's temporary structured threads) has none."""
+        servers = setting("mcp_servers")
+        return not isinstance(servers, dict) or self.server in servers
 
     async def approve(self, arguments: dict[str, Any], context: Any) -> str | None:
         """The approval flow; ``None`` to run, else why not (the item's error).
@@ -144,22 +191,22 @@ class McpTool:
             params = {"threadId": context.thread_id, "turnId": context.turn_id, **params}
             return await ask_subscribers(context.turn, ELICITATION_REQUEST, params)
 
-        result: dict[str, Any] | None = None
-        error: str | None = None
         try:
             handle = self.manager.handle(self.server)
             raw = await handle.call_tool(self.tool, arguments or None, on_progress, ask=ask)
-            result = result_wire(raw)
-            if raw.is_error:
-                error = model_output(result) or "tool call failed"
         except Exception as exc:
             error = f"tool call failed for `{self.server}/{self.tool}`: {describe(exc)}"
-        elapsed = int((time.monotonic() - started) * 1000)
-        item.update(durationMs=elapsed, completedAtMs=now_ms())
-        if error is None and result is not None:
-            item.update(status="completed", result=result)
+            item.update(status="failed", error={"message": error},
+                        durationMs=int((time.monotonic() - started) * 1000),
+                        completedAtMs=now_ms())  # fmt: skip
             context.item_completed(item)
-            return ToolResult(model_output(result))
-        item.update(status="failed", result=result, error={"message": error})
+            return ToolResult(f"err: {error}", success=False)
+        wall = time.monotonic() - started
+        # The item's result always carries ``_meta`` (null when the server sent none).
+        result = {**result_wire(raw), "_meta": raw.meta}
+        # The server's ``isError``: ``failed``, with its result and no ``error``, as the
+        # reference reports it; the model reads the result either way.
+        item.update(status="failed" if raw.is_error else "completed", result=result,
+                    durationMs=int(wall * 1000), completedAtMs=now_ms())  # fmt: skip
         context.item_completed(item)
-        return ToolResult(f"err: {error}", success=False)
+        return ToolResult(model_output(result, wall), success=not raw.is_error)

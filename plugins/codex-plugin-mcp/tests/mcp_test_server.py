@@ -4,7 +4,9 @@
 PORT`` serves streamable HTTP on 127.0.0.1:PORT/mcp (it checks ``Authorization`` when
 ``MCP_TEST_TOKEN`` is set). Tools: ``echo`` (read-only), ``add``, ``slow`` (read-only, reports
 progress), ``crash`` (the process exits mid-call), ``whoami`` (the env var ``MCP_TEST_WHO``),
-``greet`` (read-only; asks the user's name with an elicitation).
+``greet`` (read-only; asks the user's name with an elicitation), ``plain`` (read-only; text
+content only, no structured content), ``fail`` (raises: an ``isError`` result).
+Resource: ``test://greeting``.
 """
 
 from __future__ import annotations
@@ -58,6 +60,17 @@ class Name(BaseModel):
 async def greet(ctx: Context) -> str:
     answer = await ctx.elicit("What is your name?", Name)
     return f"hello {answer.data.name}" if answer.action == "accept" else answer.action
+
+
+@server.tool(description="Two text blocks, no structured content.", annotations=READ_ONLY,
+             structured_output=False)  # fmt: skip
+def plain() -> list[str]:
+    return ["first", "second"]
+
+
+@server.tool(description="Always fails.", annotations=READ_ONLY)
+def fail() -> str:
+    raise ValueError("this tool always fails")
 
 
 @server.resource("test://greeting", description="A greeting.", mime_type="text/plain")

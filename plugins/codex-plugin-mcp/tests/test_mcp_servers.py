@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -101,7 +102,7 @@ def test_stdio_server_status_methods_and_a_failing_server(
         "authStatus",
     }
     assert probe["name"] == "probe" and probe["authStatus"] == "unsupported"
-    assert sorted(probe["tools"]) == ["add", "echo", "greet", "slow", "whoami"]
+    assert sorted(probe["tools"]) == ["add", "echo", "fail", "greet", "plain", "slow", "whoami"]
     assert probe["tools"]["add"]["inputSchema"]["required"] == ["a", "b"]
     assert probe["serverInfo"]["name"] == "codex-test" and probe["toolsError"] is None
     assert probe["resources"] == [
@@ -143,6 +144,14 @@ def test_stdio_server_status_methods_and_a_failing_server(
         ],
         "originCallId": None,
     }
+    # An unknown URI: the MCP server's own error, passed through; an unknown server: ours.
+    nope = {"threadId": thread_id, "server": "probe", "uri": "test://nope"}
+    assert server.error("mcpServer/resource/read", nope) == {
+        "code": -32602, "message": "Unknown resource: test://nope", "data": {"uri": "test://nope"}
+    }  # fmt: skip
+    assert server.error("mcpServer/resource/read", {**nope, "server": "nope"}) == {
+        "code": -32603, "message": "unknown MCP server 'nope'"
+    }  # fmt: skip
     # The reference's codes: the server's side (-32603) for a server that is not there.
     error = server.error("mcpServer/tool/call", {**call, "server": "broken"})
     assert error["code"] == -32603 and "failed to start" in error["message"]
@@ -190,7 +199,10 @@ def test_the_model_calls_a_stdio_tool_and_survives_a_crash(
         for item in codex_model_server.requests[2].body["input"]
         if item.get("type") == "function_call_output"
     ]
-    assert outputs[0] == '{"result": "done"}' and outputs[1].startswith("err: ")
+    # As the reference: the wall time, then the structured content's compact JSON.
+    assert re.fullmatch(r'Wall time: \d+\.\d{4} seconds\nOutput:\n\{"result":"done"\}', outputs[0])
+    assert outputs[1].startswith("err: ")
+    assert slow["result"]["_meta"] is None
     listed = server.result("mcpServerStatus/list", {})["data"][0]
     assert listed["tools"] == {} and "stopped" in listed["toolsError"]
     assert server.result("config/mcpServer/reload") == {}  # the crashed server starts again

@@ -74,6 +74,12 @@ def chat_body(body: dict[str, Any]) -> dict[str, Any]:
     effort = (body.get("reasoning") or {}).get("effort")
     if effort:
         chat["reasoning_effort"] = effort
+    fmt = (body.get("text") or {}).get("format") or {}
+    if fmt.get("type") == "json_schema":  # a turn's ``outputSchema``
+        chat["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {key: fmt[key] for key in ("name", "strict", "schema") if key in fmt},
+        }
     return chat
 
 

@@ -276,6 +276,23 @@ async def test_tools_and_history_translate_both_ways(
 
 
 @pytest.mark.anyio
+async def test_an_output_schema_becomes_the_response_format(
+    chat: ChatProvider, codex_model_server: ScriptedModelServer
+) -> None:
+    """A turn's ``outputSchema`` (the Responses API's ``text.format``) is Chat Completions'
+    ``response_format``, so a structured side thread works on this wire too."""
+    codex_model_server.add(message('{"title": "Hi"}'))
+    schema = {"type": "object", "properties": {"title": {"type": "string"}}}
+    fmt = {"type": "json_schema", "strict": True, "schema": schema, "name": "codex_output_schema"}
+    body = {"model": "m", "instructions": "x", "input": [], "tools": [], "text": {"format": fmt}}
+    await collect(chat, body)
+    assert codex_model_server.requests[0].body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "codex_output_schema", "strict": True, "schema": schema},
+    }
+
+
+@pytest.mark.anyio
 async def test_events_and_usage(
     chat: ChatProvider, codex_model_server: ScriptedModelServer
 ) -> None:

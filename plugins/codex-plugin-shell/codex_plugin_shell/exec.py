@@ -29,7 +29,7 @@ import shlex
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,6 +154,12 @@ class ExecCommand:
     )
     input_schema = INPUT_SCHEMA
 
+    @staticmethod
+    def offered(setting: Callable[[str], Any]) -> bool:
+        """``features.shell_tool = false`` takes the shell away from a thread's model, as in
+        the reference (the TUI's temporary structured threads set it)."""
+        return setting("features.shell_tool") is not False
+
     async def call(self, arguments: dict[str, Any], context: Any) -> ToolResult:
         cmd = arguments.get("cmd")
         if not isinstance(cmd, str) or not cmd.strip():
@@ -173,7 +179,7 @@ class ExecCommand:
                 f"({home / 'rules'}); do not try to run it another way",
                 success=False,
             )
-        policy = context.turn.loaded.settings["sandbox"]
+        policy = context.turn.settings["sandbox"]
         confined = sandbox.confines(policy)
         verdict = context.needs_approval(
             escalated=escalated, safe=is_safe(cmd), key=key, confined=confined

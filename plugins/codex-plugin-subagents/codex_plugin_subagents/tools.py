@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from codex_core.hookspecs import ToolResult
@@ -17,6 +18,14 @@ from codex_core.threads.tools import ToolContext
 from codex_plugin_subagents import agents
 
 NAMESPACE = "multi_agent_v1"
+
+
+def offered(setting: Callable[[str], Any]) -> bool:
+    """``features.multi_agent = false`` takes the sub-agent tools away from a thread's model,
+    as in the reference (the TUI's temporary structured threads set it)."""
+    return setting("features.multi_agent") is not False
+
+
 DEFAULT_WAIT_MS, MIN_WAIT_MS, MAX_WAIT_MS = 30_000, 10_000, 3_600_000
 #: ``items`` entries of ``spawn_agent`` -> the protocol's ``UserInput``: its type, the entry's
 #: key and the ``UserInput`` field that holds the value.
@@ -88,6 +97,7 @@ class SpawnAgent:
     name = "spawn_agent"
     namespace = NAMESPACE
     namespaced_name = "spawn_agent"
+    offered = staticmethod(offered)
     description = (
         "Start a sub-agent: a separate agent with its own thread that works on a well-scoped "
         "task in the same workspace, with your model, permissions and working directory. "
@@ -118,7 +128,7 @@ class SpawnAgent:
                     raise agents.CollabError(f"{key} must be a non-empty string")
         except agents.CollabError as exc:
             return ToolResult(str(exc), success=False)
-        settings = context.turn.loaded.settings
+        settings = context.turn.settings
         prompt = "\n".join(str(part["text"]) for part in content if part["type"] == "text")
         item = collab_item(context, "spawnAgent", prompt=prompt, model=model or "",
                            reasoningEffort=effort or settings["reasoningEffort"])  # fmt: skip
@@ -146,6 +156,7 @@ class WaitAgent:
     name = "wait_agent"
     namespace = NAMESPACE
     namespaced_name = "wait_agent"
+    offered = staticmethod(offered)
     description = (
         "Wait until one of the given sub-agents finishes, then return the final status of "
         "those that did: a completed agent's status carries its final message. Returns an "

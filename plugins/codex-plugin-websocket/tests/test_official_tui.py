@@ -2,15 +2,18 @@
 
 It shows its first screen, sends a prompt, displays the command approval our server asks
 for, accepts it, and shows the final answer; once without auth and once with a capability
-token; then ``/stop``, ``/permissions`` and ``/plan`` after a first turn; ``/diff`` in a git
-repository, side by side with the reference; and ``/compact`` (against codex-core and the
-reference). Needs the official
-client (the pinned official ``codex``, which ``dev.py setup`` installs;
-``codex_core.testing.reference``) and tmux; skipped with a clear message where either is missing.
+token; then ``/stop``, ``/permissions``, ``/plan``, ``/model`` and ``/goal`` after a first
+turn; ``/diff`` in a git repository, side by side with the reference; ``/compact`` (against
+codex-core and the reference); a ``/side`` conversation and ``/recap`` (the TUI asks for titles
+and recaps in temporary structured threads); ``/review`` of the uncommitted changes and of a
+commit. Needs the official client (the pinned official ``codex``, which ``dev.py setup``
+installs; ``codex_core.testing.reference``) and tmux; skipped with a clear message where either
+is missing.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -170,7 +173,8 @@ def test_the_official_tui_stops_lists_permissions_and_enters_plan_mode(
 ) -> None:
     """``/stop`` (``thread/backgroundTerminals/clean``) keeps the TUI running, ``/permissions``
     shows the presets (``permissionProfile/list``), ``/plan`` switches to plan mode (the
-    ``collaborationMode/list`` the TUI read at startup), as against the reference."""
+    ``collaborationMode/list`` the TUI read at startup) and the next turn runs in it, as
+    against the reference."""
     script(codex_model_server)
     server = codex_ws_server_factory(
         *codex_model_server.config_args(),
@@ -188,6 +192,69 @@ def test_the_official_tui_stops_lists_permissions_and_enters_plan_mode(
     tui.keys("Escape")
     slash(tui, "/plan")
     tui.wait_for("Plan mode (shift+tab to cycle)")
+    # The next turn runs in plan mode: the model reads the mode's instructions right before
+    # the prompt, with the mode's effort, as the reference sends them.
+    codex_model_server.answer_matching(  # (whenever the TUI's side requests come)
+        lambda request: request.input_texts()[-1:] == ["make a plan"],
+        message("PLAN-READY: here is the plan."),
+    )
+    tui.keys("make a plan")
+    time.sleep(0.5)  # as in converse: Enter arriving with the text reads as a paste
+    tui.keys("Enter")
+    tui.wait_for("PLAN-READY")
+    (request,) = [r for r in codex_model_server.requests if r.input_texts()[-1:] == ["make a plan"]]
+    mode, prompt = request.body["input"][-2:]
+    assert mode["role"] == "developer" and prompt["content"][0]["text"] == "make a plan"
+    assert mode["content"][0]["text"].startswith("<collaboration_mode># Collaboration Mode: Plan")
+    assert request.body["reasoning"]["effort"] == "medium"
+
+
+def test_the_official_tui_changes_the_model_and_keeps_a_goal(
+    codex_ws_server_factory: Any,
+    codex_model_server: ScriptedModelServer,
+    codex_home: Path,
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/model`` (``thread/settings/update``, then ``config/batchWrite`` of the choice) and
+    ``/goal`` (``thread/goal/get|set|clear``, and the goal turn the server starts) after a
+    first turn: the TUI stays up, shows what it shows against the reference (checked side by
+    side when this was written), and the choice and the goal reach the server."""
+    script(codex_model_server)
+    server = codex_ws_server_factory(
+        *codex_model_server.config_args(),
+        "-c", 'approval_policy="on-request"', "-c", 'sandbox_mode="read-only"',
+        env=codex_model_server.env,
+    )  # fmt: skip
+    workdir = tmp_path / "cwd"
+    tui = tui_factory(server.url, workdir)
+    converse(tui, workdir)
+    slash(tui, "/model")
+    tui.wait_for("Select Model and Effort")
+    tui.keys("Enter")  # the first model
+    tui.wait_for("Select Reasoning Level")
+    tui.keys("Enter")  # its default effort
+    tui.wait_for("Model changed to")
+    config = (codex_home / "config.toml").read_text()
+    assert "model = " in config and "model_reasoning_effort = " in config
+    slash(tui, "/goal")
+    tui.wait_for("No goal is currently set.")
+    # The goal turn the server starts gets one answer, then the model fails: the goal stalls.
+    codex_model_server.add(message("Working on the release."))
+    slash(tui, "/goal Ship the release")
+    tui.wait_for("Goal active Objective: Ship the release")
+    tui.wait_for("Working on the release.")
+    tui.wait_for("Goal stalled (/goal resume)")
+    slash(tui, "/goal")
+    screen = tui.wait_for("Commands: /goal edit, /goal resume, /goal clear")
+    assert "Status: stalled" in screen and "Tokens used: 15" in screen
+    slash(tui, "/goal pause")
+    tui.wait_for("Goal paused Objective: Ship the release")
+    slash(tui, "/goal clear")
+    screen = tui.wait_for("Goal cleared")
+    assert "Ask Codex to do anything" in screen  # still running
+    for refusal in ("-32601", "Failed to", "unsupported"):
+        assert refusal not in screen
 
 
 def git_repository(workdir: Path) -> None:
@@ -296,3 +363,142 @@ def test_the_official_tui_compacts_the_conversation(
     texts = last.input_texts()
     assert any(text.endswith("\nSUMMARY-OF-THE-TALK") for text in texts)
     assert FINAL not in last.input_texts("assistant")
+
+
+def test_the_official_tui_holds_a_side_conversation(
+    codex_ws_server_factory: Any,
+    codex_model_server: ScriptedModelServer,
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/side`` (``thread/fork``, ``thread/inject_items``, ``turn/start``) shows the side
+    answer in a side conversation, as against the reference; the title the TUI asked for
+    went out with its ``outputSchema`` and without the shell."""
+    script(codex_model_server)
+    codex_model_server.answer_matching(
+        lambda request: any("SIDE-QUESTION" in text for text in request.input_texts()),
+        message("SIDE-ANSWER: a word on the side"),
+    )
+    server = codex_ws_server_factory(
+        *codex_model_server.config_args(),
+        "-c", 'approval_policy="on-request"', "-c", 'sandbox_mode="read-only"',
+        env=codex_model_server.env,
+    )  # fmt: skip
+    workdir = tmp_path / "cwd"
+    tui = tui_factory(server.url, workdir)
+    converse(tui, workdir)
+    slash(tui, "/side SIDE-QUESTION what else?")
+    tui.wait_for("SIDE-ANSWER: a word on the side")
+    assert "Side from main thread" in tui.wait_for("Side from main thread")
+    requests = codex_model_server.requests
+    titles = [r.body for r in requests if any("task title" in t for t in r.input_texts())]
+    (side,) = [
+        r
+        for r in requests
+        if any("SIDE-QUESTION" in t for t in r.input_texts()) and r.body not in titles
+    ]
+    assert any("Side conversation boundary" in text for text in side.input_texts())
+    assert "run it" in side.input_texts()  # the main thread's history, forked
+    assert titles and all(body["text"]["format"]["type"] == "json_schema" for body in titles)
+    assert all("exec_command" not in str(body["tools"]) for body in titles)
+
+
+def test_the_official_tui_shows_a_recap(
+    codex_ws_server_factory: Any,
+    codex_model_server: ScriptedModelServer,
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/recap`` asks in a temporary structured thread (``outputSchema`` with ``summary``
+    and ``next_action``, tools off) and shows the answer, as against the reference."""
+    script(codex_model_server)
+    codex_model_server.answer_matching(
+        lambda request: any("brief catch-up" in text for text in request.input_texts()),
+        message('{"summary": "RECAP-SUMMARY: ran the command", "next_action": "NEXT-STEP: rest"}'),
+    )
+    server = codex_ws_server_factory(
+        *codex_model_server.config_args(),
+        "-c", 'approval_policy="on-request"', "-c", 'sandbox_mode="read-only"',
+        env=codex_model_server.env,
+    )  # fmt: skip
+    workdir = tmp_path / "cwd"
+    tui = tui_factory(server.url, workdir)
+    converse(tui, workdir)
+    slash(tui, "/recap")
+    assert "Recap: RECAP-SUMMARY: ran the command" in tui.wait_for("NEXT-STEP: rest")
+    (recap,) = [
+        r.body
+        for r in codex_model_server.requests
+        if any("brief catch-up" in text for text in r.input_texts())
+    ]
+    assert sorted(recap["text"]["format"]["schema"]["properties"]) == ["next_action", "summary"]
+    assert "exec_command" not in str(recap["tools"])
+
+
+def test_the_official_tui_reviews_uncommitted_changes(
+    codex_ws_server_factory: Any,
+    codex_model_server: ScriptedModelServer,
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/review`` (``review/start``) after a first turn, of the uncommitted changes and then
+    of a commit the TUI lists from git: the TUI keeps running and shows each review's start,
+    end and findings as it does against the reference (the same screens, probed side by
+    side)."""
+    script(codex_model_server)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir(exist_ok=True)
+    for command in (["init", "-q", "-b", "main"], ["add", "-A"],
+                    ["-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qm",
+                     "the first commit", "--allow-empty"]):  # fmt: skip
+        subprocess.run(["git", *command], cwd=workdir, check=True, capture_output=True)
+    head = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], cwd=workdir, check=True,
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    finding = {"title": "[P1] Stray file", "body": "The command left made-by-tui.txt behind.",
+               "confidence_score": 0.8, "priority": 1,
+               "code_location": {"absolute_file_path": str(workdir / "made-by-tui.txt"),
+                                 "line_range": {"start": 1, "end": 1}}}  # fmt: skip
+    review = {
+        "findings": [finding],
+        "overall_correctness": "patch is incorrect",
+        "overall_explanation": "REVIEW: one problem.",
+        "overall_confidence_score": 0.7,
+    }
+    codex_model_server.answer_matching(
+        lambda request: any("# Review guidelines:" in text
+                            for text in request.input_texts("developer")),
+        message(json.dumps(review)),
+    )  # fmt: skip
+    server = codex_ws_server_factory(
+        *codex_model_server.config_args(),
+        "-c", 'approval_policy="on-request"', "-c", 'sandbox_mode="read-only"',
+        env=codex_model_server.env,
+    )  # fmt: skip
+    tui = tui_factory(server.url, workdir)
+    converse(tui, workdir)
+    slash(tui, "/review")
+    tui.wait_for("Select a review preset")
+    tui.keys("Down")
+    tui.wait_for("\u203a 2. Review uncommitted changes")  # (the selection marker)
+    tui.keys("Enter")
+    tui.wait_for(">> Code review started: current changes <<")
+    screen = tui.wait_for("<< Code review finished >>")
+    screen = tui.wait_for("The command left made-by-tui.txt behind.")
+    assert "REVIEW: one problem." in screen
+    assert "Review comment:" in screen
+    assert f"[P1] Stray file — {workdir}/made-by-tui.txt:1-1" in screen
+    tui.wait_for("Ask Codex to do anything")  # the TUI is still there, ready for input
+
+    slash(tui, "/review")
+    tui.wait_for("Select a review preset")
+    tui.keys("Down", "Down")
+    tui.wait_for("\u203a 3. Review a commit")
+    tui.keys("Enter")
+    tui.wait_for("Select a commit to review")
+    tui.keys("Enter")
+    started = f">> Code review started: commit {head}: the first commit <<"
+    tui.wait_for(started)
+    deadline = time.monotonic() + 30  # this review's end: after its start on the screen
+    while "<< Code review finished >>" not in tui.screen().rpartition(started)[2]:
+        assert time.monotonic() < deadline, tui.screen()
+        time.sleep(0.2)

@@ -1,0 +1,105 @@
+"""``thread/search`` (experimental): the stored threads whose conversation mentions a term,
+with a snippet around the first mention (what the TUI's ``@`` mentions show).
+
+As the reference: the user's and the agent's messages are searched, case-insensitively, in
+conversation order (not reasoning, tool output or the thread's name); threads are those
+``thread/list`` would list (``archived``, ``sourceKinds``), in its order and with its
+cursors. The snippet is the first matching message, cut to 49 characters before the match and
+96 after it (``...`` marking a cut), with its whitespace collapsed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from codex_core.protocol.wire import to_wire
+from codex_core.rpc import INVALID_REQUEST, RpcError
+from codex_core.threads import rollout
+
+if TYPE_CHECKING:
+    from codex_core.threads.methods import ListingEntry, ThreadRegistry
+
+#: The snippet's reach before the match and after its end, in characters (the reference's).
+BEFORE, AFTER = 49, 96
+_SPACE = re.compile(r"\s+")
+
+
+def snippet(text: str, term: str) -> str | None:
+    """The snippet of ``text`` around ``term`` (lower-cased), or ``None`` without a match.
+    As the reference, the match is in the text as written (``a  b`` does not match ``a b``);
+    the snippet has its whitespace collapsed."""
+    at = text.lower().find(term)
+    if at < 0:
+        return None
+    start, end = max(0, at - BEFORE), min(len(text), at + len(term) + AFTER)
+    cut = _SPACE.sub(" ", text[start:end]).strip()
+    return ("... " if start else "") + cut + (" ..." if end < len(text) else "")
+
+
+def first_mention(turns: list[dict[str, Any]], term: str) -> str | None:
+    """The snippet of the first user or agent message that mentions ``term``."""
+    for turn in turns:
+        for item in turn.get("items") or ():
+            if item.get("type") == "userMessage":
+                text = rollout.user_text(item)
+            elif item.get("type") == "agentMessage":
+                text = str(item.get("text") or "")
+            else:
+                continue
+            found = snippet(text, term)
+            if found is not None:
+                return found
+    return None
+
+
+def thread_search(registry: ThreadRegistry, params: Any) -> dict[str, Any]:
+    """One page of matches. (``thread/list``'s listing is imported here: it lives with the
+    registry, which registers this method.)"""
+    from codex_core.threads.methods import (
+        DEFAULT_PAGE_SIZE,
+        INTERACTIVE_SOURCES,
+        ListingOrder,
+        thread_source_kinds,
+    )
+
+    term = params.search_term.strip().lower()
+    if not term:
+        raise RpcError(INVALID_REQUEST, "thread/search requires a non-empty searchTerm")
+    archived = bool(params.archived)
+    kinds = {getattr(kind, "value", kind) for kind in params.source_kinds or ()}
+    kinds = kinds or INTERACTIVE_SOURCES
+    limit = max(1, params.limit if params.limit is not None else DEFAULT_PAGE_SIZE)
+    sort_key = to_wire(params.sort_key) if params.sort_key is not None else "created_at"
+    order = ListingOrder(getattr(sort_key, "value", sort_key),
+                         to_wire(params.sort_direction) == "asc")  # fmt: skip
+    home = registry.home
+    entries = order.after(order.sorted(rollout.all_rollouts(home, archived=archived)),
+                          params.cursor)  # fmt: skip
+    names = rollout.read_names(home)
+    data: list[dict[str, Any]] = []
+    next_cursor: str | None = None
+    backwards_cursor: str | None = None
+    last: ListingEntry | None = None
+    for entry in entries:
+        stored = rollout.read_rollout(entry.path, full=True)
+        if stored is None or not (archived or stored.preview):
+            continue
+        thread = registry.stored_thread(stored, names.get(stored.id))
+        if not kinds & thread_source_kinds(thread["source"]):
+            continue
+        found = first_mention(stored.turns, term)
+        if found is None:
+            continue
+        if last is not None and len(data) == limit:
+            next_cursor = last.next_cursor()
+            break
+        loaded = registry.threads.get(stored.id)
+        if loaded is not None:
+            thread["status"] = loaded.thread["status"]
+            thread["environments"] = loaded.thread["environments"]
+        if not data:
+            backwards_cursor = entry.backwards_cursor(stored)
+        last = entry
+        data.append({"thread": thread, "snippet": found})
+    return {"data": data, "nextCursor": next_cursor, "backwardsCursor": backwards_cursor}

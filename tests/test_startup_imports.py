@@ -35,6 +35,7 @@ HEAVY = (
     "cryptography",
     "websockets",  # the websocket transport, unused over stdio
     "watchfiles",  # fs/watch backend, until the first watch
+    "pathspec",  # ignore files, read by the first fuzzy file search
     "tomlkit",  # config writes and error positions
     "toml_rs",
     "urllib.request",  # marketplace downloads, xml.sax.saxutils

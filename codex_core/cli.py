@@ -146,9 +146,12 @@ def _main(argv: list[str]) -> int:
     codex_home = resolve_codex_home(None)
     handshake = None
     if rest in ([], ["--listen", "stdio://"], ["--listen=stdio://"]) and not early.strict_config:
+        from codex_core.config.locations import may_refuse_start
         from codex_core.transports import stdio_handshake
 
         handshake = stdio_handshake.start(codex_home)
+        if handshake is not None and not may_refuse_start(early.overrides, early.profile):
+            handshake.allow_answer()  # nothing in the config can stop this start
     from codex_core.config import load_config
 
     try:

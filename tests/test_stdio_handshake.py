@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from codex_core.testing.pytest_plugin import (
     CodexCli,
     ServerFactory,
@@ -78,16 +80,25 @@ def test_the_adopted_handshake_keeps_capabilities_and_startup_notifications(
     assert [n for n in server.notifications if n["method"] == "thread/started"] == []
 
 
+@pytest.mark.parametrize("cause", ["-c profile", "--profile clash", "requirements.toml"])
 def test_a_config_the_server_refuses_gets_no_early_answer(
-    codex_cli: CodexCli,
+    cause: str, codex_cli: CodexCli, codex_home: Path, codex_env: dict[str, str], tmp_path: Path
 ) -> None:
-    initialize = json.dumps(
-        {"id": 1, "method": "initialize", "params": {"clientInfo": CLIENT_INFO}}
-    )
-    done = codex_cli("-c", "profile=work", input=initialize + "\n")
+    """Each way ``Config.fatal`` can stop a start (``config.locations.may_refuse_start``)."""
+    args = {"-c profile": ["-c", "profile=work"], "--profile clash": ["--profile", "p"]}
+    (codex_home / "config.toml").write_text('[profiles.p]\nmodel = "x"\n')
+    system = tmp_path / "etc-codex"
+    system.mkdir()
+    codex_env["CODEX_CORE_SYSTEM_CONFIG_DIR"] = str(system)
+    if cause == "requirements.toml":
+        (system / "requirements.toml").write_text(
+            'allowed_sandbox_modes = ["danger-full-access"]\n'
+        )
+    initialize = {"id": 1, "method": "initialize", "params": {"clientInfo": CLIENT_INFO}}
+    done = codex_cli(*args.get(cause, []), input=json.dumps(initialize) + "\n")
     assert done.returncode == 2
     assert done.stdout == ""
-    assert "profile" in done.stderr
+    assert done.stderr.startswith("codex-app-server: ")
 
 
 def test_an_initialize_split_across_writes_is_answered(

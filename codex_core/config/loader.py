@@ -37,11 +37,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from codex_core.config import diagnostics
+from codex_core.config.locations import managed_config_path, system_config_path, system_dir
 from codex_core.config.requirements import Requirements, load_requirements
 from codex_core.config.schema import Problem, Sections, Settings, unknown_keys, validate
 
-#: Where the system and legacy managed files live; the variable exists for tests and packagers.
-SYSTEM_DIR_ENV = "CODEX_CORE_SYSTEM_CONFIG_DIR"
 #: Packaged defaults, shaped like the official server's effective config (every key it reports,
 #: unset ones as null). A plain path: importlib.resources costs ~15 ms of startup.
 DEFAULTS = Path(__file__).with_name("defaults.json")
@@ -56,19 +55,6 @@ PATH_KEYS = frozenset(
         "model_catalog_json",
     }
 )
-
-
-def system_dir() -> Path:
-    return Path(os.environ.get(SYSTEM_DIR_ENV) or "/etc/codex")
-
-
-def system_config_path() -> Path:
-    return system_dir() / "config.toml"
-
-
-def managed_config_path(codex_home: Path) -> Path:
-    """The legacy managed file: under /etc/codex on Unix, in ``CODEX_HOME`` elsewhere."""
-    return (system_dir() if os.name == "posix" else codex_home) / "managed_config.toml"
 
 
 @dataclass(slots=True)

@@ -19,9 +19,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from codex_core.config import diagnostics
+from codex_core.config.locations import REQUIREMENTS_FILE
 from codex_core.config.schema import SandboxMode, problems_of
-
-REQUIREMENTS_FILE = "requirements.toml"
 
 RequiredApproval = Literal["untrusted", "on-failure", "on-request", "granular", "never"]
 WebSearchMode = Literal["disabled", "cached", "live"]

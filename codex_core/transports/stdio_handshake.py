@@ -3,8 +3,9 @@
 Reading the config and loading the plugins is most of a start, and a client's first message,
 ``initialize``, needs neither: its answer is the user agent and ``CODEX_HOME``. So
 ``codex-app-server``, serving stdio, starts a thread that reads the first line as soon as the
-process is up, and answers a plain ``initialize`` once the config has been read (a config the
-official server refuses to start with still gets no answer). The stdio transport then takes
+process is up, and answers a plain ``initialize`` at once, or, when the config could refuse the
+start (``config.locations.may_refuse_start``), once it has been read: a start the official
+server refuses still gets no answer. The stdio transport then takes
 stdin over with whatever the thread read, and the connection adopts the handshake: the same
 state and startup notifications as if it had answered itself.
 

@@ -4,10 +4,10 @@ As in the reference, ``exec_command`` waits ``yield_time_ms`` at most; a command
 then becomes a session the model reaches again with ``write_stdin`` (to type into it, or to
 poll its output) by its session id, and the client sees it as a background terminal
 (``thread/backgroundTerminals/list|clean|terminate``). A session's output is read the whole
-time into two places: its commandExecution item (streamed as ``outputDelta`` while the item is
-open) and what the model has not read yet. The item stays open while its turn runs: the
-process's exit completes it with the exit code; when the turn ends first, the reference
-completes it there and then as ``failed`` with exit code -1 while the process goes on.
+time into two places: its commandExecution item (streamed as ``outputDelta``) and what the
+model has not read yet. The item stays open, past the end of its turn if need be, until the
+process ends: its exit completes the item with the exit code, a client's ``terminate`` or
+``clean`` as ``failed`` with exit code -1 (as the reference).
 
 One store per kernel, sessions keyed by id and scoped to the thread that started them; at
 most ``MAX_SESSIONS`` (the reference's cap), the oldest idle one pruned to make room.
@@ -66,7 +66,7 @@ class Session:
     command: str
     cwd: str
     child: ChildProcess
-    #: The turn that started it: its item is open until that turn ends.
+    #: The turn that started it (its item belongs to that turn, even once it ended).
     turn: Any
     item: dict[str, Any]
     timeout_ms: int | None = None
@@ -77,6 +77,8 @@ class Session:
     pending: str = ""
     exit_code: int | None = None
     item_open: bool = True
+    #: Killed on a client's request (its item then reads exit code -1).
+    killed: bool = False
     exited: anyio.Event = field(default_factory=anyio.Event)
 
     @property
@@ -156,6 +158,7 @@ class Sessions:
     def terminate(self, session: Session) -> None:
         """Kill the session's whole process group and forget it."""
         self.by_id.pop(session.id, None)
+        session.killed = True
         session.child.kill()
 
     def prune(self) -> None:
@@ -175,27 +178,21 @@ class Sessions:
         """Read the session's output until its process ends, then complete its item."""
         child = session.child
         try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(self._close_item_when_turn_ends, session)
-                timed_out = False
-                limit = session.timeout_ms / 1000 if session.timeout_ms else math.inf
-                with anyio.move_on_after(limit) as scope:
-                    async with anyio.create_task_group() as readers:
-                        for fd in child.outputs:
-                            readers.start_soon(self._read, session, fd)
-                    code = await child.wait()
-                if scope.cancelled_caught:
-                    timed_out = True
-                    child.kill()
-                    await child.wait()
-                    session.output(f"\ncommand timed out after {session.timeout_ms} milliseconds\n")
-                    code = EXIT_TIMEOUT
-                session.exit_code = code
-                session.complete_item(
-                    "completed" if code == 0 and not timed_out else "failed", code
-                )
-                session.exited.set()
-                group.cancel_scope.cancel()
+            limit = session.timeout_ms / 1000 if session.timeout_ms else math.inf
+            with anyio.move_on_after(limit) as scope:
+                async with anyio.create_task_group() as readers:
+                    for fd in child.outputs:
+                        readers.start_soon(self._read, session, fd)
+                code = await child.wait()
+            if scope.cancelled_caught:
+                child.kill()
+                await child.wait()
+                session.output(f"\ncommand timed out after {session.timeout_ms} milliseconds\n")
+                code = EXIT_TIMEOUT
+            session.exit_code = code
+            shown = -1 if session.killed else code
+            session.complete_item("completed" if shown == 0 else "failed", shown)
+            session.exited.set()
         finally:
             child.kill()
             with contextlib.suppress(OSError):
@@ -211,11 +208,6 @@ class Sessions:
         tail = decoder.decode(b"", final=True)
         if tail:
             session.output(tail)
-
-    @staticmethod
-    async def _close_item_when_turn_ends(session: Session) -> None:
-        await session.turn.done.wait()
-        session.complete_item("failed", -1)
 
 
 def sessions(kernel: Kernel) -> Sessions:

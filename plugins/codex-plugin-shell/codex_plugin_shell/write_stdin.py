@@ -3,8 +3,9 @@
 As the reference: the session is named by the id ``exec_command`` answered with (one of this
 thread's); ``chars`` go to the command's stdin (a PTY's, only ``tty`` sessions have one), then
 the call waits for output (250 ms by default after typing, 5 s to 5 min for an empty poll) and
-answers in ``exec_command``'s shape. Each call is shown to the client as
-``item/commandExecution/terminalInteraction`` on the session's item.
+answers in ``exec_command``'s shape. A call after which the command still runs is shown to the
+client as ``item/commandExecution/terminalInteraction`` on the session's item (an empty
+``stdin`` for a poll); one that saw the command end is not (the item's completion says it).
 """
 
 from __future__ import annotations
@@ -90,10 +91,11 @@ class WriteStdin:
                 unified_exec.MIN_POLL_MS, unified_exec.MAX_POLL_MS,
             )  # fmt: skip
         await session.wait(wait_ms)
-        context.emit(
-            "item/commandExecution/terminalInteraction",
-            {"threadId": context.thread_id, "turnId": context.turn_id,
-             "itemId": session.item["id"], "processId": session.process_id, "stdin": chars},
-        )  # fmt: skip
+        if session.exit_code is None:
+            context.emit(
+                "item/commandExecution/terminalInteraction",
+                {"threadId": context.thread_id, "turnId": context.turn_id,
+                 "itemId": session.item["id"], "processId": session.process_id, "stdin": chars},
+            )  # fmt: skip
         budget = number(arguments.get("max_output_tokens"), DEFAULT_MAX_OUTPUT_TOKENS)
         return reply(store, session, started, budget)

@@ -68,6 +68,7 @@ def script(model: ScriptedModelServer) -> None:
         lambda r: call("write_stdin", "c7", session_id=sessions(r)[-1], yield_time_ms=20000),
         lambda r: call("write_stdin", "c8", session_id=sessions(r)[-1], chars=""),
         call("write_stdin", "c9", session_id=1),
+        call("write_stdin", "c9a"),
         lambda r: call("write_stdin", "c9b", session_id=sessions(r)[2], yield_time_ms=5000),
         call("exec_command", "c10", cmd="sleep 2; echo bye; exit 5", login=False,
              yield_time_ms=250),

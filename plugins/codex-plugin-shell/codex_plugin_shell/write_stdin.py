@@ -10,6 +10,7 @@ client as ``item/commandExecution/terminalInteraction`` on the session's item (a
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -67,7 +68,13 @@ class WriteStdin:
     async def call(self, arguments: dict[str, Any], context: Any) -> ToolResult:
         raw_id = arguments.get("session_id")
         if isinstance(raw_id, bool) or not isinstance(raw_id, int | float):
-            return ToolResult("write_stdin failed: missing field `session_id`", success=False)
+            # Worded as the reference's serde error (the column: the end of the arguments).
+            problem = "missing field" if raw_id is None else "invalid type for"
+            return ToolResult(
+                f"failed to parse function arguments: {problem} `session_id` at line 1 "
+                f"column {len(json.dumps(arguments))}",
+                success=False,
+            )
         store = unified_exec.sessions(context.kernel)
         session = store.get(context.thread_id, int(raw_id))
         if session is None:

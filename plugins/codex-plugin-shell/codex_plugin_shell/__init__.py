@@ -28,6 +28,7 @@ __all__ = [
     "WriteStdin",
     "codex_rpc_methods",
     "codex_shutdown",
+    "codex_thread_unloading",
     "codex_tools",
 ]
 
@@ -42,6 +43,12 @@ def codex_shutdown(kernel: Kernel) -> Awaitable[None] | None:
     """No command of the model outlives the server (each runs in a session of its own)."""
     sessions(kernel).close()
     return None
+
+
+@hookimpl
+def codex_thread_unloading(kernel: Kernel, thread_id: str) -> Awaitable[None]:
+    """An archived, deleted or idle-unloaded thread takes its background terminals along."""
+    return sessions(kernel).close_thread(thread_id)
 
 
 @hookimpl

@@ -47,6 +47,8 @@ EXIT_TIMEOUT = 124
 #: Where session ids are drawn from (the reference's are random too, in this range).
 ID_RANGE = (1_000, 100_000)
 SERVICE = "shell.unified_exec"
+#: How long an unloading thread waits for its killed commands' items (SIGKILL is prompt).
+STOP_WAIT_SECONDS = 5
 
 
 def clamp(value: Any, default: int, low: int, high: int) -> int:
@@ -173,6 +175,16 @@ class Sessions:
         """The kernel stops: no command of the model outlives it."""
         for session in list(self.by_id.values()):
             self.terminate(session)
+
+    async def close_thread(self, thread_id: str) -> None:
+        """The thread unloads: stop its commands, and wait until their items completed (the
+        reference sends those before the thread's ``notLoaded``)."""
+        stopped = [s for s in self.by_id.values() if s.thread_id == thread_id]
+        for session in stopped:
+            self.terminate(session)
+        with anyio.move_on_after(STOP_WAIT_SECONDS):
+            for session in stopped:
+                await session.exited.wait()
 
     async def _watch(self, session: Session) -> None:
         """Read the session's output until its process ends, then complete its item."""

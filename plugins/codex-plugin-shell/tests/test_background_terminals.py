@@ -177,3 +177,26 @@ def test_refusals(codex_server_factory: Any) -> None:
     )
     missing = {"threadId": thread}
     assert server.error("thread/backgroundTerminals/terminate", missing)["code"] == -32600
+
+
+def test_archiving_a_thread_stops_its_processes_first(
+    codex_server_factory: Any, codex_model_server: ScriptedModelServer, tmp_path: Path
+) -> None:
+    pid = tmp_path / "archived.pid"
+    codex_model_server.add(background(pid, "c1"), "started")
+    server = start(codex_server_factory, codex_model_server)
+    thread = server.result("thread/start", {})["thread"]["id"]
+    run_turn(server, thread)
+    assert alive(pid)
+    assert server.result("thread/archive", {"threadId": thread}) == {}
+    server.wait_notification("thread/archived")
+    assert not alive(pid)
+    # As the reference: the item completes before the thread is reported unloaded.
+    order = [
+        note["method"] if note["method"] != "thread/status/changed"
+        else note["params"]["status"]["type"]
+        for note in server.notifications
+        if note["method"] in ("item/completed", "thread/status/changed")
+        and note["params"].get("item", {"id": "c1"})["id"] == "c1"
+    ]  # fmt: skip
+    assert order[-2:] == ["item/completed", "notLoaded"]

@@ -11,12 +11,13 @@ The flow for one call, in the reference server's order::
     declined          item/completed (declined); the model is told it was rejected
     cancelled         item/completed (declined); the turn ends as interrupted
 
-The call waits ``yield_time_ms`` at most: a command still running then is a unified exec
-session (``codex_plugin_shell.unified_exec``) the model polls or types into with
-``write_stdin``. Commands run in a new process group (killed whole on ``timeout_ms`` or
-interrupt), on pipes (stdin closed) or on a PTY (``tty``), in the turn's cwd (or ``workdir``),
-with the environment ``shell_environment_policy`` builds. ``thread/shellCommand`` (the user's
-own command) runs to completion through ``execute``.
+The call waits ``yield_time_ms`` at most (or until the turn is interrupted): a command still
+running then is a unified exec session (``codex_plugin_shell.unified_exec``) the model polls or
+types into with ``write_stdin``. Commands run in a new process group (killed whole on
+``timeout_ms``, a client's ``terminate`` or ``clean``, the thread's unload), on pipes (stdin
+closed) or on a PTY (``tty``), in the turn's cwd (or ``workdir``), with the environment
+``shell_environment_policy`` builds. ``thread/shellCommand`` (the user's own command) runs to
+completion through ``execute``.
 """
 
 from __future__ import annotations
@@ -357,13 +358,9 @@ async def run(
         arguments.get("yield_time_ms"), unified_exec.DEFAULT_EXEC_YIELD_MS,
         unified_exec.MIN_YIELD_MS, unified_exec.MAX_YIELD_MS,
     )  # fmt: skip
-    try:
-        await session.wait(wait_ms)
-    except BaseException:
-        # Interrupted: the command goes with its call, its item left open (as the reference).
-        session.item_open = False
-        store.terminate(session)
-        raise
+    # Interrupted meanwhile, the call ends here; the command runs on in the background and
+    # its item completes when it ends, as with the reference.
+    await session.wait(wait_ms)
     budget = number(arguments.get("max_output_tokens"), DEFAULT_MAX_OUTPUT_TOKENS)
     return reply(store, session, started, budget)
 

@@ -200,3 +200,30 @@ def test_archiving_a_thread_stops_its_processes_first(
         and note["params"].get("item", {"id": "c1"})["id"] == "c1"
     ]  # fmt: skip
     assert order[-2:] == ["item/completed", "notLoaded"]
+
+
+def test_an_interrupted_call_leaves_its_command_running(
+    codex_server_factory: Any, codex_model_server: ScriptedModelServer, tmp_path: Path
+) -> None:
+    pid = tmp_path / "interrupted.pid"
+    waiting = call("exec_command", "c1", cmd=f"echo $$ > {pid}; exec sleep 60", login=False,
+                   yield_time_ms=30000)  # fmt: skip
+    codex_model_server.add(waiting)
+    server = start(codex_server_factory, codex_model_server)
+    thread = server.result("thread/start", {})["thread"]["id"]
+    params = {"threadId": thread, "input": [{"type": "text", "text": "go"}]}
+    turn = server.result("turn/start", params)["turn"]["id"]
+    server.wait_until(pid.exists, what="the command started")
+    server.wait_until(lambda: pid.read_text().strip() != "", what="its pid written")
+    server.result("turn/interrupt", {"threadId": thread, "turnId": turn})
+    ended = server.wait_notification("turn/completed")["params"]["turn"]
+    assert ended["status"] == "interrupted"
+    assert alive(pid)  # as with the reference: the call ends, the command goes on
+    [terminal] = server.result("thread/backgroundTerminals/list", {"threadId": thread})["data"]
+    assert terminal["itemId"] == "c1"
+    server.result("thread/backgroundTerminals/clean", {"threadId": thread})
+    item = server.wait_notification(
+        "item/completed", where=lambda params: params["item"]["id"] == "c1"
+    )["params"]["item"]
+    assert (item["status"], item["exitCode"]) == ("failed", -1)
+    assert not alive(pid)

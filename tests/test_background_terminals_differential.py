@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,14 @@ def scenario(argv: list[str], home: Path) -> dict[str, Any]:
         outputs = [before.sub(after, output) for output in outputs]
     # Commands end in their own time: each item's events in order, the items by id.
     events.sort(key=lambda event: event.get("item", {}).get("id") or event.get("itemId", ""))
+    # A stopped command's item reads -1, or (when the reference's exit watcher saw the process
+    # go first) the code it died with: the reference races itself there.
+    stopped = {terminal["itemId"] for terminal in listed["data"]}
+    for event in events:
+        item = event.get("item", {})
+        if event["method"] == "item/completed" and item.get("id") in stopped:
+            assert item["exitCode"] in (-1, 1, 137), item
+            item["exitCode"] = "<stopped>"
     return _mask_sessions(mask({"outputs": outputs, "items": events, "answers": answers}))
 
 
@@ -150,7 +159,7 @@ def completed(server: StdioServer, item_id: str) -> dict[str, Any]:
     server.wait_until(lambda: done() is not None, timeout=30, what=f"{item_id} completed")
     item = done()
     assert item is not None
-    return {key: item[key] for key in ("status", "exitCode")}
+    return {"status": item["status"]}
 
 
 def _item_event(note: dict[str, Any]) -> dict[str, Any]:
@@ -180,3 +189,79 @@ def test_background_terminals_agree_with_the_reference(tmp_path: Path) -> None:
     reference = scenario(REFERENCE, tmp_path / "reference" / "home")
     for part in reference:
         assert ours[part] == reference[part], part
+
+
+def interrupted(argv: list[str], home: Path) -> dict[str, Any]:
+    """A turn interrupted while ``exec_command`` waits, then the thread archived: what the
+    client sees of the command (its process is checked through the pid file it writes)."""
+    home.mkdir(parents=True)
+    cwd = home.parent / "cwd"
+    cwd.mkdir()
+    pid = cwd / "command.pid"
+    with ScriptedModelServer() as model:
+        model.add(call("exec_command", "c1", cmd="echo $$ > command.pid; exec sleep 60",
+                       login=False, yield_time_ms=30000))  # fmt: skip
+        env = {**os.environ, "CODEX_HOME": str(home), **model.env}
+        args = ["-c", 'sandbox_mode="danger-full-access"', "-c", 'approval_policy="never"']
+        server = StdioServer([*argv, *model.config_args(), *args], env, cwd)
+        try:
+            server.initialize(experimentalApi=True)
+            thread = server.result("thread/start", {})["thread"]["id"]
+            text = [{"type": "text", "text": "go"}]
+            turn = server.result("turn/start", {"threadId": thread, "input": text})["turn"]["id"]
+            process = written(server, pid)
+            # (Interrupted before its item started, the reference kills the command.)
+            server.wait_until(
+                lambda: any(n["method"] == "item/started" and n["params"]["item"]["id"] == "c1"
+                            for n in server.notifications),
+                what="the command's item started",
+            )  # fmt: skip
+            server.result("turn/interrupt", {"threadId": thread, "turnId": turn})
+            status = server.wait_notification("turn/completed")["params"]["turn"]["status"]
+            seen = {
+                "turn": status,
+                "running after the interrupt": running(process),
+                "list": server.result("thread/backgroundTerminals/list", {"threadId": thread}),
+                "archive": server.result("thread/archive", {"threadId": thread}),
+            }
+            server.wait_notification("thread/archived")
+            seen["running after the archive"] = running(process)
+            seen["events"] = [
+                _item_event(n) if n["method"] != "thread/status/changed" else n["params"]
+                for n in server.notifications
+                if n["method"] in (*ITEM_EVENTS, "thread/status/changed")
+            ]
+        finally:
+            server.close()
+    for event in seen["events"]:  # stopped by the archive: see ``scenario``
+        if event.get("method") == "item/completed" and event.get("item", {}).get("id") == "c1":
+            assert event["item"]["exitCode"] in (-1, 137), event
+            event["item"]["exitCode"] = "<stopped>"
+    return _mask_sessions(Masker()(seen))
+
+
+def written(server: StdioServer, pid_file: Path, timeout: float = 10) -> int:
+    """The pid the command wrote, once it did: polled, each look after a server round trip
+    (the reference streams no output while ``exec_command`` waits, so nothing tells)."""
+    deadline = time.monotonic() + timeout
+    while not (pid_file.exists() and pid_file.read_text().endswith("\n")):
+        assert time.monotonic() < deadline, f"{pid_file} not written within {timeout}s"
+        server.barrier()
+        time.sleep(0.05)
+    return int(pid_file.read_text())
+
+
+def running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_interrupt_and_archive_agree_with_the_reference(tmp_path: Path) -> None:
+    assert REFERENCE is not None
+    ours = interrupted(server_command(), tmp_path / "ours" / "home")
+    reference = interrupted(REFERENCE, tmp_path / "reference" / "home")
+    assert ours == reference
+    assert reference["running after the interrupt"] and not reference["running after the archive"]

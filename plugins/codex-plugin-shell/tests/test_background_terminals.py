@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,17 @@ def run_turn(server: StdioServer, thread: str) -> None:
     server.wait_notification("turn/completed", timeout=30)
 
 
+def written(server: StdioServer, pid_file: Path, timeout: float = 10) -> int:
+    """The pid the command wrote, once it did: polled, each look after a server round trip
+    (nothing the server sends tells when a file is written)."""
+    deadline = time.monotonic() + timeout
+    while not (pid_file.exists() and pid_file.read_text().endswith("\n")):
+        assert time.monotonic() < deadline, f"{pid_file} not written within {timeout}s"
+        server.barrier()
+        time.sleep(0.05)
+    return int(pid_file.read_text())
+
+
 def alive(pid_file: Path) -> bool:
     try:
         os.kill(int(pid_file.read_text()), 0)
@@ -66,6 +78,7 @@ def test_terminate_stops_one_process_of_its_thread(
     server = start(codex_server_factory, codex_model_server)
     thread = server.result("thread/start", {})["thread"]["id"]
     run_turn(server, thread)
+    written(server, pid)
     assert alive(pid)
     [terminal] = server.result("thread/backgroundTerminals/list", {"threadId": thread})["data"]
     cwd = server.result("thread/read", {"threadId": thread})["thread"]["cwd"]
@@ -97,6 +110,7 @@ def test_clean_and_shutdown_stop_every_process(
     server = start(codex_server_factory, codex_model_server)
     thread = server.result("thread/start", {})["thread"]["id"]
     run_turn(server, thread)
+    written(server, pids[0]), written(server, pids[1])
     listed = server.result("thread/backgroundTerminals/list", {"threadId": thread})["data"]
     assert sorted(terminal["itemId"] for terminal in listed) == ["c1", "c2"]
     assert server.result("thread/backgroundTerminals/clean", {"threadId": thread}) == {}
@@ -105,6 +119,7 @@ def test_clean_and_shutdown_stop_every_process(
     )
     assert server.result("thread/backgroundTerminals/list", {"threadId": thread})["data"] == []
     run_turn(server, thread)
+    written(server, pids[2])
     assert alive(pids[2])
     server.close()
     assert not alive(pids[2])
@@ -187,6 +202,7 @@ def test_archiving_a_thread_stops_its_processes_first(
     server = start(codex_server_factory, codex_model_server)
     thread = server.result("thread/start", {})["thread"]["id"]
     run_turn(server, thread)
+    written(server, pid)
     assert alive(pid)
     assert server.result("thread/archive", {"threadId": thread}) == {}
     server.wait_notification("thread/archived")
@@ -213,8 +229,7 @@ def test_an_interrupted_call_leaves_its_command_running(
     thread = server.result("thread/start", {})["thread"]["id"]
     params = {"threadId": thread, "input": [{"type": "text", "text": "go"}]}
     turn = server.result("turn/start", params)["turn"]["id"]
-    server.wait_until(pid.exists, what="the command started")
-    server.wait_until(lambda: pid.read_text().strip() != "", what="its pid written")
+    written(server, pid)
     server.result("turn/interrupt", {"threadId": thread, "turnId": turn})
     ended = server.wait_notification("turn/completed")["params"]["turn"]
     assert ended["status"] == "interrupted"

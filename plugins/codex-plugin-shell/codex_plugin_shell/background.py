@@ -5,7 +5,8 @@ session (``codex_plugin_shell.unified_exec``): a background terminal of its thre
 exits, the model reads its exit, or the client stops it. ``list`` shows the thread's running
 ones by session id (``osPid``, ``cpuPercent`` and ``rssKb`` null, as the reference answers
 them here), paged by session id; ``terminate`` kills one (``terminated: false`` for an id the
-thread does not have); ``clean`` (the TUI's ``/stop``) kills them all. Neither sends a
+thread does not have, an error for one that is not an ``i32``); ``clean`` (the TUI's
+``/stop``) kills them all. Neither sends a
 notification of its own: the item of a session whose turn is still running completes as the
 process ends. All three refuse what the reference refuses, in its order: a thread id that is
 not a UUID, a thread that is not loaded, then (``list``) a cursor that is not an ``i32``.
@@ -42,7 +43,7 @@ class BackgroundTerminals:
 
     async def list(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         thread_id = self._loaded(params.thread_id)
-        after = check_cursor(params.cursor) if params.cursor is not None else None
+        after = parse_i32(params.cursor, "cursor") if params.cursor is not None else None
         running = unified_exec.sessions(self.kernel).running(thread_id)
         if after is not None:
             running = [session for session in running if session.id > after]
@@ -62,10 +63,9 @@ class BackgroundTerminals:
 
     async def terminate(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         thread_id = self._loaded(params.thread_id)
+        wanted = parse_i32(params.process_id, "background terminal process id")
         store = unified_exec.sessions(self.kernel)
-        session = next(
-            (s for s in store.running(thread_id) if s.process_id == params.process_id), None
-        )
+        session = next((s for s in store.running(thread_id) if s.id == wanted), None)
         if session is not None:
             store.terminate(session)
         return {"terminated": session is not None}
@@ -84,14 +84,15 @@ def terminal(session: unified_exec.Session) -> dict[str, Any]:
     }
 
 
-def check_cursor(cursor: str) -> int:
-    """A cursor as the reference parses it (a process id, Rust ``i32``), worded as Rust does."""
-    if not cursor:
-        raise RpcError(INVALID_REQUEST, "invalid cursor: cannot parse integer from empty string")
-    if _INTEGER.fullmatch(cursor) is None:
-        raise RpcError(INVALID_REQUEST, "invalid cursor: invalid digit found in string")
-    value = int(cursor)
+def parse_i32(text: str, what: str) -> int:
+    """A process id (a cursor is one) as the reference parses it (Rust ``i32``), refused in
+    Rust's words after ``invalid <what>: ``."""
+    if not text:
+        raise RpcError(INVALID_REQUEST, f"invalid {what}: cannot parse integer from empty string")
+    if _INTEGER.fullmatch(text) is None:
+        raise RpcError(INVALID_REQUEST, f"invalid {what}: invalid digit found in string")
+    value = int(text)
     if value not in _I32:
         side = "large" if value > 0 else "small"
-        raise RpcError(INVALID_REQUEST, f"invalid cursor: number too {side} to fit in target type")
+        raise RpcError(INVALID_REQUEST, f"invalid {what}: number too {side} to fit in target type")
     return value

@@ -192,6 +192,14 @@ def test_refusals(codex_server_factory: Any) -> None:
     )
     missing = {"threadId": thread}
     assert server.error("thread/backgroundTerminals/terminate", missing)["code"] == -32600
+    for process_id, why in (("abc", "invalid digit found in string"),
+                            ("", "cannot parse integer from empty string"),
+                            ("2147483648", "number too large to fit in target type")):  # fmt: skip
+        named = {"threadId": thread, "processId": process_id}
+        assert server.error("thread/backgroundTerminals/terminate", named) == {
+            "code": -32600,
+            "message": f"invalid background terminal process id: {why}",
+        }
 
 
 def test_archiving_a_thread_stops_its_processes_first(

@@ -193,7 +193,8 @@ def test_background_terminals_agree_with_the_reference(tmp_path: Path) -> None:
 
 def interrupted(argv: list[str], home: Path) -> dict[str, Any]:
     """A turn interrupted while ``exec_command`` waits, then the thread archived: what the
-    client sees of the command (its process is checked through the pid file it writes)."""
+    client sees of the command (its process is checked through the pid file it writes), and
+    the archived thread read back."""
     home.mkdir(parents=True)
     cwd = home.parent / "cwd"
     cwd.mkdir()
@@ -226,6 +227,13 @@ def interrupted(argv: list[str], home: Path) -> dict[str, Any]:
             }
             server.wait_notification("thread/archived")
             seen["running after the archive"] = running(process)
+            # The item completed after its turn: read back from the rollout, the turn lists it.
+            read = {"threadId": thread, "includeTurns": True}
+            turns = server.result("thread/read", read)["thread"]["turns"]
+            seen["read back"] = [
+                (turn["status"], [(item["type"], item.get("status")) for item in turn["items"]])
+                for turn in turns
+            ]
             seen["events"] = [
                 _item_event(n) if n["method"] != "thread/status/changed" else n["params"]
                 for n in server.notifications

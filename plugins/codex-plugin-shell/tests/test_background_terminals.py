@@ -99,6 +99,10 @@ def test_terminate_stops_one_process_of_its_thread(
     assert not alive(pid)
     assert server.result("thread/backgroundTerminals/list", {"threadId": thread})["data"] == []
     assert server.result("thread/backgroundTerminals/terminate", stop) == {"terminated": False}
+    # Completed after its turn, the item is listed in that turn from then on.
+    read = {"threadId": thread, "includeTurns": True}
+    [turn] = server.result("thread/read", read)["thread"]["turns"]
+    assert [item["id"] for item in turn["items"]][-1] == "c1"
 
 
 def test_clean_and_shutdown_stop_every_process(

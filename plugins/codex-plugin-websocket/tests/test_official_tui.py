@@ -425,8 +425,9 @@ def test_the_official_tui_lists_and_stops_background_terminals(
         tui.keys("Enter")
         tui.wait_for("LEFT-RUNNING")
         slash(tui, "/ps")
-        listed = tui.wait_for("1 background terminal running · /ps to view · /stop to close")
-        assert f"• echo $$ > {tmp_path}" in listed
+        # (The count shows in the footer as soon as the command runs; the entry only in /ps.)
+        listed = tui.wait_for(f"• echo $$ > {tmp_path}")
+        assert "1 background terminal running · /ps to view · /stop to close" in listed
         os.kill(int(pid.read_text()), 0)  # still running
         slash(tui, "/stop")
         tui.wait_for("Stopping all background terminals.")

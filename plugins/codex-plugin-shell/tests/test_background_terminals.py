@@ -254,3 +254,27 @@ def test_an_interrupted_call_leaves_its_command_running(
     )["params"]["item"]
     assert (item["status"], item["exitCode"]) == ("failed", -1)
     assert not alive(pid)
+
+
+def test_past_64_sessions_the_least_recently_used_one_goes(
+    codex_server_factory: Any, codex_model_server: ScriptedModelServer
+) -> None:
+    calls = [
+        function_call("exec_command", {"cmd": "exec sleep 60", "login": False,
+                                       "yield_time_ms": 250}, call_id=f"s{n}")
+        for n in range(65)
+    ]  # fmt: skip
+    codex_model_server.add(ModelResponse(calls), "many")
+    server = start(codex_server_factory, codex_model_server)
+    thread = server.result("thread/start", {})["thread"]["id"]
+    run_turn(server, thread)
+    listed = server.result("thread/backgroundTerminals/list", {"threadId": thread})["data"]
+    assert len(listed) == 64
+    assert {terminal["itemId"] for terminal in listed} == {f"s{n}" for n in range(1, 65)}
+    # As the reference (which drops s0 or s1: their last uses are close), the dropped
+    # session's item completes as stopped.
+    pruned = server.wait_notification(
+        "item/completed", where=lambda params: params["item"]["id"] == "s0"
+    )["params"]["item"]
+    assert (pruned["status"], pruned["exitCode"]) == ("failed", -1)
+    server.result("thread/backgroundTerminals/clean", {"threadId": thread})

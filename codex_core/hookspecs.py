@@ -302,6 +302,13 @@ def codex_turn_starting(kernel: Kernel, thread_id: str, turn_id: str) -> Awaitab
 
 
 @hookspec
+def codex_thread_unloading(kernel: Kernel, thread_id: str) -> Awaitable[None] | None:
+    """A loaded thread is about to be unloaded (archived, deleted, or idle with no
+    subscriber), while its subscribers still hear it; may return an awaitable the unload waits
+    for (the shell stops the thread's background terminals, whose items complete first)."""
+
+
+@hookspec
 def codex_connection_opened(connection: Connection) -> None:
     """A client connected (it has not initialized yet)."""
 

@@ -887,6 +887,7 @@ class ThreadRegistry:
         if loaded is not None:
             audience |= loaded.subscribers
             await self.interrupt_and_wait(loaded)
+            await self.kernel.run_hook("codex_thread_unloading", thread_id=loaded.id)
             self.set_status(loaded, {"type": "notLoaded"})
             self._drop(loaded)
         return audience
@@ -1198,6 +1199,7 @@ class ThreadRegistry:
             return  # watched again: the next release starts the clock anew
         if self.threads.get(loaded.id) is not loaded:
             return  # archived or deleted meanwhile
+        await self.kernel.run_hook("codex_thread_unloading", thread_id=loaded.id)
         self._drop(loaded)
         self.kernel.broadcast("thread/closed", {"threadId": loaded.id})
 

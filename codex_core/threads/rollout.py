@@ -462,8 +462,9 @@ def _apply_event(
             if converted is not None:
                 if converted["type"] == "userMessage" and not stored.preview:
                     stored.preview = user_text(converted)
-                if current is not None:
-                    current["items"].append(converted)
+                owner = _owner(stored, current, payload.get("turn_id"))
+                if owner is not None:
+                    owner["items"].append(converted)
     elif kind in ("task_complete", "turn_aborted") and current is not None:
         error = payload.get("error")
         if kind == "turn_aborted":
@@ -485,6 +486,18 @@ def _apply_event(
         if isinstance(info, dict):
             stored.token_usage = info
     return current
+
+
+def _owner(
+    stored: StoredThread, current: dict[str, Any] | None, turn_id: Any
+) -> dict[str, Any] | None:
+    """The turn an ``item_completed`` belongs to: the running one, or the earlier turn it
+    names (a background terminal's command completes after its turn ended; the reference
+    records it then, and lists it in that turn)."""
+    if current is not None and turn_id in (None, current["id"]):
+        return current
+    named = next((turn for turn in reversed(stored.turns) if turn["id"] == turn_id), None)
+    return named if named is not None else current
 
 
 def user_text(item: dict[str, Any]) -> str:

@@ -303,6 +303,12 @@ class Turn:
     def item_completed(self, item: dict[str, Any]) -> None:
         self.open_items.pop(item["id"], None)
         self.items.append(item)
+        if self.done.is_set():
+            # A background terminal's command completing after its turn ended: the turn lists
+            # it from then on (as the reference does).
+            for turn in self.loaded.turns:
+                if turn["id"] == self.id:
+                    turn["items"].append(item)
         stored = item_to_rollout(item)
         if stored is not None:
             self.record(

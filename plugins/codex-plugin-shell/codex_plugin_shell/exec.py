@@ -5,14 +5,19 @@ The flow for one call, in the reference server's order::
     approval needed?  thread/status/changed waitingOnApproval -> item/started (source agent)
                       -> item/commandExecution/requestApproval -> serverRequest/resolved
                       -> thread/status/changed active
-    runs              item/started (when not started yet) -> item/commandExecution/outputDelta...
+    runs              item/started (source unifiedExecStartup, processId = the session id)
+                      -> item/commandExecution/outputDelta...
                       -> item/completed (completed / failed, aggregatedOutput, exitCode)
     declined          item/completed (declined); the model is told it was rejected
     cancelled         item/completed (declined); the turn ends as interrupted
 
-Commands run in a new process group (killed whole on timeout or interrupt), stdout and stderr
-merged, in the turn's cwd (or ``workdir``), with the environment ``shell_environment_policy``
-builds.
+The call waits ``yield_time_ms`` at most (or until the turn is interrupted): a command still
+running then is a unified exec session (``codex_plugin_shell.unified_exec``) the model polls or
+types into with ``write_stdin``. Commands run in a new process group (killed whole on
+``timeout_ms``, a client's ``terminate`` or ``clean``, the thread's unload), on pipes (stdin
+closed) or on a PTY (``tty``), in the turn's cwd (or ``workdir``), with the environment
+``shell_environment_policy`` builds. ``thread/shellCommand`` (the user's own command) runs to
+completion through ``execute``.
 """
 
 from __future__ import annotations
@@ -21,10 +26,8 @@ import codecs
 import contextlib
 import fnmatch
 import json
-import math
 import os
 import pwd
-import secrets
 import shlex
 import signal
 import subprocess
@@ -36,10 +39,9 @@ from typing import Any
 import anyio
 
 from codex_core.hookspecs import ToolResult
-from codex_plugin_shell import execpolicy, sandbox, snapshot
+from codex_plugin_shell import execpolicy, sandbox, snapshot, unified_exec
+from codex_plugin_shell.processes import ChildProcess, SpawnError
 
-#: How long a command may run unless the call says otherwise (``timeout_ms``).
-DEFAULT_TIMEOUT_MS = 10 * 60 * 1000
 #: The model's output budget unless the call says otherwise (``max_output_tokens``).
 DEFAULT_MAX_OUTPUT_TOKENS = 10_000
 #: How much output the commandExecution item keeps and streams (bytes of text).
@@ -58,12 +60,13 @@ INPUT_SCHEMA: dict[str, Any] = {
         },
         "login": {
             "type": "boolean",
-            "description": "True runs the shell with -l semantics; false disables them. "
+            "description": "True runs the shell with -l/-i semantics; false disables them. "
             "Defaults to true.",
         },
         "max_output_tokens": {
             "type": "number",
-            "description": "Output token budget. Defaults to 10000 tokens.",
+            "description": "Output token budget. Defaults to 10000 tokens; larger requests may "
+            "be capped by policy.",
         },
         "prefix_rule": {
             "type": "array",
@@ -75,18 +78,30 @@ INPUT_SCHEMA: dict[str, Any] = {
             "type": "string",
             "enum": ["use_default", "require_escalated"],
             "description": "Per-command sandbox override. Defaults to `use_default`; use "
-            "`require_escalated` to run outside the sandbox (asks the user).",
+            "`require_escalated` for unsandboxed execution.",
         },
-        "shell": {"type": "string", "description": "Shell binary to launch."},
+        "shell": {
+            "type": "string",
+            "description": "Shell binary to launch. Defaults to the user's default shell.",
+        },
+        "tty": {
+            "type": "boolean",
+            "description": "True allocates a PTY for the command; false or omitted uses plain "
+            "pipes.",
+        },
         "workdir": {
             "type": "string",
             "description": "Working directory for the command. Defaults to the turn cwd.",
         },
         "timeout_ms": {
             "type": "number",
-            "description": "Kill the command after this many milliseconds (default 600000).",
+            "description": "Kill the command after this many milliseconds (default: never).",
         },
-        "yield_time_ms": {"type": "number", "description": "Accepted for compatibility."},
+        "yield_time_ms": {
+            "type": "number",
+            "description": "Wait before yielding output. Defaults to 10000 ms; effective range "
+            "is 250-30000 ms.",
+        },
     },
     "required": ["cmd"],
     "additionalProperties": False,
@@ -224,12 +239,10 @@ class ExecCommand:
                     success=False,
                 )
             context.approval_finished()
-        timeout_ms = number(arguments.get("timeout_ms"), DEFAULT_TIMEOUT_MS)
-        budget = number(arguments.get("max_output_tokens"), DEFAULT_MAX_OUTPUT_TOKENS)
         argv, env = await prepare(argv, context.config.get("shell_environment_policy") or {})
         if not trusted:
             argv = sandbox.wrap(argv, policy, cwd)
-        return await run(context, item, argv, cwd, env, timeout_ms, budget)
+        return await run(context, item, cmd, argv, cwd, env, arguments)
 
 
 async def prepare(argv: list[str], policy: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
@@ -310,17 +323,63 @@ def approval_params(
 async def run(
     context: Any,
     item: dict[str, Any],
+    cmd: str,
     argv: list[str],
     cwd: str,
     env: dict[str, str],
-    timeout_ms: int,
-    budget_tokens: int,
+    arguments: dict[str, Any],
 ) -> ToolResult:
-    ran = await execute(context, item, argv, cwd, env, timeout_ms)
-    if ran.error is not None:
-        return ToolResult(f"exec_command failed: {ran.error}", success=False)
-    output = model_output(ran.output, ran.exit_code, ran.wall, budget_tokens)
-    return ToolResult(output, success=ran.exit_code == 0)
+    """Start ``argv`` as a unified exec session and wait for it ``yield_time_ms`` at most."""
+    started = time.monotonic()
+    try:
+        child = ChildProcess(argv, cwd, env, tty=arguments.get("tty") is True, stdin=False)
+    except SpawnError as exc:
+        if item["id"] not in context.turn.open_items:
+            context.item_started({**item, "source": "unifiedExecStartup"})
+        context.item_completed(
+            {**item, "source": "unifiedExecStartup", "status": "failed",
+             "aggregatedOutput": str(exc), "exitCode": -1, "durationMs": 0,
+             "completedAtMs": now_ms()}
+        )  # fmt: skip
+        return ToolResult(f"exec_command failed: {exc}", success=False)
+    store = unified_exec.sessions(context.kernel)
+    session_id = store.new_id()
+    item = {**item, "processId": str(session_id), "source": "unifiedExecStartup"}
+    timeout = arguments.get("timeout_ms")
+    session = unified_exec.Session(
+        id=session_id, thread_id=context.thread_id, command=cmd, cwd=cwd, child=child,
+        turn=context.turn, item=item,
+        timeout_ms=number(timeout, 0) or None,
+    )  # fmt: skip
+    if item["id"] not in context.turn.open_items:
+        context.item_started(item)
+    store.start(session)
+    wait_ms = unified_exec.clamp(
+        arguments.get("yield_time_ms"), unified_exec.DEFAULT_EXEC_YIELD_MS,
+        unified_exec.MIN_YIELD_MS, unified_exec.MAX_YIELD_MS,
+    )  # fmt: skip
+    # Interrupted meanwhile, the call ends here; the command runs on in the background and
+    # its item completes when it ends, as with the reference.
+    await session.wait(wait_ms)
+    budget = number(arguments.get("max_output_tokens"), DEFAULT_MAX_OUTPUT_TOKENS)
+    return reply(store, session, started, budget)
+
+
+def reply(
+    store: unified_exec.Sessions, session: unified_exec.Session, started: float, budget: int
+) -> ToolResult:
+    """What the model reads after waiting on ``session``: the output it has not read yet, and
+    whether the command still runs (a session ends once the model read its exit)."""
+    session.used = time.monotonic()
+    output = session.take_output()
+    if session.exit_code is None:
+        status = f"Process running with session ID {session.id}"
+    else:
+        store.by_id.pop(session.id, None)
+        status = f"Process exited with code {session.exit_code}"
+    wall = time.monotonic() - started
+    text = unified_exec.model_output(output, status, wall, budget)
+    return ToolResult(text, success=session.exit_code in (None, 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,14 +399,9 @@ async def execute(
     cwd: str,
     env: dict[str, str],
     timeout_ms: int,
-    *,
-    unified_exec: bool = True,
 ) -> Ran:
-    """Run ``argv``, streaming its output into ``item`` (started here unless it already is).
-
-    ``unified_exec`` commands are the model's: once running, their item names the process
-    (``processId``, ``source: unifiedExecStartup``), as the reference's unified exec does.
-    """
+    """Run ``argv`` to its end (the user's ``thread/shellCommand``), streaming its output into
+    ``item`` (started here unless it already is)."""
     started = time.monotonic()
     try:
         process = await anyio.open_process(
@@ -363,11 +417,9 @@ async def execute(
         failed = {**item, "status": "failed", "aggregatedOutput": str(exc), "exitCode": -1,
                   "durationMs": 0, "completedAtMs": now_ms()}  # fmt: skip
         if item["id"] not in context.turn.open_items:
-            context.item_started({**item, "source": "unifiedExecStartup"} if unified_exec else item)
+            context.item_started(item)
         context.item_completed(failed)
         return Ran("", -1, time.monotonic() - started, error=str(exc))
-    if unified_exec:
-        item = {**item, "processId": str(process.pid), "source": "unifiedExecStartup"}
     if item["id"] not in context.turn.open_items:
         context.item_started(item)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -409,28 +461,6 @@ async def execute(
          "durationMs": int(wall * 1000), "completedAtMs": now_ms()}
     )  # fmt: skip
     return Ran(output, exit_code, wall)
-
-
-def model_output(output: str, exit_code: int, wall: float, budget_tokens: int) -> str:
-    """What the model reads, in the reference's shape (chunk id, wall time, exit code, ...)."""
-    tokens = math.ceil(len(output.encode()) / 4)
-    return (
-        f"Chunk ID: {secrets.token_hex(3)}\n"
-        f"Wall time: {wall:.4f} seconds\n"
-        f"Process exited with code {exit_code}\n"
-        f"Original token count: {tokens}\n"
-        f"Output:\n{truncate(output, budget_tokens)}"
-    )
-
-
-def truncate(output: str, budget_tokens: int) -> str:
-    """Keep the head and the tail within ``budget_tokens`` (about 4 bytes a token)."""
-    limit = max(budget_tokens, 1) * 4
-    if len(output) <= limit:
-        return output
-    half = limit // 2
-    dropped = math.ceil((len(output) - 2 * half) / 4)
-    return f"{output[:half]}\n…{dropped} tokens truncated…\n{output[-half:]}"
 
 
 async def terminate(process: Any) -> None:

@@ -51,7 +51,7 @@ async def run_user_command(turn: Turn, command: str, timeout_ms: int) -> None:
     item = command_item(context.call_id, argv, context.cwd, command, source="userShell")
     policy = context.config.get("shell_environment_policy") or {}
     argv, env = await prepare(argv, policy)
-    ran = await execute(context, item, argv, context.cwd, env, timeout_ms, unified_exec=False)
+    ran = await execute(context, item, argv, context.cwd, env, timeout_ms)
     output = ran.error if ran.error is not None else ran.output
     text = (
         f"<user_shell_command>\n<command>\n{command}\n</command>\n<result>\n"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from codex_plugin_shell.exec import amend, environment, is_safe, truncate
+from codex_plugin_shell.exec import amend, environment, is_safe
+from codex_plugin_shell.unified_exec import truncate
 
 from codex_core.testing import ModelResponse, ScriptedModelServer, function_call
 

@@ -6,7 +6,8 @@ token; then ``/stop``, ``/permissions``, ``/plan``, ``/model`` and ``/goal`` aft
 turn; ``/diff`` in a git repository, side by side with the reference; ``/compact`` (against
 codex-core and the reference); a ``/side`` conversation and ``/recap`` (the TUI asks for titles
 and recaps in temporary structured threads); ``/review`` of the uncommitted changes and of a
-commit. Needs the official client (the pinned official ``codex``, which ``dev.py setup``
+commit; ``/ps`` and ``/stop`` with a command the model left running (against codex-core and the
+reference). Needs the official client (the pinned official ``codex``, which ``dev.py setup``
 installs; ``codex_core.testing.reference``) and tmux; skipped with a clear message where either
 is missing.
 """
@@ -14,6 +15,7 @@ is missing.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -502,3 +504,71 @@ def test_the_official_tui_reviews_uncommitted_changes(
     while "<< Code review finished >>" not in tui.screen().rpartition(started)[2]:
         assert time.monotonic() < deadline, tui.screen()
         time.sleep(0.2)
+
+
+def wait_gone(pid: int, timeout: float = 10) -> None:
+    """Until process ``pid`` is gone (the TUI's screen is all there is to wait on otherwise)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"process {pid} still running after {timeout}s")
+
+
+@pytest.mark.parametrize("served_by", ["codex-core", "reference"])
+def test_the_official_tui_lists_and_stops_background_terminals(
+    served_by: str,
+    codex_ws_server_factory: Any,
+    codex_env: dict[str, str],
+    codex_model_server: ScriptedModelServer,
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/ps`` lists the command the model left running (``thread/backgroundTerminals/list``)
+    and ``/stop`` stops it (``/clean``), after which ``/ps`` lists none, against codex-core and
+    against the reference alike (full access: the pinned reference cannot sandbox here)."""
+    pid = tmp_path / "background.pid"
+    args = {"cmd": f"echo $$ > {pid}; exec sleep 60", "login": False, "yield_time_ms": 250}
+    codex_model_server.add(
+        ModelResponse([function_call("exec_command", args, call_id="call_1")]), "LEFT-RUNNING"
+    )
+    codex_model_server.answer_matching(
+        lambda request: any("task title" in text for text in request.input_texts()),
+        message("Start a server"),
+    )
+    options = (
+        *codex_model_server.config_args(),
+        "-c", 'approval_policy="never"', "-c", 'sandbox_mode="danger-full-access"',
+    )  # fmt: skip
+    workdir = tmp_path / "cwd"
+    workdir.mkdir(exist_ok=True)
+    if served_by == "codex-core":
+        server = codex_ws_server_factory(*options, env=codex_model_server.env)
+    else:
+        assert OFFICIAL is not None
+        argv = [OFFICIAL, "app-server", "--listen", "ws://127.0.0.1:0", *options]
+        server = WsServer(argv, {**codex_env, **codex_model_server.env}, workdir)
+    try:
+        tui = tui_factory(server.url, workdir, "--sandbox", "danger-full-access",
+                          "--ask-for-approval", "never")  # fmt: skip
+        tui.wait_for("Ask Codex to do anything")
+        tui.keys("start it")
+        time.sleep(0.5)  # as in converse: Enter arriving with the text reads as a paste
+        tui.keys("Enter")
+        tui.wait_for("LEFT-RUNNING")
+        slash(tui, "/ps")
+        # (The count shows in the footer as soon as the command runs; the entry only in /ps.)
+        listed = tui.wait_for(f"• echo $$ > {tmp_path}")
+        assert "1 background terminal running · /ps to view · /stop to close" in listed
+        os.kill(int(pid.read_text()), 0)  # still running
+        slash(tui, "/stop")
+        tui.wait_for("Stopping all background terminals.")
+        wait_gone(int(pid.read_text()))
+        slash(tui, "/ps")
+        tui.wait_for("No background terminals running.")
+        assert "Ask Codex to do anything" in tui.screen()  # the TUI is still there
+    finally:
+        server.stop()

@@ -7,6 +7,7 @@ field when it is nested, so the fix is obvious from the message alone.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -41,8 +42,8 @@ def describe(value: Any) -> str:
         return f"integer `{value}`"
     if isinstance(value, float):
         return f"floating point `{value}`"
-    if isinstance(value, str):
-        return f'string "{value}"'
+    if isinstance(value, str):  # escaped as Rust's Debug escapes it
+        return f"string {json.dumps(value, ensure_ascii=False)}"
     if isinstance(value, list | tuple):
         return "sequence"
     return "map"

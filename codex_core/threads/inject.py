@@ -8,10 +8,10 @@ accepted and dropped, as its catch-all variant is.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from codex_core.rpc import INVALID_REQUEST, RpcError
+from codex_core.rpc.validation import describe
 
 #: Required fields of the item types the model reads, in the reference's declaration order
 #: (serde reports the first one missing).
@@ -28,18 +28,10 @@ SEQUENCES = {"content", "summary"}
 
 
 def serde_value(value: Any) -> str:
-    """A JSON value as serde names it in ``invalid type: ...`` errors."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean `{json.dumps(value)}`"
-    if isinstance(value, int):
-        return f"integer `{value}`"
-    if isinstance(value, float):
-        return f"floating point `{value}`"
-    if isinstance(value, str):
-        return f"string {json.dumps(value)}"
-    return "a sequence" if isinstance(value, list) else "a map"
+    """A JSON value as serde names it here: containers with an article (``a sequence``)."""
+    if isinstance(value, list | dict):
+        return "a sequence" if isinstance(value, list) else "a map"
+    return describe(value)
 
 
 def problem(item: Any) -> str | None:

@@ -32,6 +32,7 @@ import anyio
 from codex_core.config.permissions import BUILTIN_PROFILES
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, RequestContext, RpcError
+from codex_core.rpc.validation import describe
 from codex_plugin_shell import decoding, sandbox
 from codex_plugin_shell.exec import environment
 from codex_plugin_shell.processes import ChildProcess, SpawnError
@@ -111,7 +112,7 @@ class CommandExec:
             if value is not None and not isinstance(value, str):
                 raise RpcError(
                     INVALID_REQUEST,
-                    f"Invalid request: invalid type: {serde_kind(value)}, expected a string",
+                    f"Invalid request: invalid type: {describe(value)}, expected a string",
                 )
         if not params.command:
             raise RpcError(INVALID_REQUEST, "command must not be empty")
@@ -379,17 +380,6 @@ def base64_error(text: str, exc: Exception) -> str:
 def error_repr(process_id: str | int) -> str:
     """How the reference names a process id in errors: a client's as a JSON string."""
     return str(process_id) if isinstance(process_id, int) else json.dumps(process_id)
-
-
-def serde_kind(value: Any) -> str:
-    """How serde names a JSON value of the wrong type (``integer `1```, ``map``...)."""
-    if isinstance(value, bool):
-        return f"boolean `{str(value).lower()}`"
-    if isinstance(value, int):
-        return f"integer `{value}`"
-    if isinstance(value, float):
-        return f"floating point `{value}`"
-    return "sequence" if isinstance(value, list) else "map"
 
 
 def profile_mode(profile: str, configured: Any) -> str:

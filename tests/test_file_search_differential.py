@@ -340,8 +340,14 @@ def _shared_session_traffic(clients: list[Any], tree: Path) -> list[list[dict[st
                 message.pop("emittedAtMs", None)
                 seen[index].append(message)
 
-    def completions(messages: list[dict[str, Any]]) -> int:
-        return sum(m.get("method") == "fuzzyFileSearch/sessionCompleted" for m in messages)
+    def reported(messages: list[dict[str, Any]], query: str, completions: int) -> bool:
+        """Both notifications of a report are in: either may come first."""
+        done = sum(m.get("method") == "fuzzyFileSearch/sessionCompleted" for m in messages)
+        updated = any(
+            m.get("method") == "fuzzyFileSearch/sessionUpdated" and m["params"]["query"] == query
+            for m in messages
+        )
+        return done >= completions and updated
 
     for client in clients:
         params = {
@@ -357,13 +363,13 @@ def _shared_session_traffic(clients: list[Any], tree: Path) -> list[list[dict[st
         json.dumps({"id": 1, "method": "fuzzyFileSearch/sessionStart", "params": start})
     )
     for index in (0, 1):
-        collect(index, lambda messages: completions(messages) >= 1)
+        collect(index, lambda messages: reported(messages, "", 1))
     update = {"sessionId": "shared", "query": "alp"}
     clients[1].send(
         json.dumps({"id": 2, "method": "fuzzyFileSearch/sessionUpdate", "params": update})
     )
     for index in (0, 1):
-        collect(index, lambda messages: completions(messages) >= 2)
+        collect(index, lambda messages: reported(messages, "alp", 2))
     return [sorted(messages, key=json.dumps) for messages in seen]
 
 

@@ -271,5 +271,30 @@ def test_interrupt_and_archive_agree_with_the_reference(tmp_path: Path) -> None:
     assert REFERENCE is not None
     ours = interrupted(server_command(), tmp_path / "ours" / "home")
     reference = interrupted(REFERENCE, tmp_path / "reference" / "home")
-    assert ours == reference
+    assert without_stopped_command(ours) == without_stopped_command(reference)
     assert reference["running after the interrupt"] and not reference["running after the archive"]
+    # codex-core always completes the stopped command's item before the thread unloads, and
+    # lists it in its turn when read back.
+    completed = [e for e in ours["events"] if _completes_c1(e)]
+    assert len(completed) == 1 and completed[0]["item"]["status"] == "failed"
+    assert ("commandExecution", "failed") in ours["read back"][0][1]
+
+
+def _completes_c1(event: dict[str, Any]) -> bool:
+    return event.get("method") == "item/completed" and event.get("item", {}).get("id") == "c1"
+
+
+def without_stopped_command(seen: dict[str, Any]) -> dict[str, Any]:
+    """``seen`` without the completion of the command the archive stopped.
+
+    The reference completes that item only when it sees the process end before the thread is
+    unloaded, a race on its side (seen both ways), so the comparison leaves it out.
+    """
+    return {
+        **seen,
+        "events": [event for event in seen["events"] if not _completes_c1(event)],
+        "read back": [
+            (status, [item for item in items if item[0] != "commandExecution"])
+            for status, items in seen["read back"]
+        ],
+    }

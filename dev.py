@@ -3,12 +3,12 @@
 
     python3 dev.py demo    # the server with the bundled plugins and a scripted client session
     python3 dev.py test    # lint, types, every test (the conformance cases too) and the docs site
-    python3 dev.py setup   # only the environment (what the other two do first)
+    python3 dev.py setup   # only the environment (what `test` does first)
 
-Needs only python3 with venv and pip: the first run creates .venv and installs the kernel,
-every plugin under plugins/ (editable) and the development tools into it, and, where npm is
-present, the pinned official server the differential tests compare against. No venv needs to be
-active and nothing needs to be on PATH.
+Needs only python3 with venv and pip: the first run creates .venv and installs the kernel and
+every plugin under plugins/ (editable) into it; `test` and `setup` add the development tools
+and, where npm is present, the pinned official server the differential tests compare against.
+No venv needs to be active and nothing needs to be on PATH.
 """
 
 from __future__ import annotations
@@ -29,21 +29,31 @@ def run(*command: str | Path, **kwargs: object) -> None:
     subprocess.run([str(part) for part in command], check=True, cwd=ROOT, **kwargs)  # type: ignore[call-overload]
 
 
-def setup() -> None:
-    """Create .venv, install everything editable and byte-compile; cheap when nothing changed."""
-    stamp = VENV / ".installed"
+def setup(*, dev: bool = True) -> None:
+    """Create .venv, install everything editable and byte-compile; cheap when nothing changed.
+
+    The demo needs only the kernel and the plugins (``dev=False``); the development tools and
+    the official server the differential tests compare against come with ``dev=True``.
+    """
+    stamps = [VENV / ".installed-dev"] + ([] if dev else [VENV / ".installed"])
     inputs = [ROOT / "pyproject.toml", *sorted(ROOT.glob("plugins/*/pyproject.toml"))]
-    if not (stamp.exists() and all(p.stat().st_mtime <= stamp.stat().st_mtime for p in inputs)):
+    current = [
+        stamp
+        for stamp in stamps
+        if stamp.exists() and all(p.stat().st_mtime <= stamp.stat().st_mtime for p in inputs)
+    ]
+    if not current:
         if not PYTHON.exists():
             run(sys.executable, "-m", "venv", VENV)
         run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-        editable = ["-e", f"{ROOT}[dev]"]
+        editable = ["-e", f"{ROOT}[dev]" if dev else str(ROOT)]
         for plugin in sorted(ROOT.glob("plugins/*/pyproject.toml")):
             editable += ["-e", str(plugin.parent)]
         run(PYTHON, "-m", "pip", "install", "--quiet", *editable)
         compile_bytecode()
-        stamp.touch()
-    install_reference()
+        stamps[-1].touch()
+    if dev:
+        install_reference()
 
 
 def compile_bytecode() -> None:
@@ -98,7 +108,7 @@ def main() -> int:
         print(__doc__, file=sys.stderr)
         return 2
     try:
-        setup()
+        setup(dev=sys.argv[1] != "demo")
         commands[sys.argv[1]]()
     except subprocess.CalledProcessError as exc:
         return exc.returncode or 1

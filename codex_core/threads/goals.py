@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INVALID_REQUEST, RequestContext, RpcError
-from codex_core.threads import rollout
+from codex_core.threads import journal, rollout
 
 if TYPE_CHECKING:
     from codex_core.rpc.connection import Connection
@@ -47,25 +47,15 @@ ROLLOUT_EVENT = "thread_goal_updated"
 def load(codex_home: Path) -> dict[str, dict[str, Any] | None]:
     """Every thread's goal as last saved (None: cleared)."""
     goals: dict[str, dict[str, Any] | None] = {}
-    path = codex_home / FILE
-    if not path.is_file():
-        return goals
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            line = json.loads(raw)
-        except ValueError:
-            continue  # a torn last line
-        if isinstance(line, dict) and isinstance(line.get("threadId"), str):
+    for line in journal.records(codex_home / FILE):
+        if isinstance(line.get("threadId"), str):
             goal = line.get("goal")
             goals[line["threadId"]] = goal if isinstance(goal, dict) else None
     return goals
 
 
 def save(codex_home: Path, thread_id: str, goal: dict[str, Any] | None) -> None:
-    codex_home.mkdir(parents=True, exist_ok=True)
-    with (codex_home / FILE).open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps({"threadId": thread_id, "goal": goal}, separators=(",", ":")))
-        handle.write("\n")
+    journal.append(codex_home / FILE, {"threadId": thread_id, "goal": goal})
 
 
 def from_rollout(path: Path) -> dict[str, Any] | None:

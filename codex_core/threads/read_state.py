@@ -10,10 +10,11 @@ saw is refused when something happened since (as the reference does). States per
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 from typing import Any
+
+from codex_core.threads import journal
 
 FILE = "read_state.jsonl"
 
@@ -38,22 +39,12 @@ def marked(operation: str) -> dict[str, Any]:
 
 def load(codex_home: Path) -> dict[str, dict[str, Any]]:
     states: dict[str, dict[str, Any]] = {}
-    path = codex_home / FILE
-    if not path.is_file():
-        return states
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            line = json.loads(raw)
-        except ValueError:
-            continue  # a torn last line
-        if isinstance(line, dict) and isinstance(line.get("id"), str):
+    for line in journal.records(codex_home / FILE):
+        if isinstance(line.get("id"), str):
             states[line["id"]] = {"firstUnread": line.get("firstUnread"),
                                   "revision": str(line.get("revision"))}  # fmt: skip
     return states
 
 
 def save(codex_home: Path, thread_id: str, state: dict[str, Any]) -> None:
-    codex_home.mkdir(parents=True, exist_ok=True)
-    with (codex_home / FILE).open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps({"id": thread_id, **state}, separators=(",", ":")) + "\n")
-        handle.flush()
+    journal.append(codex_home / FILE, {"id": thread_id, **state})

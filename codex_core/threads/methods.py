@@ -367,6 +367,12 @@ class ThreadRegistry:
         thread = loaded.thread
         thread["forkedFromId"] = source_id
         thread["preview"] = copied.preview
+        # The fork keeps its source's name (what the TUI shows after /fork and in /resume),
+        # indexed under the fork's own id unless it is ephemeral, as the reference does.
+        if source is not None:
+            thread["name"] = source.thread["name"]
+        else:
+            thread["name"] = rollout.read_names(self.home).get(source_id)
         loaded.turns = copied.turns
         loaded.history = [*loaded.history, *copied.history]
         if copied.token_usage and isinstance(copied.token_usage.get("total_token_usage"), dict):
@@ -378,6 +384,8 @@ class ThreadRegistry:
             assert loaded.writer is not None
             for line in lines:
                 loaded.writer.append(str(line.get("type")), line.get("payload") or {})
+            if thread["name"] is not None:
+                rollout.write_name(self.home, thread["id"], thread["name"])
         reply = {"thread": {**thread, "turns": [] if params.exclude_turns else loaded.turns},
                  **loaded.settings}  # fmt: skip
         if not params.exclude_turns:

@@ -153,3 +153,65 @@ def test_resume_pages_agree_with_the_reference(tmp_path: Path) -> None:
     )
     for part in reference:
         assert ours[part] == reference[part], part
+
+
+def fork_session(argv: list[str], home: Path, cwd: Path) -> dict[str, Any]:
+    """A named thread with a turn is forked (what the TUI's ``/fork`` sends); what the fork's
+    reply, ``thread/list`` and ``thread/read`` show of its name and read state, then after a
+    turn in the fork, then after a restart, masked."""
+    home.mkdir(parents=True)
+    cwd.mkdir(parents=True)
+    seen: dict[str, Any] = {}
+    with ScriptedModelServer() as model:
+        model.add(message("First answer."), message("Answer in the fork."))
+        env = {**os.environ, "CODEX_HOME": str(home), **model.env}
+        server = StdioServer([*argv, *model.config_args()], env, cwd)
+
+        def listed(label: str) -> None:
+            page = server.result("thread/list", {})
+            seen[label] = {"names": {t["id"]: t["name"] for t in page["data"]},
+                           "readStates": page["readStates"]}  # fmt: skip
+
+        def turn(thread_id: str, text: str) -> None:
+            params = {"threadId": thread_id, "input": [{"type": "text", "text": text}]}
+            server.result("turn/start", params, timeout=30)
+            completed = server.wait_notification("turn/completed", timeout=30)
+            assert completed["params"]["turn"]["status"] == "completed"
+
+        try:
+            server.initialize(experimentalApi=True)
+            source = server.result("thread/start", {})["thread"]["id"]
+            turn(source, "one")
+            server.result("thread/name/set", {"threadId": source, "name": "The source"})
+            forked = server.result("thread/fork", {"threadId": source, "excludeTurns": True})
+            fork = forked["thread"]["id"]
+            seen["fork reply"] = {"name": forked["thread"]["name"], "source": source}
+            read = server.result("thread/read", {"threadId": fork})
+            seen["thread/read"] = {"name": read["thread"]["name"], "state": read["readState"]}
+            listed("thread/list after the fork")
+            turn(fork, "two")
+            listed("thread/list after a turn in the fork")
+        finally:
+            server.close()
+        again = StdioServer([*argv, *model.config_args()], env, cwd)
+        try:
+            again.initialize(experimentalApi=True)
+            server = again
+            listed("thread/list after a restart")
+        finally:
+            again.close()
+    mask = Masker()
+    return {label: mask(value) for label, value in seen.items()}
+
+
+def test_a_fork_keeps_the_name_and_starts_read_as_in_the_reference(tmp_path: Path) -> None:
+    """The official TUI shows the fork's name after ``/fork`` and lists it in ``/resume``
+    under the source's name without an unread marker."""
+    assert REFERENCE is not None
+    ours = fork_session(server_command(), tmp_path / "ours" / "home", tmp_path / "ours" / "cwd")
+    reference = fork_session(
+        REFERENCE, tmp_path / "reference" / "home", tmp_path / "reference" / "cwd"
+    )
+    assert ours == reference
+    assert reference["fork reply"]["name"] == "The source"
+    assert reference["thread/read"]["state"]["firstUnread"] is None

@@ -379,6 +379,9 @@ class ThreadRegistry:
             loaded.token_total = usage_from_rollout(copied.token_usage["total_token_usage"])
         if copied.turns:  # settings from the source's turns: no profile named them
             loaded.settings["activePermissionProfile"] = None
+        # The copied turns were read in the source: the fork starts with nothing unread (and
+        # stays so across restarts, as the reference's /resume picker shows it).
+        loaded.read_state = read_state.initial(loaded.id, [])
         if not thread["ephemeral"]:
             self.materialize(loaded, forked_from=source_id)
             assert loaded.writer is not None
@@ -386,6 +389,7 @@ class ThreadRegistry:
                 loaded.writer.append(str(line.get("type")), line.get("payload") or {})
             if thread["name"] is not None:
                 rollout.write_name(self.home, thread["id"], thread["name"])
+            read_state.save(self.home, loaded.id, loaded.read_state)
         reply = {"thread": {**thread, "turns": [] if params.exclude_turns else loaded.turns},
                  **loaded.settings}  # fmt: skip
         if not params.exclude_turns:

@@ -497,6 +497,12 @@ class ThreadRegistry:
             )
         if loaded is not None:
             thread = dict(loaded.thread)
+            if thread["ephemeral"]:
+                # The reference reads an ephemeral thread from its live state alone, without
+                # what a rollout would record: a reconnecting TUI's agent list sees no name,
+                # preview or fork parent, and no read state.
+                thread.update(name=None, preview="", forkedFromId=None)
+                return {"thread": thread, "readState": None}
             if params.include_turns:
                 thread["turns"] = list(loaded.turns)
             state = None
@@ -929,12 +935,15 @@ class ThreadRegistry:
         loaded = self.threads.get(thread_id)
         if loaded is None and rollout.find_rollout(self.home, thread_id) is None:
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
+        if loaded is not None and loaded.thread["ephemeral"]:
+            raise RpcError(
+                INVALID_REQUEST, f"ephemeral thread does not support metadata updates: {thread_id}"
+            )
         audience: set[Connection] = {ctx.connection}
         if loaded is not None:
             loaded.thread["name"] = name
             audience |= loaded.subscribers
-            if not loaded.thread["ephemeral"]:
-                rollout.write_name(self.home, thread_id, name)
+            rollout.write_name(self.home, thread_id, name)
         else:
             rollout.write_name(self.home, thread_id, name)
         self._after_reply(

@@ -568,6 +568,13 @@ class ThreadRegistry:
         sort_key = to_wire(params.sort_key) if params.sort_key is not None else "created_at"
         sort_key = getattr(sort_key, "value", sort_key)
         ascending = to_wire(params.sort_direction) == "asc"
+        if sort_key == "section_position" and params.section_id is None:
+            raise RpcError(INVALID_REQUEST, "section-position sorting requires a section filter")
+        if params.section_id is not None:
+            # codex-core has no thread sections (thread/section/* are not served): no thread
+            # is in any, so a section's page is empty, as the reference answers for an unknown
+            # one (the TUI's "Pinned" group reads this).
+            return {"data": [], "readStates": {}, "nextCursor": None, "backwardsCursor": None}
         listing = ListingOrder(sort_key, ascending)
         entries = listing.after(
             listing.sorted(rollout.all_rollouts(self.home, archived=archived)), params.cursor

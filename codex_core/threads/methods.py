@@ -722,6 +722,7 @@ class ThreadRegistry:
             # As the reference: a thread without a first turn, or an ephemeral one, has no
             # rollout to resume from, even while loaded.
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
+        joining = loaded is not None
         if loaded is None:
             # As the reference, the request's settings apply to the session it loads; a
             # client joining a thread that is already loaded takes it as it is.
@@ -744,10 +745,14 @@ class ThreadRegistry:
             ctx.connection.notify(
                 "deprecationNotice", {"summary": TURNS_HYDRATION_DEPRECATED, "details": None}
             )
-        ctx.connection.notify(
-            "thread/status/changed", {"threadId": thread_id, "status": loaded.thread["status"]}
-        )
-        if any(loaded.token_total.values()) and loaded.turns:
+        # As the reference: loading announces the status and the usage so far; a client
+        # joining a loaded thread gets the usage only with the turns (a reconnecting TUI,
+        # which excludes them, shows no token count for it).
+        if not joining:
+            ctx.connection.notify(
+                "thread/status/changed", {"threadId": thread_id, "status": loaded.thread["status"]}
+            )
+        if any(loaded.token_total.values()) and loaded.turns and not (joining and exclude):
             usage = self._usage_update(loaded, loaded.turns[-1]["id"])
             ctx.notify_after_reply("thread/tokenUsage/updated", usage)
         self.goals.on_resume(ctx, loaded)

@@ -500,8 +500,11 @@ class ThreadRegistry:
             if thread["ephemeral"]:
                 # The reference reads an ephemeral thread from its live state alone, without
                 # what a rollout would record: a reconnecting TUI's agent list sees no name,
-                # preview or fork parent, and no read state.
-                thread.update(name=None, preview="", forkedFromId=None)
+                # preview or fork parent, no read state, and the time of the read as all
+                # three of its times (so it lists such threads first).
+                now = int(time.time())
+                thread.update(name=None, preview="", forkedFromId=None,
+                              createdAt=now, updatedAt=now, recencyAt=now)  # fmt: skip
                 return {"thread": thread, "readState": None}
             if params.include_turns:
                 thread["turns"] = list(loaded.turns)

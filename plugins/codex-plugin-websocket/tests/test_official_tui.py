@@ -7,7 +7,11 @@ turn; ``/diff`` in a git repository, side by side with the reference; ``/compact
 codex-core and the reference); a ``/side`` conversation and ``/recap`` (the TUI asks for titles
 and recaps in temporary structured threads); ``/review`` of the uncommitted changes and of a
 commit; ``/ps`` and ``/stop`` with a command the model left running (against codex-core and the
-reference). Needs the official client (the pinned official ``codex``, which ``dev.py setup``
+reference); and, against codex-core and the reference in one test each through a relay that
+records every message (no request may be refused as unknown, -32601; the masked screens must
+be the same): ``/skills`` with a toggle, ``@`` mentions and the ``/rename`` suggestion;
+``/fork``, ``/resume`` and a second TUI reconnecting to a server that still has the first one's
+side thread loaded. Needs the official client (the pinned official ``codex``, which ``dev.py setup``
 installs; ``codex_core.testing.reference``) and tmux; skipped with a clear message where either
 is missing.
 """
@@ -642,7 +646,9 @@ def unknown(refused: list[str]) -> list[str]:
     return [method for method in refused if method not in REFUSED_BY_DESIGN]
 
 
-AGO = re.compile(r"\b(\d+[smh] ago|now)\b")
+AGO = re.compile(r"\b(\d+[smh] ago|now|\d+s \u2022 \d\d:\d\d)")
+#: The working folder as the agent list elides it ("/tmp/.../cwd").
+ELIDED_FOLDER = re.compile(r"/tmp/\S*\u2026\S*/cwd")
 UUIDS = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -653,6 +659,7 @@ def between(screen: str, first: str, last: str, workdir: Path) -> list[str]:
     start = next(i for i, line in enumerate(lines) if first in line)
     end = next(i for i in range(start, len(lines)) if last in lines[i])
     shown = "\n".join(lines[start : end + 1]).replace(str(workdir), "<cwd>")
+    shown = ELIDED_FOLDER.sub("<cwd>", shown)
     shown = AGO.sub("<ago>", UUIDS.sub("<id>", shown))
     return [re.sub(" {2,}", "  ", line) for line in shown.splitlines()]  # (columns move)
 
@@ -790,3 +797,93 @@ def test_the_official_tui_toggles_skills_mentions_and_renames_as_against_the_ref
                                "thread/search"]  # fmt: skip
     assert "\u203a Run the TUI command" in theirs["/rename"]
     assert "enabled = false" in theirs["config"]
+
+
+def fork_resume_and_reconnect(
+    served_by: str, factory: Any, env: dict[str, str], tui_factory: Callable[..., Tui], root: Path
+) -> dict[str, Any]:
+    """After a first turn: ``/fork``, the ``/resume`` picker, a ``/side`` conversation (an
+    ephemeral thread left loaded); then the TUI is killed and a new one connects to the same
+    server, resumes the latest thread and opens the agent list (``thread/loaded/list``, which
+    holds the side and title threads). What each screen shows, masked, and what was asked."""
+    home, workdir = root / "home", root / "cwd"
+    home.mkdir(parents=True, exist_ok=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    shown: dict[str, Any] = {}
+    with ScriptedModelServer() as model:
+        titled_script(model)
+        model.answer_matching(
+            lambda request: any("SIDE-QUESTION" in text for text in request.input_texts()),
+            message("SIDE-ANSWER: a word on the side"),
+        )
+        server = serve(served_by, model, factory, env, home, workdir, *ASKING)
+        recorder = Recorder(server.url)
+        try:
+            tui = tui_factory(recorder.url, workdir, env={"CODEX_HOME": str(home)})
+            converse(tui, workdir)
+            tui.wait_for("Run the TUI")  # the title, in the footer
+            slash(tui, "/fork")
+            screen = tui.wait_for("Fork created. You can continue here.")
+            shown["/fork"] = between(screen, "Thread forked from", "Fork created", workdir)
+            slash(tui, "/resume")
+            screen = tui.wait_for("1 / 2 · 100%")  # both threads listed
+            shown["/resume"] = between(screen, "Resume a previous session", "1 / 2 · 100%", workdir)
+            tui.keys("Escape")
+            tui.wait_for("Ask Codex to do anything")
+            slash(tui, "/side SIDE-QUESTION what else?")
+            tui.wait_for("SIDE-ANSWER: a word on the side")
+            tui.close()  # the TUI goes; its threads stay loaded in the server
+            again = tui_factory(recorder.url, workdir, env={"CODEX_HOME": str(home)})
+            again.wait_for("Ask Codex to do anything")
+            slash(again, "/resume")
+            again.wait_for("1 / 2 · 100%")
+            again.keys("Enter")  # the latest: the fork
+            screen = again.wait_for(FINAL)  # the resumed conversation shows
+            shown["resumed"] = between(screen, "Thread forked from", FINAL, workdir)
+            again.keys("Left")
+            screen = again.wait_for("Agent command center")
+            tasks = between(screen, "Agent command center", "Last message", workdir)
+            # (Its rows, without the details pane and the selection: the fork and its source
+            # have the same title and last turn, and the two servers' lists put them in
+            # either order.)
+            rows = (line.partition("\u2502")[0].replace("\u203a", " ").strip() for line in tasks)
+            shown["agents"] = sorted(row for row in rows if row)
+            again.keys("Escape")
+            again.wait_for("Ask Codex to do anything")  # still running
+        finally:
+            recorder.close()
+            server.stop()
+    shown["refused"] = recorder.refused_as_unknown()
+    shown["asked"] = sorted(
+        {"thread/fork", "thread/backgroundTerminals/list", "thread/loaded/list",
+         "thread/turns/list", "thread/resume"} & recorder.requested()
+    )  # fmt: skip
+    return shown
+
+
+def test_the_official_tui_forks_resumes_and_reconnects_as_against_the_reference(
+    codex_ws_server_factory: Any,
+    codex_env: dict[str, str],
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/fork`` and ``/resume`` (``thread/backgroundTerminals/list`` is asked; the fork keeps
+    the title, the resumed conversation shows) and a second TUI reconnecting to a server that
+    still has the first one's ephemeral side thread loaded (``thread/loaded/list``,
+    ``thread/turns/list``) show the same screens against codex-core and the reference, and no
+    request is refused as unknown."""
+    ours = fork_resume_and_reconnect(  # (in the folder the server factory runs ours in)
+        "codex-core", codex_ws_server_factory, codex_env, tui_factory, tmp_path
+    )
+    theirs = fork_resume_and_reconnect(
+        "reference", codex_ws_server_factory, codex_env, tui_factory, tmp_path / "reference"
+    )
+    assert unknown(ours.pop("refused")) == unknown(theirs.pop("refused")) == []
+    assert ours == theirs
+    assert theirs["asked"] == [
+        "thread/backgroundTerminals/list",
+        "thread/fork",
+        "thread/loaded/list",
+        "thread/resume",
+        "thread/turns/list",
+    ]

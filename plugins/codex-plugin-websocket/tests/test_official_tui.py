@@ -763,6 +763,12 @@ def skills_mentions_and_rename(
         finally:
             recorder.close()
             server.stop()
+        titles = [r.body for r in model.requests if any("task title" in t for t in r.input_texts())]
+    # The title requests (the first turn's, /rename's): the structured output's schema as the
+    # text format, and no shell among the tools (the temporary thread's config turns them off).
+    shown["title requests"] = sorted(
+        {(body["text"]["format"]["type"], "exec_command" in str(body["tools"])) for body in titles}
+    )
     config = (home / "config.toml").read_text()
     shown["config"] = config[config.index("[[skills.config]]") :].replace(str(home), "<home>")
     shown["refused"] = recorder.refused_as_unknown()
@@ -796,6 +802,7 @@ def test_the_official_tui_toggles_skills_mentions_and_renames_as_against_the_ref
     assert theirs["asked"] == ["skills/config/write", "thread/list", "thread/name/set",
                                "thread/search"]  # fmt: skip
     assert "\u203a Run the TUI command" in theirs["/rename"]
+    assert theirs["title requests"] == [("json_schema", False)]
     assert "enabled = false" in theirs["config"]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +216,46 @@ def test_a_fork_keeps_the_name_and_starts_read_as_in_the_reference(tmp_path: Pat
     assert ours == reference
     assert reference["fork reply"]["name"] == "The source"
     assert reference["thread/read"]["state"]["firstUnread"] is None
+
+
+def times_session(argv: list[str], home: Path, cwd: Path) -> dict[str, bool]:
+    """Whether ``thread/read`` gives a thread with nothing recorded yet (unmaterialized and
+    unnamed, or ephemeral) the time of the read as its times, and a named one its start."""
+    home.mkdir(parents=True)
+    cwd.mkdir(parents=True)
+    server = StdioServer(argv, {**os.environ, "CODEX_HOME": str(home)}, cwd)
+    times = ("createdAt", "updatedAt", "recencyAt")
+    seen: dict[str, bool] = {}
+    try:
+        server.initialize(experimentalApi=True)
+        started = {
+            kind: server.result("thread/start", params)["thread"]
+            for kind, params in (("plain", {}), ("ephemeral", {"ephemeral": True}),
+                                 ("named", {}))
+        }  # fmt: skip
+        server.result("thread/name/set", {"threadId": started["named"]["id"], "name": "Named"})
+        latest = max(thread["createdAt"] for thread in started.values())
+        while int(time.time()) <= latest:  # until the clock has moved past every start
+            time.sleep(0.05)
+        for kind, thread in started.items():
+            read = server.result("thread/read", {"threadId": thread["id"]})["thread"]
+            seen[f"{kind}: read later than started"] = all(
+                read[key] > thread["createdAt"] for key in times
+            )
+            seen[f"{kind}: the times agree"] = len({read[key] for key in times}) == 1
+    finally:
+        server.close()
+    return seen
+
+
+def test_threads_with_nothing_recorded_read_with_the_time_of_the_read(tmp_path: Path) -> None:
+    """The official TUI's agent list sorts the loaded threads it reads by these times."""
+    assert REFERENCE is not None
+    ours = times_session(server_command(), tmp_path / "ours" / "home", tmp_path / "ours" / "cwd")
+    reference = times_session(
+        REFERENCE, tmp_path / "reference" / "home", tmp_path / "reference" / "cwd"
+    )
+    assert ours == reference
+    assert reference["plain: read later than started"]
+    assert reference["ephemeral: read later than started"]
+    assert not reference["named: read later than started"]

@@ -511,6 +511,11 @@ class ThreadRegistry:
             state = None
             if loaded.materialized or thread["name"] is not None:
                 state = self.read_state_of(loaded)
+            else:
+                # Nothing recorded of it yet (no rollout, no name): as for an ephemeral
+                # thread, the reference gives the time of the read as its times.
+                now = int(time.time())
+                thread.update(createdAt=now, updatedAt=now, recencyAt=now)
             return {"thread": thread, "readState": state}
         stored = self.stored(thread_id, full=True)
         if stored is None:

@@ -53,11 +53,15 @@ class Tui:
     def __init__(self, command: str, cwd: Path, env: dict[str, str]) -> None:
         self.session = f"codex-tui-{uuid.uuid4().hex[:8]}"
         exports = " ".join(f"{key}={value}" for key, value in env.items())
-        subprocess.run(
-            ["tmux", "new-session", "-d", "-s", self.session, "-x", "120", "-y", "40",
-             "-c", str(cwd), f"env {exports} {command}"],
-            check=True,
-        )  # fmt: skip
+        argv = ["tmux", "new-session", "-d", "-s", self.session, "-x", "120", "-y", "40",
+                "-c", str(cwd), f"env {exports} {command}"]  # fmt: skip
+        # Right after the last session was killed, tmux's server may still be exiting and
+        # refuse a new one: try again until it has gone (a fresh server starts then).
+        deadline = time.monotonic() + 10
+        while subprocess.run(argv, capture_output=True, check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                subprocess.run(argv, check=True)
+            time.sleep(0.1)
 
     def screen(self) -> str:
         return subprocess.run(

@@ -17,6 +17,7 @@ from codex_core import __version__
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
+    from codex_core.plugins import PluginManager
 
 LOG_ENV = "CODEX_CORE_LOG"
 
@@ -83,8 +84,8 @@ def _profile_name(value: str) -> str:
     return value
 
 
-def build_parser(kernel: Kernel | None = None) -> argparse.ArgumentParser:
-    """The full command line; with a kernel, plus the options its plugins add."""
+def build_parser(plugins: PluginManager | None = None) -> argparse.ArgumentParser:
+    """The full command line; with plugins, plus the options they add."""
     common = _common_options(top_level=False)
     parser = argparse.ArgumentParser(
         prog="codex-app-server",
@@ -99,8 +100,8 @@ def build_parser(kernel: Kernel | None = None) -> argparse.ArgumentParser:
         help="where to serve: stdio:// (default) or any scheme an installed transport provides",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    plugins = commands.add_parser("plugins", help="inspect installed plugins", parents=[common])
-    plugins_commands = plugins.add_subparsers(dest="plugins_command", required=True)
+    installed = commands.add_parser("plugins", help="inspect installed plugins", parents=[common])
+    plugins_commands = installed.add_subparsers(dest="plugins_command", required=True)
     listing = plugins_commands.add_parser(
         "list", help="every plugin with its state", parents=[common]
     )
@@ -114,10 +115,30 @@ def build_parser(kernel: Kernel | None = None) -> argparse.ArgumentParser:
         export.add_argument(
             "--experimental", action="store_true", help="include experimental methods and fields"
         )
-    if kernel is not None:
-        for _record, _result in kernel.plugins.call_each("codex_cli_options", parser=parser):
+    if plugins is not None:
+        for _record, _result in plugins.call_each("codex_cli_options", parser=parser):
             pass
     return parser
+
+
+def _asks_for_help(argv: Sequence[str]) -> bool:
+    return any(arg in ("-h", "--help", "--version") for arg in argv)
+
+
+def _print_help(argv: list[str], disabled: Sequence[str]) -> int:
+    """Answer ``--help`` or ``--version`` from the plugins' options alone.
+
+    Help says what the installed plugins accept, so it does not read the config (a broken
+    ``config.toml`` does not hide it; ``--disable-plugin`` and the environment still apply).
+    The plugins are imported and asked for their options only: no kernel is built, no
+    contributions are collected, so help costs a fraction of a start.
+    """
+    from codex_core.plugins import PluginManager, disabled_from_env
+
+    plugins = PluginManager()
+    plugins.load_entry_points({*disabled, *disabled_from_env()})
+    build_parser(plugins).parse_args(argv)  # prints and exits
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,6 +164,8 @@ def _main(argv: list[str]) -> int:
     early, rest = _common_options(top_level=True).parse_known_args(argv)
     from codex_core.server_info import resolve_codex_home
 
+    if _asks_for_help(argv):
+        return _print_help(argv, early.disable_plugin)
     codex_home = resolve_codex_home(None)
     handshake = None
     if rest in ([], ["--listen", "stdio://"], ["--listen=stdio://"]) and not early.strict_config:
@@ -175,7 +198,7 @@ def _main(argv: list[str]) -> int:
             for problem in problems:
                 print(f"codex-app-server: {problem}", file=sys.stderr)
             return 2
-    args = build_parser(kernel).parse_args(argv)
+    args = build_parser(kernel.plugins).parse_args(argv)
     gc.freeze()
     gc.enable()
     kernel.cli_options = dict(vars(args))

@@ -50,7 +50,6 @@ from codex_core.config.loader import (
     value_at,
     version_of,
 )
-from codex_core.config.schema import validate
 from codex_core.rpc import INTERNAL_ERROR, INVALID_REQUEST, RpcError
 
 if TYPE_CHECKING:
@@ -287,6 +286,8 @@ def _edited(
         else:
             _set(document, segments, value, upsert=edit.merge_strategy == "upsert")
     updated = document.unwrap()
+    from codex_core.config.schema import validate
+
     problems = validate(updated, sections)
     if problems:
         first = problems[0]

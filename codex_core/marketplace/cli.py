@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 
-from codex_core.marketplace.methods import load_catalogs
-
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
     from codex_core.marketplace import catalog as catalogs
@@ -57,6 +55,7 @@ def add_commands(commands: Any, parents: Sequence[argparse.ArgumentParser] = ())
 
 def run_for(kernel: Kernel, args: argparse.Namespace) -> int:
     from codex_core.marketplace import install as installer
+    from codex_core.marketplace.methods import load_catalogs
 
     if args.command == "marketplace":
         return _marketplace(kernel, args)
@@ -134,6 +133,7 @@ def _list_plugins(found: list[catalogs.Catalog], *, as_json: bool) -> int:
 
 def _marketplace(kernel: Kernel, args: argparse.Namespace) -> int:
     from codex_core.marketplace import sources
+    from codex_core.marketplace.methods import load_catalogs
 
     command = args.marketplace_command
     try:

@@ -1,4 +1,5 @@
-"""The kernel plugin for ``plugin/*`` and ``marketplace/*``.
+"""The methods of the kernel plugin for ``plugin/*`` and ``marketplace/*`` (its hooks are in
+``codex_core.marketplace.plugin``).
 
 Catalogs come from ``codex_core.marketplace.catalog.configured_sources`` and are re-read on
 every request (they are small, and a catalog that changed must not need a restart). Installs
@@ -31,7 +32,6 @@ import anyio
 import anyio.from_thread
 from pydantic import BaseModel, ConfigDict
 
-from codex_core.hookspecs import hookimpl
 from codex_core.rpc import RpcMethod
 from codex_core.rpc.errors import INVALID_REQUEST, RpcError
 
@@ -428,13 +428,8 @@ class MarketplaceSettings(BaseModel):
     default: bool = True
 
 
-@hookimpl
-def codex_config_sections() -> dict[str, type[BaseModel]]:
-    return {"marketplace": MarketplaceSettings}
-
-
-@hookimpl
-def codex_rpc_methods() -> list[RpcMethod]:
+def rpc_methods() -> list[RpcMethod]:
+    """The methods of the ``marketplace`` plugin (``codex_core.marketplace.plugin``)."""
     return [
         RpcMethod("plugin/list", plugin_list),
         RpcMethod("plugin/installed", plugin_installed),

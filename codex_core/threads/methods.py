@@ -29,7 +29,6 @@ from codex_core.config import listing
 from codex_core.config.listing import BUILTIN_PROVIDERS
 from codex_core.config.loader import session_overrides, value_at
 from codex_core.config.schema import config_sections
-from codex_core.hookspecs import hookimpl
 from codex_core.models.methods import default_model
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import (
@@ -1386,8 +1385,8 @@ def dynamic_tools(specs: Any) -> dict[str, dict[str, Any]]:
     return tools
 
 
-@hookimpl
-def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
+def rpc_methods(kernel: Kernel) -> list[RpcMethod]:
+    """The methods of the ``threads`` plugin (``codex_core.threads.plugin``), on one registry."""
     registry = ThreadRegistry(kernel)
     kernel.services["threads"] = registry
     return [
@@ -1417,21 +1416,3 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("thread/goal/set", registry.goal_set),
         RpcMethod("thread/goal/clear", registry.goal_clear),
     ]
-
-
-@hookimpl
-def codex_config_sections() -> dict[str, type[BaseModel]]:
-    return {"threads": ThreadsConfig}
-
-
-@hookimpl
-def codex_connection_closed(connection: Connection) -> None:
-    registry: ThreadRegistry | None = connection.kernel.services.get("threads")
-    if registry is not None:
-        registry.forget(connection)
-
-
-@hookimpl
-def codex_shutdown(kernel: Kernel) -> Any:
-    registry: ThreadRegistry | None = kernel.services.get("threads")
-    return registry.shutdown() if registry is not None else None

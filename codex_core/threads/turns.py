@@ -36,8 +36,7 @@ import anyio
 from codex_core.accounts import rate_limits
 from codex_core.plugins import is_cancellation
 from codex_core.threads import compaction, modes
-from codex_core.threads.diff import TurnDiff
-from codex_core.threads.hooks import (
+from codex_core.threads.command_hooks import (
     HookOutcome,
     compact_input,
     context_message,
@@ -48,6 +47,7 @@ from codex_core.threads.hooks import (
     session_start_input,
     stop_input,
 )
+from codex_core.threads.diff import TurnDiff
 from codex_core.threads.ids import uuid7
 from codex_core.threads.rollout import agent_message, item_to_rollout, snake
 from codex_core.threads.tools import ToolContext, TurnAborted, ask_subscribers, resolve

@@ -115,8 +115,7 @@ def build_parser(kernel: Kernel | None = None) -> argparse.ArgumentParser:
             "--experimental", action="store_true", help="include experimental methods and fields"
         )
     if kernel is not None:
-        for _record, _result in kernel.plugins.call_each("codex_cli_options", parser=parser):
-            pass
+        kernel.plugins.notify("codex_cli_options", parser=parser)
     return parser
 
 

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from codex_core import hookspecs
+from codex_core.testing import ModelResponse, ScriptedModelServer, function_call
 from codex_core.testing.pytest_plugin import CodexCli, ServerFactory, write_distribution
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,6 +79,43 @@ def codex_rpc_methods():
     results = yield
     {after}
     return results
+"""
+
+#: The smallest tool: only the required fields, the optional ones left at their defaults.
+SHOUT = """
+from codex_core.hookspecs import Tool, ToolResult, hookimpl
+
+class Shout(Tool):
+    name = "shout"
+    description = "Repeats the text in capitals."
+    input_schema = {"type": "object", "properties": {"text": {"type": "string"}}}
+
+    async def call(self, arguments, context):
+        return ToolResult(arguments["text"].upper())
+
+@hookimpl
+def codex_tools():
+    return [Shout()]
+"""
+
+#: Looks like a tool but is not a ``Tool``.
+DUCK_TOOL = """
+from codex_core.hookspecs import hookimpl
+
+class Duck:
+    name = "quack"
+    description = "Not a Tool subclass."
+    input_schema = {"type": "object"}
+
+    async def call(self, arguments, context):
+        return "quack"
+
+    def __repr__(self):
+        return "<Duck>"
+
+@hookimpl
+def codex_tools():
+    return [Duck()]
 """
 
 
@@ -185,3 +223,42 @@ def test_writing_plugins_lists_every_hook() -> None:
     first_column = "\n".join(row.split(" | ")[0] for row in table.splitlines())
     listed = set(re.findall(r"`(codex_\w+)`", first_column))
     assert listed == set(hookspecs.INTERFACES)
+
+
+def test_a_tool_with_only_the_required_fields_is_offered_and_called(
+    codex_plugin_site: Path, codex_server_factory: ServerFactory
+) -> None:
+    write_distribution(codex_plugin_site, "codex-shout", SHOUT, entry_point="shout")
+    write_distribution(codex_plugin_site, "codex-duck", DUCK_TOOL, entry_point="duck")
+    with ScriptedModelServer() as model:
+        model.add(ModelResponse([function_call("shout", {"text": "hi"}, call_id="c1")]), "done")
+        server = codex_server_factory(*model.config_args(), env=model.env)
+        server.initialize()
+        warning = server.wait_notification("configWarning")["params"]["summary"]
+        assert warning == (
+            "Plugin `duck` failed and is not active: codex_tools returned <Duck>, not a Tool"
+        )
+        thread_id = server.result("thread/start", {})["thread"]["id"]
+        server.result(
+            "turn/start",
+            {"threadId": thread_id, "input": [{"type": "text", "text": "shout hi"}]},
+        )
+        completed = server.wait_notification("turn/completed")["params"]["turn"]
+        assert completed["status"] == "completed"
+        first, second = model.wait_for_requests(2)
+    offered = {tool.get("name"): tool for tool in first.body["tools"]}
+    assert "quack" not in offered
+    # The defaults: offered to every thread, as a plain function tool (no format, no namespace).
+    assert offered["shout"] == {
+        "type": "function",
+        "name": "shout",
+        "description": "Repeats the text in capitals.",
+        "strict": False,
+        "parameters": {"type": "object", "properties": {"text": {"type": "string"}}},
+    }
+    assert second.body["input"][-1] == {
+        "type": "function_call_output",
+        "call_id": "c1",
+        "output": "HI",
+    }
+    assert server.close() == 0

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import re
+import typing
 from pathlib import Path
 
 from codex_core import hookspecs
+from codex_core.kernel import Kernel
 from codex_core.testing import ModelResponse, ScriptedModelServer, function_call
 from codex_core.testing.pytest_plugin import CodexCli, ServerFactory, write_distribution
 
@@ -211,10 +213,15 @@ def test_a_failing_wrapper_fails_only_its_own_plugin(
 def test_every_hookspec_declares_its_interface() -> None:
     specs = {name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "codex_spec")}
     assert specs == set(hookspecs.INTERFACES)
+    attributes = typing.get_type_hints(Kernel)
     for name, interface in hookspecs.INTERFACES.items():
         if interface.returns == "contributions":
-            assert interface.kind is not None and interface.attribute, name
-            assert interface.label, name
+            assert interface.kind is not None and interface.label, name
+            # The kernel attribute that keeps the contributions is declared, with their type.
+            assert interface.attribute in attributes, name
+            assert interface.kind in typing.get_args(attributes[interface.attribute]), name
+        else:
+            assert interface.kind is None and interface.attribute is None, name
 
 
 def test_writing_plugins_lists_every_hook() -> None:

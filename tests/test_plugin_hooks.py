@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import typing
 from pathlib import Path
+
+import pytest
 
 from codex_core import hookspecs
 from codex_core.kernel import Kernel
 from codex_core.testing import ModelResponse, ScriptedModelServer, function_call
-from codex_core.testing.pytest_plugin import CodexCli, ServerFactory, write_distribution
+from codex_core.testing.pytest_plugin import (
+    CodexCli,
+    KernelFactory,
+    ServerFactory,
+    write_distribution,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -118,6 +126,21 @@ class Duck:
 @hookimpl
 def codex_tools():
     return [Duck()]
+"""
+
+#: Plugins installed while the server runs: one hooks a startup-only hook, one does not.
+LATE_TRANSPORT = """
+from codex_core.hookspecs import hookimpl
+
+class Late:
+    scheme = "late"
+
+    async def serve(self, url, kernel):
+        raise ValueError("not really")
+
+@hookimpl
+def codex_transports():
+    return [Late()]
 """
 
 
@@ -269,3 +292,24 @@ def test_a_tool_with_only_the_required_fields_is_offered_and_called(
         "output": "HI",
     }
     assert server.close() == 0
+
+
+def test_a_hot_loaded_plugin_needs_a_restart_only_for_startup_only_hooks(
+    codex_kernel_factory: KernelFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    kernel = codex_kernel_factory()
+    site = tmp_path / "site"
+    write_distribution(site, "codex-late-transport", LATE_TRANSPORT, entry_point="late_transport")
+    write_distribution(site, "codex-late-hello", HELLO, entry_point="late_hello")
+    # Appended: the entry-point lookup leaves out sys.path[0] (the program being run).
+    monkeypatch.setattr(sys, "path", [*sys.path, str(site)])
+    changed = kernel.reload_plugins()
+    assert sorted(changed["added"]) == ["late_hello", "late_transport"]
+    # codex_transports is declared startup_only; codex_rpc_methods is not.
+    assert changed["restartRequired"] == ["late_transport"]
+    assert hookspecs.INTERFACES["codex_transports"].startup_only
+    # Both were asked for their contributions, and the kernel keeps them where declared.
+    assert "late" in kernel.transports
+    assert kernel.rpc_methods["hello/say"].name == "hello/say"
+    assert kernel.router.routes["hello/say"].plugin == "late_hello"

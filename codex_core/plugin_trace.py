@@ -51,7 +51,8 @@ class HookTracer:
         heading = f"{hook_name}: plugin {', '.join(plugins)}"
         if wrappers:
             heading += f" (wrapped by {', '.join(wrappers)})"
-        lines = [f"{heading}, {elapsed * 1000:.3f} ms", f"    arguments: {_shown(dict(kwargs))}"]
+        arguments = {name: _argument(value) for name, value in kwargs.items()}
+        lines = [f"{heading}, {elapsed * 1000:.3f} ms", f"    arguments: {_shown(arguments)}"]
         if outcome.exception is not None:
             error = outcome.exception
             lines.append(f"    raised: {type(error).__name__}: {error}")
@@ -77,3 +78,20 @@ class HookTracer:
 def _shown(value: object) -> str:
     text = pprint.pformat(value, width=WIDTH, depth=DEPTH, compact=True)
     return text.replace("\n", "\n" + " " * 8)
+
+
+class _Summary:
+    """Stands in for a mapping argument in the trace: its size, not its contents."""
+
+    def __init__(self, value: Mapping[Any, Any]) -> None:
+        self._text = f"<{type(value).__name__} of {len(value)} keys>"
+
+    def __repr__(self) -> str:
+        return self._text
+
+
+def _argument(value: object) -> object:
+    """A mapping argument (the effective config of ``codex_config_loaded``) is shown by its
+    size only: it may hold secrets (a provider's bearer token, an MCP server's headers), and
+    a trace is meant to be pasted into bug reports."""
+    return _Summary(value) if isinstance(value, Mapping) else value

@@ -145,9 +145,13 @@ def codex_transports():
 
 
 def test_tracing_prints_each_hook_call_on_stderr_and_leaves_stdout_alone(
-    codex_plugin_site: Path, codex_cli: CodexCli
+    codex_plugin_site: Path, codex_cli: CodexCli, codex_home: Path
 ) -> None:
     write_distribution(codex_plugin_site, "codex-hello", HELLO, entry_point="hello")
+    (codex_home / "config.toml").write_text(
+        '[model_providers.private]\nname = "private"\nbase_url = "http://127.0.0.1:9"\n'
+        'experimental_bearer_token = "sk-never-traced"\n'
+    )
     quiet = codex_cli(input=REQUESTS)
     traced = codex_cli(input=REQUESTS, env={"CODEX_CORE_TRACE_PLUGINS": "1"})
     assert (quiet.returncode, traced.returncode) == (0, 0), traced.stderr
@@ -171,6 +175,10 @@ def test_tracing_prints_each_hook_call_on_stderr_and_leaves_stdout_alone(
         "    arguments: {'connection': <Connection 1 stdio>}",
         "    result: None",
     ]
+    # A mapping argument (the effective config) is shown by its size: it may hold secrets.
+    loaded = traced.stderr.split("codex_config_loaded: plugin ", 1)[1].splitlines()
+    assert re.match(r"    arguments: \{'config': <dict of \d+ keys>, 'kernel': <", loaded[1])
+    assert "sk-never-traced" not in traced.stderr
     # An awaitable a hook returned is timed too, when the kernel awaits it.
     awaited = r"^codex_shutdown: plugin threads, awaited [\d.]+ ms: done$"
     assert re.search(awaited, traced.stderr, re.M)

@@ -260,17 +260,15 @@ class PluginManager:
                 # Not firstresult: pluggy collects the non-None results in a list.
                 results = cast("list[Any]", caller._hookexec(caller.name, chain, kwargs, False))
             except BaseException as exc:
-                culprit = None if guard is None or guard.raised else _raised_in(exc, wrappers)
-                if culprit is None:
+                if guard is None or guard.raised or (culprit := _raised_in(exc, wrappers)) is None:
                     self._blame(impl, caller.name, exc)
                     return False, None
                 self._blame(culprit, caller.name, exc)
                 if not self._healthy(impl):  # the wrapper was the implementation's own plugin's
                     return False, None
-                if guard is not None and guard.results is not None:
-                    results = guard.results
-                else:
-                    continue
+                if guard.results is None:
+                    continue  # it had not run yet: again, without that wrapper
+                results = guard.results
             return True, results[0] if results else None
 
     def _healthy(self, impl: pluggy.HookImpl) -> bool:

@@ -143,6 +143,16 @@ def codex_transports():
     return [Late()]
 """
 
+#: An old-style wrapper (``hookwrapper=True``) failing before the implementation runs.
+FAILING_OLD_STYLE_WRAPPER = """
+from codex_core.hookspecs import hookimpl
+
+@hookimpl(hookwrapper=True)
+def codex_rpc_methods():
+    raise BaseException("old style")
+    yield
+"""
+
 
 def test_tracing_prints_each_hook_call_on_stderr_and_leaves_stdout_alone(
     codex_plugin_site: Path, codex_cli: CodexCli, codex_home: Path
@@ -219,9 +229,16 @@ def test_a_failing_wrapper_fails_only_its_own_plugin(
         FAILING_WRAPPER.format(before="pass", after="raise KeyboardInterrupt('after')"),
         entry_point="wrap_after",
     )
+    write_distribution(
+        codex_plugin_site, "codex-wrap-old", FAILING_OLD_STYLE_WRAPPER, entry_point="wrap_old"
+    )
     completed = codex_cli("plugins", "list", "--json")
     assert completed.returncode == 0, completed.stderr
     records = {record["name"]: record for record in json.loads(completed.stdout)}
+    assert (records["wrap_old"]["state"], records["wrap_old"]["error"]) == (
+        "failed",
+        "codex_rpc_methods raised BaseException: old style",
+    )
     assert (records["wrap_before"]["state"], records["wrap_before"]["error"]) == (
         "failed",
         "codex_rpc_methods raised SystemExit: 3",

@@ -116,8 +116,7 @@ def build_parser(plugins: PluginManager | None = None) -> argparse.ArgumentParse
             "--experimental", action="store_true", help="include experimental methods and fields"
         )
     if plugins is not None:
-        for _record, _result in plugins.call_each("codex_cli_options", parser=parser):
-            pass
+        plugins.notify("codex_cli_options", parser=parser)
     return parser
 
 

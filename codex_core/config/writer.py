@@ -152,10 +152,9 @@ class ConfigService:
             else:
                 queued.version = outcome
         if self.kernel.config is not config:
-            for _record, _result in self.kernel.plugins.call_each(
+            self.kernel.plugins.notify(
                 "codex_config_loaded", kernel=self.kernel, config=self.kernel.config.effective
-            ):
-                pass
+            )
 
 
 # --------------------------------------------------------------------------- applying edits

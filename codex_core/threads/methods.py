@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from codex_core.config.loader import Config
     from codex_core.kernel import Kernel
     from codex_core.rpc.connection import Connection
-    from codex_core.threads.hooks import HookHandler
+    from codex_core.threads.command_hooks import HookHandler
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class LoadedThread:
     read_state: dict[str, Any] | None = None
     #: ``SessionStart`` hooks still to run, with this ``source``, at the next turn's start.
     session_start: str | None = "startup"
-    #: The thread's hooks that may run, read at that turn (``codex_core.threads.hooks``).
+    #: The thread's hooks that may run, read at that turn (``codex_core.threads.command_hooks``).
     hooks: list[HookHandler] = field(default_factory=list)
     #: The collaboration mode a client chose (``codex_core.threads.modes.chosen_mode``);
     #: None until one does (Default, without instructions).

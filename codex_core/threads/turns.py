@@ -36,8 +36,7 @@ import anyio
 from codex_core.accounts import rate_limits
 from codex_core.plugins import is_cancellation
 from codex_core.threads import compaction, modes
-from codex_core.threads.diff import TurnDiff
-from codex_core.threads.hooks import (
+from codex_core.threads.command_hooks import (
     HookOutcome,
     compact_input,
     context_message,
@@ -48,11 +47,13 @@ from codex_core.threads.hooks import (
     session_start_input,
     stop_input,
 )
+from codex_core.threads.diff import TurnDiff
 from codex_core.threads.ids import uuid7
 from codex_core.threads.rollout import agent_message, item_to_rollout, snake
 from codex_core.threads.tools import ToolContext, TurnAborted, ask_subscribers, resolve
 
 if TYPE_CHECKING:
+    from codex_core.hookspecs import Tool, ToolResult
     from codex_core.threads.methods import LoadedThread, ThreadRegistry
 
 log = logging.getLogger(__name__)
@@ -555,6 +556,7 @@ class Turn:
             return await self._call_dynamic(dynamic, call_id, arguments)
         assert tool is not None
         context = ToolContext(self, call_id)
+        result: ToolResult | str
         try:
             result = await tool.call(arguments, context)
         except TurnAborted:
@@ -603,7 +605,7 @@ class Turn:
             for entry in content
         ]
 
-    def _plugin_tool(self, name: str, namespace: Any) -> Any:
+    def _plugin_tool(self, name: str, namespace: Any) -> Tool | None:
         """The plugin tool a call names: by its name, or by its name inside a namespace."""
         tools = self.registry.kernel.tools
         if not namespace:
@@ -612,8 +614,7 @@ class Turn:
             (
                 tool
                 for tool in tools.values()
-                if getattr(tool, "namespace", None) == namespace
-                and getattr(tool, "namespaced_name", None) == name
+                if tool.namespace == namespace and tool.namespaced_name == name
             ),
             None,
         )
@@ -628,11 +629,10 @@ class Turn:
             return self.loaded.setting(config, key)
 
         for tool in self.registry.kernel.tools.values():
-            offered = getattr(tool, "offered", None)
-            if offered is not None and not offered(setting):
+            if not tool.offered(setting):
                 continue  # turned off for this thread (a feature flag, its MCP servers, ...)
-            freeform = getattr(tool, "format", None)  # a custom (freeform) tool, e.g. a grammar
-            namespace = getattr(tool, "namespace", None)
+            freeform = tool.format  # a custom (freeform) tool, e.g. a grammar
+            namespace = tool.namespace
             if namespace:  # grouped as the Responses API's namespaces (MCP servers' tools)
                 group = namespaces.get(namespace)
                 if group is None:

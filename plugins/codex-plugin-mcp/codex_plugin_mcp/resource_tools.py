@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from codex_core.hookspecs import ToolResult
+from codex_core.hookspecs import Tool, ToolResult
 from codex_plugin_mcp.manager import describe
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def text_argument(arguments: dict[str, Any], name: str) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
-class ResourceTool:
+class ResourceTool(Tool):
     """One of the three tools; ``run`` answers with the payload the model reads."""
 
     name = ""

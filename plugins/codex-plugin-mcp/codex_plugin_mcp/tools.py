@@ -17,7 +17,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from codex_core.hookspecs import ToolResult
+from codex_core.hookspecs import Tool, ToolResult
 from codex_core.threads.tools import ask_subscribers
 from codex_plugin_mcp.elicitation import ELICITATION_REQUEST
 from codex_plugin_mcp.manager import describe, dump, namespace, qualified_name
@@ -96,7 +96,7 @@ def model_output(result: dict[str, Any], wall: float) -> str | list[dict[str, An
     return items
 
 
-class McpTool:
+class McpTool(Tool):
     """One tool of one MCP server, offered to the model as ``mcp__SERVER__TOOL``."""
 
     def __init__(self, manager: McpManager, server: str, spec: Any) -> None:

@@ -445,10 +445,12 @@ def _unknown_settings(layers: Sequence[Layer], sections: Sections) -> list[tuple
     """``(layer label, dotted key, where)`` for each unknown key of an enabled layer, highest
     layer first and keys sorted within a layer (as the reference lists them). ``where`` is
     ``path:line:column`` of the key in its file, else the label."""
-    from codex_core.config.schema import unknown_keys
-
     found = []
     for layer in layers:
+        if not layer.applied:
+            continue
+        from codex_core.config.schema import unknown_keys
+
         label = _layer_label(layer.name)
         for key in unknown_keys(layer.applied, sections):
             where = label
@@ -519,11 +521,17 @@ def _file_layer(path: Path, name: dict[str, Any]) -> _FileLayer | _Unreadable | 
 def _checked(
     layer: _FileLayer, warnings: list[dict[str, Any]], sections: Sections | None = None
 ) -> Layer:
-    """Validate a parsed layer: report each bad value and leave it out of the merge."""
-    from codex_core.config.schema import validate
+    """Validate a parsed layer: report each bad value and leave it out of the merge.
 
+    An empty layer (no ``config.toml`` yet, an empty system layer) has nothing to validate:
+    the schema, a tree of pydantic models, is then not built at all.
+    """
     applied = json.loads(json.dumps(layer.data))
-    problems = validate(layer.data, sections)
+    problems: list[Problem] = []
+    if layer.data:
+        from codex_core.config.schema import validate
+
+        problems = validate(layer.data, sections)
     for problem in problems:
         _remove(applied, problem.loc)
         if layer.path is not None and layer.text is not None:

@@ -94,6 +94,7 @@ def run_for(kernel: Kernel, args: argparse.Namespace) -> int:
             done = installer.uninstall(distribution, progress)
             progress.close()
             print(f"uninstalled {done.distribution} {done.version}")
+            _reload_running_servers()
             return 0
         upgrade = args.plugin_command == "upgrade"
         done = installer.install(catalog, entry, progress, upgrade=upgrade)
@@ -108,7 +109,21 @@ def run_for(kernel: Kernel, args: argparse.Namespace) -> int:
         print(f"upgraded {done.distribution} {done.previous} -> {done.version}")
     else:
         print(f"installed {done.distribution} {done.version}")
+    if done.previous != done.version:
+        _reload_running_servers()
     return 0
+
+
+def _reload_running_servers() -> None:
+    """Tell the servers running from this environment (``control``), on stderr: stdout keeps
+    one line of what was installed."""
+    from codex_core.marketplace import control
+
+    answers = control.reload_servers()
+    if answers:
+        servers = "server" if len(answers) == 1 else "servers"
+        their = "its" if len(answers) == 1 else "their"
+        print(f"{len(answers)} running {servers} reloaded {their} plugins", file=sys.stderr)
 
 
 def _list_plugins(found: list[catalogs.Catalog], *, as_json: bool) -> int:

@@ -41,6 +41,14 @@ def add_commands(commands: Any, parents: Sequence[argparse.ArgumentParser] = ())
     new = sub.add_parser("new", help="create a new plugin distribution to start from")
     new.add_argument("name", metavar="NAME", help="e.g. `weather`: makes codex-plugin-weather/")
     new.add_argument("--dir", type=Path, default=Path.cwd(), help="where (default: here)")
+    new.add_argument(
+        "--tool",
+        action="store_const",
+        const="tool",
+        default="method",
+        dest="kind",
+        help="a plugin that gives the model a tool (default: one that adds a JSON-RPC method)",
+    )
 
     market = commands.add_parser(
         "marketplace", help="add, remove, upgrade and list plugin catalogs", parents=parents
@@ -64,7 +72,7 @@ def run_for(kernel: Kernel, args: argparse.Namespace) -> int:
         from codex_core.marketplace import scaffold
 
         try:
-            root = scaffold.create(args.name, args.dir)
+            root = scaffold.create(args.name, args.dir, args.kind)
         except ValueError as exc:
             print(f"codex-app-server: {exc}", file=sys.stderr)
             return 2

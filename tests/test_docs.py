@@ -35,9 +35,8 @@ def run_example(name: str, home: Path, model: ScriptedModelServer) -> str:
         ]
     )
     home.mkdir()
-    (home / "config.toml").write_text(
-        f'model_provider = "mock"\nmodel = "mock-model"\n\n[model_providers]\nmock = {{ {provider} }}\n'
-    )
+    top = 'model_provider = "mock"\nmodel = "mock-model"\n'
+    (home / "config.toml").write_text(f"{top}\n[model_providers]\nmock = {{ {provider} }}\n")
     env = {key: value for key, value in os.environ.items() if key != "CODEX_HOME"}
     env[model.env_key] = model.api_key
     completed = subprocess.run(

@@ -6,6 +6,8 @@ Responses API; the differential test puts the same API in front of the pinned of
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +23,7 @@ from codex_core.protocol.models import (
     AgentMessageThreadItem,
     CommandExecutionRequestApprovalParams,
     TurnCompletedNotification,
+    TurnStartedNotification,
 )
 from codex_core.testing import (
     ModelResponse,
@@ -228,3 +231,45 @@ def test_the_same_api_in_front_of_the_reference(model: ScriptedModelServer, tmp_
             }
         )
     assert outcomes[0] == outcomes[1], repr(outcomes)
+
+
+def test_interrupting_a_streamed_turn(model: ScriptedModelServer, tmp_path: Path) -> None:
+    """The stream hands the host the turn id it needs to interrupt; the turn then ends
+    ``interrupted`` and the stream with it."""
+    model.add(ModelResponse([message("slow")], stall=60))
+    with Codex(home=tmp_path / "home", config=model_config(model)) as codex:
+        thread = codex.start_thread(cwd=tmp_path)
+        statuses = []
+        for event in thread.stream("take your time"):
+            if isinstance(event, TurnStartedNotification):
+                thread.interrupt(event.turn.id)
+            if isinstance(event, TurnCompletedNotification):
+                statuses.append(event.turn.status)
+        assert statuses == ["interrupted"]
+
+
+def children() -> set[int]:
+    """This process's child processes (Linux)."""
+    found: set[int] = set()
+    for task in Path("/proc/self/task").iterdir():
+        found |= {int(pid) for pid in (task / "children").read_text().split()}
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc")
+def test_a_server_that_dies_mid_turn(model: ScriptedModelServer, tmp_path: Path) -> None:
+    model.add(ModelResponse([message("slow")], stall=60))
+    before = children()
+    server = [sys.executable, "-m", "codex_core"]
+    with Codex(home=tmp_path / "home", config=model_config(model), server=server) as codex:
+        (process,) = children() - before
+        thread = codex.start_thread(cwd=tmp_path)
+        with pytest.raises(ConnectionError, match=r"the session ended before turn .* completed"):
+            for event in thread.stream("take your time"):
+                if isinstance(event, TurnStartedNotification):
+                    os.kill(process, signal.SIGKILL)
+
+
+def test_a_server_command_that_does_not_exist(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        Codex(home=tmp_path, server=[str(tmp_path / "no-such-server")])

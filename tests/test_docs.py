@@ -85,6 +85,23 @@ def test_the_async_example_runs(codex_model_server: ScriptedModelServer, tmp_pat
     ]
 
 
+def test_an_example_without_a_home_leaves_the_users_alone(tmp_path: Path) -> None:
+    """Run as documented, with no argument: a temporary CODEX_HOME, never ~/.codex."""
+    env = {key: value for key, value in os.environ.items() if key != "CODEX_HOME"}
+    env["HOME"] = str(tmp_path)
+    completed = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "host_plugin.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    home = completed.stdout.splitlines()[0].removeprefix("codex home: ")
+    assert Path(home).name.startswith("codex-home-") and not home.startswith(str(tmp_path))
+    assert not (tmp_path / ".codex").exists()
+
+
 def test_the_host_plugin_example_runs(
     codex_model_server: ScriptedModelServer, tmp_path: Path
 ) -> None:

@@ -48,6 +48,11 @@ _COUNTER = itertools.count()
 _TIMEOUT = 60.0
 
 
+def _supported() -> bool:
+    """Unix sockets, and users to keep the folder private to (not Windows)."""
+    return hasattr(socket, "AF_UNIX") and hasattr(os, "getuid")
+
+
 def folder() -> Path:
     """The private folder of the user's sockets (created, and checked to be private)."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
@@ -70,7 +75,7 @@ async def serve(kernel: Kernel) -> None:
     """Answer ``reload`` on this kernel's socket until the kernel stops."""
     import anyio
 
-    if not hasattr(socket, "AF_UNIX"):
+    if not _supported():
         return
     try:
         path = folder() / f"{environment()}-{os.getpid()}-{next(_COUNTER)}.sock"
@@ -101,7 +106,7 @@ def reload_servers(*, skip: Path | None = None) -> list[dict[str, Any]]:
 
     Blocking (the CLI calls it directly, a server from a worker thread).
     """
-    if not hasattr(socket, "AF_UNIX"):
+    if not _supported():
         return []
     try:
         sockets = sorted(folder().glob(f"{environment()}-*.sock"))

@@ -270,6 +270,8 @@ def test_a_server_that_dies_mid_turn(model: ScriptedModelServer, tmp_path: Path)
                     os.kill(process, signal.SIGKILL)
 
 
-def test_a_server_command_that_does_not_exist(tmp_path: Path) -> None:
+def test_a_server_command_that_does_not_exist_or_in_process_options(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         Codex(home=tmp_path, server=[str(tmp_path / "no-such-server")])
+    with pytest.raises(ValueError, match=r"^profile, plugins: only for the in-process kernel"):
+        AsyncCodex(server=["codex"], profile="work", plugins=[object()])

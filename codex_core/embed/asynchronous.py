@@ -114,14 +114,23 @@ class AsyncCodex:
         experimental_api: bool = False,
         server: Sequence[str] | None = None,
     ) -> None:
+        in_process = {
+            "profile": profile is not None,
+            "plugins": bool(plugins := list(plugins)),
+            "load_entry_points": not load_entry_points,
+            "disabled_plugins": bool(disabled_plugins := list(disabled_plugins)),
+        }
+        if server is not None and any(in_process.values()):
+            names = ", ".join(name for name, given in in_process.items() if given)
+            raise ValueError(f"{names}: only for the in-process kernel, not with server=")
         self._server = None if server is None else list(server)
         self._options: dict[str, Any] = {
             "codex_home": home,
             "config_overrides": to_overrides(config or {}),
             "config_profile": profile,
-            "plugins": list(plugins),
+            "plugins": plugins,
             "load_entry_points": load_entry_points,
-            "disabled_plugins": list(disabled_plugins),
+            "disabled_plugins": disabled_plugins,
         }
         self._client_info = (client_name, client_version, experimental_api)
         self.on_approval = on_approval

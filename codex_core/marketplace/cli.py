@@ -39,6 +39,14 @@ def add_commands(commands: Any, parents: Sequence[argparse.ArgumentParser] = ())
     new = sub.add_parser("new", help="create a new plugin distribution to start from")
     new.add_argument("name", metavar="NAME", help="e.g. `weather`: makes codex-plugin-weather/")
     new.add_argument("--dir", type=Path, default=Path.cwd(), help="where (default: here)")
+    new.add_argument(
+        "--tool",
+        action="store_const",
+        const="tool",
+        default="method",
+        dest="kind",
+        help="a plugin that gives the model a tool (default: one that adds a JSON-RPC method)",
+    )
 
     market = commands.add_parser(
         "marketplace", help="add, remove, upgrade and list plugin catalogs", parents=parents
@@ -63,7 +71,7 @@ def run_for(kernel: Kernel, args: argparse.Namespace) -> int:
         from codex_core.marketplace import scaffold
 
         try:
-            root = scaffold.create(args.name, args.dir)
+            root = scaffold.create(args.name, args.dir, args.kind)
         except ValueError as exc:
             print(f"codex-app-server: {exc}", file=sys.stderr)
             return 2
@@ -93,6 +101,7 @@ def run_for(kernel: Kernel, args: argparse.Namespace) -> int:
             done = installer.uninstall(distribution, progress)
             progress.close()
             print(f"uninstalled {done.distribution} {done.version}")
+            _reload_running_servers()
             return 0
         upgrade = args.plugin_command == "upgrade"
         done = installer.install(catalog, entry, progress, upgrade=upgrade)
@@ -107,7 +116,21 @@ def run_for(kernel: Kernel, args: argparse.Namespace) -> int:
         print(f"upgraded {done.distribution} {done.previous} -> {done.version}")
     else:
         print(f"installed {done.distribution} {done.version}")
+    if done.previous != done.version:
+        _reload_running_servers()
     return 0
+
+
+def _reload_running_servers() -> None:
+    """Tell the servers running from this environment (``control``), on stderr: stdout keeps
+    one line of what was installed."""
+    from codex_core.marketplace import control
+
+    answers = control.reload_servers()
+    if answers:
+        servers = "server" if len(answers) == 1 else "servers"
+        their = "its" if len(answers) == 1 else "their"
+        print(f"{len(answers)} running {servers} reloaded {their} plugins", file=sys.stderr)
 
 
 def _list_plugins(found: list[catalogs.Catalog], *, as_json: bool) -> int:

@@ -14,6 +14,7 @@ from codex_core.hookspecs import hookimpl
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from codex_core.kernel import Kernel
     from codex_core.rpc import RpcMethod
 
 
@@ -22,6 +23,14 @@ def codex_config_sections() -> dict[str, type[BaseModel]]:
     from codex_core.marketplace.methods import MarketplaceSettings
 
     return {"marketplace": MarketplaceSettings}
+
+
+@hookimpl
+def codex_startup(kernel: Kernel) -> None:
+    """Listen for installs made by other processes (``codex_core.marketplace.control``)."""
+    from codex_core.marketplace import control
+
+    kernel.start_soon(control.serve, kernel, name="marketplace-control", service=True)
 
 
 @hookimpl

@@ -19,9 +19,17 @@ def cli(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProce
     )  # fmt: skip
 
 
-@pytest.mark.parametrize(("flags", "passed"), [((), 2), (("--tool",), 1)], ids=["method", "tool"])
+@pytest.mark.parametrize(
+    ("flags", "passed", "adds"),
+    [
+        ((), 2, "the JSON-RPC method `weather/hello`"),
+        (("--tool",), 1, "the tool `weather`"),
+        (("--transport",), 1, "a transport: `codex-app-server --listen weather://"),
+    ],
+    ids=["method", "tool", "transport"],
+)
 def test_a_new_plugin_passes_its_own_tests(
-    server_env: dict[str, str], tmp_path: Path, flags: tuple[str, ...], passed: int
+    server_env: dict[str, str], tmp_path: Path, flags: tuple[str, ...], passed: int, adds: str
 ) -> None:
     new = ("plugin", "new", "weather", *flags, "--dir", str(tmp_path))
     created = cli(server_env, *new, cwd=tmp_path)
@@ -36,8 +44,8 @@ def test_a_new_plugin_passes_its_own_tests(
     }
     assert 'weather = "codex_plugin_weather"' in (root / "pyproject.toml").read_text()
     readme = (root / "README.md").read_text()
-    assert "://" not in readme  # no placeholder links
-    assert ("the tool `weather`" in readme) == bool(flags)
+    assert "http" not in readme  # no placeholder links
+    assert adds in readme
 
     # What `pip install -e .` would leave behind: the package importable, the entry point
     # declared (done by hand so the test needs no package index).
@@ -65,3 +73,6 @@ def test_bad_names_and_existing_folders_are_refused(
     assert taken.returncode == 2
     assert "already exists" in taken.stderr
     assert (tmp_path / "codex-plugin-taken" / "keep.txt").read_text() == "mine"
+    both = cli(server_env, "plugin", "new", "x", "--tool", "--transport", cwd=tmp_path)
+    assert both.returncode == 2
+    assert "not allowed with argument --tool" in both.stderr

@@ -39,13 +39,21 @@ def add_commands(commands: Any, parents: Sequence[argparse.ArgumentParser] = ())
     new = sub.add_parser("new", help="create a new plugin distribution to start from")
     new.add_argument("name", metavar="NAME", help="e.g. `weather`: makes codex-plugin-weather/")
     new.add_argument("--dir", type=Path, default=Path.cwd(), help="where (default: here)")
-    new.add_argument(
+    kinds = new.add_mutually_exclusive_group()
+    kinds.add_argument(
         "--tool",
         action="store_const",
         const="tool",
         default="method",
         dest="kind",
         help="a plugin that gives the model a tool (default: one that adds a JSON-RPC method)",
+    )
+    kinds.add_argument(
+        "--transport",
+        action="store_const",
+        const="transport",
+        dest="kind",
+        help="a plugin that serves the protocol at NAME://HOST:PORT (JSON lines over TCP)",
     )
 
     market = commands.add_parser(

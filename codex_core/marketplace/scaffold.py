@@ -1,11 +1,12 @@
-"""``codex-app-server plugin new NAME [--tool]``: a new plugin distribution, ready to test and
-publish.
+"""``codex-app-server plugin new NAME [--tool | --transport]``: a new plugin distribution, ready
+to test and publish.
 
 The layout is docs/writing-plugins.md's (a package, ``tests/conftest.py`` pinning the event
 loop, one test module on the kit's fixtures, a README), so a plugin author starts from
 something that passes its own tests and grows it from there. The default plugin adds a JSON-RPC
 method; ``--tool`` makes one that gives the model a tool, tested in a real turn against the
-scripted model server, as in that page's main example.
+scripted model server, as in that page's main example; ``--transport`` makes one that serves the
+protocol at ``NAME://HOST:PORT`` (JSON lines over TCP), tested with a client on loopback.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from packaging.version import Version
 from codex_core import __version__
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-Kind = Literal["method", "tool"]
+Kind = Literal["method", "tool", "transport"]
 
 
 def _kernel_range() -> str:
@@ -159,12 +160,121 @@ def test_the_model_calls_the_tool(codex_server_factory, codex_model_server, tmp_
     }
 
 
-def _readme(name: str, module: str, distribution: str, kind: Kind) -> str:
-    adds = (
-        f"the tool `{name.replace('-', '_')}` to the model's turns"
-        if kind == "tool"
-        else f"the JSON-RPC method `{name}/hello`"
+def _transport_files(name: str, module: str, distribution: str) -> dict[str, str]:
+    return {
+        f"{module}/__init__.py": f'''"""{distribution}: serves the protocol at `{name}://HOST:PORT`.
+
+One JSON-RPC message per line over TCP, like stdio but reachable over the network: a
+starting point for a transport of your own (`codex-app-server --listen {name}://127.0.0.1:0`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import anyio
+from anyio.abc import SocketAttribute, SocketStream
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from codex_core.hookspecs import Transport, hookimpl
+
+if TYPE_CHECKING:
+    from codex_core.kernel import Kernel
+
+#: The longest message accepted; a longer line ends that client's connection.
+MAX_LINE = 16 * 1024 * 1024
+
+
+class LineChannel:
+    """One client: a `Channel` whose frames are lines."""
+
+    def __init__(self, stream: SocketStream) -> None:
+        self._stream = stream
+        self._lines = BufferedByteReceiveStream(stream)
+        host, port = stream.extra(SocketAttribute.remote_address)[:2]
+        self.peer = f"{{host}}:{{port}}"
+
+    async def receive(self) -> bytes:
+        try:
+            return await self._lines.receive_until(b"\\n", MAX_LINE)
+        except (anyio.IncompleteRead, anyio.DelimiterNotFound) as exc:
+            raise anyio.EndOfStream from exc
+
+    async def send(self, frames: Sequence[str]) -> None:
+        await self._stream.send("".join(frame + "\\n" for frame in frames).encode())
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+class LineTransport(Transport):
+    scheme = "{name}"
+
+    async def serve(self, url: str, kernel: Kernel) -> None:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+        if not host or port is None:
+            raise ValueError(f"{{url}}: expected {name}://HOST:PORT (0: a free port)")
+        listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+        port = listener.extra(SocketAttribute.local_port)
+        print(f"listening on: {name}://{{host}}:{{port}}", file=sys.stderr, flush=True)
+
+        async def client(stream: SocketStream) -> None:
+            async with stream:
+                await kernel.serve_channel(LineChannel(stream))
+
+        await listener.serve(client)
+
+
+@hookimpl
+def codex_transports() -> list[Transport]:
+    return [LineTransport()]
+''',
+        f"tests/test_{module}.py": f'''"""{distribution}: a loopback client talks to a server at `{name}://`."""
+
+import json
+import socket
+import subprocess
+
+from codex_core.cli import server_command
+
+CLIENT = {{"name": "t", "version": "1"}}
+INITIALIZE = {{"id": 1, "method": "initialize", "params": {{"clientInfo": CLIENT}}}}
+
+
+def test_a_client_initializes_over_the_transport(codex_env, tmp_path):
+    listen = server_command("--listen", "{name}://127.0.0.1:0")
+    server = subprocess.Popen(
+        listen, env=codex_env, cwd=tmp_path, stderr=subprocess.PIPE, text=True
     )
+    try:
+        for line in server.stderr:
+            if line.startswith("listening on: "):
+                port = int(line.rsplit(":", 1)[1])
+                break
+        else:
+            raise AssertionError(f"the server ended ({{server.wait()}}) before listening")
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+            client.sendall((json.dumps(INITIALIZE) + "\\n").encode())
+            reply = json.loads(client.makefile().readline())
+        assert reply["id"] == 1
+        assert "userAgent" in reply["result"]
+    finally:
+        server.kill()
+        server.wait()
+''',
+    }
+
+
+def _readme(name: str, module: str, distribution: str, kind: Kind) -> str:
+    adds = {
+        "tool": f"the tool `{name.replace('-', '_')}` to the model's turns",
+        "transport": f"a transport: `codex-app-server --listen {name}://127.0.0.1:0`",
+        "method": f"the JSON-RPC method `{name}/hello`",
+    }[kind]
     return f"""# {distribution}
 
 A codex-core plugin. It adds {adds}.
@@ -185,7 +295,7 @@ def files_for(name: str, kind: Kind = "method") -> dict[str, str]:
     """Relative path -> content of the new plugin distribution ``codex-plugin-<name>``."""
     module = "codex_plugin_" + name.replace("-", "_")
     distribution = f"codex-plugin-{name}"
-    code = _tool_files if kind == "tool" else _method_files
+    code = {"method": _method_files, "tool": _tool_files, "transport": _transport_files}[kind]
     return {
         "pyproject.toml": _pyproject(name, module, distribution),
         **code(name, module, distribution),

@@ -118,6 +118,11 @@ def test_a_failure_keeps_its_kind(server: StdioServer) -> None:
     assert turn["status"] == "failed" and turn["error"] == error
     (notified,) = params(server, "error")
     assert notified["error"] == error and notified["willRetry"] is False
+    # The limits the failure carries are shown first, as the reference shows a usage limit's.
+    methods = [n["method"] for n in server.notifications]
+    assert methods.index("account/rateLimits/updated") < methods.index("error")
+    (limits,) = params(server, "account/rateLimits/updated")
+    assert limits["rateLimits"]["primary"]["usedPercent"] == 42
 
 
 def test_a_stream_that_stops_early_is_a_disconnect(server: StdioServer) -> None:

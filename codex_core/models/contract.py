@@ -246,6 +246,10 @@ class ResponseFailed:
     message: str
     kind: ModelErrorKind = "other"
     http_status_code: int | None = None
+    #: The account's rate limits, for a failure that is about them (the usage limit): the turn
+    #: reports them (an all-null ``codex`` snapshot when empty) before it fails, as the
+    #: reference does. ``None`` for every other failure.
+    rate_limits: Sequence[Mapping[str, Any]] | None = None
 
     @property
     def codex_error_info(self) -> Any:

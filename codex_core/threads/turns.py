@@ -37,6 +37,7 @@ import anyio
 from codex_core.accounts import rate_limits
 from codex_core.models.contract import (
     ModelEvent,
+    ModelFailed,
     ModelRequest,
     OutputItemAdded,
     OutputItemDone,
@@ -344,6 +345,10 @@ class Turn:
                     self.flush_usage()
                 except TurnFailed as exc:
                     error = turn_error(exc)
+                except ModelFailed as exc:
+                    error = turn_error(exc)
+                    if exc.failure.rate_limits is not None:
+                        self.emit_rate_limits(exc.failure.rate_limits)
                 except BaseException as exc:  # model providers are plugins: anything goes
                     if is_cancellation(exc):
                         raise
@@ -892,8 +897,12 @@ class Turn:
              "tokenUsage": {"total": dict(loaded.token_total), "last": last,
                             "modelContextWindow": window}},
         )  # fmt: skip
-        # As the reference: the limits the response reported, else an all-null ``codex`` one.
-        for limits in self.rate_limits or [rate_limits.snapshot("codex")]:
+        self.emit_rate_limits(self.rate_limits)
+
+    def emit_rate_limits(self, reported: Sequence[Mapping[str, Any]]) -> None:
+        """``account/rateLimits/updated`` for each limit a model answer reported, else (as the
+        reference) for an all-null ``codex`` one."""
+        for limits in reported or [rate_limits.snapshot("codex")]:
             self.emit("account/rateLimits/updated", {"rateLimits": limits})
 
     def _finish(self, error: dict[str, Any] | None) -> None:

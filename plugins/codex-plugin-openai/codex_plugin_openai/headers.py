@@ -12,6 +12,7 @@ account's rate limits (``x-codex-primary-used-percent`` and friends), which beco
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from codex_core.accounts import rate_limits
 from codex_core.models.contract import ModelRequest, ResponseStarted
@@ -44,5 +45,10 @@ def response_started(response_id: str | None, headers: Mapping[str, str]) -> Res
     return ResponseStarted(
         response_id=response_id,
         served_model=lowered.get(SERVED_MODEL_HEADER) or None,
-        rate_limits=rate_limits.from_headers(lowered),
+        rate_limits=reported_rate_limits(lowered),
     )
+
+
+def reported_rate_limits(headers: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The account's rate limits an answer's headers report (``RateLimitSnapshot`` dicts)."""
+    return rate_limits.from_headers(headers)

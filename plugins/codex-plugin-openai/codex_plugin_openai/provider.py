@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
@@ -27,7 +28,7 @@ from codex_core.models.contract import (
     ResponseCompleted,
     ResponseFailed,
 )
-from codex_plugin_openai.headers import request_headers
+from codex_plugin_openai.headers import reported_rate_limits, request_headers
 
 if TYPE_CHECKING:
     import httpx
@@ -55,6 +56,8 @@ BACKOFF_MAX_SECONDS = 10.0
 #: The message the reference shows for 5xx answers (the body is usually not worth showing).
 #: The payload that ends a Chat Completions stream.
 SSE_DONE = "[DONE]"
+#: The reference's words for a 429 whose error type is ``usage_limit_reached``.
+USAGE_LIMIT_MESSAGE = "You\u2019ve hit your usage limit. Try again later."
 SERVER_ERROR_MESSAGE = (
     "We\u2019re currently experiencing high demand, which may cause temporary errors."
 )
@@ -64,7 +67,7 @@ class ModelError(Exception):
     """A model request that failed; ``stream`` reports it as the ``ResponseFailed`` event.
 
     ``kind`` is the protocol's ``CodexErrorInfo`` kind (``"unauthorized"``,
-    ``"responseStreamDisconnected"``, ...); ``retryable`` failures (429, 5xx, connection
+    ``"responseStreamDisconnected"``, ...); ``retryable`` failures (5xx, connection
     failures before the answer started) are retried, after ``retry_after`` seconds (the
     answer's ``Retry-After`` header) when it said.
     """
@@ -77,6 +80,7 @@ class ModelError(Exception):
         http_status_code: int | None = None,
         retryable: bool = False,
         retry_after: str | None = None,
+        rate_limits: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -84,6 +88,8 @@ class ModelError(Exception):
         self.http_status_code = http_status_code
         self.retryable = retryable
         self.retry_after = retry_after
+        #: The account's limits, for a failure about them (``ResponseFailed.rate_limits``).
+        self.rate_limits = rate_limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +163,45 @@ def resolve_provider(kernel: Kernel, provider_id: str) -> ProviderConfig:
     )
 
 
+def status_error(response: httpx.Response, body: bytes) -> ModelError:
+    """The failure an answer other than 200 is: a 5xx is retried (after its ``Retry-After``,
+    when it says); a 429 is not, as in the reference: it is the account's usage limit, or the
+    end of the attempts."""
+    status = response.status_code
+    if status == 429:
+        if _error_type(body) == "usage_limit_reached":
+            return ModelError(
+                USAGE_LIMIT_MESSAGE,
+                kind="usageLimitExceeded",
+                http_status_code=429,
+                rate_limits=reported_rate_limits(response.headers),
+            )
+        return ModelError(
+            f"exceeded retry limit, last status: 429 {HTTPStatus(429).phrase}",
+            kind="responseTooManyFailedAttempts",
+            http_status_code=429,
+        )
+    return ModelError(
+        _error_message(response, body),
+        kind=kind_for_status(status),
+        http_status_code=status,
+        retryable=status >= 500,
+        retry_after=response.headers.get("retry-after"),
+    )
+
+
+def _error_type(body: bytes) -> str | None:
+    """The ``error.type`` of an API error body, if it has one."""
+    try:
+        kind = json.loads(body)["error"]["type"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return kind if isinstance(kind, str) else None
+
+
 def kind_for_status(status: int) -> ModelErrorKind:
     if status in (401, 403):
         return "unauthorized"
-    if status == 429:
-        return "rateLimitExceeded"
     if status >= 500:
         return "internalServerError"
     return "badRequest"
@@ -264,7 +304,7 @@ class StreamingProvider(ABC):
             async for event in self._stream(request):
                 yield event
         except ModelError as exc:
-            yield ResponseFailed(exc.message, exc.kind, exc.http_status_code)
+            yield ResponseFailed(exc.message, exc.kind, exc.http_status_code, exc.rate_limits)
 
     async def _stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         provider = resolve_provider(self.kernel, request.provider_id)
@@ -307,7 +347,7 @@ class StreamingProvider(ABC):
         body: bytes,
         accounts: Any,
     ) -> _Opened:
-        """Send the request until an answer starts: 429, 5xx, connection failures and streams
+        """Send the request until an answer starts: 5xx, connection failures and streams
         that end before their first event are retried (``request_max_retries`` times), and a
         401 once after the account refreshed its credentials."""
         from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
@@ -332,11 +372,6 @@ class StreamingProvider(ABC):
                     refreshed = True
                     headers.update(await self._refreshed_headers(accounts))
                     continue
-                if exc.retryable and provider.request_max_retries:
-                    exc.message = (
-                        f"{exc.message} (after {provider.request_max_retries + 1} attempts)"
-                    )
-                    exc.args = (exc.message,)
                 raise
 
     async def _open(
@@ -365,15 +400,7 @@ class StreamingProvider(ABC):
         try:
             with self._failures(provider, started=False):
                 if response.status_code != 200:
-                    raw = await response.aread()
-                    status = response.status_code
-                    raise ModelError(
-                        _error_message(response, raw),
-                        kind=kind_for_status(status),
-                        http_status_code=status,
-                        retryable=status == 429 or status >= 500,
-                        retry_after=response.headers.get("retry-after"),
-                    )
+                    raise status_error(response, await response.aread())
                 events = EventSource(response).aiter_sse()
                 first = await anext(events, None)
                 if first is None:

@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import pytest
 from codex_plugin_openai import ResponsesProvider, StreamingProvider
+from codex_plugin_openai.provider import SERVER_ERROR_MESSAGE, USAGE_LIMIT_MESSAGE
 from codex_plugin_openai.responses import responses_body
 
 import codex_core.accounts.methods as accounts_plugin
@@ -181,10 +182,10 @@ async def test_a_500_is_retried_then_succeeds(
     assert model.requests[0].body == model.requests[1].body
 
 
-async def test_a_429_waits_as_long_as_retry_after_says(
+async def test_a_retry_waits_as_long_as_retry_after_says(
     provider: Provider, model: ScriptedModelServer
 ) -> None:
-    model.add(http_error(429, "slow down", headers={"retry-after": "1"}), "after the wait")
+    model.add(http_error(503, headers={"retry-after": "1"}), "after the wait")
     events = await collect(provider("model_providers.mock.request_max_retries=1"), request())
     assert isinstance(events[-1], ResponseCompleted)
     first, second = model.requests
@@ -195,19 +196,31 @@ async def test_retries_are_bounded(provider: Provider, model: ScriptedModelServe
     model.add(*[http_error(500, headers={"retry-after": "0"}) for _ in range(5)])
     failed = await failure(provider("model_providers.mock.request_max_retries=2"), request())
     assert len(model.requests) == 3
-    assert failed.message.endswith("(after 3 attempts)")
+    assert failed.message == SERVER_ERROR_MESSAGE  # (the reference's words, nothing added)
     assert (failed.kind, failed.http_status_code) == ("internalServerError", 500)
     assert failed.codex_error_info == "internalServerError"
 
 
-async def test_a_429_that_persists_is_a_rate_limit_error(
-    provider: Provider, model: ScriptedModelServer
-) -> None:
+async def test_a_429_is_not_retried(provider: Provider, model: ScriptedModelServer) -> None:
+    """As the reference: a 429 ends the request at once, whatever ``Retry-After`` says."""
     model.add(http_error(429, "Rate limit reached", headers={"retry-after": "0"}))
-    failed = await failure(provider("model_providers.mock.request_max_retries=0"), request())
+    failed = await failure(provider("model_providers.mock.request_max_retries=3"), request())
     assert failed == ResponseFailed(
-        "unexpected status 429: Rate limit reached", "rateLimitExceeded", 429
+        "exceeded retry limit, last status: 429 Too Many Requests",
+        "responseTooManyFailedAttempts",
+        429,
     )
+    assert failed.codex_error_info == {"responseTooManyFailedAttempts": {"httpStatusCode": 429}}
+    assert len(model.requests) == 1
+
+
+async def test_a_429_for_the_usage_limit(provider: Provider, model: ScriptedModelServer) -> None:
+    model.add(http_error(429, "The usage limit has been reached", type="usage_limit_reached"))
+    failed = await failure(provider("model_providers.mock.request_max_retries=3"), request())
+    # The limits the answer's headers report (none here) go with it, for the turn to show.
+    assert failed == ResponseFailed(USAGE_LIMIT_MESSAGE, "usageLimitExceeded", 429, [])
+    assert failed.codex_error_info == "usageLimitExceeded"
+    assert len(model.requests) == 1
 
 
 async def test_client_errors_are_not_retried(

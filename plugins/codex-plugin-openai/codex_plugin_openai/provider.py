@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -300,13 +300,16 @@ class StreamingProvider(ABC):
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         """The model's answer to ``request``; a failure ends it with ``ResponseFailed``."""
+        events = self._stream(request)
         try:
-            async for event in self._stream(request):
+            async for event in events:
                 yield event
         except ModelError as exc:
             yield ResponseFailed(exc.message, exc.kind, exc.http_status_code, exc.rate_limits)
+        finally:
+            await events.aclose()  # (closed early: the HTTP answer is released now)
 
-    async def _stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+    async def _stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
         provider = resolve_provider(self.kernel, request.provider_id)
         headers = {
             "accept": "text/event-stream",

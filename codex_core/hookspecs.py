@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from codex_core.kernel import Kernel
+    from codex_core.models.contract import ModelEvent, ModelRequest
     from codex_core.rpc.connection import Connection
 
 hookspec = pluggy.HookspecMarker("codex")
@@ -341,19 +342,25 @@ def codex_fs_watchers(kernel: Kernel) -> Iterable[FsWatcher]:
 
 @runtime_checkable
 class ModelProvider(Protocol):
-    """A model wire API (``responses``, ``chat``) that turns a request into a stream of events."""
+    """A model wire API (``responses``, ``chat``) that turns a request into a stream of events.
+
+    The request and the events are the typed model contract of ``codex_core.models.contract``
+    (``ModelRequest``, ``ModelEvent``); the wire format (request body, streamed events,
+    headers) is the provider's own business. The core calls it through
+    ``codex_core.models.sampling.sample``.
+    """
 
     wire_api: str
 
-    def stream(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         """Send ``request`` to the model and yield its events as they arrive.
 
-        ``request`` holds ``model_provider`` (the provider's config table, with its ``name``),
-        ``body`` (the wire API's request body: model, instructions, input, tools, ...) and
-        ``headers`` (``originator``, session and thread ids). Events are the wire API's
-        streaming events as dicts (for ``responses``: ``response.output_text.delta``, ...).
-        Failures raise an exception with a ``message`` a person can act on and, when known,
-        ``codex_error_info`` (the protocol's ``CodexErrorInfo``), which the turn reports.
+        ``request.provider_id`` names the ``[model_providers.<id>]`` table to use. The stream
+        starts with ``ResponseStarted`` (the served model and rate limits, when the wire
+        reports them), then output items and their deltas, and ends with
+        ``ResponseCompleted`` (with the token usage) or, when the request failed for good
+        (after the provider's own retries), ``ResponseFailed`` with a message a person can act
+        on and its kind (the protocol's ``CodexErrorInfo``), which the turn reports.
         """
 
 

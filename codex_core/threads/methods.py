@@ -55,7 +55,6 @@ from codex_core.threads.settings import SANDBOXES, reviewer_name
 from codex_core.threads.turns import (
     DEFAULT_CONTEXT_WINDOW,
     Turn,
-    TurnFailed,
     empty_usage,
     usage_from_rollout,
 )
@@ -987,18 +986,6 @@ class ThreadRegistry:
         ctx.after_reply.append(send)
 
     # ------------------------------------------------------------------ turns
-
-    def provider_for(self, provider_id: str) -> Any:
-        table = self.kernel.config.get(f"model_providers.{provider_id}") or {}
-        wire_api = str(table.get("wire_api") or "responses")
-        provider = self.kernel.model_providers.get(wire_api)
-        if provider is None:
-            installed = ", ".join(sorted(self.kernel.model_providers)) or "none"
-            raise TurnFailed(
-                f"no installed plugin speaks the `{wire_api}` wire API of model provider "
-                f"`{provider_id}` (installed: {installed}); install codex-plugin-openai"
-            )
-        return provider
 
     async def turn_start(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         loaded = self.get(params.thread_id)

@@ -187,6 +187,7 @@ class ThreadRegistry:
         loaded = self._create(ctx, params, {}, overrides)
         self._warn(ctx, loaded, warning)
         ctx.notify_after_reply("thread/started", {"thread": loaded.thread})
+        self._loaded_after_reply(ctx, loaded)
         return {"thread": loaded.thread, **loaded.settings}
 
     def _request_config(self, params: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -388,6 +389,7 @@ class ThreadRegistry:
                 ctx.notify_after_reply("thread/tokenUsage/updated", self._usage_update(
                     loaded, finished[-1]["id"]))  # fmt: skip
         ctx.notify_after_reply("thread/started", {"thread": thread})
+        self._loaded_after_reply(ctx, loaded)
         return reply
 
     def _settings(
@@ -708,6 +710,7 @@ class ThreadRegistry:
             self._check_provider(params.model_provider, stored)
             loaded = self._load(stored)
             self._override(loaded, params.model, params.cwd)
+            self._loaded_after_reply(ctx, loaded)
         settings = loaded.settings
         if params.approvals_reviewer is not None:
             settings["approvalsReviewer"] = reviewer_name(params.approvals_reviewer)
@@ -977,6 +980,17 @@ class ThreadRegistry:
             path.unlink(missing_ok=True)
         self._after_reply(ctx, audience, "thread/deleted", {"threadId": thread_id})
         return {}
+
+    def _loaded_after_reply(self, ctx: RequestContext, loaded: LoadedThread) -> None:
+        """``codex_thread_loaded`` once the reply (and what precedes it) is sent."""
+
+        def tell() -> None:
+            for _record, _result in self.kernel.plugins.call_each(
+                "codex_thread_loaded", kernel=self.kernel, thread_id=loaded.id
+            ):
+                pass
+
+        ctx.after_reply.append(tell)
 
     def _after_reply(
         self, ctx: RequestContext, audience: set[Connection], method: str, params: dict[str, Any]

@@ -60,7 +60,10 @@ def status_entry(handle: ServerHandle, detail: str) -> dict[str, Any]:
 
 
 async def list_status(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    """The configured servers, started by the thread-less group (silently: as in the
+    reference, no ``mcpServer/startupStatus/updated`` comes of a status list)."""
     manager = manager_of(ctx.kernel)
+    shared = manager.shared
     names = [name for name, config in manager.configs.items() if config.enabled]
     if params.server_name is not None:
         names = [name for name in names if name == params.server_name]
@@ -75,8 +78,8 @@ async def list_status(ctx: RequestContext, params: Any) -> dict[str, Any]:
     for name in page:
         if manager.configs[name].problem:
             continue
-        await manager.wait_started([name])
-    handles = {name: manager.handles.get(name) for name in page}
+        await shared.wait_started([name])
+    handles = {name: shared.handles.get(name) for name in page}
     for name in page:
         handle = handles[name]
         if handle is None:  # an unusable table: reported with its problem
@@ -90,7 +93,7 @@ async def list_status(ctx: RequestContext, params: Any) -> dict[str, Any]:
 
 async def reload(ctx: RequestContext, params: Any) -> dict[str, Any]:
     """Re-read ``mcp_servers`` from the config files; changed, added and failed servers
-    start again (in the background)."""
+    start again (in the background), in every loaded thread."""
     from codex_core.config import load_config
 
     config = ctx.kernel.config
@@ -99,24 +102,27 @@ async def reload(ctx: RequestContext, params: Any) -> dict[str, Any]:
     )
     manager = manager_of(ctx.kernel)
     manager.configure(fresh.effective, restart_failed=True)
-    manager.ensure_started()
+    for group in manager.threads.values():
+        group.ensure_started()
     return {}
 
 
 async def _handle(ctx: RequestContext, server: str, thread_id: str | None) -> ServerHandle:
-    """The running server a client names, refused with the reference's codes: a thread that
-    is not loaded first (-32600), then an unknown or disabled server and one that did not
-    start (-32603, the server's side)."""
+    """The running server a client names, the named thread's own (the thread-less group's
+    without one), refused with the reference's codes: a thread that is not loaded first
+    (-32600), then an unknown or disabled server and one that did not start (-32603, the
+    server's side)."""
     if thread_id is not None:
         threads = ctx.kernel.services.get("threads")
         if threads is None or threads.thread_id(thread_id) not in threads.threads:
             raise invalid_request(f"thread not found: {thread_id}")
-    manager = manager_of(ctx.kernel)
-    config = manager.configs.get(server)
+        thread_id = threads.thread_id(thread_id)
+    group = manager_of(ctx.kernel).group(thread_id)
+    config = group.configs.get(server)
     if config is None or not config.enabled:
         raise RpcError(INTERNAL_ERROR, f"unknown MCP server '{server}'")
     try:
-        handle = manager.handle(server)
+        handle = group.handle(server)
         await handle.ready_client()
     except ServerUnavailable as exc:
         raise RpcError(INTERNAL_ERROR, f"failed to get client: {exc}") from None

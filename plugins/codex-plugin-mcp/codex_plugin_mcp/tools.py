@@ -126,7 +126,7 @@ class McpTool:
         ``never`` refuses, and any other policy asks the thread's reviewer with the reference's
         ``mcpServer/elicitation/request`` (``accept`` runs; ``persist: session`` remembers it).
         """
-        config = self.manager.configs.get(self.server)
+        config = self.manager.group(context.thread_id).configs.get(self.server)
         mode = config.approval_mode(self.tool) if config is not None else "auto"
         key = f"mcp:{self.server}:{self.tool}"
         if mode == "approve" or (mode == "auto" and self.read_only):
@@ -192,7 +192,7 @@ class McpTool:
             return await ask_subscribers(context.turn, ELICITATION_REQUEST, params)
 
         try:
-            handle = self.manager.handle(self.server)
+            handle = self.manager.group(context.thread_id).handle(self.server)
             raw = await handle.call_tool(self.tool, arguments or None, on_progress, ask=ask)
         except Exception as exc:
             error = f"tool call failed for `{self.server}/{self.tool}`: {describe(exc)}"

@@ -8,14 +8,15 @@ the model is told and the turn goes on.
 
 As in the reference, the model reads ``Wall time: N seconds\nOutput:\n`` and the compact JSON
 of the structured content, or, without structured content, that header and the content blocks
-as input items; the tool's parameter schema is offered without JSON-schema ``title`` keys.
+as input items; a refused call (the user declined, the guardian denied: its words) reads as
+that header and the refusal. The tool's parameter schema is offered without JSON-schema
+``title`` keys.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from codex_core.hookspecs import ToolResult
@@ -97,15 +98,6 @@ def model_output(result: dict[str, Any], wall: float) -> str | list[dict[str, An
     return items
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """Why a call does not run: the item's error; ``reviewed`` when an automatic reviewer
-    (the guardian) denied it, whose words the model reads as the call's output."""
-
-    message: str
-    reviewed: bool = False
-
-
 class McpTool:
     """One tool of one MCP server, offered to the model as ``mcp__SERVER__TOOL``."""
 
@@ -129,7 +121,7 @@ class McpTool:
         servers = setting("mcp_servers")
         return not isinstance(servers, dict) or self.server in servers
 
-    async def approve(self, arguments: dict[str, Any], context: Any) -> Refusal | None:
+    async def approve(self, arguments: dict[str, Any], context: Any) -> str | None:
         """The approval flow; ``None`` to run, else why not (the item's error).
 
         ``approve`` mode and read-only tools (``auto``) run; otherwise ``approval_policy``
@@ -144,7 +136,7 @@ class McpTool:
         if context.approved_for_session(key):
             return None
         if context.approval_policy == "never":
-            return Refusal("MCP tool call requires approval, but approval policy is never")
+            return "MCP tool call requires approval, but approval policy is never"
         params = {
             "threadId": context.thread_id, "turnId": context.turn_id, "serverName": self.server,
             "mode": "form",
@@ -170,10 +162,10 @@ class McpTool:
             return None
         reviewed = answer.get("rejectionMessage")
         if isinstance(reviewed, str) and reviewed:  # an automatic reviewer (the guardian) said why
-            return Refusal(reviewed, reviewed=True)
+            return reviewed
         if action == "cancel":
-            return Refusal("user cancelled MCP tool call")
-        return Refusal("user rejected MCP tool call")
+            return "user cancelled MCP tool call"
+        return "user rejected MCP tool call"
 
     async def call(self, arguments: dict[str, Any], context: Any) -> ToolResult:
         started = time.monotonic()
@@ -187,14 +179,12 @@ class McpTool:
         context.item_started(dict(item))
         refusal = await self.approve(arguments, context)
         if refusal is not None:
-            item.update(status="failed", error={"message": refusal.message}, durationMs=0,
+            item.update(status="failed", error={"message": refusal}, durationMs=0,
                         completedAtMs=now_ms())  # fmt: skip
             context.item_completed(item)
-            if not refusal.reviewed:
-                return ToolResult(refusal.message, success=False)
-            # A reviewer's denial reads as the call's output, as in the reference.
+            # The model reads the refusal as the call's output, as in the reference.
+            text = {"type": "text", "text": refusal}
             wall = time.monotonic() - started
-            text = {"type": "text", "text": refusal.message}
             return ToolResult(model_output({"content": [text]}, wall), success=False)
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:

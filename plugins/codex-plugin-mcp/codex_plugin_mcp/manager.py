@@ -145,6 +145,8 @@ class ServerHandle:
             "bearerToken" if config.url and config.bearer_token_env_var else ("unsupported")
         )
         self.settled = anyio.Event()
+        #: Set once the connection is closed (a stdio server's process has ended).
+        self.finished = anyio.Event()
         self._stop = anyio.Event()
         #: Who asks the user when the server elicits: one per tool call in flight, latest last.
         self._askers: list[Asker] = []
@@ -225,6 +227,7 @@ class ServerHandle:
         if self.state in ("starting", "ready"):
             self.state = "cancelled" if self.state == "starting" else "notStarted"
         self.settled.set()
+        self.finished.set()
 
     async def _discover(self, client: Client) -> None:
         self.server_info = dump(client.server_info) if client.server_info else None
@@ -409,14 +412,15 @@ class ServerGroup:
                 self.drop(name)
 
     async def close(self) -> None:
-        """Stop every server and give them a moment to end their sessions."""
+        """Stop every server and give them a moment to end their sessions (a stdio server's
+        process has ended when this returns, unless it took longer)."""
         handles = list(self.handles.values())
         self.handles.clear()
         for handle in handles:
             handle.stop()
         with anyio.move_on_after(STOP_WAIT):
             for handle in handles:
-                await handle.settled.wait()
+                await handle.finished.wait()
 
 
 class McpManager:

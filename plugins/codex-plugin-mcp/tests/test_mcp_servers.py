@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -107,7 +108,9 @@ def test_stdio_server_status_methods_and_a_failing_server(
         "authStatus",
     }
     assert probe["name"] == "probe" and probe["authStatus"] == "unsupported"
-    assert sorted(probe["tools"]) == ["add", "echo", "fail", "greet", "plain", "slow", "whoami"]
+    assert sorted(probe["tools"]) == [
+        "add", "echo", "fail", "greet", "pid", "plain", "slow", "whoami"
+    ]  # fmt: skip
     assert probe["tools"]["add"]["inputSchema"]["required"] == ["a", "b"]
     assert probe["serverInfo"]["name"] == "codex-test" and probe["toolsError"] is None
     assert probe["resources"] == [
@@ -398,3 +401,53 @@ def test_server_elicitations_reach_the_client(
     server.send({"id": ask["id"], "result": {"action": "accept", "content": {"name": "Ada"}}})
     result = server.wait_response("greet", timeout=30)["result"]
     assert result["content"][0]["text"] == "hello Ada" and result["isError"] is False
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_each_thread_runs_its_own_servers_until_it_unloads(
+    codex_server_factory: ServerFactory, codex_model_server: ScriptedModelServer
+) -> None:
+    """Two threads, two server processes; the idle unload of one stops its process only, and
+    its id is then unknown to ``mcpServer/tool/call``."""
+    server = start(codex_server_factory, codex_model_server, *stdio_table("probe"),
+                   "-c", "threads.unload_idle_after_secs=0.3")  # fmt: skip
+    threads = [server.result("thread/start", {})["thread"]["id"] for _ in range(2)]
+    server.wait_until(lambda: statuses(server, "probe").count("ready") == 2, timeout=60,
+                      what="both threads' servers")  # fmt: skip
+    assert sorted(p["threadId"] for p in startup(server, "probe")) == sorted(threads * 2)
+    calls = [{"threadId": t, "server": "probe", "tool": "pid", "arguments": {}} for t in threads]
+    pids = [server.result("mcpServer/tool/call", call)["structuredContent"]["result"]
+            for call in calls]  # fmt: skip
+    assert pids[0] != pids[1] and all(alive(pid) for pid in pids)
+    server.result("thread/unsubscribe", {"threadId": threads[0]})
+    server.wait_notification("thread/closed", timeout=30)  # after its servers stopped
+    assert not alive(pids[0]) and alive(pids[1])
+    assert server.error("mcpServer/tool/call", calls[0]) == {
+        "code": -32600, "message": f"thread not found: {threads[0]}"
+    }  # fmt: skip
+    assert server.result("mcpServer/tool/call", calls[1])["structuredContent"] == {
+        "result": pids[1]
+    }  # fmt: skip
+
+
+def test_a_thread_without_servers_starts_none(
+    codex_server_factory: ServerFactory, codex_model_server: ScriptedModelServer
+) -> None:
+    """``config: {"mcp_servers": {}}`` on ``thread/start`` (the TUI's temporary threads): no
+    server starts, and its servers are unknown, as on the reference."""
+    server = start(codex_server_factory, codex_model_server, *stdio_table("probe"))
+    config = {"mcp_servers": {}}
+    thread_id = server.result("thread/start", {"config": config})["thread"]["id"]
+    server.barrier()
+    read = {"threadId": thread_id, "server": "probe", "uri": "test://greeting"}
+    assert server.error("mcpServer/resource/read", read) == {
+        "code": -32603, "message": "unknown MCP server 'probe'"
+    }  # fmt: skip
+    assert statuses(server, "probe") == []

@@ -1,9 +1,10 @@
 """MCP servers per thread, ours against the official server: two websocket clients, the SDK
 server of this folder (``probe``) and one that cannot start (``broken``).
 
-A status list, then client A starts thread 1 and client B thread 2; each thread's servers
-start and report; reads and calls name a thread (or none); thread 1 is archived (unloaded),
-read from, unarchived and resumed (its servers start again). Compared, ids masked: each
+A status list, then client A starts thread 1 and client B thread 2 (and thread 3, with
+``mcp_servers = {}``); each thread's servers start and report; reads, calls and status lists
+name a thread (or none, or an unknown one); a call crashes thread 2's server; thread 1 is
+archived (unloaded), read from, unarchived and resumed (its servers start again). Compared, ids masked: each
 client's ``mcpServer/startupStatus/updated`` per thread and server, in order, and where they
 fall among the thread events the client sees (only a thread's subscribers hear its servers,
 after ``thread/started``); the answers to ``mcpServerStatus/list``, ``mcpServer/resource/read``
@@ -140,7 +141,10 @@ def drive(a: WsClient, b: WsClient, cwd: Path) -> dict[str, Any]:
     a.wait_until(lambda: settled(a, t1), timeout=60, what="thread 1's servers")
     t2 = b.result("thread/start", {"cwd": str(cwd)})["thread"]["id"]
     b.wait_until(lambda: settled(b, t2), timeout=60, what="thread 2's servers")
-    labels = {t1: "<t1>", t2: "<t2>"}
+    # A thread without servers (as the TUI starts its temporary ones).
+    t3 = b.result("thread/start", {"cwd": str(cwd), "config": {"mcp_servers": {}}})["thread"]["id"]
+    labels = {t1: "<t1>", t2: "<t2>", t3: "<t3>"}
+    gone = "00000000-0000-0000-0000-000000000000"
     read = {"threadId": t1, "server": "probe", "uri": "test://greeting"}
     call = {"threadId": t2, "server": "probe", "tool": "echo", "arguments": {"text": "x"}}
     requests = {
@@ -151,9 +155,17 @@ def drive(a: WsClient, b: WsClient, cwd: Path) -> dict[str, Any]:
         "read broken": (a, "mcpServer/resource/read", {**read, "server": "broken"}),
         "call t2 from a": (a, "mcpServer/tool/call", call),
         "call broken": (b, "mcpServer/tool/call", {**call, "server": "broken"}),
+        "list t1": (a, "mcpServerStatus/list", {"threadId": t1, "detail": "toolsAndAuthOnly"}),
+        "list t3": (b, "mcpServerStatus/list", {"threadId": t3}),
+        "list unknown thread": (b, "mcpServerStatus/list", {"threadId": gone}),
+        "read t3": (b, "mcpServer/resource/read", {**read, "threadId": t3}),
     }
     for name, (client, method, params) in requests.items():
-        answers[name] = client.request(method, params, timeout=30)
+        answers[name] = client.request(method, params, timeout=60)
+    answers["list t1"] = {"names": [e["name"] for e in answers["list t1"]["result"]["data"]]}
+    crashed = b.request("mcpServer/tool/call", {**call, "tool": "crash"}, timeout=30)["error"]
+    # The words after the prefix are each MCP client's ("Transport closed", "Connection closed").
+    answers["call crash"] = {"code": crashed["code"], "message": crashed["message"].split(":")[0]}
     assert a.result("thread/archive", {"threadId": t1}) == {}
     answers["read t1 once unloaded"] = a.request("mcpServer/resource/read", read, timeout=30)
     a.result("thread/unarchive", {"threadId": t1})
@@ -203,6 +215,8 @@ def test_servers_per_thread_match_the_reference(tmp_path: Path) -> None:
         "mcpServer/startupStatus/updated <t2> starting",
         "mcpServer/startupStatus/updated <t2> ready",
     ]
+    assert ours["answers"]["list t3"]["result"] == {"data": [], "nextCursor": None}
+    assert ours["answers"]["call crash"]["code"] == -32603
     assert ours["answers"]["read t1 once unloaded"]["error"] == {
         "code": -32600, "message": "thread not found: <t1>"
     }  # fmt: skip

@@ -254,14 +254,19 @@ class ServerHandle:
             self.settled.set()
         if state == "failed":
             self.manager.unregister_tools(self)
-        if self.thread_id is None:
-            return  # the thread-less group reports nothing, as the reference's
         if failed_to_start:
             error = f"MCP client for `{self.name}` failed to start: {error}"
+        self.announce(error)
+
+    def announce(self, error: str | None = None) -> None:
+        """``mcpServer/startupStatus/updated`` with the current state, to the thread's
+        subscribers (a reload announces a server that stays ready, as the reference does)."""
+        if self.thread_id is None:
+            return  # the thread-less group reports nothing, as the reference's
         self.manager.tell_thread(
             self.thread_id, STARTUP_STATUS,
-            {"threadId": self.thread_id, "name": self.name, "status": state, "error": error,
-             "failureReason": None},
+            {"threadId": self.thread_id, "name": self.name, "status": self.state,
+             "error": error, "failureReason": None},
         )  # fmt: skip
 
     def stop(self) -> None:

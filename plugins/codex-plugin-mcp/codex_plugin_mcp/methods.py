@@ -126,8 +126,9 @@ async def list_status(ctx: RequestContext, params: Any) -> dict[str, Any]:
 
 
 async def reload(ctx: RequestContext, params: Any) -> dict[str, Any]:
-    """Re-read ``mcp_servers`` from the config files; changed, added and failed servers
-    start again (in the background), in every loaded thread."""
+    """Re-read ``mcp_servers`` from the config files; in every loaded thread, changed, added
+    and failed servers start again (in the background) and those that stay ready are
+    announced ready again, as the reference announces them."""
     from codex_core.config import load_config
 
     config = ctx.kernel.config
@@ -137,7 +138,10 @@ async def reload(ctx: RequestContext, params: Any) -> dict[str, Any]:
     manager = manager_of(ctx.kernel)
     manager.configure(fresh.effective, restart_failed=True)
     for group in manager.threads.values():
+        kept = [handle for handle in group.handles.values() if handle.state == "ready"]
         group.ensure_started()
+        for handle in kept:
+            handle.announce()
     return {}
 
 

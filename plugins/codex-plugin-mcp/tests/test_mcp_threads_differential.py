@@ -4,11 +4,12 @@ server of this folder (``probe``) and one that cannot start (``broken``).
 A status list, then client A starts thread 1 and client B thread 2 (and thread 3, with
 ``mcp_servers = {}``); each thread's servers start and report; reads, calls and status lists
 name a thread (or none, or an unknown one); a call crashes thread 2's server; thread 1 is
-archived (unloaded), read from, unarchived and resumed (its servers start again). Compared, ids masked: each
-client's ``mcpServer/startupStatus/updated`` per thread and server, in order, and where they
-fall among the thread events the client sees (only a thread's subscribers hear its servers,
-after ``thread/started``); the answers to ``mcpServerStatus/list``, ``mcpServer/resource/read``
-and ``mcpServer/tool/call``, errors included.
+archived (unloaded), read from, unarchived and resumed (its servers start again); a reload
+restarts what failed and announces what stays ready. Compared, ids masked: each client's
+``mcpServer/startupStatus/updated`` per thread and server, in order, and where they fall among
+the thread events the client sees (only a thread's subscribers hear its servers, after
+``thread/started``); the answers to ``mcpServerStatus/list``, ``mcpServer/resource/read`` and
+``mcpServer/tool/call``, errors included.
 """
 
 from __future__ import annotations
@@ -172,6 +173,10 @@ def drive(a: WsClient, b: WsClient, cwd: Path) -> dict[str, Any]:
     a.result("thread/resume", {"threadId": t1, "excludeTurns": True}, timeout=30)
     a.wait_until(lambda: settled(a, t1, times=2), timeout=60, what="thread 1's restart")
     answers["read t1 resumed"] = a.request("mcpServer/resource/read", read, timeout=30)
+    assert b.result("config/mcpServer/reload", {}) == {}
+    a.wait_until(lambda: settled(a, t1, times=3), timeout=60, what="thread 1's reload")
+    b.wait_until(lambda: settled(b, t2, times=2), timeout=60, what="thread 2's reload")
+    answers["call t2 reloaded"] = b.request("mcpServer/tool/call", call, timeout=30)
     for client in (a, b):
         client.barrier(timeout=30)
     return masked(

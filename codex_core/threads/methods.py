@@ -982,9 +982,12 @@ class ThreadRegistry:
         return {}
 
     def _loaded_after_reply(self, ctx: RequestContext, loaded: LoadedThread) -> None:
-        """``codex_thread_loaded`` once the reply (and what precedes it) is sent."""
+        """``codex_thread_loaded`` once the reply (and what precedes it) is sent; not when the
+        request failed after all (after-reply callbacks follow an error reply too)."""
 
         def tell() -> None:
+            if self.threads.get(loaded.id) is not loaded:
+                return
             for _record, _result in self.kernel.plugins.call_each(
                 "codex_thread_loaded", kernel=self.kernel, thread_id=loaded.id
             ):

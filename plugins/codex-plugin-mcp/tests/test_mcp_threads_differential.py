@@ -214,10 +214,16 @@ def test_servers_per_thread_match_the_reference(tmp_path: Path) -> None:
         "thread/unarchived <t1>",
         "mcpServer/startupStatus/updated <t1> starting",
         failed,
+        "mcpServer/startupStatus/updated <t1> starting",  # the reload restarts what failed
+        failed,
     ]
+    ready = "mcpServer/startupStatus/updated <t1> ready"
+    assert ours["seen by a"]["probe"][-2:] == [ready, ready]  # still ready: announced again
     assert ours["seen by b"]["probe"] == [  # nothing of thread 1's servers
         "thread/started <t2>",
         "mcpServer/startupStatus/updated <t2> starting",
+        "mcpServer/startupStatus/updated <t2> ready",
+        "mcpServer/startupStatus/updated <t2> starting",  # crashed: the reload restarts it
         "mcpServer/startupStatus/updated <t2> ready",
     ]
     assert ours["answers"]["list t3"]["result"] == {"data": [], "nextCursor": None}

@@ -427,6 +427,15 @@ def codex_turn_starting(kernel: Kernel, thread_id: str, turn_id: str) -> Awaitab
     waits for (MCP servers finishing their startup, so that their tools are offered)."""
 
 
+@declare(NOTIFICATION)
+@hookspec
+def codex_thread_loaded(kernel: Kernel, thread_id: str) -> None:
+    """A thread was loaded (``thread/start``, ``thread/fork``, or ``thread/resume`` of a thread
+    that was not loaded), called right after the reply and the ``thread/started`` that follow
+    it, so what the plugin tells the thread's subscribers comes after them (MCP servers start
+    per thread, as in the reference, and report ``mcpServer/startupStatus/updated``)."""
+
+
 @declare(AWAITABLE)
 @hookspec
 def codex_thread_unloading(kernel: Kernel, thread_id: str) -> Awaitable[None] | None:

@@ -185,6 +185,7 @@ class ThreadRegistry:
         loaded = self._create(ctx, params, {}, overrides)
         self._warn(ctx, loaded, warning)
         ctx.notify_after_reply("thread/started", {"thread": loaded.thread})
+        self._loaded_after_reply(ctx, loaded)
         return {"thread": loaded.thread, **loaded.settings}
 
     def _request_config(self, params: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -386,6 +387,7 @@ class ThreadRegistry:
                 ctx.notify_after_reply("thread/tokenUsage/updated", self._usage_update(
                     loaded, finished[-1]["id"]))  # fmt: skip
         ctx.notify_after_reply("thread/started", {"thread": thread})
+        self._loaded_after_reply(ctx, loaded)
         return reply
 
     def _settings(
@@ -706,6 +708,7 @@ class ThreadRegistry:
             self._check_provider(params.model_provider, stored)
             loaded = self._load(stored)
             self._override(loaded, params.model, params.cwd)
+            self._loaded_after_reply(ctx, loaded)
         settings = loaded.settings
         if params.approvals_reviewer is not None:
             settings["approvalsReviewer"] = reviewer_name(params.approvals_reviewer)
@@ -975,6 +978,19 @@ class ThreadRegistry:
             path.unlink(missing_ok=True)
         self._after_reply(ctx, audience, "thread/deleted", {"threadId": thread_id})
         return {}
+
+    def _loaded_after_reply(self, ctx: RequestContext, loaded: LoadedThread) -> None:
+        """``codex_thread_loaded`` once the reply (and what precedes it) is sent; not when the
+        request failed after all (after-reply callbacks follow an error reply too)."""
+
+        def tell() -> None:
+            if self.threads.get(loaded.id) is not loaded:
+                return
+            self.kernel.plugins.notify(
+                "codex_thread_loaded", kernel=self.kernel, thread_id=loaded.id
+            )
+
+        ctx.after_reply.append(tell)
 
     def _after_reply(
         self, ctx: RequestContext, audience: set[Connection], method: str, params: dict[str, Any]

@@ -24,13 +24,13 @@ from typing import Any
 import pytest
 
 from codex_core.testing import ScriptedModelServer, message
-from codex_core.testing.pytest_plugin import StdioServer, server_command
-from codex_core.testing.reference import missing_reason, reference_server_command
+from codex_core.testing.pytest_plugin import StdioServer, needs_reference, server_command
+from codex_core.testing.reference import reference_server_command
 from codex_core.testing.stored_threads import Template, generate, record_template
 
 REFERENCE = reference_server_command()
 
-pytestmark = pytest.mark.skipif(REFERENCE is None, reason=missing_reason())
+pytestmark = needs_reference
 
 TURN_TIMEOUT = 60
 #: What differs between two servers' views of one stored thread at different moments.
@@ -176,6 +176,8 @@ def test_a_codex_core_rollout_resumes_in_the_reference(
     model.add(message("Third answer."))
     reference = Session(REFERENCE, model, home, cwd)
     try:
+        # Not in its thread_history_1.sqlite yet: no turns until resumed (see the docstring).
+        assert reference.read(thread_id)["turns"] == []
         assert stored_views(reference, thread_id) == expected
         third = reference.turn(thread_id, "three")
         after = reference.read(thread_id)

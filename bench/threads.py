@@ -65,7 +65,7 @@ from codex_core.testing.stored_threads import (
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 #: Generated trees and the template, kept between runs; bump the suffix when the generator
 #: changes what it writes.
-CACHE = Path(tempfile.gettempdir()) / f"codex-core-bench-threads-{VERSION}-v3"
+CACHE = Path(tempfile.gettempdir()) / f"codex-core-bench-threads-{VERSION}-v4"
 SERVERS = {"codex-core": server_command(), "reference": reference_server_command()}
 #: A call on a big tree may take long (the reference indexes on its first start).
 TIMEOUT = 900.0
@@ -178,6 +178,8 @@ def measure(label: str, root: Path, threads: list[GeneratedThread]) -> Run:
     live = [thread for thread in reversed(threads) if not thread.archived]  # newest first
     oldest = live[-RESUMES:]
     mentions = [thread.id for thread in live if SEARCH_TERM in thread.question]
+    if not mentions:
+        raise BenchError(f"no listed thread mentions {SEARCH_TERM!r}: a search would find nothing")
     home = fresh_home(root, label, oldest)
     try:
         server, run.values["startup"], run.values["list first"], page = start(argv, home, root)
@@ -223,6 +225,7 @@ def measure(label: str, root: Path, threads: list[GeneratedThread]) -> Run:
             run.check(ids(searches[0][1]) == mentions[:LIMIT], "thread/search")
             titled = [timed(server, "thread/list", query) for _ in range(SEARCHES)]
             run.samples["list searchTerm"] = [ms for ms, _ in titled]
+            run.check(ids(titled[0][1]) == mentions[:LIMIT], "thread/list {searchTerm}")
         finally:
             server.close()
         again, run.values["startup again"], _, page = start(argv, home, root)
@@ -295,7 +298,7 @@ def table(runs: list[Run], labels: list[str]) -> str:
 
 def load_line() -> str:
     one, five, _ = os.getloadavg()
-    return f"load average when it ended {one:.1f} (1 min), {five:.1f} (5 min)"
+    return f"1-minute load average {one:.1f} at the end, {five:.1f} over 5 minutes"
 
 
 def render(runs: list[Run], labels: list[str], args: argparse.Namespace, threads: int) -> str:
@@ -304,18 +307,22 @@ def render(runs: list[Run], labels: list[str], args: argparse.Namespace, threads
     return f"""## Stored threads: {args.threads:,}
 
 Measured with `python bench/threads.py --threads {args.threads} --rounds {args.rounds}` on
-{datetime.now(UTC):%Y-%m-%d}, {machine}, **a machine shared with other engineers' builds and
-tests** ({load_line()}): codex-core (`codex-app-server`) and the reference (the official Codex
-{VERSION}) one after the other in each round, each on its own fresh copy of the same generated
-`CODEX_HOME`: {threads:,} threads ({live:,} listed, the rest archived), one turn each, created
-over six months. Cells are the median of the rounds (and their range); only the ratio between
-the columns means much.
+{datetime.now(UTC):%Y-%m-%d}, {machine}, **on a machine shared with other engineers' builds
+and tests** ({load_line()}), so absolute numbers are noisy: codex-core (`codex-app-server`)
+and the reference (the official Codex {VERSION}) one after the other in each round, each on
+its own fresh copy of the same generated `CODEX_HOME`: {threads:,} threads ({live:,} listed,
+the rest archived), one turn each, created over six months. Cells are the median of the
+rounds (and their range).
 
 {table(runs, labels)}
 
 The first startup is on a home the server has never seen, so a server that keeps an index of
-its threads builds it there; the second runs in a new process on the same home. See the
-script's docstring for what each row does.
+its threads builds it there (the reference fills its `state_5.sqlite`); the second runs in a
+new process on the same home. The reference's `thread/read` of a thread it never loaded
+answers without turns (it reads a `paginated` thread's turns from its own
+`thread_history_1.sqlite`, see [Threads](threads.md#sharing-a-codex_home-with-the-official-server)),
+so its "never loaded" read row times a lookup, not a read of the rollout: that is the check it
+fails. See the script's docstring for what each row does.
 """
 
 

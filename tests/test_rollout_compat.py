@@ -26,7 +26,7 @@ import pytest
 from codex_core.testing import ScriptedModelServer, message
 from codex_core.testing.pytest_plugin import StdioServer, needs_reference, server_command
 from codex_core.testing.reference import reference_server_command
-from codex_core.testing.stored_threads import Template, generate, record_template
+from codex_core.testing.stored_threads import SEARCH_TERM, Template, generate, record_template
 
 REFERENCE = reference_server_command()
 
@@ -200,25 +200,30 @@ def test_a_codex_core_rollout_resumes_in_the_reference(
 @pytest.mark.parametrize("label", ["reference", "codex-core"])
 def test_generated_threads_are_listed_and_resumed(tmp_path: Path, label: str) -> None:
     """``codex_core.testing.stored_threads`` (what bench/threads.py measures on) writes
-    rollouts both servers list in order, with their previews, cwds and archived state, and
-    resume with their turn."""
+    rollouts both servers list in order, with their previews, cwds and archived state, find
+    by a word of their question, and resume with their turn."""
     assert REFERENCE is not None
     rollout, template_home = record_template(REFERENCE, tmp_path / "template")
     home = tmp_path / "generated" / "home"
-    threads = generate(Template.parse(rollout, template_home), home, tmp_path / "projects", 20)
+    template = Template.parse(rollout, template_home)
+    threads = generate(template, home, tmp_path / "projects", 20, mention_every=10)
     live = [thread for thread in reversed(threads) if not thread.archived]
     archived = [thread for thread in reversed(threads) if thread.archived]
-    assert len(live) == 19 and len(archived) == 1
+    mentions = [thread.id for thread in live if SEARCH_TERM in thread.question]
+    assert len(live) == 19 and len(archived) == 1 and len(mentions) == 2
     argv = REFERENCE if label == "reference" else server_command()
     env = {**os.environ, "CODEX_HOME": str(home)}
     server = StdioServer(argv, env, tmp_path)
     try:
-        server.initialize()
+        server.initialize(experimentalApi=True)
         listed = server.result("thread/list", {"limit": 100}, timeout=TURN_TIMEOUT)["data"]
         shown = [(t["id"], t["preview"], t["cwd"]) for t in listed]
         assert shown == [(t.id, t.question, t.cwd) for t in live]
         listed = server.result("thread/list", {"limit": 100, "archived": True})["data"]
         assert [t["id"] for t in listed] == [t.id for t in archived]
+        for method in ("thread/search", "thread/list"):
+            found = server.result(method, {"searchTerm": SEARCH_TERM})["data"]
+            assert [t.get("thread", t)["id"] for t in found] == mentions, method
         resumed = server.result("thread/resume", {"threadId": live[-1].id}, timeout=TURN_TIMEOUT)
         assert texts(resumed["thread"]) == [[("user", live[-1].question),
                                              ("agent", live[-1].answer)]]  # fmt: skip

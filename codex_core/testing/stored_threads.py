@@ -13,8 +13,8 @@ thread and writes the files directly, which takes about a millisecond a thread:
 - creation times spread over ``months`` months before now, oldest first, strictly increasing;
 - ids are UUIDv7 stamped with their line's time, as the servers make them;
 - the cwd cycles through ``projects`` folders (created), the question through a few phrasings;
-  one thread in ``mention_every`` mentions ``SEARCH_TERM``, one in ``archived_every`` is
-  archived.
+  one thread in ``mention_every`` mentions ``SEARCH_TERM`` (from the ``mention_every // 2``-th
+  on), one in ``archived_every`` is archived (from the ``archived_every - 1``-th on).
 
 ``bench/threads.py`` caches the trees it generates; ``tests/test_rollout_compat.py`` checks
 the reference lists what this writes.
@@ -289,7 +289,7 @@ def generate(
         cwd = folders[index % len(folders)]
         ask = _ASKS[index % len(_ASKS)]
         question = ask.format(topic=_TOPICS[(index // 3) % len(_TOPICS)], project=cwd.name)
-        if index % mention_every == mention_every - 1:
+        if index % mention_every == mention_every // 2:
             question += f" It came up during the {SEARCH_TERM} rollout."
         answer = f"Looked into it (thread {index}): the fix is in {cwd.name}/src."
         values = {"home": str(home), "cwd": str(cwd), "question": question, "answer": answer,

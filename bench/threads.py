@@ -3,6 +3,7 @@
 
     python bench/threads.py                    # 1,000 threads, one round, prints the table
     python bench/threads.py --threads 10000 --rounds 3 --write
+    python bench/threads.py --threads 100000 --repeats 4 --write   # fewer calls per row
 
 Generates ``--threads`` stored threads in the official on-disk layout
 (``codex_core.testing.stored_threads``: one rollout the pinned reference wrote for a scripted
@@ -18,7 +19,8 @@ to them), and times over stdio, with only the protocol (so it measures any threa
 - startup: spawn to the reply of ``thread/list {limit: 25}`` sent right after ``initialize``,
   on a copy the server never saw (an index it keeps has to be built), then again on the same
   copy in a second process (an index it keeps is already there);
-- ``thread/list {limit: 25}``: the first call (in the startup above) and the p50 of later ones;
+- ``thread/list {limit: 25}``: the first call (in the startup above) and the p50 of later ones
+  (``--repeats`` calls, 20 by default, as for the other p50 rows; the searches get a quarter);
 - paging: ``thread/list {limit: 25}`` following ``nextCursor`` for 40 pages, p50 per page;
 - ``thread/read {includeTurns: true}`` of the oldest thread, p50 (the reference answers it
   without turns: it reads a ``paginated`` thread's turns from its ``thread_history_1.sqlite``,
@@ -70,10 +72,11 @@ SERVERS = {"codex-core": server_command(), "reference": reference_server_command
 #: A call on a big tree may take long (the reference indexes on its first start).
 TIMEOUT = 900.0
 LIMIT = 25
+#: Calls per timed row by default (``--repeats``); searches, which read every thread, get a
+#: quarter of them.
 REPEATS = 20
 PAGES = 40
 RESUMES = 5
-SEARCHES = 5
 
 
 class BenchError(Exception):
@@ -171,7 +174,7 @@ def ids(page: Any) -> list[str]:
     return [thread["id"] for thread in page["data"]]
 
 
-def measure(label: str, root: Path, threads: list[GeneratedThread]) -> Run:
+def measure(label: str, root: Path, threads: list[GeneratedThread], repeats: int) -> Run:
     run = Run(label)
     argv = SERVERS[label]
     assert argv is not None, f"{label} is not installed"
@@ -185,7 +188,7 @@ def measure(label: str, root: Path, threads: list[GeneratedThread]) -> Run:
         server, run.values["startup"], run.values["list first"], page = start(argv, home, root)
         run.check(ids(page) == [t.id for t in live[:LIMIT]], "first thread/list page")
         try:
-            lists = [timed(server, "thread/list", {"limit": LIMIT}) for _ in range(REPEATS)]
+            lists = [timed(server, "thread/list", {"limit": LIMIT}) for _ in range(repeats)]
             run.samples["list"] = [ms for ms, _ in lists]
             run.check(all(ids(p) == [t.id for t in live[:LIMIT]] for _, p in lists), "thread/list")
             page_times, seen, cursor = [], [], None
@@ -201,7 +204,7 @@ def measure(label: str, root: Path, threads: list[GeneratedThread]) -> Run:
             run.check(len(seen) == min(len(live), PAGES * LIMIT), "paging reached every page")
             reads = [
                 timed(server, "thread/read", {"threadId": live[-1].id, "includeTurns": True})
-                for _ in range(REPEATS)
+                for _ in range(repeats)
             ]
             run.samples["read"] = [ms for ms, _ in reads]
             run.check(
@@ -215,15 +218,15 @@ def measure(label: str, root: Path, threads: list[GeneratedThread]) -> Run:
             )
             reads = [
                 timed(server, "thread/read", {"threadId": live[-1].id, "includeTurns": True})
-                for _ in range(REPEATS)
+                for _ in range(repeats)
             ]
             run.samples["read loaded"] = [ms for ms, _ in reads]
             run.check(all(_answer(r["thread"]) == live[-1].answer for _, r in reads), "thread/read")
             query = {"searchTerm": SEARCH_TERM, "limit": LIMIT}
-            searches = [timed(server, "thread/search", query) for _ in range(SEARCHES)]
+            searches = [timed(server, "thread/search", query) for _ in range(max(1, repeats // 4))]
             run.samples["search"] = [ms for ms, _ in searches]
             run.check(ids(searches[0][1]) == mentions[:LIMIT], "thread/search")
-            titled = [timed(server, "thread/list", query) for _ in range(SEARCHES)]
+            titled = [timed(server, "thread/list", query) for _ in range(max(1, repeats // 4))]
             run.samples["list searchTerm"] = [ms for ms, _ in titled]
             run.check(ids(titled[0][1]) == mentions[:LIMIT], "thread/list {searchTerm}")
         finally:
@@ -306,7 +309,8 @@ def render(runs: list[Run], labels: list[str], args: argparse.Namespace, threads
     live = threads - threads // 20
     return f"""## Stored threads: {args.threads:,}
 
-Measured with `python bench/threads.py --threads {args.threads} --rounds {args.rounds}` on
+Measured with `python bench/threads.py --threads {args.threads} --rounds {args.rounds}
+--repeats {args.repeats}` on
 {datetime.now(UTC):%Y-%m-%d}, {machine}, **on a machine shared with other engineers' builds
 and tests** ({load_line()}), so absolute numbers are noisy: codex-core (`codex-app-server`)
 and the reference (the official Codex {VERSION}) one after the other in each round, each on
@@ -333,14 +337,20 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1000, help="stored threads (default 1000)")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument(
+        "--repeats",
+        type=int,
+        default=REPEATS,
+        help=f"calls per timed row (default {REPEATS}; searches a quarter of them)",
+    )
+    parser.add_argument(
         "--write", action="store_true", help="write the table into docs/performance.md"
     )
     parser.add_argument(
         "--only", choices=sorted(SERVERS), help="measure one server (the tree is still shared)"
     )
     args = parser.parse_args()
-    if args.threads < 2 * PAGES or args.rounds < 1:
-        parser.error(f"--threads must be at least {2 * PAGES} and --rounds at least 1")
+    if args.threads < 2 * PAGES or args.rounds < 1 or args.repeats < 1:
+        parser.error(f"--threads must be at least {2 * PAGES}, --rounds and --repeats at least 1")
     labels = [label for label, argv in SERVERS.items() if argv is not None]
     if "reference" not in labels:
         print(missing_reason(), file=sys.stderr)
@@ -353,7 +363,7 @@ def main() -> int:
         for number in range(1, args.rounds + 1):
             for label in labels:
                 print(f"round {number}: {label}", file=sys.stderr)
-                runs.append(measure(label, root, threads))
+                runs.append(measure(label, root, threads, args.repeats))
     except BenchError as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1

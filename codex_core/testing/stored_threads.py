@@ -80,7 +80,7 @@ class GeneratedThread:
 
 
 # A slot: (kind, argument). Kinds: "uuid" (index), "iso" / "ms" / "s" / "float" (offset in
-# ms from the template's start), "date", "home", "cwd", "question", "answer".
+# ms from the template's start), "date", and the text slots of ``Template.render``'s values.
 _Slot = tuple[str, int]
 
 

@@ -171,7 +171,8 @@ def start(argv: list[str], home: Path, cwd: Path) -> tuple[StdioServer, float, f
 
 
 def ids(page: Any) -> list[str]:
-    return [thread["id"] for thread in page["data"]]
+    """The thread ids of a page (``thread/search`` wraps each thread with its snippet)."""
+    return [entry.get("thread", entry)["id"] for entry in page["data"]]
 
 
 def measure(label: str, root: Path, threads: list[GeneratedThread], repeats: int) -> Run:

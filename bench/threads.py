@@ -308,19 +308,23 @@ def load_line() -> str:
     return f"1-minute load average {one:.1f} at the end, {five:.1f} over 5 minutes"
 
 
-def render(runs: list[Run], labels: list[str], args: argparse.Namespace, threads: int) -> str:
+def render(
+    runs: list[Run], labels: list[str], args: argparse.Namespace, threads: list[GeneratedThread]
+) -> str:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    live = threads - threads // 20
+    live = sum(not thread.archived for thread in threads)
+    command = (
+        f"python bench/threads.py --threads {args.threads} --rounds {args.rounds} "
+        f"--repeats {args.repeats} --pages {args.pages}"
+    )
     return f"""## Stored threads: {args.threads:,}
 
-Measured with `python bench/threads.py --threads {args.threads} --rounds {args.rounds}
---repeats {args.repeats} --pages {args.pages}` on
-{datetime.now(UTC):%Y-%m-%d}, {machine}, **on a machine shared with other engineers' builds
-and tests** ({load_line()}), so absolute numbers are noisy: codex-core (`codex-app-server`)
-and the reference (the official Codex {VERSION}) one after the other in each round, each on
-its own fresh copy of the same generated `CODEX_HOME`: {threads:,} threads ({live:,} listed,
-the rest archived), one turn each, created over six months. Cells are the median of the
-rounds (and their range).
+Measured with `{command}` on {datetime.now(UTC):%Y-%m-%d}, {machine},
+**on a machine shared with other engineers' builds and tests** ({load_line()}), so absolute
+numbers are noisy: codex-core (`codex-app-server`) and the reference (the official Codex
+{VERSION}) one after the other in each round, each on its own fresh copy of the same
+generated `CODEX_HOME`: {len(threads):,} threads ({live:,} listed, the rest archived), one turn
+each, created over six months. Cells are the median of the rounds (and their range).
 
 {table(runs, labels)}
 
@@ -376,7 +380,7 @@ def main() -> int:
         return 1
     print(table(runs, labels))
     if args.write:
-        write_section(PAGE, f"threads-{args.threads}", render(runs, labels, args, len(threads)))
+        write_section(PAGE, f"threads-{args.threads}", render(runs, labels, args, threads))
         print(f"wrote {PAGE}", file=sys.stderr)
     return 0
 

@@ -16,8 +16,11 @@ on its own rollouts too, once that database is gone), so the reference side resu
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,14 @@ import pytest
 from codex_core.testing import ScriptedModelServer, message
 from codex_core.testing.pytest_plugin import StdioServer, needs_reference, server_command
 from codex_core.testing.reference import reference_server_command
-from codex_core.testing.stored_threads import SEARCH_TERM, Template, generate, record_template
+from codex_core.testing.stored_threads import (
+    SEARCH_TERM,
+    TEMPLATE_ANSWER,
+    TEMPLATE_QUESTION,
+    Template,
+    generate,
+    record_template,
+)
 
 REFERENCE = reference_server_command()
 
@@ -197,16 +207,59 @@ def test_a_codex_core_rollout_resumes_in_the_reference(
     assert stable(again) == stable(after)
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Template, Path]:
+    """The generator's template, recorded once by the reference; (template, its rollout)."""
+    assert REFERENCE is not None
+    rollout, home = record_template(REFERENCE, tmp_path_factory.mktemp("template"))
+    return Template.parse(rollout, home), rollout
+
+
+def test_generated_rollouts_keep_nothing_of_the_template(
+    tmp_path: Path, template: tuple[Template, Path]
+) -> None:
+    """Every id, time, folder and message of the template is replaced per thread, so the
+    threads are distinct and each file says what its name and the manifest say."""
+    parsed, rollout = template
+    original = rollout.read_text()
+    uuids = set(re.findall(r"[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}", original))
+    first = json.loads(original.splitlines()[0])
+    leftovers = {*uuids, first["timestamp"][:10], first["payload"]["cwd"], str(rollout.parents[4]),
+                 TEMPLATE_QUESTION, TEMPLATE_ANSWER}  # fmt: skip
+    home = tmp_path / "home"
+    threads = generate(parsed, home, tmp_path / "projects", 40)
+    assert len({thread.id for thread in threads}) == 40
+    assert [t.created_ms for t in threads] == sorted({t.created_ms for t in threads})
+    for thread in threads:
+        path = home / thread.path
+        text = path.read_text()
+        assert not [value for value in leftovers if value in text], thread.path
+        lines = [json.loads(line) for line in text.splitlines()]
+        meta = lines[0]["payload"]
+        assert (lines[0]["type"], meta["id"], meta["cwd"]) == (
+            "session_meta",
+            thread.id,
+            thread.cwd,
+        )
+        created = datetime.fromtimestamp(thread.created_ms / 1000, UTC)
+        assert path.name == f"rollout-{created:%Y-%m-%dT%H-%M-%S}-{thread.id}.jsonl"
+        assert meta["timestamp"] == created.strftime("%Y-%m-%dT%H:%M:%S.") + (
+            f"{thread.created_ms % 1000:03d}Z"
+        )
+        last = datetime.fromisoformat(lines[-1]["timestamp"].replace("Z", "+00:00"))
+        assert path.stat().st_mtime == pytest.approx(last.timestamp(), abs=0.001)
+
+
 @pytest.mark.parametrize("label", ["reference", "codex-core"])
-def test_generated_threads_are_listed_and_resumed(tmp_path: Path, label: str) -> None:
+def test_generated_threads_are_listed_and_resumed(
+    tmp_path: Path, label: str, template: tuple[Template, Path]
+) -> None:
     """``codex_core.testing.stored_threads`` (what bench/threads.py measures on) writes
     rollouts both servers list in order, with their previews, cwds and archived state, find
     by a word of their question, and resume with their turn."""
     assert REFERENCE is not None
-    rollout, template_home = record_template(REFERENCE, tmp_path / "template")
     home = tmp_path / "generated" / "home"
-    template = Template.parse(rollout, template_home)
-    threads = generate(template, home, tmp_path / "projects", 20, mention_every=10)
+    threads = generate(template[0], home, tmp_path / "projects", 20, mention_every=10)
     live = [thread for thread in reversed(threads) if not thread.archived]
     archived = [thread for thread in reversed(threads) if thread.archived]
     mentions = [thread.id for thread in live if SEARCH_TERM in thread.question]

@@ -696,9 +696,13 @@ def test_every_failed_install_is_reported_and_changes_nothing(
 
     assert failure("unavailable") == "plugin unavailable is not available for installation"
     assert failure("gone") == (
-        f"failed to download {host.url}/gone-1.0-py3-none-any.whl: HTTP Error 404: Not Found"
+        f"failed to download {host.url}/gone-1.0-py3-none-any.whl: the server answered "
+        "404 Not Found; check that the URL is right"
     )
-    assert failure("unreachable").startswith(f"failed to download {unreachable}: ")
+    assert failure("unreachable") == (
+        f"failed to download {unreachable}: connection refused; check the URL's port and that "
+        "the server is running"
+    )
     assert failure("junk") == f"{junk.name} is not a wheel"
     assert failure("no-metadata") == f"{empty.name} has no .dist-info/METADATA"
     needy_failure = failure("needy")

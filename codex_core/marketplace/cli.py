@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,10 +31,20 @@ if TYPE_CHECKING:
 def add_commands(commands: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
     """Add ``plugin`` and ``marketplace`` to an ``add_subparsers()`` object."""
     plugin = commands.add_parser(
-        "plugin", help="list, install, upgrade and uninstall plugins from catalogs", parents=parents
+        "plugin",
+        help="the plugins the catalogs offer: list, install, upgrade, uninstall",
+        description="The plugins the catalogs (marketplaces) offer: list, install, upgrade and "
+        "uninstall them. `codex-app-server plugins list` shows the plugins this server has "
+        "installed and whether each loaded.",
+        parents=parents,
     )
     sub = plugin.add_subparsers(dest="plugin_command", required=True)
-    listing = sub.add_parser("list", help="every catalog's plugins and whether installed")
+    listing = sub.add_parser(
+        "list",
+        help="the plugins the catalogs offer, and which are installed",
+        description="The plugins the catalogs offer, and the installed version of each. "
+        "`codex-app-server plugins list` shows the installed plugins and whether each loaded.",
+    )
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     for name in ("install", "upgrade", "uninstall"):
         command = sub.add_parser(name, help=f"{name} NAME or NAME@MARKETPLACE")
@@ -58,6 +69,9 @@ def add_commands(commands: Any, parents: Sequence[argparse.ArgumentParser] = ())
 def run_for(kernel: Kernel, args: argparse.Namespace) -> int:
     from codex_core.marketplace import install as installer
 
+    # Entries that do not parse are reported by the commands themselves, in words that say
+    # what to do; the catalog module's log line for each is meant for a server's log.
+    logging.getLogger("codex_core.marketplace.catalog").setLevel(logging.ERROR)
     if args.command == "marketplace":
         return _marketplace(kernel, args)
     if args.plugin_command == "new":
@@ -70,7 +84,7 @@ def run_for(kernel: Kernel, args: argparse.Namespace) -> int:
             return 2
         print(f"created {root}: pip install -e '{root}[test]' && pytest {root}")
         return 0
-    found, errors = load_catalogs(kernel)
+    found, errors = _load_reported(kernel)
     for error in errors:
         print(f"warning: skipped {error.location}: {error.message}", file=sys.stderr)
     if args.plugin_command == "list":
@@ -84,7 +98,7 @@ def run_for(kernel: Kernel, args: argparse.Namespace) -> int:
         if entry.name == name
     ]
     if not match:
-        print(f"codex-app-server: plugin {args.plugin} is in no catalog", file=sys.stderr)
+        print(f"codex-app-server: {_not_found(found, name, marketplace)}", file=sys.stderr)
         return 1
     catalog, entry = match[0]
     progress = ProgressPrinter(sys.stderr)
@@ -109,6 +123,51 @@ def run_for(kernel: Kernel, args: argparse.Namespace) -> int:
     else:
         print(f"installed {done.distribution} {done.version}")
     return 0
+
+
+def _not_found(found: list[catalogs.Catalog], name: str, marketplace: str) -> str:
+    """Which name was not found where, the closest names that were, and how to see them all."""
+    import difflib
+
+    if marketplace and all(catalog.name != marketplace for catalog in found):
+        names = [catalog.name for catalog in found]
+        close = difflib.get_close_matches(marketplace, names, n=3)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        return (
+            f"no marketplace is named {marketplace}; {hint}"
+            "`codex-app-server marketplace list` shows the catalogs"
+        )
+    offered = [
+        entry.name
+        for catalog in found
+        if not marketplace or catalog.name == marketplace
+        for entry in catalog.entries
+    ]
+    close = difflib.get_close_matches(name, offered, n=3)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    where = f"not in marketplace {marketplace}" if marketplace else "in no catalog"
+    return (
+        f"plugin {name} is {where}; {hint}"
+        "`codex-app-server plugin list` shows what the catalogs offer"
+    )
+
+
+def _load_reported(kernel: Kernel) -> tuple[list[catalogs.Catalog], list[catalogs.CatalogError]]:
+    """The catalogs, and each entry that did not parse reported on stderr."""
+    found, errors = load_catalogs(kernel)
+    _warn_skipped_entries(found)
+    return found, errors
+
+
+def _warn_skipped_entries(found: list[catalogs.Catalog]) -> None:
+    """Entries a catalog lists but that did not parse: not installable, and not silent."""
+    for catalog in found:
+        for skipped in catalog.skipped:
+            print(
+                f"warning: marketplace {catalog.name}: skipped {skipped}; "
+                f"fix that entry in {catalog.location}",
+                file=sys.stderr,
+            )
 
 
 def _list_plugins(found: list[catalogs.Catalog], *, as_json: bool) -> int:
@@ -138,9 +197,15 @@ def _marketplace(kernel: Kernel, args: argparse.Namespace) -> int:
     command = args.marketplace_command
     try:
         if command == "add":
-            added = anyio.run(sources.add, kernel, args.source)
+            added = anyio.run(sources.add, kernel, sources.terminal_source(args.source))
             state = "already added" if added.already else "added"
             print(f"{state} marketplace {added.name} ({added.root})")
+            for skipped in added.skipped:
+                print(
+                    f"warning: marketplace {added.name}: skipped {skipped}; fix that entry "
+                    "and run `codex-app-server marketplace list` to check",
+                    file=sys.stderr,
+                )
         elif command == "remove":
             anyio.run(sources.remove, kernel, args.name)
             print(f"removed marketplace {args.name}")
@@ -152,7 +217,7 @@ def _marketplace(kernel: Kernel, args: argparse.Namespace) -> int:
                 print(f"codex-app-server: {name}: {message}", file=sys.stderr)
             return 1 if outcome.errors else 0
         else:
-            found, errors = load_catalogs(kernel)
+            found, errors = _load_reported(kernel)
             for catalog in found:
                 print(f"{catalog.name:<24} {len(catalog.entries):>3} plugins  {catalog.location}")
             for error in errors:
@@ -160,7 +225,7 @@ def _marketplace(kernel: Kernel, args: argparse.Namespace) -> int:
                     f"codex-app-server: skipped {error.location}: {error.message}", file=sys.stderr
                 )
     except sources.SourceError as exc:
-        print(f"codex-app-server: {exc}", file=sys.stderr)
+        print(f"codex-app-server: {exc.for_terminal()}", file=sys.stderr)
         return 1
     return 0
 

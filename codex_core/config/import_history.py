@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from codex_core.config.writer import _write_atomically as atomic_write
+from codex_core.fs.atomic import write as atomic_write
 
 if TYPE_CHECKING:
     from codex_core.rpc import RequestContext

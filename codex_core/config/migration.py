@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from codex_core.config import import_history
-from codex_core.config.writer import _write_atomically as atomic_write
+from codex_core.fs.atomic import write as atomic_write
 
 if TYPE_CHECKING:
     import tomlkit

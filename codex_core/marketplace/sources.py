@@ -21,7 +21,6 @@ import datetime
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -245,13 +244,9 @@ def _parse(text: str, url: str) -> catalogs.Catalog:
 
 def _store(root: Path, text: str) -> None:
     """Write the copy atomically: a reader sees the old catalog or the new one."""
-    target = root / COPY_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=target.parent, delete=False, suffix=".tmp"
-    ) as handle:
-        handle.write(text)
-    os.replace(handle.name, target)
+    from codex_core.fs import atomic
+
+    atomic.write(root / COPY_FILE, text)
 
 
 def _now() -> str:

@@ -185,10 +185,26 @@ def _list_plugins(found: list[catalogs.Catalog], *, as_json: bool) -> int:
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
-    for row in rows:
-        state = row["installed"] or "-"
-        print(f"{row['id']:<40} {state:<10} {row['description']}".rstrip())
+    table = [[str(row["id"]), row["installed"] or "-", str(row["description"])] for row in rows]
+    if not _print_table(["PLUGIN", "INSTALLED", "DESCRIPTION"], table):
+        for plugin, state, description in table:
+            print(f"{plugin:<40} {state:<10} {description}".rstrip())
     return 0
+
+
+def _print_table(headers: list[str], rows: list[list[str]]) -> bool:
+    """A rich table on stdout when it is a terminal (True); else nothing, for the caller's
+    plain columns, which scripts and logs read (False). rich is imported only then."""
+    if not sys.stdout.isatty():
+        return False
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*headers, box=None, header_style="bold")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+    return True
 
 
 def _marketplace(kernel: Kernel, args: argparse.Namespace) -> int:
@@ -218,8 +234,11 @@ def _marketplace(kernel: Kernel, args: argparse.Namespace) -> int:
             return 1 if outcome.errors else 0
         else:
             found, errors = _load_reported(kernel)
-            for catalog in found:
-                print(f"{catalog.name:<24} {len(catalog.entries):>3} plugins  {catalog.location}")
+            rows = [[c.name, f"{len(c.entries)} plugins", c.location] for c in found]
+            if not _print_table(["MARKETPLACE", "PLUGINS", "LOCATION"], rows):
+                for catalog in found:
+                    name, count = catalog.name, len(catalog.entries)
+                    print(f"{name:<24} {count:>3} plugins  {catalog.location}")
             for error in errors:
                 print(
                     f"codex-app-server: skipped {error.location}: {error.message}", file=sys.stderr
@@ -231,17 +250,16 @@ def _marketplace(kernel: Kernel, args: argparse.Namespace) -> int:
 
 
 class ProgressPrinter:
-    """Install progress on ``stream``: a bar redrawn in place on a terminal, else one plain
-    line per step (logs and CI output stay readable)."""
-
-    WIDTH = 30
+    """Install progress on ``stream``: a rich progress bar on a terminal, else one plain line
+    per step (logs and CI output stay readable). rich is imported only for a terminal."""
 
     def __init__(self, stream: TextIO) -> None:
         from codex_core.marketplace import install as installer
 
         self.stream = stream
         self.tty = stream.isatty()
-        self._open = False
+        self._bar: Any = None  # rich.progress.Progress, once something is shown
+        self._task: Any = None
         self._report = installer.milestones(self._draw)
         self._message = ""
 
@@ -254,21 +272,29 @@ class ProgressPrinter:
                 print(f"{progress.message} ...", file=self.stream, flush=True)
             self._message = progress.message
             return
-        if self._open and progress.message != self._message:
-            self.stream.write("\n")
+        if self._bar is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                console=Console(file=self.stream),
+            )
+            self._bar.start()
+        if self._task is None or progress.message != self._message:
+            if self._task is not None:  # the step before is done: its bar shows full
+                self._bar.update(self._task, total=1, completed=1)
+            self._task = self._bar.add_task(progress.message, total=None)
         self._message = progress.message
-        line = f"{progress.message} ..."
         if progress.done is not None and progress.total:
-            filled = self.WIDTH * progress.done // progress.total
-            bar = "#" * filled + "-" * (self.WIDTH - filled)
-            line = f"{progress.message} [{bar}] {progress.done * 100 // progress.total:3d}%"
-        self.stream.write(f"\r\x1b[K{line}")
-        self.stream.flush()
-        self._open = True
+            self._bar.update(self._task, total=progress.total, completed=progress.done)
 
     def close(self) -> None:
-        """End the bar's line, so what follows starts on its own."""
-        if self._open:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._open = False
+        """Finish the bar, so what follows starts on its own line."""
+        if self._bar is not None:
+            if self._task is not None:
+                self._bar.update(self._task, total=1, completed=1)
+            self._bar.stop()
+            self._bar = self._task = None

@@ -8,6 +8,9 @@ last test sends those ``marketplace/add`` requests to both servers and compares.
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
 import socket
 import subprocess
 from pathlib import Path
@@ -270,3 +273,32 @@ def test_protocol_messages_are_the_reference_s(
         assert refused("catalog").startswith("invalid marketplace source format; expected ")
     finally:
         server.close()
+
+
+def test_lists_are_tables_on_a_terminal_and_plain_columns_otherwise(
+    tmp_path: Path, codex_env: dict[str, str]
+) -> None:
+    catalog_folder(tmp_path / "catalog", GOOD)
+    assert run_in(tmp_path, codex_env, "marketplace", "add", "./catalog").returncode == 0
+    args = ("-c", "marketplace.default=false", "marketplace", "list")
+    plain = run_in(tmp_path, codex_env, *args).stdout
+    location = tmp_path / "catalog" / ".agents" / "plugins" / "marketplace.json"
+    assert plain == f"{'mine':<24}   2 plugins  {location}\n"
+    leader, follower = pty.openpty()
+    with subprocess.Popen(
+        server_command(*args), cwd=tmp_path, env=codex_env, stdout=follower, text=True
+    ) as process:
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                data = os.read(leader, 4096)
+            except OSError:  # the terminal's other side closed: the process is gone
+                break
+            if not data:
+                break
+            shown += data
+    os.close(leader)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode())  # without colours
+    assert process.returncode == 0
+    assert text.split()[:6] == ["MARKETPLACE", "PLUGINS", "LOCATION", "mine", "2", "plugins"]

@@ -92,8 +92,8 @@ def test_local_sources_that_are_no_catalog(tmp_path: Path, codex_env: dict[str, 
         "0xc0 at offset 0): a catalog is a marketplace.json file; check that this is the "
         "catalog you meant",
         "./no-source": "invalid marketplace file "
-        f"`{tmp_path / 'no-source/.agents/plugins/marketplace.json'}`: missing field `source`; "
-        "plugins[0] has no `source`: add it, or remove that entry",
+        f"`{tmp_path / 'no-source/.agents/plugins/marketplace.json'}`: missing field `source` "
+        "at line 1 column 39; plugins[0] has no `source`: add it, or remove that entry",
     }
     for source, message in expected.items():
         done = run_in(tmp_path, codex_env, "marketplace", "add", source)
@@ -244,10 +244,12 @@ def test_protocol_messages_are_the_reference_s(
     which: str, tmp_path: Path, codex_env: dict[str, str]
 ) -> None:
     """The requests both servers refuse get the official wording over the protocol: the
-    advice above is the CLI's alone. (A missing field: the reference adds where serde
-    stopped, ``at line L column C``, which codex-core does not compute.)"""
+    advice above is the CLI's alone. A missing field says where the reader stopped."""
     catalog_folder(tmp_path / "binary", b"\xc0\xc1 not json")
-    catalog_folder(tmp_path / "no-source", {"name": "x", "plugins": [{"name": "y"}]})
+    entries = [{"name": "ok", "source": "./ok"}, {"name": "y"}]
+    pretty = json.dumps({"name": "x", "plugins": entries}, indent=2).encode()
+    catalog_folder(tmp_path / "no-source", pretty)
+    catalog_folder(tmp_path / "no-name", b'{"plugins": [{"source": "./x"}], "name": "n"}')
     command = server_command() if which == "ours" else reference_server_command()
     assert command is not None
     server = StdioServer(command, codex_env, tmp_path)
@@ -266,9 +268,14 @@ def test_protocol_messages_are_the_reference_s(
         assert refused(str(tmp_path / "binary")) == (
             "failed to read marketplace file: stream did not contain valid UTF-8"
         )
-        where = tmp_path / "no-source" / ".agents" / "plugins" / "marketplace.json"
-        assert refused(str(tmp_path / "no-source")).startswith(
-            f"invalid marketplace file `{where}`: missing field `source`"
+        layout = Path(".agents") / "plugins" / "marketplace.json"
+        assert refused(str(tmp_path / "no-source")) == (
+            f"invalid marketplace file `{tmp_path / 'no-source' / layout}`: missing field "
+            "`source` at line 10 column 5"
+        )
+        assert refused(str(tmp_path / "no-name")) == (
+            f"invalid marketplace file `{tmp_path / 'no-name' / layout}`: missing field `name` "
+            "at line 1 column 30"
         )
         assert refused("catalog").startswith("invalid marketplace source format; expected ")
     finally:

@@ -275,9 +275,10 @@ def parse(text: str, location: str, *, base: str | None = None) -> Catalog:
     for index, item in enumerate(raw.plugins):
         missing = next((key for key in ("name", "source") if key not in item), None)
         if missing is not None:  # the official server refuses the catalog, not the entry
+            where = _entry_end(text, index)
             raise CatalogError(
                 location,
-                f"{invalid}: missing field `{missing}`",
+                f"{invalid}: missing field `{missing}`{where}",
                 f"plugins[{index}] has no `{missing}`: add it, or remove that entry",
             )
     display_name = raw.interface.display_name if raw.interface else None
@@ -298,6 +299,38 @@ def parse(text: str, location: str, *, base: str | None = None) -> Catalog:
         seen.add(entry.name)
         catalog.entries.append(entry)
     return catalog
+
+
+def _entry_end(text: str, index: int) -> str:
+    """`` at line L column C``: where the official server's JSON reader stops on the entry
+    ``plugins[index]``, the closing brace of that object (serde_json's position: 1-based
+    line, the column counts the characters read on that line). Empty if it cannot be found."""
+    decoder = json.JSONDecoder()
+
+    def skip(at: int) -> int:
+        while at < len(text) and text[at] in " \t\r\n":
+            at += 1
+        return at
+
+    at = skip(0)
+    if not text.startswith("{", at):
+        return ""
+    at = skip(at + 1)
+    while at < len(text) and text[at] == '"':
+        key, at = decoder.raw_decode(text, at)
+        at = skip(skip(at) + 1)  # past the colon
+        if key != "plugins":
+            at = skip(decoder.raw_decode(text, at)[1])
+            at = skip(at + 1) if text.startswith(",", at) else at
+            continue
+        at = skip(at + 1)  # past the bracket
+        for _ in range(index):
+            at = skip(decoder.raw_decode(text, at)[1])
+            at = skip(at + 1)  # past the comma
+        end = decoder.raw_decode(text, at)[1]
+        line = text.count("\n", 0, end) + 1
+        return f" at line {line} column {end - (text.rfind(chr(10), 0, end) + 1)}"
+    return ""
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -239,18 +239,23 @@ def _warn_config(problems: list[str]) -> None:
 
 
 def _warn_unknown_plugins(kernel: Kernel, disabled: list[str]) -> None:
-    """A ``--disable-plugin`` name no installed plugin has: most likely a typo."""
+    """A plugin name to disable (``--disable-plugin``, ``CODEX_CORE_DISABLE_PLUGINS``) that no
+    installed plugin has: most likely a typo, and otherwise silently nothing."""
     import difflib
 
+    from codex_core.plugins import DISABLE_ENV, disabled_from_env
+
     known = list(kernel.plugins.records)
-    for name in dict.fromkeys(disabled):
+    named = [(f"--disable-plugin {name}", name) for name in dict.fromkeys(disabled)]
+    named += [(f"{DISABLE_ENV}: {name}", name) for name in sorted(disabled_from_env())]
+    for where, name in named:
         if name in known:
             continue
         close = difflib.get_close_matches(name, known, n=3)
         hint = f"did you mean {' or '.join(close)}? " if close else ""
         print(
-            f"codex-app-server: warning: --disable-plugin {name}: no installed plugin has "
-            f"that name; {hint}`codex-app-server plugins list` shows the names",
+            f"codex-app-server: warning: {where}: no installed plugin has that name; "
+            f"{hint}`codex-app-server plugins list` shows the names",
             file=sys.stderr,
         )
 

@@ -177,6 +177,14 @@ def test_a_disabled_plugin_name_with_a_typo(codex_cli: CodexCli) -> None:
     )
     states = {row.split()[0]: row.split()[2] for row in done.stdout.splitlines()[1:]}
     assert states["shell"] == "disabled"
+    done = codex_cli("plugins", "list", env={"CODEX_CORE_DISABLE_PLUGINS": "websoket,nothing-like"})
+    assert done.returncode == 0
+    assert done.stderr == (
+        f"{PROG}: warning: CODEX_CORE_DISABLE_PLUGINS: nothing-like: no installed plugin has "
+        f"that name; `{PROG} plugins list` shows the names\n"
+        f"{PROG}: warning: CODEX_CORE_DISABLE_PLUGINS: websoket: no installed plugin has that "
+        f"name; did you mean websocket? `{PROG} plugins list` shows the names\n"
+    )
 
 
 IGNORED = (

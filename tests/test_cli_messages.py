@@ -317,3 +317,33 @@ def test_lists_are_tables_on_a_terminal_and_plain_columns_otherwise(
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode())  # without colours
     assert process.returncode == 0
     assert text.split()[:6] == ["MARKETPLACE", "PLUGINS", "LOCATION", "mine", "2", "plugins"]
+
+
+def test_without_the_keyring_extra(
+    tmp_path: Path, codex_env: dict[str, str], codex_home: Path
+) -> None:
+    """``keyring`` is the extra ``codex-core[keyring]``: without it the keyring store says how
+    to install it, and ``auto`` keeps the login in ``auth.json``."""
+    hidden = tmp_path / "no-keyring"
+    (hidden / "keyring").mkdir(parents=True)
+    (hidden / "keyring" / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    path = os.pathsep.join(filter(None, [str(hidden), codex_env.get("PYTHONPATH")]))
+    env = {**codex_env, "PYTHONPATH": path}
+    login = {"type": "apiKey", "apiKey": "sk-test"}
+    for store in ("keyring", "auto"):
+        args = server_command("-c", f'cli_auth_credentials_store="{store}"')
+        server = StdioServer(args, env, tmp_path)
+        try:
+            server.initialize()
+            if store == "keyring":
+                assert server.error("account/login/start", login)["message"] == (
+                    "failed to save api key: failed to write OAuth tokens to keyring: the "
+                    "`keyring` library is not installed: pip install 'codex-core[keyring]'"
+                )
+                assert not (codex_home / "auth.json").exists()
+            else:
+                server.result("account/login/start", login)
+                saved = json.loads((codex_home / "auth.json").read_text())
+                assert saved["OPENAI_API_KEY"] == "sk-test"
+        finally:
+            server.close()

@@ -45,7 +45,6 @@ from codex_core.config.loader import (
     version_of,
 )
 from codex_core.config.schema import validate
-from codex_core.fs import atomic
 from codex_core.rpc import INTERNAL_ERROR, INVALID_REQUEST, RpcError
 
 if TYPE_CHECKING:
@@ -183,6 +182,8 @@ def _apply(
     (that request's edits are then left out; the others go on); and whether any was
     accepted (the config is then reloaded, picking up what other processes wrote too).
     """
+    from codex_core.fs import atomic
+
     real = Path(os.path.realpath(target))
     try:
         real.parent.mkdir(parents=True, exist_ok=True)
@@ -224,6 +225,8 @@ def _sweep_temp_files(path: Path) -> None:
     Writers create their temporary file only while they hold the folder lock, which the caller
     now holds: every such file in the folder belongs to a writer that is gone.
     """
+    from codex_core.fs import atomic
+
     stale = re.compile(rf"{re.escape(atomic.temp_prefix(path))}{_TEMP_RANDOM}\.tmp")
     with os.scandir(path.parent) as entries:
         for entry in entries:

@@ -286,6 +286,17 @@ def test_protocol_messages_are_the_reference_s(
             "at line 1 column 30"
         )
         assert refused("catalog").startswith("invalid marketplace source format; expected ")
+        # plugin/install of a name the catalog lacks, or from a catalog file that is not there
+        catalog = catalog_folder(tmp_path / "good", GOOD) / layout
+        assert server.result("marketplace/add", {"source": str(tmp_path / "good")})
+        install = {"pluginName": "my-tol", "marketplacePath": str(catalog)}
+        assert server.error("plugin/install", install)["message"] == (
+            "plugin `my-tol` was not found in marketplace `mine`"
+        )
+        install["marketplacePath"] = str(tmp_path / "nope" / "marketplace.json")
+        assert server.error("plugin/install", install)["message"] == (
+            f"marketplace file `{install['marketplacePath']}` does not exist"
+        )
     finally:
         server.close()
 

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from codex_core.kernel import Kernel
     from codex_core.rpc.connection import Connection
     from codex_core.rpc.handlers import RpcMethod
+    from codex_core.threads.store import ThreadStore
 
 hookspec = pluggy.HookspecMarker("codex")
 hookimpl = pluggy.HookimplMarker("codex")
@@ -250,6 +251,19 @@ class ModelProvider(Protocol):
 def codex_model_providers(kernel: Kernel) -> Iterable[ModelProvider]:
     """Model wire APIs this plugin speaks."""
     raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- thread storage
+
+
+@hookspec(firstresult=True)
+def codex_thread_store(kernel: Kernel) -> ThreadStore | None:
+    """Where threads persist: a ``ThreadStore`` (``codex_core.threads.store``), or ``None``.
+
+    The first plugin to return one wins; without one the kernel uses its default, the official
+    rollout layout in ``CODEX_HOME`` with an SQLite index (``codex_core.threads.indexed_store``).
+    Called when threads are first used, not at startup: a store opens its database lazily.
+    """
 
 
 # --------------------------------------------------------------------------- RPC methods

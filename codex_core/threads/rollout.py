@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shlex
 from collections.abc import Iterable, Iterator
@@ -303,6 +302,8 @@ class StoredThread:
     history: list[dict[str, Any]] = field(default_factory=list)
     token_usage: dict[str, Any] | None = None
     lines: int = 0
+    #: The id of the first turn (where a thread nobody read is unread from).
+    first_turn: str | None = None
 
     @property
     def archived(self) -> bool:
@@ -453,6 +454,7 @@ def _apply_event(
             "durationMs": None,
         }
         stored.turns.append(current)
+        stored.first_turn = stored.first_turn or turn_id
     elif kind == "item_completed":
         item = payload.get("item")
         if isinstance(item, dict):
@@ -506,30 +508,6 @@ def user_text(item: dict[str, Any]) -> str:
         for part in item.get("content") or []
         if isinstance(part, dict) and part.get("type") == "text"
     )
-
-
-def find_rollout(codex_home: Path, thread_id: str) -> Path | None:
-    """The rollout of ``thread_id``, active or archived (newest first)."""
-    suffix = f"-{thread_id}.jsonl"
-    for root in (codex_home / SESSIONS, codex_home / ARCHIVED):
-        if not root.is_dir():
-            continue
-        for dirpath, _dirnames, filenames in os.walk(root):
-            for name in filenames:
-                if name.endswith(suffix) and name.startswith("rollout-"):
-                    return Path(dirpath) / name
-    return None
-
-
-def all_rollouts(codex_home: Path, *, archived: bool) -> list[Path]:
-    """Every rollout file, newest first (by the timestamp in the name, then the id)."""
-    root = codex_home / (ARCHIVED if archived else SESSIONS)
-    found: list[Path] = []
-    if root.is_dir():
-        for dirpath, _dirnames, filenames in os.walk(root):
-            found.extend(Path(dirpath) / name for name in filenames if _NAME.match(name))
-    found.sort(key=lambda path: path.name, reverse=True)
-    return found
 
 
 # ---------------------------------------------------------------------------- names

@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 
 INDEX = Path("codex-core") / "threads.sqlite"
 #: Bumped when the tables change: an index of another version is rebuilt from the rollouts.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: A directory changed this recently may change again within its mtime's resolution.
 RACY_NS = 2_000_000_000
 #: Rows fetched at a time while a listing is iterated.
@@ -89,6 +89,7 @@ CREATE INDEX threads_by_id ON threads (id);
 CREATE INDEX threads_by_dir ON threads (dir);
 CREATE INDEX threads_by_created ON threads (archived, created_key, id);
 CREATE INDEX threads_by_updated ON threads (archived, updated_key, id);
+CREATE INDEX threads_unlisted ON threads (archived) WHERE preview = '';
 CREATE TABLE dirs (path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL);
 CREATE TABLE writers (path TEXT PRIMARY KEY, pid INTEGER NOT NULL);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -105,6 +106,7 @@ class IndexedThreadStore:
         self.index = index or codex_home / INDEX
         self._roots = (str(codex_home / rollout.SESSIONS), str(codex_home / rollout.ARCHIVED))
         self._lock = threading.RLock()
+        self._sync_lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         #: Rollouts appended to since their row last took their mtime and size.
         self._dirty: set[str] = set()
@@ -248,32 +250,26 @@ class IndexedThreadStore:
     # ------------------------------------------------------------------ keeping current
 
     def _sync(self) -> None:
-        """Bring the index up to the files: ours flushed, others' found (see the module)."""
-        with self._lock:
-            db = self._connect()
-            self._flush(db)
-            known = dict(db.execute("SELECT path, mtime_ns FROM dirs").fetchall())
-            children: dict[str, list[str]] = {}
-            for path in known:
-                children.setdefault(os.path.dirname(path), []).append(path)
-            scan = _Scan(db, known, children)
-            for root in self._roots:
-                scan.visit(root)
-            unlisted = db.execute(
-                "SELECT path, size FROM threads WHERE archived = 0 AND preview = ''"
-            ).fetchall()
-            for path, size in unlisted:
-                try:
-                    grown = os.stat(path).st_size != size
-                except OSError:
-                    grown = True
-                if grown:
-                    scan.changed.append(path)
-            if not (scan.changed or scan.dirs or scan.gone_dirs):
+        """Bring the index up to the files: ours flushed, others' found (see the module).
+
+        Rollouts are read without the lock (a first build reads every one of them), so that
+        the event loop's writes go on meanwhile; a row a writer put in the meantime wins over
+        the one read here. One sync runs at a time.
+        """
+        with self._sync_lock:
+            with self._lock:
+                db = self._connect()
+                self._flush(db)
+                scan = self._scan(db)
+            if not (scan.new or scan.changed or scan.dirs or scan.gone_dirs):
                 return
-            rows = {path: self._row(path) for path in scan.changed}
-            with _transaction(db):
-                for path, row in rows.items():
+            new = [row for row in map(self._row, scan.new) if row is not None]
+            changed = [(path, self._row(path)) for path in scan.changed]
+            with self._lock, _transaction(db):
+                for values in new:
+                    db.execute(f"INSERT OR IGNORE INTO threads ({_COLUMNS}) VALUES "
+                               f"({', '.join('?' * len(values))})", values)  # fmt: skip
+                for path, row in changed:
                     self._put(db, path, row)
                 for path in scan.gone_dirs:
                     prefix = path + os.sep
@@ -282,6 +278,27 @@ class IndexedThreadStore:
                     db.execute("DELETE FROM dirs WHERE path = ? OR substr(path, 1, ?) = ?",
                                (path, len(prefix), prefix))  # fmt: skip
                 db.executemany("INSERT OR REPLACE INTO dirs VALUES (?, ?)", scan.dirs)
+
+    def _scan(self, db: sqlite3.Connection) -> _Scan:
+        """Which rollouts to read: in directories that changed, and unlisted ones that grew."""
+        known = dict(db.execute("SELECT path, mtime_ns FROM dirs").fetchall())
+        children: dict[str, list[str]] = {}
+        for path in known:
+            children.setdefault(os.path.dirname(path), []).append(path)
+        scan = _Scan(db, known, children)
+        for root in self._roots:
+            scan.visit(root)
+        unlisted = db.execute(
+            "SELECT path, size FROM threads WHERE archived = 0 AND preview = ''"
+        ).fetchall()
+        for path, size in unlisted:
+            try:
+                grown = os.stat(path).st_size != size
+            except OSError:
+                grown = True
+            if grown:
+                scan.changed.append(path)
+        return scan
 
     def _opening(self, path: Path) -> None:
         with self._lock:
@@ -318,11 +335,12 @@ class IndexedThreadStore:
     def find(self, thread_id: str) -> Path | None:
         with self._lock:
             found = self._lookup(thread_id)
-            if found is not None and os.path.exists(found):
-                return Path(found)
-            self._sync()
+        if found is not None and os.path.exists(found):
+            return Path(found)
+        self._sync()
+        with self._lock:
             found = self._lookup(thread_id)
-            return Path(found) if found is not None else None
+        return Path(found) if found is not None else None
 
     def _lookup(self, thread_id: str) -> str | None:
         row = (
@@ -408,10 +426,10 @@ class IndexedThreadStore:
                           parts[3][:2])  # fmt: skip
 
     def _move(self, thread_id: str, folder: Path) -> Path:
+        path = self.find(thread_id)  # (outside the lock: a miss syncs, which takes it)
+        if path is None:
+            raise FileNotFoundError(thread_id)
         with self._lock:
-            path = self.find(thread_id)
-            if path is None:
-                raise FileNotFoundError(thread_id)
             target = folder / path.name
             folder.mkdir(parents=True, exist_ok=True)
             shutil.move(str(path), str(target))
@@ -422,10 +440,10 @@ class IndexedThreadStore:
             return target
 
     def delete(self, thread_id: str) -> None:
+        path = self.find(thread_id)
+        if path is None:
+            return
         with self._lock:
-            path = self.find(thread_id)
-            if path is None:
-                return
             path.unlink(missing_ok=True)
             db = self._connect()
             with _transaction(db):
@@ -483,7 +501,9 @@ class _Scan:
         self.db = db
         self.known = known
         self.children = children
-        #: Rollouts to reread (new, or dropped when gone) and directories' new mtimes.
+        #: Rollouts not indexed yet, rollouts to reread (or drop, when gone), and the
+        #: directories' new mtimes.
+        self.new: list[str] = []
         self.changed: list[str] = []
         self.dirs: list[tuple[str, int]] = []
         self.gone_dirs: list[str] = []
@@ -511,7 +531,7 @@ class _Scan:
                     folders.append(entry.path)
                 elif entry.name.startswith("rollout-") and entry.name.endswith(".jsonl"):
                     seen.add(entry.path)
-        self.changed.extend(sorted(seen - indexed))
+        self.new.extend(sorted(seen - indexed))
         self.changed.extend(sorted(indexed - seen))
         racy = time.time_ns() - info.st_mtime_ns < RACY_NS
         self.dirs.append((folder, -1 if racy else info.st_mtime_ns))

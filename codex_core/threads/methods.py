@@ -498,7 +498,11 @@ class ThreadRegistry:
             if loaded.materialized or thread["name"] is not None:
                 state = self.read_state_of(loaded)
             return {"thread": thread, "readState": state}
-        stored = self.stored(thread_id, full=True)
+        if params.include_turns:
+            stored = self.stored(thread_id, full=True)
+        else:
+            path = self.store.find(thread_id)
+            stored = rollout.read_summary(path) if path is not None else None
         if stored is None:
             raise RpcError(INVALID_REQUEST, f"thread not loaded: {thread_id}")
         thread = self.stored_thread(stored, self.store.name(thread_id))
@@ -561,6 +565,11 @@ class ThreadRegistry:
             search_term=(params.search_term or "").lower() or None,
         )
         limit = params.limit if params.limit else DEFAULT_PAGE_SIZE
+        # In a worker thread: a store building its index (a first start on a long history)
+        # must not hold up the other clients and the running turns.
+        return await anyio.to_thread.run_sync(self._list_page, query, limit)
+
+    def _list_page(self, query: ThreadQuery, limit: int) -> dict[str, Any]:
         data: list[dict[str, Any]] = []
         states: dict[str, dict[str, Any]] = {}
         next_cursor: str | None = None

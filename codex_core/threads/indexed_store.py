@@ -140,6 +140,7 @@ class IndexedThreadStore:
         import sqlite3
 
         db = sqlite3.connect(self.index, isolation_level=None, check_same_thread=False, timeout=30)
+        db.create_function("lowered", 1, str.lower, deterministic=True)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
@@ -376,6 +377,12 @@ class IndexedThreadStore:
         kinds = " OR ".join("instr(kinds, ?)" for _ in query.source_kinds)
         where.append(f"({kinds or '0'})")
         args.extend(f" {kind} " for kind in sorted(query.source_kinds))
+        if query.search_term:  # in the preview, or the name (Python's lower-casing, not ASCII's)
+            with self._lock:
+                named = [i for i, name in self._names.get().items()
+                         if name and query.search_term in name.lower()]  # fmt: skip
+            where.append(f"(instr(lowered(preview), ?) OR id IN ({', '.join('?' * len(named))}))")
+            args.extend((query.search_term, *named))
         if query.cursor:
             cursor = parse_cursor(query.cursor)
             if cursor.thread_id is not None:
@@ -388,10 +395,10 @@ class IndexedThreadStore:
                f"{' AND '.join(where)} ORDER BY {key} {order}, id {order} "
                f"LIMIT {BATCH}")  # fmt: skip
         keyset = f" AND ({key}, id) {after} (?, ?)"
-        term = query.search_term
         last: tuple[Any, ...] = ()
         while True:
             with self._lock:
+                names = self._names.get()
                 rows = (
                     self._connect()
                     .execute(
@@ -401,14 +408,12 @@ class IndexedThreadStore:
                     .fetchall()
                 )
             for path, thread_id, sort_value, preview, summary in rows:
-                name = self._names.get().get(thread_id)
-                if term and term not in preview.lower() and term not in (name or "").lower():
-                    continue
+                name = names.get(thread_id)
                 stored = _summary_thread(path, thread_id, preview, summary)
                 if stored is None:
                     continue  # gone since indexed: the next query's scan drops it
                 when = datetime.fromtimestamp(sort_value, UTC)
-                yield ListedThread(ListingEntry(when, thread_id, stored.path, query.sort_key),
+                yield ListedThread(ListingEntry(when, thread_id, query.sort_key),
                                    stored, name)  # fmt: skip
             if len(rows) < BATCH:
                 return

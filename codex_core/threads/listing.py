@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codex_core.rpc import INVALID_REQUEST, RpcError
@@ -28,7 +27,6 @@ class ListingEntry:
 
     when: datetime
     thread_id: str
-    path: Path
     sort_key: str
 
     def next_cursor(self) -> str:

@@ -56,11 +56,9 @@ def serve(start_server: Any, model: ScriptedModelServer) -> StdioServer:
     return server
 
 
-def start_turn(server: StdioServer, thread_id: str, text: str) -> None:
-    server.result(
-        "turn/start",
-        {"threadId": thread_id, "input": [{"type": "text", "text": text, "text_elements": []}]},
-    )
+def start_turn(server: StdioServer, thread_id: str, text: str, **settings: Any) -> None:
+    text_input = [{"type": "text", "text": text, "text_elements": []}]
+    server.result("turn/start", {"threadId": thread_id, "input": text_input, **settings})
 
 
 def new_thread(server: StdioServer, model: ScriptedModelServer, text: str) -> str:
@@ -85,10 +83,14 @@ def snapshot(server: StdioServer) -> dict[str, Any]:
             if cursor is None:
                 break
         listings.append(pages)
-    reads = {
-        thread_id: server.result("thread/read", {"threadId": thread_id, "includeTurns": True})
-        for thread_id in sorted(ids)
-    }
+    reads = {}
+    for thread_id in sorted(ids):
+        full = server.result("thread/read", {"threadId": thread_id, "includeTurns": True})
+        alone = server.result("thread/read", {"threadId": thread_id})
+        # Without its turns a thread is read from the rollout's head and last turn settings:
+        # the same thread, the same read state.
+        assert alone == {**full, "thread": {**full["thread"], "turns": []}}
+        reads[thread_id] = full
     return {"listings": listings, "reads": reads}
 
 
@@ -133,7 +135,7 @@ def test_deleting_or_corrupting_the_index_loses_nothing(
     new_thread(server, model, "third thread")
     archived = new_thread(server, model, "archived thread")
     model.add("a later answer")
-    start_turn(server, first, "a later turn")
+    start_turn(server, first, "a later turn", model="a-later-model")
     server.wait_notification("turn/completed")
     server.result("thread/name/set", {"threadId": second, "name": "Named one"})
     server.result("thread/archive", {"threadId": archived})
@@ -144,6 +146,7 @@ def test_deleting_or_corrupting_the_index_loses_nothing(
     before = snapshot(server)
     server.close()
     assert [t["id"] for t in before["listings"][0][0]["data"]][-1] == first
+    assert before["reads"][first]["thread"]["model"] == "a-later-model"
     assert before["listings"][5][0]["data"][0]["name"] == "Named one"
     assert [t["id"] for t in before["listings"][4][0]["data"]] == [archived]
 

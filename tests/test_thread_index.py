@@ -210,11 +210,18 @@ def test_a_thread_the_reference_writes_meanwhile_is_listed_and_resumed(
     assert model.requests[-1].input_texts("assistant") == ["answer to written by the reference"]
 
 
+@pytest.mark.parametrize("opened", [True, False], ids=["index-open", "index-not-open-yet"])
 def test_a_server_killed_during_a_burst_of_writes_leaves_index_and_rollouts_consistent(
-    start_server: Any, model: ScriptedModelServer, codex_home: Path
+    start_server: Any, model: ScriptedModelServer, codex_home: Path, opened: bool
 ) -> None:
+    """With the index open, writers mark their rollouts in it; before a request opened it,
+    new threads' turns do not wait for it, and the next server finds their rollouts by their
+    folders' mtimes."""
     server = serve(start_server, model)
-    all_listed(server)  # the index exists before the burst
+    all_listed(server)  # the index exists
+    if not opened:  # ... and this server has not opened it
+        server.close()
+        server = serve(start_server, model)
     threads = []
     for n in range(8):
         model.add(f"answer {n}")

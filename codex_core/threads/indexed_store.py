@@ -108,8 +108,10 @@ class IndexedThreadStore:
         self._lock = threading.RLock()
         self._sync_lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
-        #: Rollouts appended to since their row last took their mtime and size.
+        #: Rollouts appended to since their row last took their mtime and size, and rollouts
+        #: written before the index was opened (to reread).
         self._dirty: set[str] = set()
+        self._pending: set[str] = set()
         self._names = _JournalCache(
             codex_home / rollout.SESSION_INDEX, lambda: rollout.read_names(codex_home)
         )
@@ -262,6 +264,8 @@ class IndexedThreadStore:
                 db = self._connect()
                 self._flush(db)
                 scan = self._scan(db)
+                scan.changed.extend(self._pending - set(scan.new))
+                self._pending.clear()
             if not (scan.new or scan.changed or scan.dirs or scan.gone_dirs):
                 return
             new = [row for row in map(self._row, scan.new) if row is not None]
@@ -301,10 +305,17 @@ class IndexedThreadStore:
                 scan.changed.append(path)
         return scan
 
-    def _opening(self, path: Path) -> None:
+    def _opening(self, path: Path) -> bool:
+        """Mark a rollout as being written (see the module). Not before a request opened the
+        index (``False``): a new thread's first turn does not wait for SQLite, and the index
+        finds a rollout created meanwhile by its directory's mtime anyway."""
         with self._lock:
-            db = self._connect()
-            db.execute("INSERT OR REPLACE INTO writers VALUES (?, ?)", (str(path), os.getpid()))
+            if self._db is None:
+                return False
+            self._db.execute(
+                "INSERT OR REPLACE INTO writers VALUES (?, ?)", (str(path), os.getpid())
+            )
+            return True
 
     def _appended(self, writer: _IndexedWriter, kind: str, payload: dict[str, Any]) -> None:
         """Reread the row at the lines that change it (the session meta, the first user
@@ -313,10 +324,13 @@ class IndexedThreadStore:
         item = payload.get("item") if kind == "event_msg" else None
         preview = isinstance(item, dict) and item.get("type") == "UserMessage"
         with self._lock:
+            if self._db is None:
+                self._pending.add(path)  # reread by the query that opens the index
+                return
             if writer.listed or not (kind == "session_meta" or preview):
                 self._dirty.add(path)
                 return
-            db = self._connect()
+            db = self._db
             row = self._row(path)
             with _transaction(db):
                 self._put(db, path, row)
@@ -324,9 +338,9 @@ class IndexedThreadStore:
 
     def _closed(self, path: Path) -> None:
         with self._lock:
-            db = self._connect()
-            self._flush(db)
-            db.execute("DELETE FROM writers WHERE path = ?", (str(path),))
+            if self._db is not None:
+                self._flush(self._db)
+                self._db.execute("DELETE FROM writers WHERE path = ?", (str(path),))
 
     # ------------------------------------------------------------------ ThreadStore
 
@@ -485,8 +499,7 @@ class _IndexedWriter(RolloutWriter):
 
     def append(self, kind: str, payload: dict[str, Any]) -> None:
         if not self._marked:
-            self.store._opening(self.path)
-            self._marked = True
+            self._marked = self.store._opening(self.path)
         super().append(kind, payload)
         self.store._appended(self, kind, payload)
 

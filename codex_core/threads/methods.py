@@ -567,15 +567,16 @@ class ThreadRegistry:
         limit = params.limit if params.limit else DEFAULT_PAGE_SIZE
         # In a worker thread: a store building its index (a first start on a long history)
         # must not hold up the other clients and the running turns.
-        return await anyio.to_thread.run_sync(self._list_page, query, limit)
+        # (The store is chosen here, on the event loop, where plugins' hooks run.)
+        return await anyio.to_thread.run_sync(self._list_page, self.store, query, limit)
 
-    def _list_page(self, query: ThreadQuery, limit: int) -> dict[str, Any]:
+    def _list_page(self, store: ThreadStore, query: ThreadQuery, limit: int) -> dict[str, Any]:
         data: list[dict[str, Any]] = []
         states: dict[str, dict[str, Any]] = {}
         next_cursor: str | None = None
         backwards_cursor: str | None = None
         last: ListedThread | None = None
-        for listed in self.store.list(query):
+        for listed in store.list(query):
             stored = listed.stored
             if len(data) == limit:
                 assert last is not None
@@ -593,8 +594,7 @@ class ThreadRegistry:
             states[stored.id] = (
                 self.read_state_of(loaded)
                 if loaded is not None
-                else self.store.read_state(stored.id)
-                or read_state.initial(stored.id, stored.first_turn)
+                else store.read_state(stored.id) or read_state.initial(stored.id, stored.first_turn)
             )
         return {"data": data, "readStates": states, "nextCursor": next_cursor,
                 "backwardsCursor": backwards_cursor}  # fmt: skip
@@ -925,7 +925,7 @@ class ThreadRegistry:
     async def search(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         """``thread/search``: see ``codex_core.threads.search``. (Reading every rollout is
         file work: it runs in a worker thread, off the event loop.)"""
-        return await anyio.to_thread.run_sync(search.thread_search, self, params)
+        return await anyio.to_thread.run_sync(search.thread_search, self, self.store, params)
 
     async def inject_items(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         """Append raw Responses API items to what the thread's model reads (``/side`` of the

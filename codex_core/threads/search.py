@@ -17,7 +17,7 @@ from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INVALID_REQUEST, RpcError
 from codex_core.threads import rollout
 from codex_core.threads.listing import INTERACTIVE_SOURCES
-from codex_core.threads.store import ListedThread, ThreadQuery
+from codex_core.threads.store import ListedThread, ThreadQuery, ThreadStore
 
 if TYPE_CHECKING:
     from codex_core.threads.methods import ThreadRegistry
@@ -55,7 +55,7 @@ def first_mention(turns: list[dict[str, Any]], term: str) -> str | None:
     return None
 
 
-def thread_search(registry: ThreadRegistry, params: Any) -> dict[str, Any]:
+def thread_search(registry: ThreadRegistry, store: ThreadStore, params: Any) -> dict[str, Any]:
     """One page of matches: the threads ``thread/list`` would list, in its order, read whole
     one by one until the page is full. (The page size lives with the registry.)"""
     from codex_core.threads.methods import DEFAULT_PAGE_SIZE
@@ -77,7 +77,7 @@ def thread_search(registry: ThreadRegistry, params: Any) -> dict[str, Any]:
     next_cursor: str | None = None
     backwards_cursor: str | None = None
     last: ListedThread | None = None
-    for listed in registry.store.list(query):
+    for listed in store.list(query):
         stored = rollout.read_rollout(listed.stored.path, full=True)
         if stored is None:
             continue

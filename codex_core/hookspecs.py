@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from codex_core.kernel import Kernel
     from codex_core.models.contract import ModelEvent, ModelRequest
     from codex_core.rpc.connection import Connection
+    from codex_core.threads.store import ThreadStore
 
 hookspec = pluggy.HookspecMarker("codex")
 hookimpl = pluggy.HookimplMarker("codex")
@@ -60,7 +61,7 @@ hookimpl = pluggy.HookimplMarker("codex")
 
 # --------------------------------------------------------------------------- hook interfaces
 
-Returns = Literal["contributions", "mapping", "notification", "awaitable"]
+Returns = Literal["contributions", "mapping", "notification", "awaitable", "first"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +71,10 @@ class HookInterface:
     ``returns`` is ``contributions`` (objects that must be instances of ``kind``, kept in the
     kernel's ``attribute``: a dict by their ``key`` attribute, where the first plugin to claim a
     key keeps it, or without a key a list, highest ``ranked_by`` first), ``mapping`` (a dict
-    the kernel merges), ``notification`` (nothing) or ``awaitable`` (nothing, or an awaitable
-    the kernel awaits). ``startup_only``: the hook only takes full effect when the server starts,
-    so a plugin loaded later asks for a restart (``Kernel.reload_plugins``).
+    the kernel merges), ``notification`` (nothing), ``awaitable`` (nothing, or an awaitable
+    the kernel awaits) or ``first`` (the first plugin's answer that is not ``None`` serves,
+    asked when it is first needed). ``startup_only``: the hook only takes full effect when the
+    server starts, so a plugin loaded later asks for a restart (``Kernel.reload_plugins``).
     """
 
     returns: Returns
@@ -129,6 +131,7 @@ def contributions(
 
 NOTIFICATION = HookInterface("notification")
 AWAITABLE = HookInterface("awaitable")
+FIRST_RESULT = HookInterface("first")
 
 
 # --------------------------------------------------------------------------- transports
@@ -371,6 +374,20 @@ class ModelProvider(Protocol):
 def codex_model_providers(kernel: Kernel) -> Iterable[ModelProvider]:
     """Model wire APIs this plugin speaks."""
     raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- thread storage
+
+
+@declare(FIRST_RESULT)
+@hookspec(firstresult=True)
+def codex_thread_store(kernel: Kernel) -> ThreadStore | None:
+    """Where threads persist: a ``ThreadStore`` (``codex_core.threads.store``), or ``None``.
+
+    The first plugin to return one wins; without one the kernel uses its default, the official
+    rollout layout in ``CODEX_HOME`` with an SQLite index (``codex_core.threads.indexed_store``).
+    Called when threads are first used, not at startup: a store opens its database lazily.
+    """
 
 
 # --------------------------------------------------------------------------- RPC methods

@@ -42,6 +42,7 @@ HEAVY = (
     "http.client",
     "multiprocessing",
     "uvicorn",
+    "sqlite3",  # the thread index, opened by the first request that touches a thread
     "starlette",
     "packaging",  # plugins' codex-core requirement, checked once and remembered (a later start)
     # The kernel's own plugins' implementations, loaded by the requests that use them:

@@ -6,9 +6,10 @@
     python3 dev.py setup   # only the environment (what `test` does first)
 
 Needs only python3 with venv and pip: the first run creates .venv and installs the kernel and
-every plugin under plugins/ (editable) into it; `test` and `setup` add the development tools
-and, where npm is present, the pinned official server the differential tests compare against.
-No venv needs to be active and nothing needs to be on PATH.
+every plugin under plugins/ (editable) into it, every other package at the version uv.lock
+pins; `test` and `setup` add the development tools and, where npm is present, the pinned
+official server the differential tests compare against. No venv needs to be active and nothing
+needs to be on PATH.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
+#: The uv that turns uv.lock into pins for pip (installed into .venv by pip itself).
+UV = "uv==0.13.10"
 
 
 def run(*command: str | Path, **kwargs: object) -> None:
@@ -36,7 +39,11 @@ def setup(*, dev: bool = True) -> None:
     the official server the differential tests compare against come with ``dev=True``.
     """
     stamps = [VENV / ".installed-dev"] + ([] if dev else [VENV / ".installed"])
-    inputs = [ROOT / "pyproject.toml", *sorted(ROOT.glob("plugins/*/pyproject.toml"))]
+    inputs = [
+        ROOT / "pyproject.toml",
+        ROOT / "uv.lock",
+        *sorted(ROOT.glob("plugins/*/pyproject.toml")),
+    ]
     current = [
         stamp
         for stamp in stamps
@@ -49,11 +56,29 @@ def setup(*, dev: bool = True) -> None:
         editable = ["-e", f"{ROOT}[dev]" if dev else str(ROOT)]
         for plugin in sorted(ROOT.glob("plugins/*/pyproject.toml")):
             editable += ["-e", str(plugin.parent)]
-        run(PYTHON, "-m", "pip", "install", "--quiet", *editable)
+        run(PYTHON, "-m", "pip", "install", "--quiet", "-r", locked(dev=dev), *editable)
         compile_bytecode()
         stamps[-1].touch()
     if dev:
         install_reference()
+
+
+def locked(*, dev: bool) -> Path:
+    """uv.lock as a requirements file pip installs from: every package that is not part of
+    this repository, at its locked version (with the development tools when ``dev``).
+
+    pip installs, not uv, so the machine's pip settings (indexes, wheel folders) still apply;
+    uv only reads the lock. ``--frozen``: the lock is used as committed, never re-resolved
+    (docs/development.md says how to update it).
+    """
+    run(PYTHON, "-m", "pip", "install", "--quiet", UV)
+    target = VENV / ("requirements-dev.txt" if dev else "requirements.txt")
+    extras = ["--extra", "dev"] if dev else []
+    run(
+        BIN / "uv", "export", "--quiet", "--frozen", "--all-packages", "--no-emit-workspace",
+        "--no-hashes", *extras, "--output-file", target,
+    )  # fmt: skip
+    return target
 
 
 def compile_bytecode() -> None:

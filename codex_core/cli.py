@@ -17,6 +17,7 @@ from codex_core import __version__
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
+    from codex_core.plugins import PluginManager
 
 LOG_ENV = "CODEX_CORE_LOG"
 
@@ -83,8 +84,8 @@ def _profile_name(value: str) -> str:
     return value
 
 
-def build_parser(kernel: Kernel | None = None) -> argparse.ArgumentParser:
-    """The full command line; with a kernel, plus the options its plugins add."""
+def build_parser(plugins: PluginManager | None = None) -> argparse.ArgumentParser:
+    """The full command line; with plugins, plus the options they add."""
     common = _common_options(top_level=False)
     parser = argparse.ArgumentParser(
         prog="codex-app-server",
@@ -99,10 +100,20 @@ def build_parser(kernel: Kernel | None = None) -> argparse.ArgumentParser:
         help="where to serve: stdio:// (default) or any scheme an installed transport provides",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    plugins = commands.add_parser("plugins", help="inspect installed plugins", parents=[common])
-    plugins_commands = plugins.add_subparsers(dest="plugins_command", required=True)
+    installed = commands.add_parser(
+        "plugins",
+        help="the installed plugins and whether each loaded",
+        description="The plugins installed in this server's environment. "
+        "`codex-app-server plugin list` shows what the catalogs offer to install.",
+        parents=[common],
+    )
+    plugins_commands = installed.add_subparsers(dest="plugins_command", required=True)
     listing = plugins_commands.add_parser(
-        "list", help="every plugin with its state", parents=[common]
+        "list",
+        help="every installed plugin: version, state (loaded, failed, disabled), hooks",
+        description="Every installed plugin with its version, state and hooks. "
+        "`codex-app-server plugin list` shows what the catalogs offer to install.",
+        parents=[common],
     )
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     from codex_core.marketplace.cli import add_commands
@@ -114,10 +125,29 @@ def build_parser(kernel: Kernel | None = None) -> argparse.ArgumentParser:
         export.add_argument(
             "--experimental", action="store_true", help="include experimental methods and fields"
         )
-    if kernel is not None:
-        for _record, _result in kernel.plugins.call_each("codex_cli_options", parser=parser):
-            pass
+    if plugins is not None:
+        plugins.notify("codex_cli_options", parser=parser)
     return parser
+
+
+def _asks_for_help(argv: Sequence[str]) -> bool:
+    return any(arg in ("-h", "--help", "--version") for arg in argv)
+
+
+def _print_help(argv: list[str], disabled: Sequence[str]) -> int:
+    """Answer ``--help`` or ``--version`` from the plugins' options alone.
+
+    Help says what the installed plugins accept, so it does not read the config (a broken
+    ``config.toml`` does not hide it; ``--disable-plugin`` and the environment still apply).
+    The plugins are imported and asked for their options only: no kernel is built, no
+    contributions are collected, so help costs a fraction of a start.
+    """
+    from codex_core.plugins import PluginManager, disabled_from_env
+
+    plugins = PluginManager()
+    plugins.load_entry_points({*disabled, *disabled_from_env()})
+    build_parser(plugins).parse_args(argv)  # prints and exits
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,6 +173,8 @@ def _main(argv: list[str]) -> int:
     early, rest = _common_options(top_level=True).parse_known_args(argv)
     from codex_core.server_info import resolve_codex_home
 
+    if _asks_for_help(argv):
+        return _print_help(argv, early.disable_plugin)
     codex_home = resolve_codex_home(None)
     handshake = None
     if rest in ([], ["--listen", "stdio://"], ["--listen=stdio://"]) and not early.strict_config:
@@ -168,14 +200,17 @@ def _main(argv: list[str]) -> int:
     from codex_core.kernel import Kernel
 
     kernel = Kernel(config=config, disabled_plugins=early.disable_plugin)
-    if early.strict_config:
-        from codex_core.config import strict_problems
+    _warn_unknown_plugins(kernel, early.disable_plugin)
+    from codex_core.config import strict_problems
 
-        if problems := strict_problems(kernel.config):
+    if problems := strict_problems(kernel.config):
+        if early.strict_config:
             for problem in problems:
                 print(f"codex-app-server: {problem}", file=sys.stderr)
             return 2
-    args = build_parser(kernel).parse_args(argv)
+        if rest and rest[0] in _COMMANDS:  # a server logs them as configWarning (``_serve``)
+            _warn_config(problems)
+    args = build_parser(kernel.plugins).parse_args(argv)
     gc.freeze()
     gc.enable()
     kernel.cli_options = dict(vars(args))
@@ -187,7 +222,16 @@ def _main(argv: list[str]) -> int:
             if args.command == "generate-json-schema"
             else export.write_typescript
         )
-        written = write(args.out, experimental=args.experimental)
+        try:
+            written = write(args.out, experimental=args.experimental)
+        except OSError as exc:
+            where = exc.filename or args.out
+            print(
+                f"codex-app-server: cannot write to {where}: {exc.strerror}; "
+                "pass an --out folder you can create and write to",
+                file=sys.stderr,
+            )
+            return 1
         print(f"wrote {len(written)} files to {args.out}", file=sys.stderr)
         return 0
     if args.command in ("plugin", "marketplace"):
@@ -197,6 +241,45 @@ def _main(argv: list[str]) -> int:
     if args.command == "plugins":
         return _list_plugins(kernel, as_json=args.json)
     return _serve(kernel, args.listen)
+
+
+#: The subcommands: each runs once and exits, so its config problems go to stderr as
+#: warnings (a server reports them to its clients and its log instead).
+_COMMANDS = ("plugins", "plugin", "marketplace", "generate-json-schema", "generate-ts")
+
+
+def _warn_config(problems: list[str]) -> None:
+    """Config problems a command runs despite: each, once, and what to do about them."""
+    for problem in problems:
+        print(f"codex-app-server: warning: {problem}", file=sys.stderr)
+    print(
+        "codex-app-server: warning: this run ignores what these lines name (all of a file "
+        "that does not parse) and uses the defaults instead; fix them, or pass "
+        "--strict-config to refuse to run with them",
+        file=sys.stderr,
+    )
+
+
+def _warn_unknown_plugins(kernel: Kernel, disabled: list[str]) -> None:
+    """A plugin name to disable (``--disable-plugin``, ``CODEX_CORE_DISABLE_PLUGINS``) that no
+    installed plugin has: most likely a typo, and otherwise silently nothing."""
+    import difflib
+
+    from codex_core.plugins import DISABLE_ENV, disabled_from_env
+
+    known = list(kernel.plugins.records)
+    named = [(f"--disable-plugin {name}", name) for name in dict.fromkeys(disabled)]
+    named += [(f"{DISABLE_ENV}: {name}", name) for name in sorted(disabled_from_env())]
+    for where, name in named:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        print(
+            f"codex-app-server: warning: {where}: no installed plugin has that name; "
+            f"{hint}`codex-app-server plugins list` shows the names",
+            file=sys.stderr,
+        )
 
 
 def _serve(kernel: Kernel, url: str) -> int:

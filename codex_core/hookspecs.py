@@ -28,16 +28,22 @@ kernel keeps serving.
 
 Hooks are synchronous (pluggy calls them); the interfaces' methods that do I/O are ``async``
 and run on the kernel's event loop (anyio), so they must never block it.
+
+Each hook's ``@declare(...)`` says, once, what the kernel does with what it returns
+(``HookInterface``): the kernel's tables are derived from ``INTERFACES``, never written again.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import pluggy
+
+from codex_core.rpc.handlers import RpcMethod
 
 if TYPE_CHECKING:
     import argparse
@@ -45,11 +51,87 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from codex_core.kernel import Kernel
+    from codex_core.models.contract import ModelEvent, ModelRequest
     from codex_core.rpc.connection import Connection
-    from codex_core.rpc.handlers import RpcMethod
+    from codex_core.threads.store import ThreadStore
 
 hookspec = pluggy.HookspecMarker("codex")
 hookimpl = pluggy.HookimplMarker("codex")
+
+
+# --------------------------------------------------------------------------- hook interfaces
+
+Returns = Literal["contributions", "mapping", "notification", "awaitable", "first"]
+
+
+@dataclass(frozen=True, slots=True)
+class HookInterface:
+    """What the kernel does with one hook's results, declared beside its spec.
+
+    ``returns`` is ``contributions`` (objects that must be instances of ``kind``, kept in the
+    kernel's ``attribute``: a dict by their ``key`` attribute, where the first plugin to claim a
+    key keeps it, or without a key a list, highest ``ranked_by`` first), ``mapping`` (a dict
+    the kernel merges), ``notification`` (nothing), ``awaitable`` (nothing, or an awaitable
+    the kernel awaits) or ``first`` (the first plugin's answer that is not ``None`` serves,
+    asked when it is first needed). ``startup_only``: the hook only takes full effect when the
+    server starts, so a plugin loaded later asks for a restart (``Kernel.reload_plugins``).
+    """
+
+    returns: Returns
+    kind: type | None = None
+    key: str | None = None
+    ranked_by: str | None = None
+    #: What one contribution is called in log messages (``transport scheme``).
+    label: str = ""
+    attribute: str | None = None
+    startup_only: bool = False
+
+    @property
+    def collected_at_load(self) -> bool:
+        """Whether every plugin is asked when it loads (at startup, or hot-loaded later)."""
+        return self.returns in ("contributions", "mapping")
+
+
+#: Every hook's interface, by hook name; ``declare`` fills it as this module is read.
+INTERFACES: dict[str, HookInterface] = {}
+
+_Spec = TypeVar("_Spec", bound=Callable[..., Any])
+
+
+def declare(interface: HookInterface) -> Callable[[_Spec], _Spec]:
+    """Record ``interface`` as the hook's (the one place it is written); returns the spec."""
+
+    def record(spec: _Spec) -> _Spec:
+        INTERFACES[spec.__name__] = interface
+        return spec
+
+    return record
+
+
+def contributions(
+    kind: type,
+    *,
+    label: str,
+    attribute: str,
+    key: str | None = None,
+    ranked_by: str | None = None,
+    startup_only: bool = False,
+) -> HookInterface:
+    """A capability hook's interface: it returns objects of ``kind`` the kernel keeps."""
+    return HookInterface(
+        "contributions",
+        kind=kind,
+        key=key,
+        ranked_by=ranked_by,
+        label=label,
+        attribute=attribute,
+        startup_only=startup_only,
+    )
+
+
+NOTIFICATION = HookInterface("notification")
+AWAITABLE = HookInterface("awaitable")
+FIRST_RESULT = HookInterface("first")
 
 
 # --------------------------------------------------------------------------- transports
@@ -88,6 +170,11 @@ class Transport(Protocol):
         """
 
 
+@declare(
+    contributions(
+        Transport, key="scheme", label="transport scheme", attribute="transports", startup_only=True
+    )
+)
 @hookspec
 def codex_transports(kernel: Kernel) -> Iterable[Transport]:
     """Listen-URL schemes this plugin serves (stdio is built in)."""
@@ -114,6 +201,9 @@ class AuthProvider(Protocol):
         """Stop a pending login; ``False`` when this provider does not know ``login_id``."""
 
 
+@declare(
+    contributions(AuthProvider, key="login_type", label="login type", attribute="auth_providers")
+)
 @hookspec
 def codex_auth_providers(kernel: Kernel) -> Iterable[AuthProvider]:
     """Login types this plugin adds."""
@@ -153,6 +243,11 @@ class ApprovalReviewer(Protocol):
         """Decide; returns the wire result of the request (``{"decision": "accept"}``)."""
 
 
+@declare(
+    contributions(
+        ApprovalReviewer, key="name", label="approval reviewer", attribute="approval_reviewers"
+    )
+)
 @hookspec
 def codex_approval_reviewers(kernel: Kernel) -> Iterable[ApprovalReviewer]:
     """Approval reviewers this plugin adds."""
@@ -175,25 +270,42 @@ class ToolResult:
     success: bool = True
 
 
-@runtime_checkable
-class Tool(Protocol):
-    """A function the model may call during a turn."""
+class Tool(ABC):
+    """A function the model may call during a turn: subclass it and fill in the fields.
+
+    An abstract base class rather than a Protocol, so the optional fields are declared here with
+    their defaults and the kernel reads them as attributes (``tool.format``), instead of each
+    reader guessing with ``getattr``. Set the fields as class attributes, or in ``__init__`` for
+    tools made at run time (an MCP server's).
+    """
 
     name: str
     description: str
     #: JSON Schema of the arguments object, as sent to the model.
     input_schema: dict[str, Any]
+    #: A custom, freeform tool (say a grammar: ``{"type": "grammar", "syntax": "lark", ...}``):
+    #: offered as ``{"type": "custom", "format": ...}``; the call's raw text arrives as
+    #: ``{"input": text}``.
+    format: dict[str, Any] | None = None
+    #: Offered inside this Responses API namespace (as MCP servers' tools are), as
+    #: ``namespaced_name``; ``name`` is then the tool's name outside namespaces.
+    namespace: str | None = None
+    namespaced_name: str | None = None
 
-    # Optional: ``format`` (a custom, freeform tool such as a grammar; the call's raw text
-    # arrives as ``{"input": text}``), and ``namespace`` + ``namespaced_name`` (offered inside a
-    # Responses API namespace, as MCP servers' tools are), and ``offered(setting) -> bool``
-    # (whether a thread is offered the tool at all; ``setting("features.shell_tool")`` reads a
-    # dotted config key as that thread sees it, its ``thread/start`` overrides included).
+    def offered(self, setting: Callable[[str], Any]) -> bool:
+        """Whether a thread is offered the tool at all; asked at each model request.
 
+        ``setting("features.shell_tool")`` reads a dotted config key as that thread sees it,
+        its ``thread/start`` overrides included. Every thread by default.
+        """
+        return True
+
+    @abstractmethod
     async def call(self, arguments: dict[str, Any], context: Any) -> ToolResult:
         """Run the tool; ``context`` carries the thread, turn, cwd and approval helpers."""
 
 
+@declare(contributions(Tool, key="name", label="tool", attribute="tools"))
 @hookspec
 def codex_tools(kernel: Kernel) -> Iterable[Tool]:
     """Tools this plugin offers the model."""
@@ -219,6 +331,9 @@ class FsWatcher(Protocol):
         """
 
 
+@declare(
+    contributions(FsWatcher, ranked_by="priority", label="fs watcher", attribute="fs_watchers")
+)
 @hookspec
 def codex_fs_watchers(kernel: Kernel) -> Iterable[FsWatcher]:
     """File-watching backends this plugin provides (polling is built in)."""
@@ -230,31 +345,55 @@ def codex_fs_watchers(kernel: Kernel) -> Iterable[FsWatcher]:
 
 @runtime_checkable
 class ModelProvider(Protocol):
-    """A model wire API (``responses``, ``chat``) that turns a request into a stream of events."""
+    """A model wire API (``responses``, ``chat``) that turns a request into a stream of events.
+
+    The request and the events are the typed model contract of ``codex_core.models.contract``
+    (``ModelRequest``, ``ModelEvent``); the wire format (request body, streamed events,
+    headers) is the provider's own business. The core calls it through
+    ``codex_core.models.sampling.sample``.
+    """
 
     wire_api: str
 
-    def stream(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         """Send ``request`` to the model and yield its events as they arrive.
 
-        ``request`` holds ``model_provider`` (the provider's config table, with its ``name``),
-        ``body`` (the wire API's request body: model, instructions, input, tools, ...) and
-        ``headers`` (``originator``, session and thread ids). Events are the wire API's
-        streaming events as dicts (for ``responses``: ``response.output_text.delta``, ...).
-        Failures raise an exception with a ``message`` a person can act on and, when known,
-        ``codex_error_info`` (the protocol's ``CodexErrorInfo``), which the turn reports.
+        ``request.provider_id`` names the ``[model_providers.<id>]`` table to use. The stream
+        starts with ``ResponseStarted`` (the served model and rate limits, when the wire
+        reports them), then output items and their deltas, and ends with
+        ``ResponseCompleted`` (with the token usage) or, when the request failed for good
+        (after the provider's own retries), ``ResponseFailed`` with a message a person can act
+        on and its kind (the protocol's ``CodexErrorInfo``), which the turn reports.
         """
 
 
+@declare(
+    contributions(ModelProvider, key="wire_api", label="wire API", attribute="model_providers")
+)
 @hookspec
 def codex_model_providers(kernel: Kernel) -> Iterable[ModelProvider]:
     """Model wire APIs this plugin speaks."""
     raise NotImplementedError
 
 
+# --------------------------------------------------------------------------- thread storage
+
+
+@declare(FIRST_RESULT)
+@hookspec(firstresult=True)
+def codex_thread_store(kernel: Kernel) -> ThreadStore | None:
+    """Where threads persist: a ``ThreadStore`` (``codex_core.threads.store``), or ``None``.
+
+    The first plugin to return one wins; without one the kernel uses its default, the official
+    rollout layout in ``CODEX_HOME`` with an SQLite index (``codex_core.threads.indexed_store``).
+    Called when threads are first used, not at startup: a store opens its database lazily.
+    """
+
+
 # --------------------------------------------------------------------------- RPC methods
 
 
+@declare(contributions(RpcMethod, key="name", label="method", attribute="rpc_methods"))
 @hookspec
 def codex_rpc_methods(kernel: Kernel) -> Iterable[RpcMethod]:
     """JSON-RPC methods this plugin answers.
@@ -268,6 +407,7 @@ def codex_rpc_methods(kernel: Kernel) -> Iterable[RpcMethod]:
 # --------------------------------------------------------------------------- command line
 
 
+@declare(HookInterface("notification", startup_only=True))
 @hookspec
 def codex_cli_options(parser: argparse.ArgumentParser) -> None:
     """Add options to ``codex-app-server`` (a transport's ``--ws-auth``, say).
@@ -285,22 +425,35 @@ def codex_cli_options(parser: argparse.ArgumentParser) -> None:
 # --------------------------------------------------------------------------- lifecycle
 
 
+@declare(HookInterface("awaitable", startup_only=True))
 @hookspec
 def codex_startup(kernel: Kernel) -> Awaitable[None] | None:
     """The kernel is about to serve; may return an awaitable, which the kernel awaits."""
 
 
+@declare(AWAITABLE)
 @hookspec
 def codex_shutdown(kernel: Kernel) -> Awaitable[None] | None:
     """The kernel is stopping; may return an awaitable, which the kernel awaits."""
 
 
+@declare(AWAITABLE)
 @hookspec
 def codex_turn_starting(kernel: Kernel, thread_id: str, turn_id: str) -> Awaitable[None] | None:
     """A turn is about to ask the model for the first time; may return an awaitable the turn
     waits for (MCP servers finishing their startup, so that their tools are offered)."""
 
 
+@declare(NOTIFICATION)
+@hookspec
+def codex_thread_loaded(kernel: Kernel, thread_id: str) -> None:
+    """A thread was loaded (``thread/start``, ``thread/fork``, or ``thread/resume`` of a thread
+    that was not loaded), called right after the reply and the ``thread/started`` that follow
+    it, so what the plugin tells the thread's subscribers comes after them (MCP servers start
+    per thread, as in the reference, and report ``mcpServer/startupStatus/updated``)."""
+
+
+@declare(AWAITABLE)
 @hookspec
 def codex_thread_unloading(kernel: Kernel, thread_id: str) -> Awaitable[None] | None:
     """A loaded thread is about to be unloaded (archived, deleted, or idle with no
@@ -308,16 +461,19 @@ def codex_thread_unloading(kernel: Kernel, thread_id: str) -> Awaitable[None] | 
     for (the shell stops the thread's background terminals, whose items complete first)."""
 
 
+@declare(NOTIFICATION)
 @hookspec
 def codex_connection_opened(connection: Connection) -> None:
     """A client connected (it has not initialized yet)."""
 
 
+@declare(NOTIFICATION)
 @hookspec
 def codex_connection_closed(connection: Connection) -> None:
     """A client went away; drop whatever state the plugin kept for it."""
 
 
+@declare(HookInterface("mapping"))
 @hookspec
 def codex_config_sections(kernel: Kernel) -> Mapping[str, type[BaseModel]]:
     """Config tables this plugin owns, by top-level name, each with the model that checks it.
@@ -328,6 +484,7 @@ def codex_config_sections(kernel: Kernel) -> Mapping[str, type[BaseModel]]:
     raise NotImplementedError
 
 
+@declare(NOTIFICATION)
 @hookspec
 def codex_config_loaded(kernel: Kernel, config: dict[str, Any]) -> None:
     """The effective configuration was loaded (at startup and after every reload)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -20,10 +21,12 @@ from anyio.abc import TaskGroup
 
 from codex_core.config import Config, config_sections, load_config
 from codex_core.hookspecs import (
+    INTERFACES,
     ApprovalReviewer,
     AuthProvider,
     Channel,
     FsWatcher,
+    HookInterface,
     ModelProvider,
     Tool,
     Transport,
@@ -72,6 +75,17 @@ class Kernel:
     ``codex_home``, ``config_overrides`` and ``config_profile`` come from it): that way a config
     the server refuses to start with is refused before any plugin loads.
     """
+
+    # What plugins contributed, set by ``_collect`` where ``codex_core.hookspecs.INTERFACES``
+    # says (each capability hook's ``attribute``); declared here for readers and type checkers.
+    transports: dict[str, Transport]
+    auth_providers: dict[str, AuthProvider]
+    approval_reviewers: dict[str, ApprovalReviewer]
+    tools: dict[str, Tool]
+    fs_watchers: list[FsWatcher]
+    model_providers: dict[str, ModelProvider]
+    rpc_methods: dict[str, RpcMethod]
+    router: Router
 
     def __init__(
         self,
@@ -122,10 +136,7 @@ class Kernel:
             self.config = load_config(
                 self.codex_home, config.overrides, sections=sections, profile=config.profile
             )
-        for _record, _result in self.plugins.call_each(
-            "codex_config_loaded", kernel=self, config=self.config.effective
-        ):
-            pass
+        self.plugins.notify("codex_config_loaded", kernel=self, config=self.config.effective)
 
     # ------------------------------------------------------------------ plugin contributions
 
@@ -136,19 +147,17 @@ class Kernel:
         first two contributed, instead of leaving half a feature behind. With ``only`` (hot
         load), just those plugins are asked; what the others contributed before is kept.
         """
-        hooks: dict[str, type] = {
-            "codex_transports": Transport,
-            "codex_rpc_methods": RpcMethod,
-            "codex_auth_providers": AuthProvider,
-            "codex_approval_reviewers": ApprovalReviewer,
-            "codex_tools": Tool,
-            "codex_fs_watchers": FsWatcher,
-            "codex_model_providers": ModelProvider,
+        hooks = {
+            hook: interface
+            for hook, interface in INTERFACES.items()
+            if interface.returns == "contributions"
         }
         if only is None or not hasattr(self, "_contributed"):
             self._contributed: dict[str, list[Contribution]] = {hook: [] for hook in hooks}
         collected = self._contributed
-        for hook, kind in hooks.items():
+        for hook, interface in hooks.items():
+            kind = interface.kind
+            assert kind is not None, hook
             for record, result in self.plugins.call_each(hook, only=only, kernel=self):
                 try:
                     items = list(result or ())
@@ -162,34 +171,20 @@ class Kernel:
         healthy = {
             name for name, record in self.plugins.records.items() if record.state == "loaded"
         }
-        for hook in hooks:
+        arranged: dict[str, dict[str, Contribution] | list[Contribution]] = {}
+        for hook, interface in hooks.items():
             collected[hook] = [c for c in collected[hook] if c.plugin in healthy]
-
-        def keep(hook: str) -> list[Contribution]:
-            return [c for c in collected[hook] if c.plugin in healthy]
-
-        self.transports = self._by_key(keep("codex_transports"), "scheme", "transport scheme")
-        self.auth_providers = self._by_key(keep("codex_auth_providers"), "login_type", "login type")
-        self.approval_reviewers = self._by_key(
-            keep("codex_approval_reviewers"), "name", "approval reviewer"
-        )
-        self.tools = self._by_key(keep("codex_tools"), "name", "tool")
-        self.model_providers = self._by_key(keep("codex_model_providers"), "wire_api", "wire API")
-        self.fs_watchers = sorted(
-            (c.value for c in keep("codex_fs_watchers")), key=lambda w: -w.priority
-        )
-        routes: dict[str, Route] = {}
-        for contribution in keep("codex_rpc_methods"):
-            method: RpcMethod = contribution.value
-            if method.name in routes:
-                log.warning(
-                    "method %s: plugin %s is ignored, %s registered it first",
-                    method.name,
-                    contribution.plugin,
-                    routes[method.name].plugin,
-                )
-                continue
-            routes[method.name] = Route(method, contribution.plugin)
+            arranged[hook] = found = self._arrange(collected[hook], interface)
+            values = (
+                [c.value for c in found]
+                if isinstance(found, list)
+                else {key: c.value for key, c in found.items()}
+            )
+            assert interface.attribute is not None, hook
+            setattr(self, interface.attribute, values)
+        methods = arranged["codex_rpc_methods"]
+        assert isinstance(methods, dict)
+        routes = {name: Route(c.value, c.plugin) for name, c in methods.items()}
         self.router = Router(CLIENT_REQUESTS, routes)
 
     def reload_plugins(self) -> dict[str, list[str]]:
@@ -208,11 +203,10 @@ class Kernel:
         disabled = self._disabled_plugins | disabled_from_env() | self.config.disabled_plugins()
         added, removed = self.plugins.refresh(disabled)
         self._collect(only=added)
-        for _record, _result in self.plugins.call_each(
+        self.plugins.notify(
             "codex_config_loaded", only=added, kernel=self, config=self.config.effective
-        ):
-            pass
-        startup_hooks = {"codex_startup", "codex_cli_options", "codex_transports"}
+        )
+        startup_hooks = {hook for hook, interface in INTERFACES.items() if interface.startup_only}
         restart = [
             name
             for name in added
@@ -227,23 +221,29 @@ class Kernel:
         return result
 
     @staticmethod
-    def _by_key(contributions: list[Contribution], attribute: str, what: str) -> dict[str, Any]:
-        """Index contributions by name; the first plugin to claim a name keeps it."""
-        found: dict[str, Any] = {}
-        owners: dict[str, str] = {}
+    def _arrange(
+        contributions: list[Contribution], interface: HookInterface
+    ) -> dict[str, Contribution] | list[Contribution]:
+        """Index contributions by the interface's key, the first plugin to claim a key keeping
+        it; or, without a key, rank them (highest ``ranked_by`` first)."""
+        if interface.key is None:
+            rank = interface.ranked_by
+            if rank is None:
+                return contributions
+            return sorted(contributions, key=lambda c: -getattr(c.value, rank))
+        found: dict[str, Contribution] = {}
         for contribution in contributions:
-            key = getattr(contribution.value, attribute)
+            key = getattr(contribution.value, interface.key)
             if key in found:
                 log.warning(
                     "%s %r: plugin %s is ignored, %s provides it already",
-                    what,
+                    interface.label,
                     key,
                     contribution.plugin,
-                    owners[key],
+                    found[key].plugin,
                 )
                 continue
-            found[key] = contribution.value
-            owners[key] = contribution.plugin
+            found[key] = contribution
         return found
 
     # ------------------------------------------------------------------ lifecycle
@@ -320,18 +320,25 @@ class Kernel:
     async def run_hook(self, hook: str, **kwargs: Any) -> None:
         """Call ``hook`` on every plugin and await what each returns, one after the other.
 
-        For hooks whose implementations may return an awaitable (lifecycle hooks,
-        ``codex_turn_starting``); a plugin that raises is marked failed, the others go on.
+        For the hooks declared ``awaitable`` (lifecycle hooks, ``codex_turn_starting``); a
+        plugin that raises is marked failed, the others go on.
         """
+        assert INTERFACES[hook].returns == "awaitable", hook
+        tracer = self.plugins.tracer
         for record, result in self.plugins.call_each(hook, kernel=self, **kwargs):
             if inspect.isawaitable(result):
+                started = time.perf_counter()
+                error = None
                 try:
                     await result
                 except BaseException as exc:
                     if is_cancellation(exc):
                         raise
-                    self.plugins.fail(record, f"{hook} raised {describe(exc)}")
+                    error = describe(exc)
+                    self.plugins.fail(record, f"{hook} raised {error}")
                     log.exception("plugin %s failed in %s", record.name, hook)
+                if tracer is not None:
+                    tracer.awaited(hook, record.name, time.perf_counter() - started, error)
 
     # ------------------------------------------------------------------ serving
 
@@ -403,7 +410,7 @@ class Kernel:
                 f"no installed transport serves {scheme}:// (listen URL {url!r}); "
                 f"installed: {installed}"
             )
-        return transport  # type: ignore[no-any-return]
+        return transport
 
     async def serve_channel(self, channel: Channel, *, answered: bytes | None = None) -> None:
         """Run one client session over ``channel`` until the client leaves.
@@ -418,16 +425,12 @@ class Kernel:
             return
         connection = Connection(self, channel, answered=answered)
         self.connections.add(connection)
-        self._notify_plugins("codex_connection_opened", connection)
+        self.plugins.notify("codex_connection_opened", connection=connection)
         try:
             await connection.run()
         finally:
             self.connections.discard(connection)
-            self._notify_plugins("codex_connection_closed", connection)
-
-    def _notify_plugins(self, hook: str, connection: Connection) -> None:
-        for _record, _result in self.plugins.call_each(hook, connection=connection):
-            pass
+            self.plugins.notify("codex_connection_closed", connection=connection)
 
     def connect(self) -> Client:
         """An in-process client connected to this kernel (see ``codex_core.client``)."""

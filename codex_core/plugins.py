@@ -25,18 +25,25 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import anyio
 import pluggy
 
 from codex_core import __version__, hookspecs
 
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from codex_core.plugin_trace import HookTracer
+
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "codex_core.plugins"
 #: Comma-separated plugin names to skip, for one run (``CODEX_CORE_DISABLE_PLUGINS=mcp,guardian``).
 DISABLE_ENV = "CODEX_CORE_DISABLE_PLUGINS"
+#: Set (to anything but ``0``) to print every hook call, its plugin, result and time to stderr.
+TRACE_ENV = "CODEX_CORE_TRACE_PLUGINS"
 
 State = Literal["loaded", "failed", "disabled"]
 
@@ -105,6 +112,13 @@ class PluginManager:
         self._pm.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
         self._entry_point_names: set[str] = set()
+        #: Set when ``CODEX_CORE_TRACE_PLUGINS`` asks for every hook call on stderr.
+        self.tracer: HookTracer | None = None
+        if os.environ.get(TRACE_ENV, "") not in ("", "0"):
+            from codex_core.plugin_trace import HookTracer
+
+            self.tracer = HookTracer(sys.stderr)
+            self._pm.add_hookcall_monitoring(self.tracer.before, self.tracer.after)
 
     # ------------------------------------------------------------------ loading
 
@@ -197,24 +211,80 @@ class PluginManager:
         pluggy stops at the first exception; calling implementations one by one lets us blame
         the right plugin and keep going. A plugin that raises is marked failed and
         unregistered, so it never contributes half of its features.
+
+        Each implementation goes through pluggy's own executor (``HookCaller._hookexec``, what
+        pluggy's ``call_historic`` uses for one implementation), not a direct call, so hook
+        tracing (``pm.add_hookcall_monitoring``, ``CODEX_CORE_TRACE_PLUGINS``) sees every call
+        and hook wrappers (``wrapper=True``) wrap each implementation. A guard around the whole
+        hook could not keep going after the first failure, and ``subset_hook_caller`` drops a
+        plugin's wrappers along with its implementations; one executor call per implementation
+        keeps both. A wrapper that raises is blamed on its own plugin (``_call_one``).
         """
-        caller = getattr(self._pm.hook, hook)
+        caller: pluggy.HookCaller = getattr(self._pm.hook, hook)
         wanted = None if only is None else set(only)
         # get_hookimpls() is in registration order (pluggy calls them in reverse); oldest
         # first is what people expect.
-        for impl in list(caller.get_hookimpls()):
+        for impl in caller.get_hookimpls():
+            if impl.wrapper or impl.hookwrapper:
+                continue
             record = self.records.get(impl.plugin_name)
             if record is None or record.state != "loaded":
                 continue
             if wanted is not None and record.name not in wanted:
                 continue
+            called, result = self._call_one(caller, impl, kwargs)
+            if called:
+                yield record, result
+
+    def _call_one(
+        self, caller: pluggy.HookCaller, impl: pluggy.HookImpl, kwargs: dict[str, Any]
+    ) -> tuple[bool, Any]:
+        """``(True, result)`` of one implementation with the wrappers around it, else
+        ``(False, None)`` when it raised (its plugin is then failed).
+
+        Synchronous, so whatever it catches is never the kernel's own cancellation. With
+        wrappers, an innermost wrapper of ours (``_Guard``) tells whether the implementation
+        itself raised; otherwise the failure is the wrapper's found in the traceback, whose plugin
+        is failed and unregistered: the implementation's result is kept if it had returned, or
+        the call is made again without that wrapper if it had not run yet.
+        """
+        while True:
+            wrappers = [
+                wrapper
+                for wrapper in caller.get_hookimpls()
+                if (wrapper.wrapper or wrapper.hookwrapper) and self._healthy(wrapper)
+            ]
+            guard = _Guard() if wrappers else None
+            chain = [impl] if guard is None else [impl, guard.impl, *wrappers]
             try:
-                result = impl.function(*(kwargs[arg] for arg in impl.argnames))
-            except BaseException as exc:  # synchronous: never the kernel's own cancellation
-                self.fail(record, f"{hook} raised {describe(exc)}")
-                log.exception("plugin %s failed in %s", record.name, hook)
-                continue
-            yield record, result
+                # Not firstresult: pluggy collects the non-None results in a list.
+                results = cast("list[Any]", caller._hookexec(caller.name, chain, kwargs, False))
+            except BaseException as exc:
+                if guard is None or guard.raised or (culprit := _raised_in(exc, wrappers)) is None:
+                    self._blame(impl, caller.name, exc)
+                    return False, None
+                self._blame(culprit, caller.name, exc)
+                if not self._healthy(impl):  # the wrapper was the implementation's own plugin's
+                    return False, None
+                if guard.results is None:
+                    continue  # it had not run yet: again, without that wrapper
+                results = guard.results
+            return True, results[0] if results else None
+
+    def _healthy(self, impl: pluggy.HookImpl) -> bool:
+        record = self.records.get(impl.plugin_name)
+        return record is not None and record.state == "loaded"
+
+    def _blame(self, impl: pluggy.HookImpl, hook: str, exc: BaseException) -> None:
+        record = self.records[impl.plugin_name]  # call_each calls only plugins it knows
+        self.fail(record, f"{hook} raised {describe(exc)}")
+        log.error("plugin %s failed in %s", record.name, hook, exc_info=exc)
+
+    def notify(self, hook: str, *, only: Iterable[str] | None = None, **kwargs: Any) -> None:
+        """Call a ``notification`` hook on every healthy plugin (what they return is unused)."""
+        assert hookspecs.INTERFACES[hook].returns == "notification", hook
+        for _record, _result in self.call_each(hook, only=only, **kwargs):
+            pass
 
     def fail(self, record: PluginRecord, error: str) -> None:
         record.fail(error)
@@ -224,6 +294,52 @@ class PluginManager:
 
     def failures(self) -> list[PluginRecord]:
         return [record for record in self.records.values() if record.state == "failed"]
+
+
+class _Guard:
+    """The innermost wrapper of one guarded call: did the implementation raise, or return?
+
+    ``call_each`` puts it right around the implementation when plugins' wrappers run too, so
+    that a failure can be pinned on the implementation or on a wrapper.
+    """
+
+    __slots__ = ("impl", "raised", "results")
+
+    def __init__(self) -> None:
+        self.raised = False
+        #: What the implementation returned, as pluggy collects it (``[result]`` or ``[]``).
+        self.results: list[Any] | None = None
+        self.impl = pluggy.HookImpl(None, "codex-core guard", self._wrap, _GUARD_OPTIONS)
+
+    def _wrap(self) -> Generator[None, list[Any], list[Any]]:
+        try:
+            results = yield
+        except BaseException:
+            self.raised = True
+            raise
+        self.results = results
+        return results
+
+
+_GUARD_OPTIONS: pluggy.HookimplOpts = {
+    "wrapper": True,
+    "hookwrapper": False,
+    "optionalhook": False,
+    "tryfirst": False,
+    "trylast": False,
+    "specname": None,
+}
+
+
+def _raised_in(exc: BaseException, impls: list[pluggy.HookImpl]) -> pluggy.HookImpl | None:
+    """Which of ``impls`` raised ``exc``: the innermost of their frames in its traceback."""
+    codes = {getattr(impl.function, "__code__", None): impl for impl in impls}
+    found = None
+    traceback = exc.__traceback__
+    while traceback is not None:
+        found = codes.get(traceback.tb_frame.f_code, found)
+        traceback = traceback.tb_next
+    return found
 
 
 def _group_entry_points() -> list[importlib.metadata.EntryPoint]:

@@ -1,34 +1,32 @@
-"""The in-process embedding example from docs/embedding.md."""
+"""Run a turn from plain (not async) Python: docs/embedding.md's first example.
 
-import anyio
+Usage: python examples/embed.py [CODEX_HOME]. Without an argument it uses a new temporary
+CODEX_HOME, never your real ~/.codex; the model provider comes from that home's config.toml
+(or set OPENAI_API_KEY for the default one).
+"""
 
-from codex_core.hookspecs import hookimpl
-from codex_core.kernel import Kernel
-from codex_core.rpc import RpcMethod
+import sys
+import tempfile
 
+from codex_core import Codex
+from codex_core.protocol.models import AgentMessageDeltaNotification, TurnCompletedNotification
 
-class HostPlugin:
-    """The host's own features, registered like any plugin (no entry point needed)."""
+home = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="codex-home-")
+workdir = tempfile.mkdtemp(prefix="codex-work-")
 
-    __name__ = "my-host"
+with Codex(home=home, config={"approval_policy": "never"}) as codex:
+    thread = codex.start_thread(cwd=workdir)
 
-    @hookimpl
-    def codex_rpc_methods(self):
-        async def version(ctx, params):
-            return {"host": "my-app 2.0"}
+    result = thread.run("Say hello.")
+    print("answer:", result.text)
+    print("items:", [item.type for item in result.items])
+    if result.usage is not None:
+        print("tokens:", result.usage.total.total_tokens)
 
-        return [RpcMethod("host/version", version)]
+    for event in thread.stream("And now in French?"):
+        if isinstance(event, AgentMessageDeltaNotification):
+            print(event.delta, end="", flush=True)
+        elif isinstance(event, TurnCompletedNotification):
+            print("\nturn", event.turn.status)
 
-
-async def main() -> None:
-    kernel = Kernel(plugins=[HostPlugin()])  # CODEX_HOME from the environment
-    async with kernel, kernel.connect() as client:  # startup/shutdown hooks, then a session
-        info = await client.initialize("my-app", "2.0")
-        print("codex home:", info["codexHome"])
-        print(await client.request("host/version", {}))
-        thread = await client.request("thread/start", {})
-        started = await client.wait_for("thread/started")
-        assert started["thread"]["id"] == thread["thread"]["id"]
-
-
-anyio.run(main)
+    print("threads:", [stored.id for stored in codex.list_threads().data])

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import pty
+import re
 import socket
 import subprocess
 import sys
@@ -352,12 +353,14 @@ def test_cli_install_upgrade_and_progress(
     code, out, err = venv_cli(venv, env, "marketplace", "add", market["good"])
     assert code == 0 and out.startswith("added marketplace test-market"), err
 
-    # On a terminal: a bar redrawn in place.
+    # On a terminal: rich's bars, each step's full at the end.
     code, out, err = venv_cli(venv, env, "plugin", "install", "sample@test-market", terminal=True)
     assert code == 0, err
     assert out == "installed codex-plugin-sample 1.0\n"
-    assert "\r\x1b[Kdownloading codex_plugin_sample-1.0-py3-none-any.whl [" in err
-    assert "] 100%" in err and "installing codex-plugin-sample 1.0" in err
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", err)  # without colours and cursor moves
+    assert re.search(r"downloading codex_plugin_sample-1\.0-py3-none-any\.whl +━+ +100%", shown)
+    assert re.search(r"installing codex-plugin-sample 1\.0 +━+ +100%", shown)
+    assert " ..." not in shown  # not the plain lines
 
     code, out, err = venv_cli(venv, env, "plugin", "upgrade", "sample")
     assert (code, out) == (0, "codex-plugin-sample 1.0 is up to date\n"), err
@@ -696,9 +699,13 @@ def test_every_failed_install_is_reported_and_changes_nothing(
 
     assert failure("unavailable") == "plugin unavailable is not available for installation"
     assert failure("gone") == (
-        f"failed to download {host.url}/gone-1.0-py3-none-any.whl: HTTP Error 404: Not Found"
+        f"failed to download {host.url}/gone-1.0-py3-none-any.whl: the server answered "
+        "404 Not Found; check that the URL is right"
     )
-    assert failure("unreachable").startswith(f"failed to download {unreachable}: ")
+    assert failure("unreachable") == (
+        f"failed to download {unreachable}: connection refused; check the URL's port and that "
+        "the server is running"
+    )
     assert failure("junk") == f"{junk.name} is not a wheel"
     assert failure("no-metadata") == f"{empty.name} has no .dist-info/METADATA"
     needy_failure = failure("needy")
@@ -720,3 +727,66 @@ def test_every_failed_install_is_reported_and_changes_nothing(
     assert server.result("plugin/install", params, timeout=120)["authPolicy"] == "ON_INSTALL"
     assert server.result("pinned/echo", {"a": 1}) == {"echo": {"a": 1}, "plugin": "sample"}
     server.close()
+
+
+# --------------------------------------------------------------------------- running servers
+
+
+def test_cli_installs_reach_running_servers(
+    market_server: StdioServer, venv: Path, venv_env: dict[str, str]
+) -> None:
+    """A running server loads what `codex-app-server plugin install` installed, and drops
+    what `uninstall` removed, and says so to the clients that opted in; a protocol install on
+    one server reaches the other servers of the environment too."""
+    server = market_server
+    other = StdioServer([str(venv / "bin" / "python"), "-m", "codex_core"], venv_env, venv)
+    other.initialize()
+    try:
+        # Over the protocol on one server (opting its client in to codexCore/plugins/*) ...
+        params = {"pluginName": "sample", "marketplacePath": catalog_path(server)}
+        server.result("plugin/install", {**params, "installAttemptId": "a1"}, timeout=120)
+        assert server.wait_notification("codexCore/plugins/changed")["params"]["added"] == [
+            "sample"
+        ]
+        # ... and the other server of the same environment answers the new method too.
+        assert other.result("sample/echo", {"a": 1})["echo"] == {"a": 1}
+
+        code, out, err = venv_cli(venv, venv_env, "plugin", "uninstall", "sample")
+        assert (code, out) == (0, "uninstalled codex-plugin-sample 1.0\n"), err
+        assert err.splitlines()[-1] == "2 running servers reloaded their plugins"
+        changed = server.wait_notification("codexCore/plugins/changed")["params"]
+        assert changed == {"added": [], "removed": ["sample"], "restartRequired": []}
+        assert server.error("sample/echo", {})["code"] == -32600
+        assert other.error("sample/echo", {})["code"] == -32600
+
+        code, out, err = venv_cli(venv, venv_env, "plugin", "install", "sample")
+        assert (code, out) == (0, "installed codex-plugin-sample 1.0\n"), err
+        assert server.wait_notification("codexCore/plugins/changed")["params"]["added"] == [
+            "sample"
+        ]
+        assert server.result("sample/echo", {}) == {"echo": {}, "plugin": "sample 1.0"}
+        # A client that never opted in (one generated from the schema) heard nothing.
+        other.barrier()
+        assert [n for n in other.notifications if n["method"].startswith("codexCore/")] == []
+    finally:
+        other.close()
+    # Once the servers are gone the CLI finds nobody (their sockets went with them).
+    server.close()
+    code, _out, err = venv_cli(venv, venv_env, "plugin", "uninstall", "sample")
+    assert code == 0 and "reloaded" not in err, err
+
+
+def test_a_dead_servers_socket_is_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from codex_core.marketplace import control
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    stale = control.folder() / f"{control.environment()}-1-0.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(stale))  # bound, never listening: a server killed with -9
+    unrelated = control.folder() / "another-environment-1-0.sock"
+    unrelated.touch()
+    assert control.reload_servers() == []
+    assert not stale.exists() and unrelated.exists()
+    (tmp_path / "codex-core").chmod(0o755)
+    with pytest.raises(PermissionError, match="is not private to this user"):
+        control.folder()

@@ -111,7 +111,11 @@ def test_relative_references() -> None:
 
 
 def test_default_catalog_lists_the_bundled_plugins() -> None:
+    """Every distribution under plugins/, so `plugin install NAME` finds each one."""
     found = catalog.load(str(REPO / "marketplace"))
-    names = {entry.name for entry in found.entries}
-    assert {"websocket", "watchfiles", "shell", "openai", "device-code"} <= names
+    bundled = {path.parent.name for path in REPO.glob("plugins/*/pyproject.toml")}
+    assert {entry.package for entry in found.entries} == bundled
+    assert {entry.name for entry in found.entries} == {
+        name.removeprefix("codex-plugin-") for name in bundled
+    }
     assert found.skipped == []

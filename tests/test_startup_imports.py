@@ -42,6 +42,7 @@ HEAVY = (
     "http.client",
     "multiprocessing",
     "uvicorn",
+    "sqlite3",  # the thread index, opened by the first request that touches a thread
     "starlette",
     "packaging",  # plugins' codex-core requirement, checked once and remembered (a later start)
     # The kernel's own plugins' implementations, loaded by the requests that use them:
@@ -132,3 +133,44 @@ def test_initialize_imports_no_heavy_library(tmp_path: Path) -> None:
     assert heavy == [], f"imported before the first real request: {heavy}"
     models = {name for name in modules if name.startswith("codex_core.protocol.models._")}
     assert models <= INITIALIZE_MODELS, sorted(models - INITIALIZE_MODELS)
+
+
+#: What ``--help`` must not import on top of ``HEAVY``: it imports each plugin to ask for its
+#: command-line options, and a plugin's module imports its machinery when its hooks run.
+HELP_HEAVY = (
+    "pydantic",
+    "pydantic_core",
+    "codex_core.config.schema",
+    "codex_core.threads.methods",
+    "codex_core.threads.turns",
+    "codex_core.marketplace.methods",
+    "codex_core.kernel",
+    "codex_plugin_guardian.reviewer",
+)
+
+
+@pytest.mark.skipif(bool(MISSING), reason=f"bundled plugins not installed: {MISSING}")
+def test_help_imports_plugins_but_not_their_machinery(tmp_path: Path) -> None:
+    modules_file = tmp_path / "modules.json"
+    env = {**os.environ, "CODEX_HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("CODEX_CORE_DISABLE_PLUGINS", None)
+    for _start in range(2):  # the first, in a fresh cache, checks the plugins' requirements
+        done = subprocess.run(
+            [sys.executable, "-c", RUN_SERVER, str(modules_file), "--help"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+    assert "--ws-auth" in done.stdout  # a plugin's option: the plugins were asked
+    modules = set(json.loads(modules_file.read_text()))
+    not_loaded = [module for module in PLUGINS.values() if module not in modules]
+    assert not not_loaded, f"bundled plugins that --help did not load: {not_loaded}"
+    heavy = sorted(
+        name
+        for name in modules
+        if any(name == h or name.startswith(h + ".") for h in (*HEAVY, *HELP_HEAVY))
+    )
+    assert heavy == [], f"imported by --help: {heavy}"

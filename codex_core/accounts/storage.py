@@ -16,12 +16,9 @@ thread.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -74,20 +71,10 @@ class FileAuthStore:
         return data
 
     def save(self, auth: dict[str, Any]) -> None:
-        path = auth_file(self.codex_home)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".auth.json.", dir=path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps(auth, indent=2))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        from codex_core.fs import atomic
+
+        # A secret: owner-only, whatever mode an older file had.
+        atomic.write(auth_file(self.codex_home), json.dumps(auth, indent=2), mode=0o600)
 
     def delete(self) -> bool:
         try:
@@ -110,7 +97,9 @@ def _keyring() -> Any:
     try:
         import keyring
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise AuthStoreError("the `keyring` library is not installed") from exc
+        raise AuthStoreError(
+            "the `keyring` library is not installed: pip install 'codex-core[keyring]'"
+        ) from exc
     return keyring
 
 

@@ -1,13 +1,13 @@
 """ChatGPT tokens: reading the claims of an (unverified) JWT the way the official server does.
 
+PyJWT decodes them; the format check before it keeps the official server's error text.
+
 The server never verifies signatures: the tokens come from the OAuth issuer over TLS or from the
 client itself, and are only read for display (email, plan) and routing (account id).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -26,13 +26,13 @@ def jwt_claims(token: str) -> dict[str, Any]:
     parts = token.split(".")
     if len(parts) != 3 or not all(parts):
         raise InvalidToken("invalid ID token format")
-    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    import jwt  # PyJWT; loaded by the first token read, not at startup
+
     try:
-        claims = json.loads(base64.urlsafe_b64decode(payload))
-    except (ValueError, TypeError) as exc:
+        # Read, not verified (see above): no signature or expiry check.
+        claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.DecodeError as exc:
         raise InvalidToken(f"invalid ID token payload: {exc}") from None
-    if not isinstance(claims, dict):
-        raise InvalidToken("invalid ID token payload: not an object")
     return claims
 
 

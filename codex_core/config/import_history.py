@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from codex_core.config.writer import _write_atomically as atomic_write
-
 if TYPE_CHECKING:
     from codex_core.rpc import RequestContext
 
@@ -79,6 +77,8 @@ def record(
         "successes": [_success(s) for r in item_type_results for s in r.get("successes") or []],
         "failures": [_failure(f) for r in item_type_results for f in r.get("failures") or []],
     }
+    from codex_core.fs.atomic import write as atomic_write
+
     path = codex_home / HISTORY_FILE
     with _lock:
         entries = _load(path)

@@ -32,14 +32,16 @@ import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from codex_core.config import diagnostics
 from codex_core.config.locations import managed_config_path, system_config_path, system_dir
-from codex_core.config.requirements import Requirements, load_requirements
-from codex_core.config.schema import Problem, Sections, Settings, unknown_keys, validate
+
+if TYPE_CHECKING:
+    # The schema (pydantic models) is imported by the functions that validate: importing this
+    # module, as every plugin that reads config does, stays cheap (``--help``).
+    from codex_core.config.requirements import Requirements
+    from codex_core.config.schema import Problem, Sections, Settings
 
 #: Packaged defaults, shaped like the official server's effective config (every key it reports,
 #: unset ones as null). A plain path: importlib.resources costs ~15 ms of startup.
@@ -166,6 +168,10 @@ class Config:
             effective[key] = self.get(key)
         effective["approvals_reviewer"] = self.approvals_reviewer
         present = {key: value for key, value in effective.items() if value is not None}
+        from pydantic import ValidationError
+
+        from codex_core.config.schema import Settings
+
         try:
             return Settings.model_validate(present)
         except ValidationError:  # every layer was checked; only defaults could disagree
@@ -304,6 +310,8 @@ def load_config(
         if isinstance(managed, _FileLayer)
         else None
     )
+    from codex_core.config.requirements import load_requirements
+
     loaded = load_requirements(system_dir(), managed_file, managed_applied)
     requirements = loaded.requirements
     if loaded.warning is not None:
@@ -387,6 +395,8 @@ def session_overrides(
     ..." follows it) for a value the schema refuses or a provider without a name: unlike a
     file's, a request's mistake is refused rather than dropped with a warning.
     """
+    from codex_core.config.schema import unknown_keys, validate
+
     flags: dict[str, Any] = {}
     for key, value in pairs.items():
         _set_dotted(flags, key, value)
@@ -437,6 +447,10 @@ def _unknown_settings(layers: Sequence[Layer], sections: Sections) -> list[tuple
     ``path:line:column`` of the key in its file, else the label."""
     found = []
     for layer in layers:
+        if not layer.applied:
+            continue
+        from codex_core.config.schema import unknown_keys
+
         label = _layer_label(layer.name)
         for key in unknown_keys(layer.applied, sections):
             where = label
@@ -507,9 +521,17 @@ def _file_layer(path: Path, name: dict[str, Any]) -> _FileLayer | _Unreadable | 
 def _checked(
     layer: _FileLayer, warnings: list[dict[str, Any]], sections: Sections | None = None
 ) -> Layer:
-    """Validate a parsed layer: report each bad value and leave it out of the merge."""
+    """Validate a parsed layer: report each bad value and leave it out of the merge.
+
+    An empty layer (no ``config.toml`` yet, an empty system layer) has nothing to validate:
+    the schema, a tree of pydantic models, is then not built at all.
+    """
     applied = json.loads(json.dumps(layer.data))
-    problems = validate(layer.data, sections)
+    problems: list[Problem] = []
+    if layer.data:
+        from codex_core.config.schema import validate
+
+        problems = validate(layer.data, sections)
     for problem in problems:
         _remove(applied, problem.loc)
         if layer.path is not None and layer.text is not None:

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from codex_core.config import import_history
-from codex_core.config.writer import _write_atomically as atomic_write
 
 if TYPE_CHECKING:
     import tomlkit
@@ -241,6 +240,8 @@ class Outcome:
 
 def import_item(codex_home: Path, item_type: str, cwd: str | None) -> Outcome:
     """Carry out one migration item; never overwrites what is already there."""
+    from codex_core.fs.atomic import write as atomic_write
+
     outcome = Outcome(item_type, [], [])
     root = repo_root(cwd) if cwd else None
     if cwd and root is None:

@@ -14,31 +14,10 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict
+from typing import Any
 
 from codex_core.config import diagnostics
 from codex_core.config.locations import REQUIREMENTS_FILE
-from codex_core.config.schema import SandboxMode, problems_of
-
-RequiredApproval = Literal["untrusted", "on-failure", "on-request", "granular", "never"]
-WebSearchMode = Literal["disabled", "cached", "live"]
-
-
-class RequirementsToml(BaseModel):
-    """The keys codex-core types; the rest are reported as they are."""
-
-    # Built on first use, like the config schema: most machines have no requirements.toml.
-    model_config = ConfigDict(extra="allow", strict=True, defer_build=True)
-
-    allowed_approval_policies: list[RequiredApproval] | None = None
-    allowed_approvals_reviewers: list[str] | None = None
-    allowed_sandbox_modes: list[SandboxMode] | None = None
-    allowed_web_search_modes: list[WebSearchMode] | None = None
-    enforce_residency: Literal["us"] | None = None
-    features: dict[str, bool] | None = None
-
 
 #: ``ConfigRequirements`` keys in the reference's order, all present (null when unset).
 WIRE_KEYS = (
@@ -205,6 +184,8 @@ def load_requirements(
             reason = diagnostics.syntax_error(text)[2]
             message = f"failed to parse requirements layer {path}: {reason}\n"
             return Loaded(warning=_warning(message), error=message)
+        from codex_core.config.schema import RequirementsToml, problems_of
+
         for problem in problems_of(RequirementsToml, data):
             return Loaded(
                 fatal=f"failed to parse requirements layer {path}: {problem.message}\n"

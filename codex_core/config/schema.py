@@ -341,3 +341,21 @@ def config_sections(kernel: Kernel) -> dict[str, type[BaseModel]]:
             ):
                 found.setdefault(name, model)
     return found
+
+
+RequiredApproval = Literal["untrusted", "on-failure", "on-request", "granular", "never"]
+WebSearchMode = Literal["disabled", "cached", "live"]
+
+
+class RequirementsToml(BaseModel):
+    """The keys codex-core types; the rest are reported as they are."""
+
+    # Built on first use: most machines have no requirements.toml.
+    model_config = ConfigDict(extra="allow", strict=True, defer_build=True)
+
+    allowed_approval_policies: list[RequiredApproval] | None = None
+    allowed_approvals_reviewers: list[str] | None = None
+    allowed_sandbox_modes: list[SandboxMode] | None = None
+    allowed_web_search_modes: list[WebSearchMode] | None = None
+    enforce_residency: Literal["us"] | None = None
+    features: dict[str, bool] | None = None

@@ -13,9 +13,10 @@ survives byte for byte. A write is
   then the file is replaced and the config reloaded once for all of them. A burst of pipelined
   writes thus costs one fsynced replace, not one each;
 - **atomic**: the new text goes to a temporary file in the same folder, is fsynced and renamed
-  over the old one, so a crash leaves either the old or the new file, never half of one. A
-  writer killed before its rename leaves its temporary file behind; the next write removes
-  it (``_sweep_temp_files``).
+  over the old one, so a crash leaves either the old or the new file, never half of one
+  (``codex_core.fs.atomic``); writers in other processes wait on ``.config.toml.lock`` beside
+  it (filelock). A writer killed before its rename leaves its temporary file behind; the next
+  write removes it (``_sweep_temp_files``).
 
 Afterwards the kernel's effective config (``kernel.config``) is reloaded and plugins get
 ``codex_config_loaded``.
@@ -26,20 +27,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import stat
-import tempfile
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-
-try:
-    import fcntl
-except ImportError:  # Windows: the in-process lock still serializes this server's writers
-    fcntl = None  # type: ignore[assignment]
 
 from codex_core.config import diagnostics
 from codex_core.config.loader import (
@@ -50,7 +44,6 @@ from codex_core.config.loader import (
     value_at,
     version_of,
 )
-from codex_core.config.schema import validate
 from codex_core.rpc import INTERNAL_ERROR, INVALID_REQUEST, RpcError
 
 if TYPE_CHECKING:
@@ -153,10 +146,9 @@ class ConfigService:
             else:
                 queued.version = outcome
         if self.kernel.config is not config:
-            for _record, _result in self.kernel.plugins.call_each(
+            self.kernel.plugins.notify(
                 "codex_config_loaded", kernel=self.kernel, config=self.kernel.config.effective
-            ):
-                pass
+            )
 
 
 # --------------------------------------------------------------------------- applying edits
@@ -188,12 +180,14 @@ def _apply(
     (that request's edits are then left out; the others go on); and whether any was
     accepted (the config is then reloaded, picking up what other processes wrote too).
     """
+    from codex_core.fs import atomic
+
     real = Path(os.path.realpath(target))
     try:
         real.parent.mkdir(parents=True, exist_ok=True)
     except OSError:
         raise _persist_error(real) from None
-    with _folder_lock(real.parent):
+    with atomic.folder_lock(real.parent, LOCK_FILE):
         _sweep_temp_files(real)
         try:
             text: str | None = real.read_text()
@@ -217,7 +211,7 @@ def _apply(
         accepted = any(isinstance(outcome, str) for outcome in outcomes)
         if accepted and (text is None or current != text):  # a missing file is created
             try:
-                _write_atomically(real, current)
+                atomic.write(real, current)  # keeps the file's mode; a new one is 0600
             except OSError:
                 raise _persist_error(real) from None
     return outcomes, accepted
@@ -229,7 +223,9 @@ def _sweep_temp_files(path: Path) -> None:
     Writers create their temporary file only while they hold the folder lock, which the caller
     now holds: every such file in the folder belongs to a writer that is gone.
     """
-    stale = re.compile(rf"\.{re.escape(path.name)}\.{_TEMP_RANDOM}\.tmp")
+    from codex_core.fs import atomic
+
+    stale = re.compile(rf"{re.escape(atomic.temp_prefix(path))}{_TEMP_RANDOM}\.tmp")
     with os.scandir(path.parent) as entries:
         for entry in entries:
             if stale.fullmatch(entry.name):
@@ -237,21 +233,8 @@ def _sweep_temp_files(path: Path) -> None:
                     os.unlink(entry.path)
 
 
-@contextlib.contextmanager
-def _folder_lock(folder: Path) -> Iterator[None]:
-    """Serialize writers in other processes too (two servers sharing a CODEX_HOME).
-
-    An advisory ``flock`` on the folder itself, so no lock file is left behind.
-    """
-    if fcntl is None:
-        yield
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+#: The lock file beside config.toml that writers in every process take (``_apply``).
+LOCK_FILE = ".config.toml.lock"
 
 
 def _edited(
@@ -287,6 +270,8 @@ def _edited(
         else:
             _set(document, segments, value, upsert=edit.merge_strategy == "upsert")
     updated = document.unwrap()
+    from codex_core.config.schema import validate
+
     problems = validate(updated, sections)
     if problems:
         first = problems[0]
@@ -378,33 +363,6 @@ def _clear(document: Any, segments: list[str]) -> None:
         container = child
     if segments[-1] in container:
         del container[segments[-1]]
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Temp file in the same folder, fsync, rename over, fsync the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = 0o600
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    with contextlib.suppress(OSError):
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
 
 
 # --------------------------------------------------------------------------- overrides

@@ -187,12 +187,17 @@ class Catalog:
 
 
 class CatalogError(Exception):
-    """A catalog that could not be read or parsed: skipped, and reported."""
+    """A catalog that could not be read or parsed: skipped, and reported.
 
-    def __init__(self, location: str, message: str) -> None:
+    ``message`` is the official server's wording where it has one; ``advice`` is what a
+    person at a terminal is told to do besides (the CLI prints both).
+    """
+
+    def __init__(self, location: str, message: str, advice: str | None = None) -> None:
         super().__init__(message)
         self.location = location
         self.message = message
+        self.advice = advice
 
 
 def is_url(location: str) -> bool:
@@ -200,13 +205,40 @@ def is_url(location: str) -> bool:
 
 
 def read_text(location: str, *, timeout: float = 30) -> str:
-    if is_url(location):
-        import urllib.request
+    """A catalog's text from a file or URL; ``CatalogError`` saying what to do otherwise."""
+    from codex_core.marketplace import download
 
-        with urllib.request.urlopen(location, timeout=timeout) as response:
-            data: bytes = response.read()
+    try:
+        if is_url(location):
+            data = download.read_bytes(location, timeout=timeout)
+        else:
+            data = Path(location).read_bytes()
+    except download.DownloadError as exc:
+        raise CatalogError(
+            location, f"failed to download marketplace `{location}`: {exc}"
+        ) from None
+    except OSError as exc:
+        message = f"failed to read marketplace file `{location}`: {exc.strerror}"
+        raise CatalogError(location, message) from None
+    return decode(data, location)
+
+
+def decode(data: bytes, location: str) -> str:
+    """UTF-8 text, or a ``CatalogError`` that says the file is not a catalog at all (in the
+    official server's words for a file, which it also reads)."""
+    try:
         return data.decode("utf-8")
-    return Path(location).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        byte = f"byte 0x{data[exc.start]:02x} at offset {exc.start}"
+        advice = (
+            f"`{location}` is not UTF-8 text ({byte}): a catalog is a marketplace.json "
+            "file; check that this is the catalog you meant"
+        )
+        if is_url(location):
+            message = f"invalid marketplace file `{location}`: not UTF-8 text ({byte})"
+            raise CatalogError(location, f"{message}; {advice.partition(': ')[2]}") from None
+        message = "failed to read marketplace file: stream did not contain valid UTF-8"
+        raise CatalogError(location, message, advice) from None
 
 
 def locate(source: str) -> str:
@@ -226,12 +258,7 @@ def load(source: str | CatalogSource) -> Catalog:
     """Read and parse one catalog; raises ``CatalogError`` saying what is wrong and where."""
     source = source if isinstance(source, CatalogSource) else CatalogSource(source)
     location = locate(source.location)
-    try:
-        text = read_text(location)
-    except (OSError, UnicodeDecodeError) as exc:
-        message = f"failed to read marketplace file `{location}`: {exc}"
-        raise CatalogError(location, message) from None
-    return parse(text, location, base=source.base)
+    return parse(read_text(location), location, base=source.base)
 
 
 def parse(text: str, location: str, *, base: str | None = None) -> Catalog:
@@ -239,9 +266,21 @@ def parse(text: str, location: str, *, base: str | None = None) -> Catalog:
     try:
         raw = RawCatalog.model_validate(json.loads(text))
     except json.JSONDecodeError as exc:
-        raise CatalogError(location, f"{invalid}: {exc}") from None
+        raise CatalogError(
+            location,
+            f"{invalid}: not JSON ({exc}); a catalog is a JSON object with a name and plugins",
+        ) from None
     except ValidationError as exc:
         raise CatalogError(location, f"{invalid}: {_first_error(exc)}") from None
+    for index, item in enumerate(raw.plugins):
+        missing = next((key for key in ("name", "source") if key not in item), None)
+        if missing is not None:  # the official server refuses the catalog, not the entry
+            where = _entry_end(text, index)
+            raise CatalogError(
+                location,
+                f"{invalid}: missing field `{missing}`{where}",
+                f"plugins[{index}] has no `{missing}`: add it, or remove that entry",
+            )
     display_name = raw.interface.display_name if raw.interface else None
     catalog = Catalog(raw.name, location, display_name, [], base=base)
     seen: set[str] = set()
@@ -260,6 +299,38 @@ def parse(text: str, location: str, *, base: str | None = None) -> Catalog:
         seen.add(entry.name)
         catalog.entries.append(entry)
     return catalog
+
+
+def _entry_end(text: str, index: int) -> str:
+    """`` at line L column C``: where the official server's JSON reader stops on the entry
+    ``plugins[index]``, the closing brace of that object (serde_json's position: 1-based
+    line, the column counts the characters read on that line). Empty if it cannot be found."""
+    decoder = json.JSONDecoder()
+
+    def skip(at: int) -> int:
+        while at < len(text) and text[at] in " \t\r\n":
+            at += 1
+        return at
+
+    at = skip(0)
+    if not text.startswith("{", at):
+        return ""
+    at = skip(at + 1)
+    while at < len(text) and text[at] == '"':
+        key, at = decoder.raw_decode(text, at)
+        at = skip(skip(at) + 1)  # past the colon
+        if key != "plugins":
+            at = skip(decoder.raw_decode(text, at)[1])
+            at = skip(at + 1) if text.startswith(",", at) else at
+            continue
+        at = skip(at + 1)  # past the bracket
+        for _ in range(index):
+            at = skip(decoder.raw_decode(text, at)[1])
+            at = skip(at + 1)  # past the comma
+        end = decoder.raw_decode(text, at)[1]
+        line = text.count("\n", 0, end) + 1
+        return f" at line {line} column {end - (text.rfind(chr(10), 0, end) + 1)}"
+    return ""
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -7,7 +7,7 @@ excludes the running kernel is refused with the environment untouched. The wheel
 installed into ``sys.executable``'s environment: ``uv pip install --python <it>`` when uv is on
 ``PATH``, else ``<it> -m pip install``, with ``--require-hashes`` whenever the source carried a
 hash (llm and datasette run pip inside their own interpreter for the same reason: a plugin must
-land where the server imports from, llm#833). The modules only an install needs (urllib,
+land where the server imports from, llm#833). The modules only an install needs (httpx,
 zipfile, the email parser) are imported by it, not when the server starts.
 """
 
@@ -218,17 +218,11 @@ def download(url: str, target: Path, progress: ProgressFn = quiet) -> None:
         shutil.copyfile(url, target)
         progress(Progress("downloading", label, size, size))
         return
-    import urllib.request
+    from codex_core.marketplace import download as fetcher
 
-    with urllib.request.urlopen(url, timeout=60) as response, target.open("wb") as out:
-        length = response.headers.get("Content-Length")
-        total = int(length) if length and length.isdigit() else None
-        done = 0
-        progress(Progress("downloading", label, done, total))
-        while chunk := response.read(64 * 1024):
-            out.write(chunk)
-            done += len(chunk)
-            progress(Progress("downloading", label, done, total))
+    fetcher.save(
+        url, target, lambda done, total: progress(Progress("downloading", label, done, total))
+    )
 
 
 def wheel_metadata(wheel: Path) -> Message:

@@ -1,10 +1,13 @@
-"""The kernel plugin for ``plugin/*`` and ``marketplace/*``.
+"""The methods of the kernel plugin for ``plugin/*`` and ``marketplace/*`` (its hooks are in
+``codex_core.marketplace.plugin``).
 
 Catalogs come from ``codex_core.marketplace.catalog.configured_sources`` and are re-read on
 every request (they are small, and a catalog that changed must not need a restart). Installs
 run in a worker thread; after one the kernel reloads its plugins (``Kernel.reload_plugins``),
 so the new plugin's methods answer from the next request on, and every client that opted in
-gets a ``codexCore/plugins/changed`` notification.
+gets a ``codexCore/plugins/changed`` notification. The other servers running from the same
+environment, and every server after a ``codex-app-server plugin install``, are told to reload
+through ``codex_core.marketplace.control``.
 
 ``features.plugins = false`` gates these methods as the official server does: ``plugin/list``
 and ``plugin/installed`` answer with nothing, ``plugin/read`` is refused, and ``plugin/install``,
@@ -31,7 +34,6 @@ import anyio
 import anyio.from_thread
 from pydantic import BaseModel, ConfigDict
 
-from codex_core.hookspecs import hookimpl
 from codex_core.rpc import RpcMethod
 from codex_core.rpc.errors import INVALID_REQUEST, RpcError
 
@@ -341,6 +343,7 @@ async def plugin_install(ctx: RequestContext, params: Any) -> dict[str, Any]:
         except installer.InstallError as exc:
             raise RpcError(INVALID_REQUEST, f"failed to install {entry.name}: {exc}") from None
         ctx.kernel.reload_plugins()
+        await reload_other_servers(ctx.kernel)
     return {"authPolicy": entry.policy.authentication, "appsNeedingAuth": []}
 
 
@@ -369,6 +372,7 @@ async def plugin_uninstall(ctx: RequestContext, params: Any) -> dict[str, Any]:
         except installer.InstallError as exc:
             raise RpcError(INVALID_REQUEST, f"failed to uninstall {entry.name}: {exc}") from None
         ctx.kernel.reload_plugins()
+        await reload_other_servers(ctx.kernel)
     return {}
 
 
@@ -428,13 +432,16 @@ class MarketplaceSettings(BaseModel):
     default: bool = True
 
 
-@hookimpl
-def codex_config_sections() -> dict[str, type[BaseModel]]:
-    return {"marketplace": MarketplaceSettings}
+async def reload_other_servers(kernel: Kernel) -> None:
+    """After an install over the protocol, the environment's other servers reload too."""
+    from codex_core.marketplace import control
+
+    skip = kernel.services.get(control.SERVICE)
+    await anyio.to_thread.run_sync(lambda: control.reload_servers(skip=skip))
 
 
-@hookimpl
-def codex_rpc_methods() -> list[RpcMethod]:
+def rpc_methods() -> list[RpcMethod]:
+    """The methods of the ``marketplace`` plugin (``codex_core.marketplace.plugin``)."""
     return [
         RpcMethod("plugin/list", plugin_list),
         RpcMethod("plugin/installed", plugin_installed),

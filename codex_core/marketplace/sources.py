@@ -21,7 +21,6 @@ import datetime
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +40,18 @@ COPY_FILE = ".agents/plugins/marketplace.json"
 
 
 class SourceError(Exception):
-    """A refused ``marketplace/*`` request; the message is the official server's when it has one."""
+    """A refused ``marketplace/*`` request; the message is the official server's when it has one.
+
+    ``advice`` is what the CLI adds to it: the official server's words stay as they are over
+    the protocol, but a person at a terminal also needs the path it meant and what to do.
+    """
+
+    def __init__(self, message: str, advice: str | None = None) -> None:
+        super().__init__(message)
+        self.advice = advice
+
+    def for_terminal(self) -> str:
+        return f"{self}; {self.advice}" if self.advice else str(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +59,8 @@ class Added:
     name: str
     root: Path
     already: bool
+    #: Entries of the catalog that did not parse (``Catalog.skipped``): the CLI shows them.
+    skipped: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -77,16 +89,35 @@ def parse_source(source: str) -> Path | str:
     local = os.path.isabs(source) or source in (".", "..")
     if not (local or source.startswith(("./", "../", "~/"))):
         raise SourceError(
-            "invalid marketplace source format; expected a catalog URL or a local marketplace path"
+            "invalid marketplace source format; expected a catalog URL or a local marketplace path",
+            f"`{source}` is neither: write a folder as a path (`./{source}`) "
+            "or a catalog as an http(s) URL",
         )
     try:
         path = Path(source).expanduser().resolve(strict=True)
     except OSError as exc:
         reason = f"{exc.strerror} (os error {exc.errno})"
-        raise SourceError(f"failed to resolve local marketplace source path: {reason}") from None
+        raise SourceError(
+            f"failed to resolve local marketplace source path: {reason}",
+            f"`{Path(source).expanduser().absolute()}` does not exist: "
+            "give the folder that holds your marketplace.json",
+        ) from None
     if path.is_file():
-        raise SourceError("local marketplace source must be a directory, not a file")
+        raise SourceError(
+            "local marketplace source must be a directory, not a file",
+            f"give the folder that holds it: {path.parent}",
+        )
     return path
+
+
+def terminal_source(source: str) -> str:
+    """What the CLI passes on: a plain relative name of an existing folder (``catalog``)
+    means that folder, as a shell user expects; over the protocol the official server
+    refuses it, and so does ``parse_source``."""
+    plain = source.strip()
+    if plain and not plain.startswith(("http://", "https://", "~")) and Path(plain).is_dir():
+        return str(Path(plain).resolve())
+    return source
 
 
 def user_marketplaces(kernel: Kernel) -> dict[str, Any]:
@@ -117,7 +148,7 @@ async def add(kernel: Kernel, source: str) -> Added:
     existing = user_marketplaces(kernel).get(name)
     matches = isinstance(existing, dict) and all(existing.get(k) == v for k, v in same.items())
     if matches and (text is None or (root / COPY_FILE).is_file()):
-        return Added(name, root, already=True)
+        return Added(name, root, already=True, skipped=catalog.skipped)
     if not matches and (existing is not None or (text is not None and root.exists())):
         raise SourceError(
             f"marketplace '{name}' is already added from a different source; "
@@ -131,7 +162,7 @@ async def add(kernel: Kernel, source: str) -> Added:
         if text is not None:
             shutil.rmtree(root, ignore_errors=True)
         raise
-    return Added(name, root, already=False)
+    return Added(name, root, already=False, skipped=catalog.skipped)
 
 
 async def remove(kernel: Kernel, name: str) -> Path | None:
@@ -194,32 +225,28 @@ def _load(location: str) -> catalogs.Catalog:
     try:
         return catalogs.load(location)
     except catalogs.CatalogError as exc:
-        raise SourceError(exc.message) from None
+        raise SourceError(exc.message, exc.advice) from None
 
 
 def _download(url: str) -> str:
     try:
         return catalogs.read_text(url)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(f"failed to download marketplace {url}: {exc}") from None
+    except catalogs.CatalogError as exc:
+        raise SourceError(exc.message, exc.advice) from None
 
 
 def _parse(text: str, url: str) -> catalogs.Catalog:
     try:
         return catalogs.parse(text, url)
     except catalogs.CatalogError as exc:
-        raise SourceError(exc.message) from None
+        raise SourceError(exc.message, exc.advice) from None
 
 
 def _store(root: Path, text: str) -> None:
     """Write the copy atomically: a reader sees the old catalog or the new one."""
-    target = root / COPY_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=target.parent, delete=False, suffix=".tmp"
-    ) as handle:
-        handle.write(text)
-    os.replace(handle.name, target)
+    from codex_core.fs import atomic
+
+    atomic.write(root / COPY_FILE, text)
 
 
 def _now() -> str:

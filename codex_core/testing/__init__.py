@@ -6,6 +6,9 @@
   (re-exported here: ``LoopbackServer``, ``LoopbackRequest``, ``Reply``, ``serve_files``).
 - ``codex_core.testing.file_keyring``: a keyring backend in a JSON file, for server
   subprocesses that store secrets (not re-exported: it imports ``keyring``).
+- ``codex_core.testing.stored_threads``: many stored threads in the official on-disk layout,
+  generated from one real rollout (for ``bench/threads.py`` and history tests; not
+  re-exported).
 - ``codex_core.testing.pytest_plugin``: the plugin author's test kit, pytest fixtures
   (``codex_home``, ``codex_kernel``, ``codex_client``, ``codex_server``, ``codex_ws_server``,
   ``codex_model_server``, ``codex_loopback_factory``, ...) that pytest loads through

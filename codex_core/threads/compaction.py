@@ -26,8 +26,16 @@ a turn.
 from __future__ import annotations
 
 import json
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Literal
 
+from codex_core.models.contract import (
+    OutputItemDone,
+    ResponseCompleted,
+    ResponseStarted,
+    TokenUsage,
+)
+from codex_core.models.sampling import sample
 from codex_core.rpc import INTERNAL_ERROR, INVALID_REQUEST, RequestContext, RpcError
 from codex_core.threads.ids import uuid7
 
@@ -173,7 +181,7 @@ async def compact(turn: Turn, trigger: Literal["manual", "auto"] = "manual") -> 
     the ``PreCompact`` hooks (one answering ``continue: false`` cancels it: the turn ends
     interrupted) and the ``PostCompact`` ones."""
     from codex_core.threads.tools import TurnAborted
-    from codex_core.threads.turns import TurnFailed, now_ms
+    from codex_core.threads.turns import now_ms
 
     if (await turn.compact_hooks("PreCompact", trigger)).stop:
         raise TurnAborted()
@@ -182,39 +190,27 @@ async def compact(turn: Turn, trigger: Literal["manual", "auto"] = "manual") -> 
             "completedAtMs": None}  # fmt: skip
     turn.item_started(item)
     provider_id = str(loaded.settings["modelProvider"])
-    provider = turn.registry.provider_for(provider_id)
     prompt = user_text_message(SUMMARIZATION_PROMPT)
     request = turn.model_request(provider_id, [*loaded.history, prompt], tools=False)
     summary = ""
-    usage: dict[str, Any] | None = None
-    completed = False
-    async for event in provider.stream(request):
-        kind = event.get("type")
-        if kind == "response.created" and loaded.last_usage is not None:
-            # As the reference: the usage so far again once the model answers.
-            turn.report_usage(loaded.last_usage)
-        elif kind == "response.output_item.done":
-            output = event.get("item") or {}
-            if output.get("type") == "message" and output.get("role", "assistant") == "assistant":
-                turn.record("response_item", output)
-                summary = message_text(output) or ""
-        elif kind == "response.completed":
-            found = (event.get("response") or {}).get("usage")
-            usage = found if isinstance(found, dict) else None
-            completed = True
-            break
-    if not completed:
-        raise TurnFailed(
-            "stream disconnected before completion: stream closed before response.completed",
-            {"responseStreamDisconnected": {"httpStatusCode": None}},
-        )
+    usage: TokenUsage | None = None
+    async with aclosing(sample(turn.registry.kernel, request)) as events:
+        async for event in events:
+            if isinstance(event, ResponseStarted) and loaded.last_usage is not None:
+                # As the reference: the usage so far again once the model answers.
+                turn.report_usage(loaded.last_usage)
+            elif isinstance(event, OutputItemDone) and event.is_assistant_message:
+                turn.record("response_item", dict(event.item))
+                summary = message_text(dict(event.item)) or ""
+            elif isinstance(event, ResponseCompleted):
+                usage = event.usage
     turn.pending_usage = usage
     turn.flush_usage()
     summary_text = f"{SUMMARY_PREFIX}\n{summary}"
     loaded.history = compacted_history(loaded.history, summary_text)
     loaded.mode_instructions_sent = None  # gone with the old history: the next turn resends
     turn.record("compacted", {"message": summary_text, "replacement_history": loaded.history})
-    instructions = str(request["body"].get("instructions") or "")
+    instructions = request.instructions or ""
     estimate = {**dict.fromkeys(loaded.token_total, 0),
                 "totalTokens": estimate_tokens(instructions, loaded.history)}  # fmt: skip
     turn.report_usage(estimate, includes_reasoning=True)

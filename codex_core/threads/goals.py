@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INVALID_REQUEST, RequestContext, RpcError
-from codex_core.threads import journal, rollout
+from codex_core.threads import journal
 
 if TYPE_CHECKING:
     from codex_core.rpc.connection import Connection
@@ -157,7 +157,7 @@ class Goals:
         """A thread that is loaded or on disk, else the reference's refusal."""
         thread_id = self.registry.thread_id(raw_id)
         loaded = self.registry.threads.get(thread_id)
-        if loaded is None and rollout.find_rollout(self.home, thread_id) is None:
+        if loaded is None and self.registry.store.find(thread_id) is None:
             raise RpcError(INVALID_REQUEST, f"thread not found: {thread_id}")
         return thread_id, loaded
 
@@ -166,7 +166,7 @@ class Goals:
         if self._known_goals is None:
             self._known_goals = load(self.home)
         if thread_id not in self._known_goals:
-            path = rollout.find_rollout(self.home, thread_id)
+            path = self.registry.store.find(thread_id)
             self._known_goals[thread_id] = from_rollout(path) if path is not None else None
         return self._known_goals[thread_id]
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +28,6 @@ from codex_core.config import listing
 from codex_core.config.listing import BUILTIN_PROVIDERS
 from codex_core.config.loader import session_overrides, value_at
 from codex_core.config.schema import config_sections
-from codex_core.hookspecs import hookimpl
 from codex_core.models.methods import default_model
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import (
@@ -51,12 +49,13 @@ from codex_core.threads import (
 )
 from codex_core.threads import settings as thread_settings
 from codex_core.threads.ids import parse_thread_id, uuid7
+from codex_core.threads.listing import INTERACTIVE_SOURCES, wire_source
 from codex_core.threads.rollout import RolloutWriter, StoredThread
 from codex_core.threads.settings import SANDBOXES, reviewer_name
+from codex_core.threads.store import ListedThread, ThreadQuery, ThreadStore, thread_store
 from codex_core.threads.turns import (
     DEFAULT_CONTEXT_WINDOW,
     Turn,
-    TurnFailed,
     empty_usage,
     usage_from_rollout,
 )
@@ -65,7 +64,7 @@ if TYPE_CHECKING:
     from codex_core.config.loader import Config
     from codex_core.kernel import Kernel
     from codex_core.rpc.connection import Connection
-    from codex_core.threads.hooks import HookHandler
+    from codex_core.threads.command_hooks import HookHandler
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +130,7 @@ class LoadedThread:
     read_state: dict[str, Any] | None = None
     #: ``SessionStart`` hooks still to run, with this ``source``, at the next turn's start.
     session_start: str | None = "startup"
-    #: The thread's hooks that may run, read at that turn (``codex_core.threads.hooks``).
+    #: The thread's hooks that may run, read at that turn (``codex_core.threads.command_hooks``).
     hooks: list[HookHandler] = field(default_factory=list)
     #: The collaboration mode a client chose (``codex_core.threads.modes.chosen_mode``);
     #: None until one does (Default, without instructions).
@@ -169,6 +168,13 @@ class ThreadRegistry:
     def home(self) -> Path:
         return self.kernel.codex_home
 
+    @cached_property
+    def store(self) -> ThreadStore:
+        """Where threads persist (``codex_core.threads.store``): a plugin's, else the
+        default; chosen on first use, so that no store is opened by a server that never
+        touches a thread."""
+        return thread_store(self.kernel)
+
     # ------------------------------------------------------------------ notifications
 
     def emit(self, loaded: LoadedThread, method: str, params: dict[str, Any]) -> None:
@@ -187,6 +193,7 @@ class ThreadRegistry:
         loaded = self._create(ctx, params, {}, overrides)
         self._warn(ctx, loaded, warning)
         ctx.notify_after_reply("thread/started", {"thread": loaded.thread})
+        self._loaded_after_reply(ctx, loaded)
         return {"thread": loaded.thread, **loaded.settings}
 
     def _request_config(self, params: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -323,7 +330,7 @@ class ThreadRegistry:
         """A new thread with a copy of another's history (the running turn as interrupted)."""
         source_id = self.thread_id(params.thread_id)
         source = self.threads.get(source_id)
-        path = rollout.find_rollout(self.home, source_id)
+        path = self.store.find(source_id)
         if path is None:
             # Unknown, ephemeral, or started without a turn yet: no rollout to copy.
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {source_id}")
@@ -372,7 +379,7 @@ class ThreadRegistry:
         if source is not None:
             thread["name"] = source.thread["name"]
         else:
-            thread["name"] = rollout.read_names(self.home).get(source_id)
+            thread["name"] = self.store.name(source_id)
         loaded.turns = copied.turns
         loaded.history = [*loaded.history, *copied.history]
         if copied.token_usage and isinstance(copied.token_usage.get("total_token_usage"), dict):
@@ -381,15 +388,15 @@ class ThreadRegistry:
             loaded.settings["activePermissionProfile"] = None
         # The copied turns were read in the source: the fork starts with nothing unread (and
         # stays so across restarts, as the reference's /resume picker shows it).
-        loaded.read_state = read_state.initial(loaded.id, [])
+        loaded.read_state = read_state.initial(loaded.id, None)
         if not thread["ephemeral"]:
             self.materialize(loaded, forked_from=source_id)
             assert loaded.writer is not None
             for line in lines:
                 loaded.writer.append(str(line.get("type")), line.get("payload") or {})
             if thread["name"] is not None:
-                rollout.write_name(self.home, thread["id"], thread["name"])
-            read_state.save(self.home, loaded.id, loaded.read_state)
+                self.store.set_name(thread["id"], thread["name"])
+            self.store.set_read_state(loaded.id, loaded.read_state)
         reply = {"thread": {**thread, "turns": [] if params.exclude_turns else loaded.turns},
                  **loaded.settings}  # fmt: skip
         if not params.exclude_turns:
@@ -400,6 +407,7 @@ class ThreadRegistry:
                 ctx.notify_after_reply("thread/tokenUsage/updated", self._usage_update(
                     loaded, finished[-1]["id"]))  # fmt: skip
         ctx.notify_after_reply("thread/started", {"thread": thread})
+        self._loaded_after_reply(ctx, loaded)
         return reply
 
     def _settings(
@@ -437,8 +445,7 @@ class ThreadRegistry:
         return loaded
 
     def stored(self, thread_id: str, *, full: bool = True) -> StoredThread | None:
-        path = rollout.find_rollout(self.home, thread_id)
-        return rollout.read_rollout(path, full=full) if path is not None else None
+        return self.store.read(thread_id, full=full)
 
     def stored_thread(self, stored: StoredThread, name: str | None) -> dict[str, Any]:
         """The protocol ``Thread`` of a thread that is on disk but not loaded."""
@@ -517,28 +524,33 @@ class ThreadRegistry:
                 now = int(time.time())
                 thread.update(createdAt=now, updatedAt=now, recencyAt=now)
             return {"thread": thread, "readState": state}
-        stored = self.stored(thread_id, full=True)
+        if params.include_turns:
+            stored = self.stored(thread_id, full=True)
+        else:
+            path = self.store.find(thread_id)
+            stored = rollout.read_summary(path) if path is not None else None
         if stored is None:
             raise RpcError(INVALID_REQUEST, f"thread not loaded: {thread_id}")
-        thread = self.stored_thread(stored, rollout.read_names(self.home).get(thread_id))
+        thread = self.stored_thread(stored, self.store.name(thread_id))
         if params.include_turns:
             thread["turns"] = stored.turns
-        state = read_state.load(self.home).get(thread_id)
-        return {"thread": thread, "readState": state or read_state.initial(thread_id, stored.turns)}
+        state = self.store.read_state(thread_id) or read_state.initial(thread_id, stored.first_turn)
+        return {"thread": thread, "readState": state}
 
     # ------------------------------------------------------------------ read state
 
     def read_state_of(self, loaded: LoadedThread) -> dict[str, Any]:
         if loaded.read_state is None:
-            stored = read_state.load(self.home).get(loaded.id)
-            loaded.read_state = stored or read_state.initial(loaded.id, loaded.turns)
+            first = loaded.turns[0]["id"] if loaded.turns else None
+            saved = self.store.read_state(loaded.id)
+            loaded.read_state = saved or read_state.initial(loaded.id, first)
         return loaded.read_state
 
     def set_read_state(self, loaded: LoadedThread, state: dict[str, Any]) -> None:
         """Keep, persist and announce a new read state (to clients of the experimental API,
         the only ones the reference tells)."""
         loaded.read_state = state
-        read_state.save(self.home, loaded.id, state)
+        self.store.set_read_state(loaded.id, state)
         params = {"threadId": loaded.id, "readState": state}
         for connection in list(loaded.subscribers):
             if connection.experimental_api:
@@ -562,20 +574,13 @@ class ThreadRegistry:
         return {"readState": state}
 
     async def list(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
-        archived = bool(params.archived)
-        providers = set(params.model_providers or ())
-        source_kinds = {getattr(kind, "value", kind) for kind in params.source_kinds or ()}
-        source_kinds = source_kinds or INTERACTIVE_SOURCES
-        cwd_filter = params.cwd
-        cwds: set[str] | None = None
-        if cwd_filter is not None:
-            raw = to_wire(cwd_filter)
-            cwds = {raw} if isinstance(raw, str) else set(raw or ())
-        search = (params.search_term or "").lower() or None
-        limit = params.limit if params.limit else DEFAULT_PAGE_SIZE
+        cwds: frozenset[str] | None = None
+        if params.cwd is not None:
+            raw = to_wire(params.cwd)
+            cwds = frozenset({raw} if isinstance(raw, str) else raw or ())
+        kinds = frozenset(getattr(kind, "value", kind) for kind in params.source_kinds or ())
         sort_key = to_wire(params.sort_key) if params.sort_key is not None else "created_at"
         sort_key = getattr(sort_key, "value", sort_key)
-        ascending = to_wire(params.sort_direction) == "asc"
         if sort_key == "section_position" and params.section_id is None:
             raise RpcError(INVALID_REQUEST, "section-position sorting requires a section filter")
         if params.section_id is not None:
@@ -583,52 +588,47 @@ class ThreadRegistry:
             # is in any, so a section's page is empty, as the reference answers for an unknown
             # one (the TUI's "Pinned" group reads this).
             return {"data": [], "readStates": {}, "nextCursor": None, "backwardsCursor": None}
-        listing = ListingOrder(sort_key, ascending)
-        entries = listing.after(
-            listing.sorted(rollout.all_rollouts(self.home, archived=archived)), params.cursor
+        query = ThreadQuery(
+            archived=bool(params.archived),
+            sort_key=sort_key,
+            ascending=to_wire(params.sort_direction) == "asc",
+            cursor=params.cursor,
+            model_providers=frozenset(params.model_providers or ()),
+            source_kinds=kinds or INTERACTIVE_SOURCES,
+            cwds=cwds,
+            search_term=(params.search_term or "").lower() or None,
         )
-        names_by_id = rollout.read_names(self.home)
-        saved_states = read_state.load(self.home)
+        limit = params.limit if params.limit else DEFAULT_PAGE_SIZE
+        # In a worker thread: a store building its index (a first start on a long history)
+        # must not hold up the other clients and the running turns.
+        # (The store is chosen here, on the event loop, where plugins' hooks run.)
+        return await anyio.to_thread.run_sync(self._list_page, self.store, query, limit)
+
+    def _list_page(self, store: ThreadStore, query: ThreadQuery, limit: int) -> dict[str, Any]:
         data: list[dict[str, Any]] = []
         states: dict[str, dict[str, Any]] = {}
         next_cursor: str | None = None
         backwards_cursor: str | None = None
-        last: ListingEntry | None = None
-        for entry in entries:
-            stored = rollout.read_rollout(entry.path, full=False)
-            if stored is None:
-                continue
-            if not archived and not stored.preview:
-                continue  # as the reference: a thread is listed once it has a user message
-            thread = self.stored_thread(stored, names_by_id.get(stored.id))
+        last: ListedThread | None = None
+        for listed in store.list(query):
+            stored = listed.stored
+            if len(data) == limit:
+                assert last is not None
+                next_cursor = last.entry.next_cursor()
+                break
+            if last is None:
+                backwards_cursor = listed.entry.backwards_cursor(stored)
+            last = listed
+            thread = self.stored_thread(stored, listed.name)
             loaded = self.threads.get(stored.id)
             if loaded is not None:
                 thread["status"] = loaded.thread["status"]
                 thread["environments"] = loaded.thread["environments"]
-            if providers and thread["modelProvider"] not in providers:
-                continue
-            if not source_kinds & thread_source_kinds(thread["source"]):
-                continue
-            if cwds is not None and thread["cwd"] not in cwds:
-                continue
-            if (
-                search
-                and search not in thread["preview"].lower()
-                and (search not in (thread["name"] or "").lower())
-            ):
-                continue
-            if len(data) == limit:
-                assert last is not None
-                next_cursor = last.next_cursor()
-                break
-            if last is None:
-                backwards_cursor = entry.backwards_cursor(stored)
-            last = entry
             data.append(thread)
             states[stored.id] = (
                 self.read_state_of(loaded)
                 if loaded is not None
-                else saved_states.get(stored.id) or read_state.initial(stored.id, stored.turns)
+                else store.read_state(stored.id) or read_state.initial(stored.id, stored.first_turn)
             )
         return {"data": data, "readStates": states, "nextCursor": next_cursor,
                 "backwardsCursor": backwards_cursor}  # fmt: skip
@@ -742,6 +742,7 @@ class ThreadRegistry:
             self._check_provider(params.model_provider, stored)
             loaded = self._load(stored)
             self._override(loaded, params.model, params.cwd)
+            self._loaded_after_reply(ctx, loaded)
         settings = loaded.settings
         if params.approvals_reviewer is not None:
             settings["approvalsReviewer"] = reviewer_name(params.approvals_reviewer)
@@ -845,7 +846,7 @@ class ThreadRegistry:
         }
 
     def _load(self, stored: StoredThread) -> LoadedThread:
-        thread = self.stored_thread(stored, rollout.read_names(self.home).get(stored.id))
+        thread = self.stored_thread(stored, self.store.name(stored.id))
         thread["status"] = {"type": "idle"}
         thread["canAcceptDirectInput"] = True
         cwd = thread["cwd"]
@@ -859,7 +860,7 @@ class ThreadRegistry:
         loaded = LoadedThread(thread, settings, materialized=True, session_start="resume")
         self._restore_mode(loaded, stored.context)
         loaded.auto_compact_limit = self.kernel.config.get("model_auto_compact_token_limit")
-        loaded.writer = RolloutWriter(stored.path, ordinal=stored.lines)
+        loaded.writer = self.store.writer(stored.id, stored.path, ordinal=stored.lines)
         loaded.turns = stored.turns
         loaded.history = stored.history
         if stored.token_usage and isinstance(stored.token_usage.get("total_token_usage"), dict):
@@ -906,13 +907,11 @@ class ThreadRegistry:
             # A thread without a turn yet is written out (its session meta) to be archived,
             # as the reference does, so that it can be listed and unarchived like any other.
             self.materialize(loaded)
-        path = rollout.find_rollout(self.home, thread_id)
+        path = self.store.find(thread_id)
         if path is None or rollout.ARCHIVED in path.parts:
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
         audience = await self._unload_for_good(ctx, loaded)
-        target = self.home / rollout.ARCHIVED / path.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(path), str(target))
+        self.store.archive(thread_id)
         self._after_reply(ctx, audience, "thread/archived", {"threadId": thread_id})
         return {}
 
@@ -932,18 +931,13 @@ class ThreadRegistry:
 
     async def unarchive(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         thread_id = self.thread_id(params.thread_id)
-        path = rollout.find_rollout(self.home, thread_id)
+        path = self.store.find(thread_id)
         if path is None or rollout.ARCHIVED not in path.parts:
             raise RpcError(INVALID_REQUEST, f"no archived rollout found for thread id {thread_id}")
-        parts = path.name.split("-")  # rollout-YYYY-MM-DDThh-mm-ss-<id>.jsonl
-        day = Path(parts[1]) / parts[2] / parts[3][:2]
-        target = self.home / rollout.SESSIONS / day / path.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(path), str(target))
-        stored = rollout.read_rollout(target, full=False)
+        stored = rollout.read_rollout(self.store.unarchive(thread_id), full=False)
         if stored is None:
             raise RpcError(INVALID_REQUEST, f"rollout of thread {thread_id} is unreadable")
-        thread = self.stored_thread(stored, rollout.read_names(self.home).get(thread_id))
+        thread = self.stored_thread(stored, self.store.name(thread_id))
         ctx.notify_after_reply("thread/unarchived", {"threadId": thread_id})
         return {"thread": thread}
 
@@ -953,7 +947,7 @@ class ThreadRegistry:
             raise RpcError(INVALID_REQUEST, "thread name must not be empty")
         thread_id = self.thread_id(params.thread_id)
         loaded = self.threads.get(thread_id)
-        if loaded is None and rollout.find_rollout(self.home, thread_id) is None:
+        if loaded is None and self.store.find(thread_id) is None:
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
         if loaded is not None and loaded.thread["ephemeral"]:
             raise RpcError(
@@ -963,9 +957,9 @@ class ThreadRegistry:
         if loaded is not None:
             loaded.thread["name"] = name
             audience |= loaded.subscribers
-            rollout.write_name(self.home, thread_id, name)
+            self.store.set_name(thread_id, name)
         else:
-            rollout.write_name(self.home, thread_id, name)
+            self.store.set_name(thread_id, name)
         self._after_reply(
             ctx, audience, "thread/name/updated", {"threadId": thread_id, "threadName": name}
         )
@@ -974,7 +968,7 @@ class ThreadRegistry:
     async def search(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         """``thread/search``: see ``codex_core.threads.search``. (Reading every rollout is
         file work: it runs in a worker thread, off the event loop.)"""
-        return await anyio.to_thread.run_sync(search.thread_search, self, params)
+        return await anyio.to_thread.run_sync(search.thread_search, self, self.store, params)
 
     async def inject_items(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         """Append raw Responses API items to what the thread's model reads (``/side`` of the
@@ -1010,14 +1004,27 @@ class ThreadRegistry:
     async def delete(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         thread_id = self.thread_id(params.thread_id)
         loaded = self.threads.get(thread_id)
-        path = rollout.find_rollout(self.home, thread_id)
+        path = self.store.find(thread_id)
         if path is None and (loaded is None or loaded.materialized):
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
         audience = await self._unload_for_good(ctx, loaded)
         if path is not None:
-            path.unlink(missing_ok=True)
+            self.store.delete(thread_id)
         self._after_reply(ctx, audience, "thread/deleted", {"threadId": thread_id})
         return {}
+
+    def _loaded_after_reply(self, ctx: RequestContext, loaded: LoadedThread) -> None:
+        """``codex_thread_loaded`` once the reply (and what precedes it) is sent; not when the
+        request failed after all (after-reply callbacks follow an error reply too)."""
+
+        def tell() -> None:
+            if self.threads.get(loaded.id) is not loaded:
+                return
+            self.kernel.plugins.notify(
+                "codex_thread_loaded", kernel=self.kernel, thread_id=loaded.id
+            )
+
+        ctx.after_reply.append(tell)
 
     def _after_reply(
         self, ctx: RequestContext, audience: set[Connection], method: str, params: dict[str, Any]
@@ -1029,18 +1036,6 @@ class ThreadRegistry:
         ctx.after_reply.append(send)
 
     # ------------------------------------------------------------------ turns
-
-    def provider_for(self, provider_id: str) -> Any:
-        table = self.kernel.config.get(f"model_providers.{provider_id}") or {}
-        wire_api = str(table.get("wire_api") or "responses")
-        provider = self.kernel.model_providers.get(wire_api)
-        if provider is None:
-            installed = ", ".join(sorted(self.kernel.model_providers)) or "none"
-            raise TurnFailed(
-                f"no installed plugin speaks the `{wire_api}` wire API of model provider "
-                f"`{provider_id}` (installed: {installed}); install codex-plugin-openai"
-            )
-        return provider
 
     async def turn_start(self, ctx: RequestContext, params: Any) -> dict[str, Any]:
         loaded = self.get(params.thread_id)
@@ -1141,7 +1136,7 @@ class ThreadRegistry:
             return
         loaded.materialized = True
         thread = loaded.thread
-        loaded.writer = RolloutWriter(Path(thread["path"]))
+        loaded.writer = self.store.writer(loaded.id, Path(thread["path"]))
         created = datetime.fromtimestamp(thread["createdAt"], UTC)
         meta: dict[str, Any] = {
             "session_id": thread["sessionId"],
@@ -1294,78 +1289,8 @@ class ThreadRegistry:
         for loaded in self.threads.values():
             if loaded.writer is not None:
                 loaded.writer.close()
-
-
-@dataclass(frozen=True, slots=True)
-class ListingEntry:
-    """A rollout in ``thread/list`` order: its sort time (UTC) and thread id."""
-
-    when: datetime
-    thread_id: str
-    path: Path
-    sort_key: str
-
-    def next_cursor(self) -> str:
-        """Continues after this entry (``<time>|<id>``, the reference's form)."""
-        return f"{self.when.strftime('%Y-%m-%dT%H:%M:%S')}Z|{self.thread_id}"
-
-    def backwards_cursor(self, stored: StoredThread) -> str:
-        """A bare time at or just after this entry's (the reference's form): rereads the page
-        from its start. Like the reference's, it is the moment the thread was written to the
-        millisecond, while creation times sort to the second."""
-        if self.sort_key == "created_at" and stored.written_at:
-            return stored.written_at
-        return self.when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-@dataclass(frozen=True, slots=True)
-class ListingOrder:
-    """``thread/list``'s order (``sortKey``, ``sortDirection``) and its cursors.
-
-    Like the reference's, a cursor is a position in time rather than in a list, so pages stay
-    right while threads are created: ``<time>|<id>`` continues after that entry, a bare
-    ``<time>`` starts at that time, included. Anything else is refused as an invalid cursor.
-    """
-
-    sort_key: str
-    ascending: bool
-
-    def sorted(self, paths: list[Path]) -> list[ListingEntry]:
-        entries = []
-        for path in paths:
-            thread_id = rollout.thread_id_of(path)
-            if thread_id is None:
-                continue
-            if self.sort_key == "updated_at":
-                when = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-            else:
-                when = rollout.created_of(path)
-            entries.append(ListingEntry(when, thread_id, path, self.sort_key))
-        entries.sort(key=lambda entry: (entry.when, entry.thread_id), reverse=not self.ascending)
-        return entries
-
-    def after(self, entries: list[ListingEntry], cursor: str | None) -> list[ListingEntry]:
-        """The entries from ``cursor`` on."""
-        if not cursor:
-            return entries
-        when_text, _, thread_id = cursor.partition("|")
-        try:
-            when = datetime.fromisoformat(when_text.replace("Z", "+00:00"))
-        except ValueError:
-            raise RpcError(INVALID_REQUEST, f"invalid cursor: {cursor}") from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        if thread_id:
-            if self.ascending:
-                return [e for e in entries if (e.when, e.thread_id) > (when, thread_id)]
-            return [e for e in entries if (e.when, e.thread_id) < (when, thread_id)]
-        if self.ascending:
-            return [e for e in entries if e.when >= when]
-        return [e for e in entries if e.when <= when]
-
-
-#: What ``thread/list`` lists without ``sourceKinds``: threads people started, not sub-agents.
-INTERACTIVE_SOURCES = {"cli", "vscode"}
+        if "store" in self.__dict__:  # (opened by a request: see ``store``)
+            self.store.close()
 
 
 def rollout_source(source: Any) -> Any:
@@ -1373,25 +1298,6 @@ def rollout_source(source: Any) -> Any:
     if isinstance(source, dict) and "subAgent" in source:
         return {"subagent": source["subAgent"]}
     return source
-
-
-def wire_source(raw: Any) -> Any:
-    """A rollout's ``source`` as the protocol's ``SessionSource``."""
-    if isinstance(raw, dict) and "subagent" in raw:
-        return {"subAgent": raw["subagent"]}
-    return raw if isinstance(raw, str) else "vscode"
-
-
-def thread_source_kinds(source: Any) -> set[str]:
-    """The ``ThreadSourceKind`` values a thread's ``source`` matches (``subAgent`` and the
-    specific sub-agent kind for a sub-agent)."""
-    if not isinstance(source, dict) or "subAgent" not in source:
-        return {str(source)}
-    sub = source["subAgent"]
-    specific = {"review": "subAgentReview", "compact": "subAgentCompact"}.get(str(sub))
-    if isinstance(sub, dict) and "thread_spawn" in sub:
-        specific = "subAgentThreadSpawn"
-    return {"subAgent", specific or "subAgentOther"}
 
 
 def user_input(entries: Any) -> list[dict[str, Any]]:
@@ -1427,8 +1333,8 @@ def dynamic_tools(specs: Any) -> dict[str, dict[str, Any]]:
     return tools
 
 
-@hookimpl
-def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
+def rpc_methods(kernel: Kernel) -> list[RpcMethod]:
+    """The methods of the ``threads`` plugin (``codex_core.threads.plugin``), on one registry."""
     registry = ThreadRegistry(kernel)
     kernel.services["threads"] = registry
     return [
@@ -1458,21 +1364,3 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("thread/goal/set", registry.goal_set),
         RpcMethod("thread/goal/clear", registry.goal_clear),
     ]
-
-
-@hookimpl
-def codex_config_sections() -> dict[str, type[BaseModel]]:
-    return {"threads": ThreadsConfig}
-
-
-@hookimpl
-def codex_connection_closed(connection: Connection) -> None:
-    registry: ThreadRegistry | None = connection.kernel.services.get("threads")
-    if registry is not None:
-        registry.forget(connection)
-
-
-@hookimpl
-def codex_shutdown(kernel: Kernel) -> Any:
-    registry: ThreadRegistry | None = kernel.services.get("threads")
-    return registry.shutdown() if registry is not None else None

@@ -19,9 +19,9 @@ from codex_core.threads import journal
 FILE = "read_state.jsonl"
 
 
-def initial(thread_id: str, turns: list[dict[str, Any]]) -> dict[str, Any]:
+def initial(thread_id: str, first_turn: str | None) -> dict[str, Any]:
     """The state of a thread nobody marked yet: unread from its first turn."""
-    first = {"type": "turn", "turnId": turns[0]["id"]} if turns else None
+    first = {"type": "turn", "turnId": first_turn} if first_turn else None
     return {"firstUnread": first, "revision": f"initial:{thread_id}"}
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shlex
 from collections.abc import Iterable, Iterator
@@ -303,17 +302,28 @@ class StoredThread:
     history: list[dict[str, Any]] = field(default_factory=list)
     token_usage: dict[str, Any] | None = None
     lines: int = 0
+    #: The id of the first turn (where a thread nobody read is unread from).
+    first_turn: str | None = None
 
     @property
     def archived(self) -> bool:
         return ARCHIVED in self.path.parts
 
 
-def _lines(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8", errors="replace") as handle:
+#: The line types a listing reads; it passes over the others (the model history, the
+#: reference's bookkeeping: most of a rollout's bytes) without parsing them.
+_SUMMARY_LINES = (b'"type":"session_meta"', b'"type":"turn_context"', b'"type":"event_msg"')
+
+
+def _lines(path: Path, only: tuple[bytes, ...] = ()) -> Iterator[dict[str, Any]]:
+    """The JSON lines of ``path``; with ``only``, just the lines whose type (in the head of
+    the line, where both servers write it) is one of those."""
+    with path.open("rb") as handle:
         for raw in handle:
+            if only and not any(marker in raw[:100] for marker in only):
+                continue
             try:
-                line = json.loads(raw)
+                line = json.loads(raw.decode("utf-8", errors="replace"))
             except ValueError:
                 continue  # a torn last line after a crash, say
             if isinstance(line, dict):
@@ -330,19 +340,46 @@ def _epoch(timestamp: Any) -> int:
 
 
 def read_rollout(path: Path, *, full: bool = True) -> StoredThread | None:
-    """Parse a rollout; ``full=False`` stops after the first user message (for listings)."""
+    """Parse a rollout; ``full=False`` stops after the first user message (for listings),
+    without the model history (and without counting ``lines``)."""
     thread_id = thread_id_of(path)
     if thread_id is None:
         return None
     stored = StoredThread(path=path, id=thread_id)
     try:
         stored.updated_at = int(path.stat().st_mtime)
-        parse_lines(stored, _lines(path), full=full)
+        parse_lines(stored, _lines(path, () if full else _SUMMARY_LINES), full=full)
     except OSError as exc:
         log.warning("cannot read rollout %s: %s", path, exc)
         return None
     if not stored.meta:
         return None
+    return stored
+
+
+def read_summary(path: Path) -> StoredThread | None:
+    """What ``thread/read`` shows of a thread without its turns: a listing's read, with the
+    settings of the last turn (its model) found from the end of the file instead of parsing
+    every line before it."""
+    stored = read_rollout(path, full=False)
+    if stored is None:
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return stored
+    at = data.rfind(b'"type":"turn_context"')
+    if at >= 0:
+        start = data.rfind(b"\n", 0, at) + 1
+        end = data.find(b"\n", at)
+        try:
+            line = json.loads(data[start : end if end >= 0 else len(data)])
+        except ValueError:
+            line = None
+        payload = line.get("payload") if isinstance(line, dict) else None
+        if isinstance(payload, dict) and line.get("type") == "turn_context":
+            stored.context = payload
+            stored.model = payload.get("model") or stored.model
     return stored
 
 
@@ -453,6 +490,7 @@ def _apply_event(
             "durationMs": None,
         }
         stored.turns.append(current)
+        stored.first_turn = stored.first_turn or turn_id
     elif kind == "item_completed":
         item = payload.get("item")
         if isinstance(item, dict):
@@ -506,30 +544,6 @@ def user_text(item: dict[str, Any]) -> str:
         for part in item.get("content") or []
         if isinstance(part, dict) and part.get("type") == "text"
     )
-
-
-def find_rollout(codex_home: Path, thread_id: str) -> Path | None:
-    """The rollout of ``thread_id``, active or archived (newest first)."""
-    suffix = f"-{thread_id}.jsonl"
-    for root in (codex_home / SESSIONS, codex_home / ARCHIVED):
-        if not root.is_dir():
-            continue
-        for dirpath, _dirnames, filenames in os.walk(root):
-            for name in filenames:
-                if name.endswith(suffix) and name.startswith("rollout-"):
-                    return Path(dirpath) / name
-    return None
-
-
-def all_rollouts(codex_home: Path, *, archived: bool) -> list[Path]:
-    """Every rollout file, newest first (by the timestamp in the name, then the id)."""
-    root = codex_home / (ARCHIVED if archived else SESSIONS)
-    found: list[Path] = []
-    if root.is_dir():
-        for dirpath, _dirnames, filenames in os.walk(root):
-            found.extend(Path(dirpath) / name for name in filenames if _NAME.match(name))
-    found.sort(key=lambda path: path.name, reverse=True)
-    return found
 
 
 # ---------------------------------------------------------------------------- names

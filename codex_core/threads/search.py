@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 from codex_core.protocol.wire import to_wire
 from codex_core.rpc import INVALID_REQUEST, RpcError
 from codex_core.threads import rollout
+from codex_core.threads.listing import INTERACTIVE_SOURCES
+from codex_core.threads.store import ListedThread, ThreadQuery, ThreadStore
 
 if TYPE_CHECKING:
-    from codex_core.threads.methods import ListingEntry, ThreadRegistry
+    from codex_core.threads.methods import ThreadRegistry
 
 #: The snippet's reach before the match and after its end, in characters (the reference's).
 BEFORE, AFTER = 49, 96
@@ -53,53 +55,45 @@ def first_mention(turns: list[dict[str, Any]], term: str) -> str | None:
     return None
 
 
-def thread_search(registry: ThreadRegistry, params: Any) -> dict[str, Any]:
-    """One page of matches. (``thread/list``'s listing is imported here: it lives with the
-    registry, which registers this method.)"""
-    from codex_core.threads.methods import (
-        DEFAULT_PAGE_SIZE,
-        INTERACTIVE_SOURCES,
-        ListingOrder,
-        thread_source_kinds,
-    )
+def thread_search(registry: ThreadRegistry, store: ThreadStore, params: Any) -> dict[str, Any]:
+    """One page of matches: the threads ``thread/list`` would list, in its order, read whole
+    one by one until the page is full. (The page size lives with the registry.)"""
+    from codex_core.threads.methods import DEFAULT_PAGE_SIZE
 
     term = params.search_term.strip().lower()
     if not term:
         raise RpcError(INVALID_REQUEST, "thread/search requires a non-empty searchTerm")
-    archived = bool(params.archived)
-    kinds = {getattr(kind, "value", kind) for kind in params.source_kinds or ()}
-    kinds = kinds or INTERACTIVE_SOURCES
+    kinds = frozenset(getattr(kind, "value", kind) for kind in params.source_kinds or ())
     limit = max(1, params.limit if params.limit is not None else DEFAULT_PAGE_SIZE)
     sort_key = to_wire(params.sort_key) if params.sort_key is not None else "created_at"
-    order = ListingOrder(getattr(sort_key, "value", sort_key),
-                         to_wire(params.sort_direction) == "asc")  # fmt: skip
-    home = registry.home
-    entries = order.after(order.sorted(rollout.all_rollouts(home, archived=archived)),
-                          params.cursor)  # fmt: skip
-    names = rollout.read_names(home)
+    query = ThreadQuery(
+        archived=bool(params.archived),
+        sort_key=getattr(sort_key, "value", sort_key),
+        ascending=to_wire(params.sort_direction) == "asc",
+        cursor=params.cursor,
+        source_kinds=kinds or INTERACTIVE_SOURCES,
+    )
     data: list[dict[str, Any]] = []
     next_cursor: str | None = None
     backwards_cursor: str | None = None
-    last: ListingEntry | None = None
-    for entry in entries:
-        stored = rollout.read_rollout(entry.path, full=True)
-        if stored is None or not (archived or stored.preview):
-            continue
-        thread = registry.stored_thread(stored, names.get(stored.id))
-        if not kinds & thread_source_kinds(thread["source"]):
+    last: ListedThread | None = None
+    for listed in store.list(query):
+        stored = rollout.read_rollout(listed.stored.path, full=True)
+        if stored is None:
             continue
         found = first_mention(stored.turns, term)
         if found is None:
             continue
         if last is not None and len(data) == limit:
-            next_cursor = last.next_cursor()
+            next_cursor = last.entry.next_cursor()
             break
+        thread = registry.stored_thread(stored, listed.name)
         loaded = registry.threads.get(stored.id)
         if loaded is not None:
             thread["status"] = loaded.thread["status"]
             thread["environments"] = loaded.thread["environments"]
         if not data:
-            backwards_cursor = entry.backwards_cursor(stored)
-        last = entry
+            backwards_cursor = listed.entry.backwards_cursor(stored)
+        last = listed
         data.append({"thread": thread, "snippet": found})
     return {"data": data, "nextCursor": next_cursor, "backwardsCursor": backwards_cursor}

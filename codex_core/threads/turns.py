@@ -26,7 +26,8 @@ import json
 import logging
 import mimetypes
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,10 +35,26 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 
 from codex_core.accounts import rate_limits
+from codex_core.models.contract import (
+    ModelEvent,
+    ModelFailed,
+    ModelRequest,
+    OutputItemAdded,
+    OutputItemDone,
+    OutputSchema,
+    Reasoning,
+    ReasoningSummaryDelta,
+    ReasoningSummaryPartAdded,
+    ReasoningTextDelta,
+    ResponseCompleted,
+    ResponseStarted,
+    TextDelta,
+    TokenUsage,
+)
+from codex_core.models.sampling import provider_for, sample
 from codex_core.plugins import is_cancellation
 from codex_core.threads import compaction, modes
-from codex_core.threads.diff import TurnDiff
-from codex_core.threads.hooks import (
+from codex_core.threads.command_hooks import (
     HookOutcome,
     compact_input,
     context_message,
@@ -48,11 +65,13 @@ from codex_core.threads.hooks import (
     session_start_input,
     stop_input,
 )
+from codex_core.threads.diff import TurnDiff
 from codex_core.threads.ids import uuid7
 from codex_core.threads.rollout import agent_message, item_to_rollout, snake
 from codex_core.threads.tools import ToolContext, TurnAborted, ask_subscribers, resolve
 
 if TYPE_CHECKING:
+    from codex_core.hookspecs import Tool, ToolResult
     from codex_core.threads.methods import LoadedThread, ThreadRegistry
 
 log = logging.getLogger(__name__)
@@ -111,19 +130,15 @@ def empty_usage() -> dict[str, int]:
     }
 
 
-def usage_from_api(usage: dict[str, Any]) -> dict[str, int]:
-    """Responses API ``usage`` -> the protocol's ``TokenUsageBreakdown``."""
-    cached = (usage.get("input_tokens_details") or {}).get("cached_tokens") or 0
-    reasoning = (usage.get("output_tokens_details") or {}).get("reasoning_tokens") or 0
-    input_tokens = int(usage.get("input_tokens") or 0)
-    output_tokens = int(usage.get("output_tokens") or 0)
+def usage_breakdown(usage: TokenUsage) -> dict[str, int]:
+    """A response's usage as the protocol's ``TokenUsageBreakdown``."""
     return {
-        "totalTokens": int(usage.get("total_tokens") or input_tokens + output_tokens),
-        "inputTokens": input_tokens,
-        "cachedInputTokens": int(cached),
+        "totalTokens": usage.total,
+        "inputTokens": usage.input_tokens,
+        "cachedInputTokens": usage.cached_input_tokens,
         "cacheWriteInputTokens": 0,
-        "outputTokens": output_tokens,
-        "reasoningOutputTokens": int(reasoning),
+        "outputTokens": usage.output_tokens,
+        "reasoningOutputTokens": usage.reasoning_output_tokens,
     }
 
 
@@ -176,16 +191,6 @@ def local_image(path: str, detail: Any, number: int) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-#: The name the reference gives a turn's ``outputSchema`` in the model request.
-OUTPUT_SCHEMA_NAME = "codex_output_schema"
-
-
-def output_format(schema: Any) -> dict[str, Any]:
-    """The Responses API ``text.format`` that holds the model to ``outputSchema``, as the
-    reference sends it (strict, so the answer parses against the schema)."""
-    return {"type": "json_schema", "strict": True, "schema": schema, "name": OUTPUT_SCHEMA_NAME}
-
-
 @dataclass(slots=True)
 class Turn:
     """One running turn of a loaded thread."""
@@ -226,7 +231,7 @@ class Turn:
     #: Items started but not completed (to close them on interrupt), by item id.
     open_items: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The last response's usage, reported once its tool calls ran (as the reference).
-    pending_usage: dict[str, Any] | None = None
+    pending_usage: TokenUsage | None = None
     #: Server requests left unanswered by an interrupt: resolved after ``turn/completed``.
     unresolved: list[tuple[Any, Any]] = field(default_factory=list)
     #: Files tools changed in this turn (``turn/diff/updated``); made on the first change.
@@ -245,8 +250,8 @@ class Turn:
     accepts_input: bool = True
     #: ``model/rerouted`` went out for this turn.
     rerouted: bool = False
-    #: The HTTP headers of the model response being read (lowercased names).
-    response_headers: dict[str, str] = field(default_factory=dict)
+    #: The rate limits the last model response reported (``RateLimitSnapshot`` dicts).
+    rate_limits: Sequence[Mapping[str, Any]] = ()
     #: ``outputSchema`` of ``turn/start``: the JSON schema this turn's answers must follow
     #: (for this turn only, as the reference).
     output_schema: Any = None
@@ -341,6 +346,10 @@ class Turn:
                     self.flush_usage()
                 except TurnFailed as exc:
                     error = turn_error(exc)
+                except ModelFailed as exc:
+                    error = turn_error(exc)
+                    if exc.failure.rate_limits is not None:
+                        self.emit_rate_limits(exc.failure.rate_limits)
                 except BaseException as exc:  # model providers are plugins: anything goes
                     if is_cancellation(exc):
                         raise
@@ -379,7 +388,7 @@ class Turn:
         if self.goal_prompt is not None:
             self.remember(self.goal_prompt)
         provider_id = str(self.settings["modelProvider"])
-        provider = self.registry.provider_for(provider_id)
+        provider_for(self.registry.kernel, provider_id)  # (none installed: fail before the hooks)
         await self.registry.kernel.run_hook(
             "codex_turn_starting", thread_id=self.thread_id, turn_id=self.id
         )
@@ -389,7 +398,7 @@ class Turn:
                 self.user_message(self.steered.pop(0))
             while self.injected:
                 self.remember(self.injected.pop(0))
-            calls = await self._sample(provider, provider_id)
+            calls = await self._sample(provider_id)
             for call in calls:
                 started = time.monotonic()
                 try:
@@ -517,14 +526,14 @@ class Turn:
         if self.stream_scope is not None:
             self.stream_scope.cancel()
 
-    def _call_output(self, call: dict[str, Any], output: Any) -> None:
+    def _call_output(self, call: Mapping[str, Any], output: Any) -> None:
         kind = "custom_tool_call_output" if call.get("type") == "custom_tool_call" else None
         item = {"type": kind or "function_call_output", "call_id": call.get("call_id"),
                 "output": output}  # fmt: skip
         self.loaded.history.append(item)
         self.record("response_item", item)
 
-    async def call_tool(self, call: dict[str, Any]) -> Any:
+    async def call_tool(self, call: Mapping[str, Any]) -> Any:
         """Run one function call of the model and return what the model sees.
 
         A dynamic tool of the thread (asked of the client), else a plugin ``Tool``, else
@@ -549,12 +558,13 @@ class Turn:
             if self.pending_usage is not None and not self.usage_counted:
                 # As the reference: the goal has counted this response before the tool runs.
                 self.usage_counted = True
-                self.registry.goals.account(self, usage_from_api(self.pending_usage)["totalTokens"])
+                self.registry.goals.account(self, self.pending_usage.total)
             return self.registry.goals.call_tool(self, name, arguments)
         if dynamic is not None:
             return await self._call_dynamic(dynamic, call_id, arguments)
         assert tool is not None
         context = ToolContext(self, call_id)
+        result: ToolResult | str
         try:
             result = await tool.call(arguments, context)
         except TurnAborted:
@@ -603,7 +613,7 @@ class Turn:
             for entry in content
         ]
 
-    def _plugin_tool(self, name: str, namespace: Any) -> Any:
+    def _plugin_tool(self, name: str, namespace: Any) -> Tool | None:
         """The plugin tool a call names: by its name, or by its name inside a namespace."""
         tools = self.registry.kernel.tools
         if not namespace:
@@ -612,8 +622,7 @@ class Turn:
             (
                 tool
                 for tool in tools.values()
-                if getattr(tool, "namespace", None) == namespace
-                and getattr(tool, "namespaced_name", None) == name
+                if tool.namespace == namespace and tool.namespaced_name == name
             ),
             None,
         )
@@ -628,11 +637,10 @@ class Turn:
             return self.loaded.setting(config, key)
 
         for tool in self.registry.kernel.tools.values():
-            offered = getattr(tool, "offered", None)
-            if offered is not None and not offered(setting):
+            if not tool.offered(setting):
                 continue  # turned off for this thread (a feature flag, its MCP servers, ...)
-            freeform = getattr(tool, "format", None)  # a custom (freeform) tool, e.g. a grammar
-            namespace = getattr(tool, "namespace", None)
+            freeform = tool.format  # a custom (freeform) tool, e.g. a grammar
+            namespace = tool.namespace
             if namespace:  # grouped as the Responses API's namespaces (MCP servers' tools)
                 group = namespaces.get(namespace)
                 if group is None:
@@ -665,82 +673,70 @@ class Turn:
     def model_request(
         self,
         provider_id: str,
-        model_input: list[dict[str, Any]] | None = None,
+        model_input: Sequence[Mapping[str, Any]] | None = None,
         *,
         tools: bool = True,
-    ) -> dict[str, Any]:
-        """The provider request for the thread's history (or ``model_input``); a compaction
+    ) -> ModelRequest:
+        """The model request for the thread's history (or ``model_input``); a compaction
         offers no tools."""
-        loaded = self.loaded
-        settings = self.settings
-        body: dict[str, Any] = {
-            "model": settings["model"],
-            "instructions": loaded.base_instructions or BASE_INSTRUCTIONS,
-            "input": list(loaded.history if model_input is None else model_input),
-            "tools": self.tool_specs() if tools else [],
-            "tool_choice": "auto",
-            "parallel_tool_calls": False,
-            "store": False,
-            "stream": True,
-            "include": [],
-            "prompt_cache_key": self.thread_id,
-        }
-        if settings.get("reasoningEffort"):
-            body["reasoning"] = {"effort": settings["reasoningEffort"], "summary": "auto"}
-        if self.output_schema is not None:
-            body["text"] = {"format": output_format(self.output_schema)}
         from codex_core.server_info import user_agent
 
+        loaded = self.loaded
+        settings = self.settings
+        effort = settings.get("reasoningEffort")
         name = self.client_name or "codex_core"
-        headers = {
-            "originator": name,
-            "user-agent": user_agent(name, self.client_version or ""),
-            "session-id": self.thread_id,
-            "thread-id": self.thread_id,
-            "x-client-request-id": self.thread_id,
-        }
-        return {"model_provider": provider_id, "body": body, "headers": headers}
+        return ModelRequest(
+            provider_id=provider_id,
+            model=str(settings["model"]),
+            instructions=loaded.base_instructions or BASE_INSTRUCTIONS,
+            input=list(loaded.history if model_input is None else model_input),
+            tools=self.tool_specs() if tools else [],
+            reasoning=Reasoning(str(effort)) if effort else None,
+            output_schema=OutputSchema(self.output_schema) if self.output_schema is not None
+            else None,
+            prompt_cache_key=self.thread_id,
+            originator=name,
+            user_agent=user_agent(name, self.client_version or ""),
+            thread_id=self.thread_id,
+        )  # fmt: skip
 
-    async def _sample(self, provider: Any, provider_id: str) -> list[dict[str, Any]]:
+    async def _sample(self, provider_id: str) -> list[Mapping[str, Any]]:
         """One model request: stream its events into items; returns its function calls."""
-        calls: list[dict[str, Any]] = []
+        calls: list[Mapping[str, Any]] = []
         texts: dict[str, list[str]] = {}
         summaries: dict[str, list[str]] = {}
         contents: dict[str, list[str]] = {}
         completed = False
+        request = self.model_request(provider_id)
         with anyio.CancelScope() as self.stream_scope:
-            async for event in provider.stream(self.model_request(provider_id)):
-                if not self._stream_event(event, calls, texts, summaries, contents):
-                    completed = True
+            async with aclosing(sample(self.registry.kernel, request)) as events:
+                async for event in events:
+                    completed = (
+                        self._stream_event(event, calls, texts, summaries, contents) or completed
+                    )
         self.stream_scope = None
         if self.steered and not completed:
             for item_id, parts in texts.items():  # cut short by a steer: keep what came
                 self._item_done({"type": "message", "role": "assistant", "id": item_id,
                                  "content": [{"type": "output_text", "text": "".join(parts)}]},
                                 texts, calls)  # fmt: skip
-            return calls
-        if not completed:
-            raise TurnFailed(
-                "stream disconnected before completion: stream closed before response.completed",
-                {"responseStreamDisconnected": {"httpStatusCode": None}},
-            )
         return calls
 
     def _stream_event(
         self,
-        event: dict[str, Any],
-        calls: list[dict[str, Any]],
+        event: ModelEvent,
+        calls: list[Mapping[str, Any]],
         texts: dict[str, list[str]],
         summaries: dict[str, list[str]],
         contents: dict[str, list[str]],
     ) -> bool:
-        """Turn one model event into items and deltas; False at ``response.completed``."""
-        kind = event.get("type")
-        if kind == "response.created":
-            self._check_served_model(event.get("response") or {})
-        elif kind == "response.output_item.added":
-            item = event.get("item") or {}
-            item_id = str(item.get("id") or uuid7())
+        """Turn one model event into items and deltas; True at ``ResponseCompleted``."""
+        if isinstance(event, ResponseStarted):
+            self.rate_limits = event.rate_limits
+            self._check_served_model(event.served_model)
+        elif isinstance(event, OutputItemAdded):
+            item = event.item
+            item_id = event.item_id or uuid7()
             if item.get("type") == "message" and item.get("role", "assistant") == "assistant":
                 texts[item_id] = []
                 self.item_started(
@@ -752,58 +748,40 @@ class Turn:
                     {"type": "reasoning", "id": item_id, "summary": [], "content": [],
                      "startedAtMs": now_ms(), "completedAtMs": None}
                 )  # fmt: skip
-        elif kind == "response.output_text.delta":
-            item_id = str(event.get("item_id"))
-            if item_id in texts:
-                texts[item_id].append(str(event.get("delta", "")))
-                self.delta("item/agentMessage/delta", item_id, delta=event.get("delta", ""))
-        elif kind == "response.reasoning_summary_part.added":
-            item_id = str(event.get("item_id"))
-            if item_id in summaries:
-                index = int(event.get("summary_index") or 0)
-                while len(summaries[item_id]) <= index:
-                    summaries[item_id].append("")
-                self.delta("item/reasoning/summaryPartAdded", item_id, summaryIndex=index)
-        elif kind == "response.reasoning_summary_text.delta":
-            item_id = str(event.get("item_id"))
-            if item_id in summaries:
-                index = int(event.get("summary_index") or 0)
-                while len(summaries[item_id]) <= index:
-                    summaries[item_id].append("")
-                summaries[item_id][index] += str(event.get("delta", ""))
-                self.delta("item/reasoning/summaryTextDelta", item_id,
-                           delta=event.get("delta", ""), summaryIndex=index)  # fmt: skip
-        elif kind == "response.reasoning_text.delta":
-            item_id = str(event.get("item_id"))
-            if item_id in contents:
-                index = int(event.get("content_index") or 0)
-                while len(contents[item_id]) <= index:
-                    contents[item_id].append("")
-                contents[item_id][index] += str(event.get("delta", ""))
-                self.delta("item/reasoning/textDelta", item_id,
-                           delta=event.get("delta", ""), contentIndex=index)  # fmt: skip
-        elif kind == "response.output_item.done":
-            self._item_done(event.get("item") or {}, texts, calls)
-        elif kind == "response.completed":
-            usage = (event.get("response") or {}).get("usage")
-            self.pending_usage = usage if isinstance(usage, dict) else None
-            return False
-        return True
+        elif isinstance(event, TextDelta):
+            if event.item_id in texts:
+                texts[event.item_id].append(event.delta)
+                self.delta("item/agentMessage/delta", event.item_id, delta=event.delta)
+        elif isinstance(event, ReasoningSummaryPartAdded):
+            parts = summaries.get(event.item_id)
+            if parts is not None:
+                parts.extend([""] * (event.summary_index + 1 - len(parts)))
+                self.delta("item/reasoning/summaryPartAdded", event.item_id,
+                           summaryIndex=event.summary_index)  # fmt: skip
+        elif isinstance(event, ReasoningSummaryDelta):
+            parts = summaries.get(event.item_id)
+            if parts is not None:
+                parts.extend([""] * (event.summary_index + 1 - len(parts)))
+                parts[event.summary_index] += event.delta
+                self.delta("item/reasoning/summaryTextDelta", event.item_id,
+                           delta=event.delta, summaryIndex=event.summary_index)  # fmt: skip
+        elif isinstance(event, ReasoningTextDelta):
+            parts = contents.get(event.item_id)
+            if parts is not None:
+                parts.extend([""] * (event.content_index + 1 - len(parts)))
+                parts[event.content_index] += event.delta
+                self.delta("item/reasoning/textDelta", event.item_id,
+                           delta=event.delta, contentIndex=event.content_index)  # fmt: skip
+        elif isinstance(event, OutputItemDone):
+            self._item_done(event.item, texts, calls)
+        elif isinstance(event, ResponseCompleted):
+            self.pending_usage = event.usage
+            return True
+        return False
 
-    def _check_served_model(self, response: dict[str, Any]) -> None:
-        """``model/rerouted`` (once a turn) when another model than the one asked answers.
-
-        The API says which model served the request in an ``OpenAI-Model`` header, which the
-        provider passes on in ``response.created`` (``response.headers``), with the rate-limit
-        headers reported after the response's token usage.
-        """
-        headers = response.get("headers")
-        self.response_headers = (
-            {str(k).lower(): str(v) for k, v in headers.items()}
-            if isinstance(headers, dict)
-            else {}
-        )
-        served = self.response_headers.get("openai-model")
+    def _check_served_model(self, served: str | None) -> None:
+        """``model/rerouted`` (once a turn) when another model than the one asked answers
+        (the provider says which in ``ResponseStarted``)."""
         requested = str(self.settings["model"])
         if not served or served == requested or self.rerouted:
             return
@@ -813,7 +791,10 @@ class Turn:
                                      "reason": "highRiskCyberActivity"})  # fmt: skip
 
     def _item_done(
-        self, item: dict[str, Any], texts: dict[str, list[str]], calls: list[dict[str, Any]]
+        self,
+        item: Mapping[str, Any],
+        texts: dict[str, list[str]],
+        calls: list[Mapping[str, Any]],
     ) -> None:
         kind = item.get("type")
         item_id = str(item.get("id") or "")
@@ -881,10 +862,10 @@ class Turn:
             params = {"threadId": self.thread_id, "turnId": self.id, "diff": self.last_diff}
             self.emit("turn/diff/updated", params)
 
-    def _usage(self, usage: dict[str, Any] | None) -> None:
+    def _usage(self, usage: TokenUsage | None) -> None:
         if usage is None:
             return
-        last = usage_from_api(usage)
+        last = usage_breakdown(usage)
         self.loaded.token_total = add_usage(self.loaded.token_total, last)
         self.report_usage(last)
         if not self.usage_counted:  # (a compaction's estimate is no use of the goal's tokens)
@@ -916,10 +897,12 @@ class Turn:
              "tokenUsage": {"total": dict(loaded.token_total), "last": last,
                             "modelContextWindow": window}},
         )  # fmt: skip
-        # As the reference: the limits the response reported, else an all-null ``codex`` one.
-        for limits in rate_limits.from_headers(self.response_headers) or [
-            rate_limits.snapshot("codex")
-        ]:
+        self.emit_rate_limits(self.rate_limits)
+
+    def emit_rate_limits(self, reported: Sequence[Mapping[str, Any]]) -> None:
+        """``account/rateLimits/updated`` for each limit a model answer reported, else (as the
+        reference) for an all-null ``codex`` one."""
+        for limits in reported or [rate_limits.snapshot("codex")]:
             self.emit("account/rateLimits/updated", {"rateLimits": limits})
 
     def _finish(self, error: dict[str, Any] | None) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -230,6 +229,8 @@ def seek(lines: list[str], pattern: list[str], start: int, at_end: bool) -> int 
 def apply(changes: list[Change]) -> None:
     """Write every change or none: new contents go to temporary files first, then each is
     renamed into place; a failure puts back what was already replaced."""
+    from codex_core.fs import atomic
+
     staged: list[tuple[str, str | None]] = []  # (target, temp file with its content or None)
     try:
         for change in changes:
@@ -237,17 +238,12 @@ def apply(changes: list[Change]) -> None:
             if change.new is None:
                 staged.append((target, None))
                 continue
-            folder = os.path.dirname(target) or "."
-            os.makedirs(folder, exist_ok=True)
-            handle, temp = tempfile.mkstemp(prefix=".apply_patch.", dir=folder)
-            with os.fdopen(handle, "w") as stream:
-                stream.write(change.new)
+            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+            mode = 0o644  # a new file; an updated one keeps its permissions
             if change.kind == "update" and os.path.exists(change.path):
                 with contextlib.suppress(OSError):
-                    os.chmod(temp, os.stat(change.path).st_mode & 0o7777)
-            else:
-                os.chmod(temp, 0o644)
-            staged.append((target, temp))
+                    mode = os.stat(change.path).st_mode & 0o7777
+            staged.append((target, str(atomic.stage(Path(target), change.new, mode=mode))))
     except OSError as exc:
         for _target, leftover in staged:
             if leftover is not None:

@@ -21,7 +21,7 @@ import os
 import time
 from typing import Any
 
-from codex_core.hookspecs import ToolResult
+from codex_core.hookspecs import Tool, ToolResult
 from codex_core.threads.diff import hunks
 from codex_plugin_apply_patch.parser import Change, PatchError, apply, parse, plan
 
@@ -60,7 +60,7 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class ApplyPatch:
+class ApplyPatch(Tool):
     """The ``apply_patch`` tool (a ``codex_core.hookspecs.Tool``, freeform)."""
 
     name = "apply_patch"

@@ -1,21 +1,23 @@
-"""The loopback HTTP server the browser comes back to: ``127.0.0.1:PORT``, HTTP/1.1 via h11.
+"""Where the browser comes back to: ``127.0.0.1:PORT``, bound as the official login server does.
 
-It answers one request per connection (``Connection: close``, as the official login server
-does so that no idle keep-alive socket holds a later login up) and stops after the first reply
-marked ``final``. Binding follows the official server: a busy port is asked to ``/cancel`` (an
-older login server, perhaps another process's), retried for two seconds, and the default port
-1455 falls back to 1457, the other port the issuer accepts in redirect URIs.
+Binding follows the official server: a busy port is asked to ``/cancel`` (an older login
+server, perhaps another process's), retried for two seconds, and the default port 1455 falls
+back to 1457, the other port the issuer accepts in redirect URIs. Serving is the kernel's
+shared loopback callback server (``codex_core.loopback_callback``): one request per
+connection, until the reply marked ``final``.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 import anyio
 import anyio.abc
+
+from codex_core.loopback_callback import Handler, Listener, Reply, serve
+
+__all__ = ["DEFAULT_PORT", "Handler", "Listener", "Reply", "bind", "port_of", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -23,22 +25,6 @@ DEFAULT_PORT = 1455
 FALLBACK_PORT = 1457
 BIND_ATTEMPTS = 10
 BIND_RETRY_SECONDS = 0.2
-#: A browser that connects has this long to send its request.
-REQUEST_READ_SECONDS = 30.0
-MAX_REQUEST_BYTES = 64 * 1024
-
-
-@dataclass(slots=True)
-class Reply:
-    status: int
-    body: bytes = b""
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    #: Stop serving once this reply is sent.
-    final: bool = False
-
-
-Handler = Callable[[str], Awaitable[Reply]]
-Listener = anyio.abc.Listener[anyio.abc.SocketStream]
 
 
 async def bind(port: int) -> Listener:
@@ -70,47 +56,3 @@ async def _ask_to_cancel(port: int) -> None:
 
 def port_of(listener: Listener) -> int:
     return int(listener.extra(anyio.abc.SocketAttribute.local_port))
-
-
-async def serve(listener: Listener, handle: Handler) -> None:
-    """Answer requests with ``handle(target)`` until a final reply went out."""
-    async with anyio.create_task_group() as group:
-
-        async def connection(stream: anyio.abc.SocketStream) -> None:
-            async with stream:
-                final = await _exchange(stream, handle)
-            if final:
-                group.cancel_scope.cancel()
-
-        await listener.serve(connection, task_group=group)
-
-
-async def _exchange(stream: anyio.abc.SocketStream, handle: Handler) -> bool:
-    import h11
-
-    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_BYTES)
-    request: h11.Request | None = None
-    try:
-        with anyio.fail_after(REQUEST_READ_SECONDS):
-            while request is None:
-                event = conn.next_event()
-                if event is h11.NEED_DATA:
-                    try:
-                        conn.receive_data(await stream.receive())
-                    except (anyio.EndOfStream, anyio.BrokenResourceError):
-                        conn.receive_data(b"")
-                elif isinstance(event, h11.Request):
-                    request = event
-                else:
-                    return False
-    except (h11.RemoteProtocolError, TimeoutError):
-        return False
-    reply = await handle(request.target.decode("latin-1"))
-    headers = [*reply.headers, ("content-length", str(len(reply.body))), ("connection", "close")]
-    try:
-        await stream.send(conn.send(h11.Response(status_code=reply.status, headers=headers)))
-        await stream.send(conn.send(h11.Data(data=reply.body)))
-        await stream.send(conn.send(h11.EndOfMessage()))
-    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-        log.info("the browser left before the login server's reply")
-    return reply.final

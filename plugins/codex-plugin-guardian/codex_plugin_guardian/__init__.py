@@ -11,38 +11,37 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
-
 from codex_core.hookspecs import hookimpl
-from codex_core.rpc import RpcMethod
-from codex_plugin_guardian.overrides import ApproveDeniedAction
-from codex_plugin_guardian.reviewer import (
-    ALIAS,
-    NAME,
-    GuardianConfig,
-    GuardianReviewer,
-    ReviewerAlias,
-    Verdict,
-    parse_verdict,
-)
 
 if TYPE_CHECKING:
-    from codex_core.kernel import Kernel
+    from pydantic import BaseModel
 
-__all__ = ["NAME", "GuardianConfig", "GuardianReviewer", "Verdict", "parse_verdict"]
+    from codex_core.kernel import Kernel
+    from codex_core.rpc import RpcMethod
+    from codex_plugin_guardian.reviewer import GuardianReviewer, ReviewerAlias
+
+# The hooks import the reviewer when the kernel collects them: loading the plugin (``--help``)
+# imports nothing else.
 
 
 @hookimpl
 def codex_approval_reviewers(kernel: Kernel) -> list[GuardianReviewer | ReviewerAlias]:
+    from codex_plugin_guardian.reviewer import ALIAS, GuardianReviewer, ReviewerAlias
+
     reviewer = GuardianReviewer(kernel)
     return [reviewer, ReviewerAlias(ALIAS, reviewer)]
 
 
 @hookimpl
 def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
+    from codex_core.rpc import RpcMethod
+    from codex_plugin_guardian.overrides import ApproveDeniedAction
+
     return [RpcMethod("thread/approveGuardianDeniedAction", ApproveDeniedAction(kernel))]
 
 
 @hookimpl
 def codex_config_sections() -> dict[str, type[BaseModel]]:
+    from codex_plugin_guardian.reviewer import GuardianConfig
+
     return {"guardian": GuardianConfig}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from codex_core.models.contract import OutputSchema
+
 REVIEW_INSTRUCTIONS = """\
 You are the guardian: an independent safety reviewer for a coding agent. The agent wants to \
 perform ONE action that its approval policy says needs a decision before it runs. You decide, \
@@ -70,11 +72,6 @@ VERDICT_SCHEMA: dict[str, Any] = {
     "required": ["outcome"],
 }
 
-TEXT_FORMAT: dict[str, Any] = {
-    "format": {
-        "type": "json_schema",
-        "strict": False,
-        "schema": VERDICT_SCHEMA,
-        "name": "codex_output_schema",
-    }
-}
+#: The verdict's schema as the reference asks for it (not strict: the API does not enforce it,
+#: ``parse_verdict`` checks the answer).
+VERDICT_FORMAT = OutputSchema(VERDICT_SCHEMA, strict=False)

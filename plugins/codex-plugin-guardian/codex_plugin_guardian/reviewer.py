@@ -32,7 +32,8 @@ import logging
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -44,7 +45,7 @@ from codex_core.threads.tools import WAITING_ON_APPROVAL
 from codex_plugin_guardian.breaker import DenialBreaker
 from codex_plugin_guardian.context_tools import TOOLS, run_tool
 from codex_plugin_guardian.event import action_key
-from codex_plugin_guardian.prompt import REVIEW_INSTRUCTIONS, TEXT_FORMAT
+from codex_plugin_guardian.prompt import REVIEW_INSTRUCTIONS, VERDICT_FORMAT
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
@@ -314,15 +315,15 @@ class GuardianReviewer:
         An answer that is not a verdict stays in the conversation and the model is asked
         again, ``VERDICT_ATTEMPTS`` requests in all; then ``InvalidVerdict``.
         """
+        from codex_core.models.sampling import collect
+
         provider_id = str(turn.settings["modelProvider"])
-        provider = turn.registry.provider_for(provider_id)
         model = config.model or turn.settings["model"]
         metadata = turn_metadata(request, model)
-        headers = {**turn.model_request(provider_id)["headers"], "x-openai-subagent": "guardian",
-                   "x-codex-parent-thread-id": request.thread_id,
-                   "x-codex-turn-metadata": metadata}  # fmt: skip
+        # The user's turn says who asks (client, thread); the review is the guardian's.
+        asking = turn.model_request(provider_id, [], tools=False)
         cwd = str(turn.settings["cwd"])  # the tools read under the thread's cwd only
-        input_: list[dict[str, Any]] = [
+        input_: list[Mapping[str, Any]] = [
             {"type": "message", "role": "user",
              "content": [{"type": "input_text",
                           "text": review_input(request, turn, action, overridden)}]},
@@ -331,21 +332,14 @@ class GuardianReviewer:
         attempts = 0
         while True:
             tools = TOOLS if rounds < config.context_rounds else []
-            body = {
-                "model": model,
-                "instructions": REVIEW_INSTRUCTIONS,
-                "input": list(input_),
-                "tools": tools,
-                "tool_choice": "auto",
-                "parallel_tool_calls": False,
-                "store": False,
-                "stream": True,
-                "include": [],
-                "prompt_cache_key": f"guardian:{request.thread_id}",
-                "text": TEXT_FORMAT,
-                "client_metadata": {"x-codex-turn-metadata": metadata},
-            }
-            text, calls = await self._sample(provider, provider_id, body, headers)
+            model_request = replace(
+                asking, model=model, instructions=REVIEW_INSTRUCTIONS, input=list(input_),
+                tools=tools, reasoning=None, output_schema=VERDICT_FORMAT,
+                prompt_cache_key=f"guardian:{request.thread_id}", subagent="guardian",
+                parent_thread_id=request.thread_id, turn_metadata=metadata,
+            )  # fmt: skip
+            response = await collect(turn.registry.kernel, model_request)
+            text, calls = response.text(), response.tool_calls()
             if not calls:
                 attempts += 1
                 try:
@@ -365,37 +359,6 @@ class GuardianReviewer:
                                if key in call})  # fmt: skip
                 input_.append({"type": "function_call_output", "call_id": call.get("call_id"),
                                "output": output})  # fmt: skip
-
-    @staticmethod
-    async def _sample(
-        provider: Any, provider_id: str, body: dict[str, Any], headers: dict[str, str]
-    ) -> tuple[str, list[dict[str, Any]]]:
-        """One streamed model response: its text and its function calls."""
-        texts: list[str] = []
-        done: list[str] = []
-        calls: list[dict[str, Any]] = []
-        completed = False
-        async for event in provider.stream(
-            {"model_provider": provider_id, "body": body, "headers": headers}
-        ):
-            kind = event.get("type")
-            if kind == "response.output_text.delta":
-                texts.append(str(event.get("delta", "")))
-            elif kind == "response.output_item.done":
-                item = event.get("item") or {}
-                if item.get("type") == "function_call":
-                    calls.append(item)
-                for part in item.get("content") or []:
-                    if part.get("type") == "output_text":
-                        done.append(str(part.get("text", "")))
-            elif kind == "response.completed":
-                completed = True
-            elif kind == "response.failed":
-                error = (event.get("response") or {}).get("error") or {}
-                raise ReviewFailed(str(error.get("message") or "the review request failed"))
-        if not completed:
-            raise ReviewFailed("the review stream ended before the response completed")
-        return "".join(done) or "".join(texts), calls
 
 
 @dataclass(frozen=True, slots=True)

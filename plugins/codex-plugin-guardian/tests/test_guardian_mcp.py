@@ -80,7 +80,11 @@ def test_an_mcp_tool_call_is_reviewed(
     else:
         assert done["params"]["review"]["status"] == "denied"
         assert item["status"] == "failed"
-        assert item["error"] == {"message": "user rejected MCP tool call"}
+        # The guardian's words, as in the reference (test_guardian_mcp_differential.py).
+        assert item["error"]["message"].startswith(
+            "This action was rejected due to unacceptable risk.\n"
+            "Reason: Drops the scratch table the user named.\n"
+        )
 
 
 def test_a_denied_mcp_call_can_be_overridden(

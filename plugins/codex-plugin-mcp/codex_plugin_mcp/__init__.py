@@ -1,10 +1,11 @@
 """MCP servers for codex-core: ``[mcp_servers.NAME]`` in config, their tools offered to the
 model, and the ``mcpServer*`` methods, built on the official ``mcp`` SDK.
 
-Servers start in parallel the first time something needs them (a client connecting, a status
-list, a direct call); their tools join ``kernel.tools`` once ready, as ``mcp__SERVER__TOOL``.
-The resource tools (``resource_tools``: list and read the servers' resources) are offered to
-every thread that has MCP servers.
+As in the reference, each thread runs its own servers: they start in parallel when the thread
+is loaded and stop when it unloads; their tools join ``kernel.tools`` once ready, as
+``mcp__SERVER__TOOL``, and a call runs on the calling thread's server. The resource tools
+(``resource_tools``: list and read the servers' resources) are offered to every thread that has
+MCP servers.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
     from codex_core.kernel import Kernel
     from codex_core.rpc import RpcMethod
-    from codex_core.rpc.connection import Connection
 
 __all__ = ["McpManager", "ServerConfig", "parse_servers", "qualified_name"]
 
@@ -38,9 +38,22 @@ def codex_tools(kernel: Kernel) -> list[ResourceTool]:
 
 
 @hookimpl
-def codex_turn_starting(kernel: Kernel) -> Awaitable[None]:
-    """Offer the model every configured server's tools, even on a thread's first turn."""
-    return manager_of(kernel).wait_started()
+def codex_thread_loaded(kernel: Kernel, thread_id: str) -> None:
+    """The thread's servers start now, so their tools are ready for its first turn."""
+    manager_of(kernel).thread_loaded(thread_id)
+
+
+@hookimpl
+def codex_turn_starting(kernel: Kernel, thread_id: str) -> Awaitable[None]:
+    """Offer the model the thread's servers' tools, even on its first turn."""
+    return manager_of(kernel).group(thread_id).wait_started()
+
+
+@hookimpl
+def codex_thread_unloading(kernel: Kernel, thread_id: str) -> Awaitable[None] | None:
+    """The thread's servers stop with it."""
+    manager = kernel.services.get("mcp")
+    return None if manager is None else manager.thread_unloading(thread_id)
 
 
 @hookimpl
@@ -53,12 +66,3 @@ def codex_config_loaded(kernel: Kernel, config: dict[str, Any]) -> None:
     manager = kernel.services.get("mcp")
     if manager is not None:
         manager.configure(config)
-
-
-@hookimpl
-def codex_connection_opened(connection: Connection) -> None:
-    """A client is here: once it has initialized (so it hears ``mcpServer/startupStatus/updated``),
-    start the servers in the background, so their tools are ready for its first turn."""
-    manager = manager_of(connection.kernel)
-    if manager.configs and not manager.handles:
-        manager.start_when_initialized(connection)

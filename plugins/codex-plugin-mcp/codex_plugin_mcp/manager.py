@@ -1,10 +1,18 @@
-"""The MCP connections: one ``ServerHandle`` per configured server, owned by ``McpManager``.
+"""The MCP connections: one ``ServerHandle`` per configured server and thread, grouped in a
+``ServerGroup`` per thread and owned by ``McpManager``.
+
+As in the reference, every loaded thread has its own servers (its own processes): they start
+when the thread is loaded (``thread/start``, ``thread/fork``, ``thread/resume``) and stop when
+it unloads, and their ``mcpServer/startupStatus/updated`` (``starting``, then ``ready`` or
+``failed``) carries the thread's id and goes to the thread's subscribers only. A thread-less
+group serves what names no thread (``mcpServerStatus/list``, ``mcpServer/resource/read``
+without ``threadId``) and reports nothing, as the reference's does.
 
 Each server runs in its own task (the SDK's ``Client`` must be entered and left by the same
 task): it connects, lists tools and resources within ``startup_timeout``, then stays open until
-stopped. Startup and failures are broadcast as ``mcpServer/startupStatus/updated``; a server
-that fails is reported (status ``failed`` with the error) and never takes anything else down.
-Ready servers' tools are offered to the model through ``kernel.tools`` (see ``tools.py``).
+stopped. A server that fails is reported (status ``failed`` with the error) and never takes
+anything else down. Ready servers' tools are offered to the model through ``kernel.tools``
+(see ``tools.py``); a call runs on the calling thread's server.
 
 The ``mcp`` SDK (and its HTTP and OAuth stack) is imported when a server first starts, not when
 the plugin loads: most sessions never start one, and the SDK costs about half a second.
@@ -44,8 +52,8 @@ STARTUP_STATUS = "mcpServer/startupStatus/updated"
 #: names (``mcp__NAME__TOOL``), kept within the Responses API's 64 characters.
 NAMESPACE_PREFIX = "mcp__"
 MAX_TOOL_NAME = 64
-#: How long a new connection may take to initialize before servers start anyway.
-INITIALIZE_WAIT = 10.0
+#: How long an unloading thread gives its servers to end their sessions.
+STOP_WAIT = 5.0
 _INVALID = re.compile(r"[^a-zA-Z0-9_-]")
 
 
@@ -90,6 +98,9 @@ def describe(exc: BaseException) -> str:
     exc = first_cause(exc)
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, OSError) and exc.errno is not None and exc.strerror:
+        # As the reference words a spawn failure: ``No such file or directory (os error 2)``.
+        return f"{exc.strerror} (os error {exc.errno})"
     text = str(exc) or type(exc).__name__
     return text
 
@@ -111,11 +122,15 @@ def _errlog() -> TextIO:
 
 
 class ServerHandle:
-    """One configured MCP server and, once started, its live connection."""
+    """One configured MCP server of one thread (``None``: the thread-less group) and, once
+    started, its live connection."""
 
-    def __init__(self, manager: McpManager, config: ServerConfig) -> None:
+    def __init__(
+        self, manager: McpManager, config: ServerConfig, thread_id: str | None = None
+    ) -> None:
         self.manager = manager
         self.config = config
+        self.thread_id = thread_id
         self.name = config.name
         self.state = "notStarted"
         self.error: str | None = None
@@ -130,6 +145,8 @@ class ServerHandle:
             "bearerToken" if config.url and config.bearer_token_env_var else ("unsupported")
         )
         self.settled = anyio.Event()
+        #: Set once the connection is closed (a stdio server's process has ended).
+        self.finished = anyio.Event()
         self._stop = anyio.Event()
         #: Who asks the user when the server elicits: one per tool call in flight, latest last.
         self._askers: list[Asker] = []
@@ -199,7 +216,7 @@ class ServerHandle:
             if self.state == "starting" and closed:
                 self._set("failed", HANDSHAKE_CLOSED)
             elif self.state == "starting":
-                self._set("failed", f"MCP client for `{self.name}` failed to start: {reason}")
+                self._set("failed", f"MCP startup failed: {reason}", failed_to_start=True)
             else:
                 self._set("failed", f"MCP server `{self.name}` stopped: {reason}")
         self._finish()
@@ -210,6 +227,7 @@ class ServerHandle:
         if self.state in ("starting", "ready"):
             self.state = "cancelled" if self.state == "starting" else "notStarted"
         self.settled.set()
+        self.finished.set()
 
     async def _discover(self, client: Client) -> None:
         self.server_info = dump(client.server_info) if client.server_info else None
@@ -225,7 +243,10 @@ class ServerHandle:
             except Exception as exc:  # resources are optional: a failure is not fatal
                 log.info("MCP server %s: listing resources failed: %s", self.name, exc)
 
-    def _set(self, state: str, error: str | None = None) -> None:
+    def _set(self, state: str, error: str | None = None, *, failed_to_start: bool = False) -> None:
+        """Take ``state`` and tell the thread's subscribers. ``error`` is what a request that
+        needs the server hears (``failed to get client: ERROR``); the notification prefixes a
+        startup failure with ``MCP client for `NAME` failed to start:``, as the reference."""
         self.state, self.error = state, error
         if state == "ready":
             self.manager.register_tools(self)
@@ -233,10 +254,19 @@ class ServerHandle:
             self.settled.set()
         if state == "failed":
             self.manager.unregister_tools(self)
-        self.manager.kernel.broadcast(
-            STARTUP_STATUS,
-            {"threadId": None, "name": self.name, "status": state, "error": error,
-             "failureReason": None},
+        if failed_to_start:
+            error = f"MCP client for `{self.name}` failed to start: {error}"
+        self.announce(error)
+
+    def announce(self, error: str | None = None) -> None:
+        """``mcpServer/startupStatus/updated`` with the current state, to the thread's
+        subscribers (a reload announces a server that stays ready, as the reference does)."""
+        if self.thread_id is None:
+            return  # the thread-less group reports nothing, as the reference's
+        self.manager.tell_thread(
+            self.thread_id, STARTUP_STATUS,
+            {"threadId": self.thread_id, "name": self.name, "status": self.state,
+             "error": error, "failureReason": None},
         )  # fmt: skip
 
     def stop(self) -> None:
@@ -325,54 +355,19 @@ class ServerHandle:
             self.stop()
 
 
-class McpManager:
-    """Every configured server; published as ``kernel.services["mcp"]``."""
+class ServerGroup:
+    """The servers of one thread (``thread_id``), or the thread-less ones (``None``)."""
 
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
-        self.configs: dict[str, ServerConfig] = {}
+    def __init__(self, manager: McpManager, thread_id: str | None) -> None:
+        self.manager = manager
+        self.thread_id = thread_id
         self.handles: dict[str, ServerHandle] = {}
-        #: Qualified tool name -> the ``McpTool`` we put into ``kernel.tools``.
-        self.registered: dict[str, Any] = {}
-        self.oauth = OAuthSettings()
-        self.credentials = CredentialStore(kernel.config.codex_home)
-        self.configure(kernel.config.effective)
 
-    # ------------------------------------------------------------------ lifecycle
-
-    async def close(self) -> None:
-        """Stop every server and give them a moment to end their sessions (``codex_shutdown``);
-        the kernel cancels whatever is left."""
-        for handle in self.handles.values():
-            handle.stop()
-        with anyio.move_on_after(5):
-            for handle in list(self.handles.values()):
-                await handle.settled.wait()
-
-    def configure(self, config: dict[str, Any], *, restart_failed: bool = False) -> bool:
-        """Take the ``mcp_servers`` of ``config``; servers whose table changed (and, with
-        ``restart_failed``, those that failed or crashed) start again when next needed."""
-        configs = parse_servers(config)
-        self.oauth = OAuthSettings.from_config(config)
-        if self.oauth.store_mode != self.credentials.mode:
-            self.credentials = CredentialStore(self.kernel.config.codex_home, self.oauth.store_mode)
-        changed = configs != self.configs
-        for name, handle in list(self.handles.items()):
-            failed = restart_failed and handle.state == "failed"
-            if failed or configs.get(name) != handle.config:
-                handle.stop()
-                self.unregister_tools(handle)
-                del self.handles[name]
-        self.configs = configs
-        return changed
-
-    def restart(self, name: str) -> None:
-        """Stop the server and start it again (after a login, so it uses the new tokens)."""
-        handle = self.handles.pop(name, None)
-        if handle is not None:
-            handle.stop()
-            self.unregister_tools(handle)
-        self.ensure_started([name])
+    @property
+    def configs(self) -> dict[str, ServerConfig]:
+        """The servers this group runs: the thread's ``mcp_servers`` (its ``thread/start``
+        overrides included: ``mcp_servers = {}`` has none), else the server's."""
+        return self.manager.configs_for(self.thread_id)
 
     def ensure_started(self, names: list[str] | None = None) -> list[ServerHandle]:
         """Start (in parallel) the enabled servers not started yet; returns their handles."""
@@ -384,23 +379,10 @@ class McpManager:
                 continue
             handle = self.handles.get(name)
             if handle is None:
-                handle = self.handles[name] = ServerHandle(self, config)
-                self._spawn(handle.run, f"mcp server {name}")
+                handle = self.handles[name] = ServerHandle(self.manager, config, self.thread_id)
+                self.manager.spawn(handle.run, f"mcp server {name} ({self.thread_id})")
             started.append(handle)
         return started
-
-    def start_when_initialized(self, connection: Any) -> None:
-        async def wait() -> None:
-            with anyio.move_on_after(INITIALIZE_WAIT):
-                while not connection.initialized and not connection.closed:
-                    await anyio.sleep(0.02)
-            self.ensure_started()
-
-        self._spawn(wait, "mcp start on initialize")
-
-    def _spawn(self, func: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
-        # Servers live as long as the kernel: a graceful shutdown must not wait for them.
-        self.kernel.start_soon(func, name=name, service=True)
 
     async def wait_started(self, names: list[str] | None = None) -> None:
         for handle in self.ensure_started(names):
@@ -417,6 +399,129 @@ class McpManager:
             raise ServerUnavailable(config.problem)
         self.ensure_started([name])
         return self.handles[name]
+
+    def drop(self, name: str) -> None:
+        """Stop the server ``name``; it starts again when next needed."""
+        handle = self.handles.pop(name, None)
+        if handle is not None:
+            handle.stop()
+            self.manager.unregister_tools(handle)
+
+    def reconfigure(self, restart_failed: bool) -> None:
+        """Stop the servers whose table changed (and, with ``restart_failed``, those that
+        failed or crashed)."""
+        configs = self.configs
+        for name, handle in list(self.handles.items()):
+            failed = restart_failed and handle.state == "failed"
+            if failed or configs.get(name) != handle.config:
+                self.drop(name)
+
+    async def close(self) -> None:
+        """Stop every server and give them a moment to end their sessions (a stdio server's
+        process has ended when this returns, unless it took longer)."""
+        handles = list(self.handles.values())
+        self.handles.clear()
+        for handle in handles:
+            handle.stop()
+        with anyio.move_on_after(STOP_WAIT):
+            for handle in handles:
+                await handle.finished.wait()
+
+
+class McpManager:
+    """Every configured server, per thread; published as ``kernel.services["mcp"]``."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.configs: dict[str, ServerConfig] = {}
+        #: What names no thread: ``mcpServerStatus/list``, a thread-less resource read.
+        self.shared = ServerGroup(self, None)
+        #: Each loaded thread's servers, by thread id.
+        self.threads: dict[str, ServerGroup] = {}
+        #: Qualified tool name -> the ``McpTool`` we put into ``kernel.tools``.
+        self.registered: dict[str, Any] = {}
+        self.oauth = OAuthSettings()
+        self.credentials = CredentialStore(kernel.config.codex_home)
+        self.configure(kernel.config.effective)
+
+    @property
+    def groups(self) -> list[ServerGroup]:
+        return [self.shared, *self.threads.values()]
+
+    # ------------------------------------------------------------------ threads
+
+    def _loaded_thread(self, thread_id: str) -> Any:
+        threads = self.kernel.services.get("threads")
+        return None if threads is None else threads.threads.get(thread_id)
+
+    def configs_for(self, thread_id: str | None) -> dict[str, ServerConfig]:
+        """The servers a thread runs: its own ``mcp_servers`` when its ``thread/start``
+        overrode them, else the configured ones."""
+        loaded = None if thread_id is None else self._loaded_thread(thread_id)
+        if loaded is None or "mcp_servers" not in loaded.overrides:
+            return self.configs
+        return parse_servers({"mcp_servers": loaded.overrides["mcp_servers"]})
+
+    def tell_thread(self, thread_id: str, method: str, params: dict[str, Any]) -> None:
+        """A notification for the thread's subscribers (none once it unloaded)."""
+        threads = self.kernel.services.get("threads")
+        loaded = self._loaded_thread(thread_id)
+        if threads is not None and loaded is not None:
+            threads.emit(loaded, method, params)
+
+    def thread_loaded(self, thread_id: str) -> None:
+        """Start the thread's servers (``codex_thread_loaded``)."""
+        self.group(thread_id).ensure_started()
+
+    def group(self, thread_id: str | None) -> ServerGroup:
+        """The servers of a thread (made for a thread loaded without ``codex_thread_loaded``,
+        a sub-agent's say), or the thread-less ones for ``None``."""
+        if thread_id is None:
+            return self.shared
+        group = self.threads.get(thread_id)
+        if group is None:
+            group = self.threads[thread_id] = ServerGroup(self, thread_id)
+        return group
+
+    async def thread_unloading(self, thread_id: str) -> None:
+        """Stop the thread's servers (``codex_thread_unloading``)."""
+        group = self.threads.pop(thread_id, None)
+        if group is not None:
+            await group.close()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def close(self) -> None:
+        """Stop every server and give them a moment to end their sessions (``codex_shutdown``);
+        the kernel cancels whatever is left."""
+        with anyio.move_on_after(STOP_WAIT):
+            for group in self.groups:
+                await group.close()
+
+    def configure(self, config: dict[str, Any], *, restart_failed: bool = False) -> bool:
+        """Take the ``mcp_servers`` of ``config``; servers whose table changed (and, with
+        ``restart_failed``, those that failed or crashed) start again when next needed."""
+        configs = parse_servers(config)
+        self.oauth = OAuthSettings.from_config(config)
+        if self.oauth.store_mode != self.credentials.mode:
+            self.credentials = CredentialStore(self.kernel.config.codex_home, self.oauth.store_mode)
+        changed = configs != self.configs
+        self.configs = configs
+        for group in self.groups:
+            group.reconfigure(restart_failed)
+        return changed
+
+    def restart(self, name: str) -> None:
+        """Stop the server in every thread and start it again (after a login, so it uses the
+        new tokens); the thread-less one starts when next needed."""
+        for group in self.groups:
+            group.drop(name)
+        for group in self.threads.values():
+            group.ensure_started([name])
+
+    def spawn(self, func: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
+        # Servers live as long as their thread: a graceful shutdown must not wait for them.
+        self.kernel.start_soon(func, name=name, service=True)
 
     # ------------------------------------------------------------------ tools for the model
 
@@ -436,6 +541,11 @@ class McpManager:
             self.registered[tool.name] = tool
 
     def unregister_tools(self, handle: ServerHandle) -> None:
+        """Withdraw the server's tools, unless another thread's copy of it is still ready."""
+        for group in self.groups:
+            other = group.handles.get(handle.name)
+            if other is not None and other is not handle and other.client is not None:
+                return
         tools = self.kernel.tools
         for name, tool in list(self.registered.items()):
             if tool.server == handle.name:

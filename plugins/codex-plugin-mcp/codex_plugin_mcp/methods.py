@@ -13,7 +13,14 @@ import anyio
 from codex_core.rpc import INTERNAL_ERROR, RpcError, RpcMethod
 from codex_core.rpc.errors import ClientErrorResponse, ServerRequestError, invalid_request
 from codex_plugin_mcp.elicitation import ELICITATION_REQUEST
-from codex_plugin_mcp.manager import McpManager, ServerHandle, ServerUnavailable, describe, dump
+from codex_plugin_mcp.manager import (
+    McpManager,
+    ServerGroup,
+    ServerHandle,
+    ServerUnavailable,
+    describe,
+    dump,
+)
 from codex_plugin_mcp.tools import result_wire
 
 if TYPE_CHECKING:
@@ -59,9 +66,38 @@ def status_entry(handle: ServerHandle, detail: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def loaded_thread(ctx: RequestContext, thread_id: str | None) -> str | None:
+    """The id of the loaded thread a request names (``None`` when it names none), refused as
+    the reference refuses it: ``invalid thread id: ...`` or ``thread not found: ID``
+    (-32600)."""
+    if thread_id is None:
+        return None
+    threads = ctx.kernel.services.get("threads")
+    if threads is None:
+        raise invalid_request(f"thread not found: {thread_id}")
+    thread_id = threads.thread_id(thread_id)
+    if thread_id not in threads.threads:
+        raise invalid_request(f"thread not found: {thread_id}")
+    return str(thread_id)
+
+
+def status_group(manager: McpManager, thread_id: str | None, name: str) -> ServerGroup:
+    """Who reports on server ``name`` for a status list: the thread-less group (a fresh
+    connection, as the reference lists even a server that crashed in the thread as it starts
+    now), unless the thread's own table for it differs from the configured one."""
+    if thread_id is None or manager.configs_for(thread_id).get(name) == manager.configs.get(name):
+        return manager.shared
+    return manager.group(thread_id)
+
+
 async def list_status(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    """The servers configured (for the thread named: its ``mcp_servers``), started by the
+    thread-less group (silently: as in the reference, no ``mcpServer/startupStatus/updated``
+    comes of a status list)."""
     manager = manager_of(ctx.kernel)
-    names = [name for name, config in manager.configs.items() if config.enabled]
+    thread_id = loaded_thread(ctx, params.thread_id)
+    configs = manager.configs_for(thread_id)
+    names = [name for name, config in configs.items() if config.enabled]
     if params.server_name is not None:
         names = [name for name in names if name == params.server_name]
     start = 0
@@ -72,15 +108,16 @@ async def list_status(ctx: RequestContext, params: Any) -> dict[str, Any]:
     limit = params.limit or DEFAULT_PAGE
     page = names[start : start + limit]
     entries: list[dict[str, Any]] = []
+    groups = {name: status_group(manager, thread_id, name) for name in page}
     for name in page:
-        if manager.configs[name].problem:
+        if configs[name].problem:
             continue
-        await manager.wait_started([name])
-    handles = {name: manager.handles.get(name) for name in page}
+        await groups[name].wait_started([name])
+    handles = {name: groups[name].handles.get(name) for name in page}
     for name in page:
         handle = handles[name]
         if handle is None:  # an unusable table: reported with its problem
-            config = manager.configs[name]
+            config = configs[name]
             handle = ServerHandle(manager, config)
             handle.error = config.problem
         entries.append(status_entry(handle, params.detail or "full"))
@@ -89,8 +126,9 @@ async def list_status(ctx: RequestContext, params: Any) -> dict[str, Any]:
 
 
 async def reload(ctx: RequestContext, params: Any) -> dict[str, Any]:
-    """Re-read ``mcp_servers`` from the config files; changed, added and failed servers
-    start again (in the background)."""
+    """Re-read ``mcp_servers`` from the config files; in every loaded thread, changed, added
+    and failed servers start again (in the background) and those that stay ready are
+    announced ready again, as the reference announces them."""
     from codex_core.config import load_config
 
     config = ctx.kernel.config
@@ -99,24 +137,25 @@ async def reload(ctx: RequestContext, params: Any) -> dict[str, Any]:
     )
     manager = manager_of(ctx.kernel)
     manager.configure(fresh.effective, restart_failed=True)
-    manager.ensure_started()
+    for group in manager.threads.values():
+        kept = [handle for handle in group.handles.values() if handle.state == "ready"]
+        group.ensure_started()
+        for handle in kept:
+            handle.announce()
     return {}
 
 
 async def _handle(ctx: RequestContext, server: str, thread_id: str | None) -> ServerHandle:
-    """The running server a client names, refused with the reference's codes: a thread that
-    is not loaded first (-32600), then an unknown or disabled server and one that did not
-    start (-32603, the server's side)."""
-    if thread_id is not None:
-        threads = ctx.kernel.services.get("threads")
-        if threads is None or threads.thread_id(thread_id) not in threads.threads:
-            raise invalid_request(f"thread not found: {thread_id}")
-    manager = manager_of(ctx.kernel)
-    config = manager.configs.get(server)
+    """The running server a client names, the named thread's own (the thread-less group's
+    without one), refused with the reference's codes: a thread that is not loaded first
+    (-32600), then an unknown or disabled server and one that did not start (-32603, the
+    server's side)."""
+    group = manager_of(ctx.kernel).group(loaded_thread(ctx, thread_id))
+    config = group.configs.get(server)
     if config is None or not config.enabled:
         raise RpcError(INTERNAL_ERROR, f"unknown MCP server '{server}'")
     try:
-        handle = manager.handle(server)
+        handle = group.handle(server)
         await handle.ready_client()
     except ServerUnavailable as exc:
         raise RpcError(INTERNAL_ERROR, f"failed to get client: {exc}") from None
@@ -140,10 +179,9 @@ async def tool_call(ctx: RequestContext, params: Any) -> dict[str, Any]:
 
     try:
         raw = await handle.call_tool(params.tool, arguments, meta=params.field_meta, ask=ask)
-    except Exception as exc:
-        raise invalid_request(
-            f"tool call failed for `{params.server}/{params.tool}`: {describe(exc)}"
-        ) from None
+    except Exception as exc:  # the server's side, as the reference answers it (-32603)
+        message = f"tool call failed for `{params.server}/{params.tool}`: {describe(exc)}"
+        raise RpcError(INTERNAL_ERROR, message) from None
     wire = result_wire(raw)
     wire["isError"] = bool(raw.is_error)
     return wire

@@ -10,7 +10,9 @@ authorization URL and finishes in the background, so the steps are driven from h
 A login binds a callback listener on 127.0.0.1 (``mcp_oauth_callback_port``, else any free
 port) at ``/callback/<id>``, ``<id>`` derived from the server URL as the reference derives it,
 discovers, registers a public client (``client_name`` ``Codex``) and answers with the URL. When
-the browser comes back the code is exchanged and the tokens stored (``oauth_store.py``).
+the browser comes back (to the kernel's shared loopback callback server,
+``codex_core.loopback_callback``) the code is exchanged and the tokens stored
+(``oauth_store.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
-import h11
 import httpx2
 from anyio.abc import SocketAttribute, SocketStream
 from mcp.client.auth import OAuthFlowError, OAuthTokenError, PKCEParameters
@@ -48,6 +49,7 @@ from mcp.shared.auth import (
 )
 from mcp.shared.auth_utils import check_resource_allowed, resource_url_from_server_url
 
+from codex_core import loopback_callback
 from codex_plugin_mcp.config import OAuthSettings
 from codex_plugin_mcp.oauth_store import CredentialStore, StoredTokens, now_ms
 
@@ -172,7 +174,6 @@ class OAuthLogin:
         self._discovery: Discovery | None = None
         self._resource = ""
         self._callback: dict[str, str] | None = None
-        self._called_back = anyio.Event()
 
     @classmethod
     async def start(
@@ -245,10 +246,7 @@ class OAuthLogin:
         assert self._listener is not None and self._discovery is not None
         try:
             with anyio.move_on_after(timeout) as waiting:
-                async with anyio.create_task_group() as group:
-                    group.start_soon(self._listener.serve, self._answer)
-                    await self._called_back.wait()
-                    group.cancel_scope.cancel()
+                await loopback_callback.serve(self._listener, self._answer, read_seconds=10)
             if waiting.cancelled_caught:
                 raise OAuthFlowError("timed out waiting for OAuth callback")
         finally:
@@ -281,38 +279,21 @@ class OAuthLogin:
         issuer = str(self._discovery.metadata.issuer)
         return token_from_response(self.config, self._client_id, token, issuer)
 
-    async def _answer(self, stream: SocketStream) -> None:
-        """One request to the callback listener: the browser coming back, or a stray one."""
-        async with stream:
-            connection = h11.Connection(h11.SERVER)
-            target = ""
-            with anyio.move_on_after(10):
-                while True:
-                    event = connection.next_event()
-                    if event is h11.NEED_DATA:
-                        connection.receive_data(await stream.receive())
-                        continue
-                    if isinstance(event, h11.Request):
-                        target = event.target.decode("latin-1")
-                    break
-            status, body, params = self._outcome(target)
-            payload = body.encode()
-            headers = [("content-type", "text/plain; charset=utf-8"),
-                       ("content-length", str(len(payload))), ("connection", "close")]  # fmt: skip
-            if connection.our_state is h11.SEND_RESPONSE:
-                response = h11.Response(status_code=status, headers=headers)
-                await stream.send(connection.send(response) or b"")
-                await stream.send(connection.send(h11.Data(data=payload)) or b"")
-                await stream.send(connection.send(h11.EndOfMessage()) or b"")
-        if params is not None and not self._called_back.is_set():
+    async def _answer(self, target: str) -> loopback_callback.Reply:
+        """One request to the callback listener: the browser coming back (the final reply),
+        or a stray one."""
+        status, body, params = self._outcome(target)
+        headers = [("content-type", "text/plain; charset=utf-8")]
+        final = params is not None and self._callback is None
+        if final:
             self._callback = params
-            self._called_back.set()
+        return loopback_callback.Reply(status, body.encode(), headers, final=final)
 
     def _outcome(self, target: str) -> tuple[int, str, dict[str, str] | None]:
         """The answer to the browser, and the callback's parameters when it is the one."""
         path, _, query = target.partition("?")
         params = dict(parse_qsl(query))
-        if path != self._path or not query or self._called_back.is_set():
+        if path != self._path or not query or self._callback is not None:
             return 400, "Invalid OAuth callback", None
         if "code" in params and "state" in params:
             return 200, CALLBACK_DONE, params

@@ -19,8 +19,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -151,17 +149,10 @@ class FileStore:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f"{FALLBACK_FILE}.", dir=self.path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps(data, separators=(",", ":")))
-            os.replace(temp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        from codex_core.fs import atomic
+
+        # Tokens: owner-only, whatever mode an older file had.
+        atomic.write(self.path, json.dumps(data, separators=(",", ":")), mode=0o600)
 
     def load(self, server_name: str, url: str) -> StoredTokens | None:
         entry = self._read().get(store_key(server_name, url))

@@ -14,14 +14,14 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from codex_core.hookspecs import ToolResult
+from codex_core.hookspecs import Tool, ToolResult
 from codex_plugin_mcp.manager import describe
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from codex_core.kernel import Kernel
-    from codex_plugin_mcp.manager import McpManager
+    from codex_plugin_mcp.manager import McpManager, ServerGroup
 
 #: The server of an item that lists every server's resources (the reference's name for itself).
 ALL_SERVERS = "codex"
@@ -72,7 +72,7 @@ def text_argument(arguments: dict[str, Any], name: str) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
-class ResourceTool:
+class ResourceTool(Tool):
     """One of the three tools; ``run`` answers with the payload the model reads."""
 
     name = ""
@@ -94,12 +94,15 @@ class ResourceTool:
         servers = setting("mcp_servers")
         return isinstance(servers, dict) and bool(servers)
 
-    def known(self, server: str) -> None:
-        config = self.manager.configs.get(server)
+    def known(self, group: ServerGroup, server: str) -> None:
+        config = group.configs.get(server)
         if config is None or not config.enabled:
             raise UnknownServer(f"unknown MCP server '{server}'")
 
-    async def run(self, server: str | None, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def run(
+        self, group: ServerGroup, server: str | None, arguments: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The tool's answer, from the calling thread's servers (``group``)."""
         raise NotImplementedError
 
     def target(self, arguments: dict[str, Any]) -> str | None:
@@ -110,9 +113,10 @@ class ResourceTool:
 
         arguments = arguments if isinstance(arguments, dict) else {}
         server = self.target(arguments)
+        group = self.manager.group(context.thread_id)
         try:
             if server is not None:
-                self.known(server)
+                self.known(group, server)
         except UnknownServer as exc:
             return ToolResult(str(exc), success=False)
         started = time.monotonic()
@@ -125,7 +129,7 @@ class ResourceTool:
         }  # fmt: skip
         context.item_started(dict(item))
         try:
-            output = compact(await self.run(server, arguments))
+            output = compact(await self.run(group, server, arguments))
         except ToolFailed as exc:
             item.update(status="failed", error={"message": str(exc)})
             output = ""
@@ -139,9 +143,10 @@ class ResourceTool:
             return ToolResult(item["error"]["message"], success=False)
         return ToolResult(output)
 
-    def listed_servers(self) -> list[str]:
+    @staticmethod
+    def listed_servers(group: ServerGroup) -> list[str]:
         """The servers an every-server list covers: enabled ones, by name."""
-        return sorted(name for name, config in self.manager.configs.items() if config.enabled)
+        return sorted(name for name, config in group.configs.items() if config.enabled)
 
 
 class ListResources(ResourceTool):
@@ -158,17 +163,21 @@ class ListResources(ResourceTool):
     keys: tuple[str, ...] = RESOURCE_KEYS
     verb = "resources/list"
 
-    async def page(self, server: str, cursor: str | None) -> tuple[list[Any], str | None]:
-        result = await self.manager.handle(server).list_resources(cursor)
+    async def page(
+        self, group: ServerGroup, server: str, cursor: str | None
+    ) -> tuple[list[Any], str | None]:
+        result = await group.handle(server).list_resources(cursor)
         return list(result.resources), result.next_cursor
 
-    async def run(self, server: str | None, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def run(
+        self, group: ServerGroup, server: str | None, arguments: dict[str, Any]
+    ) -> dict[str, Any]:
         from codex_plugin_mcp.manager import dump
 
         cursor = text_argument(arguments, "cursor")
         if server is not None:
             try:
-                entries, next_cursor = await self.page(server, cursor)
+                entries, next_cursor = await self.page(group, server, cursor)
             except Exception as exc:
                 raise ToolFailed(
                     f"{self.verb} failed: {self.verb} failed for `{server}`: {mcp_error(exc)}"
@@ -183,11 +192,11 @@ class ListResources(ResourceTool):
         if cursor is not None:
             raise ToolFailed("cursor can only be used when a server is specified")
         every: list[dict[str, Any]] = []
-        for name in self.listed_servers():
+        for name in self.listed_servers(group):
             try:  # every page; a server that cannot answer is left out, as in the reference
-                entries, next_cursor = await self.page(name, None)
+                entries, next_cursor = await self.page(group, name, None)
                 while next_cursor is not None:
-                    more, next_cursor = await self.page(name, next_cursor)
+                    more, next_cursor = await self.page(group, name, next_cursor)
                     entries.extend(more)
             except Exception:
                 continue
@@ -206,8 +215,10 @@ class ListResourceTemplates(ListResources):
     keys = TEMPLATE_KEYS
     verb = "resources/templates/list"
 
-    async def page(self, server: str, cursor: str | None) -> tuple[list[Any], str | None]:
-        result = await self.manager.handle(server).list_resource_templates(cursor)
+    async def page(
+        self, group: ServerGroup, server: str, cursor: str | None
+    ) -> tuple[list[Any], str | None]:
+        result = await group.handle(server).list_resource_templates(cursor)
         return list(result.resource_templates), result.next_cursor
 
 
@@ -225,14 +236,16 @@ class ReadResource(ResourceTool):
         "additionalProperties": False,
     }  # fmt: skip
 
-    async def run(self, server: str | None, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def run(
+        self, group: ServerGroup, server: str | None, arguments: dict[str, Any]
+    ) -> dict[str, Any]:
         from codex_plugin_mcp.manager import dump
 
         uri = text_argument(arguments, "uri")
         if not server or uri is None:
             raise ToolFailed("read_mcp_resource needs a server and a uri")
         try:
-            result = await self.manager.handle(server).read_resource(uri)
+            result = await group.handle(server).read_resource(uri)
         except Exception as exc:
             raise ToolFailed(
                 f"resources/read failed: resources/read failed for `{server}` ({uri}): "

@@ -8,7 +8,9 @@ the model is told and the turn goes on.
 
 As in the reference, the model reads ``Wall time: N seconds\nOutput:\n`` and the compact JSON
 of the structured content, or, without structured content, that header and the content blocks
-as input items; the tool's parameter schema is offered without JSON-schema ``title`` keys.
+as input items; a refused call (the user declined, the guardian denied: its words) reads as
+that header and the refusal. The tool's parameter schema is offered without JSON-schema
+``title`` keys.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from codex_core.hookspecs import ToolResult
+from codex_core.hookspecs import Tool, ToolResult
 from codex_core.threads.tools import ask_subscribers
 from codex_plugin_mcp.elicitation import ELICITATION_REQUEST
 from codex_plugin_mcp.manager import describe, dump, namespace, qualified_name
@@ -96,7 +98,7 @@ def model_output(result: dict[str, Any], wall: float) -> str | list[dict[str, An
     return items
 
 
-class McpTool:
+class McpTool(Tool):
     """One tool of one MCP server, offered to the model as ``mcp__SERVER__TOOL``."""
 
     def __init__(self, manager: McpManager, server: str, spec: Any) -> None:
@@ -126,7 +128,7 @@ class McpTool:
         ``never`` refuses, and any other policy asks the thread's reviewer with the reference's
         ``mcpServer/elicitation/request`` (``accept`` runs; ``persist: session`` remembers it).
         """
-        config = self.manager.configs.get(self.server)
+        config = self.manager.group(context.thread_id).configs.get(self.server)
         mode = config.approval_mode(self.tool) if config is not None else "auto"
         key = f"mcp:{self.server}:{self.tool}"
         if mode == "approve" or (mode == "auto" and self.read_only):
@@ -158,6 +160,9 @@ class McpTool:
             if action == "acceptForSession" or meta.get("persist") in ("session", "always"):
                 context.approve_for_session(key)
             return None
+        reviewed = answer.get("rejectionMessage")
+        if isinstance(reviewed, str) and reviewed:  # an automatic reviewer (the guardian) said why
+            return reviewed
         if action == "cancel":
             return "user cancelled MCP tool call"
         return "user rejected MCP tool call"
@@ -177,7 +182,10 @@ class McpTool:
             item.update(status="failed", error={"message": refusal}, durationMs=0,
                         completedAtMs=now_ms())  # fmt: skip
             context.item_completed(item)
-            return ToolResult(refusal, success=False)
+            # The model reads the refusal as the call's output, as in the reference.
+            text = {"type": "text", "text": refusal}
+            wall = time.monotonic() - started
+            return ToolResult(model_output({"content": [text]}, wall), success=False)
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
             text = message or (f"{progress:g}/{total:g}" if total else f"{progress:g}")
@@ -192,7 +200,7 @@ class McpTool:
             return await ask_subscribers(context.turn, ELICITATION_REQUEST, params)
 
         try:
-            handle = self.manager.handle(self.server)
+            handle = self.manager.group(context.thread_id).handle(self.server)
             raw = await handle.call_tool(self.tool, arguments or None, on_progress, ask=ask)
         except Exception as exc:
             error = f"tool call failed for `{self.server}/{self.tool}`: {describe(exc)}"

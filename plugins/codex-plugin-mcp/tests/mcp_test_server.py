@@ -5,7 +5,8 @@ PORT`` serves streamable HTTP on 127.0.0.1:PORT/mcp (it checks ``Authorization``
 ``MCP_TEST_TOKEN`` is set). Tools: ``echo`` (read-only), ``add``, ``slow`` (read-only, reports
 progress), ``crash`` (the process exits mid-call), ``whoami`` (the env var ``MCP_TEST_WHO``),
 ``greet`` (read-only; asks the user's name with an elicitation), ``plain`` (read-only; text
-content only, no structured content), ``fail`` (raises: an ``isError`` result).
+content only, no structured content), ``fail`` (raises: an ``isError`` result), ``pid`` (read-only;
+the server's process id: which process a thread's call reached).
 Resource: ``test://greeting``.
 """
 
@@ -71,6 +72,11 @@ def plain() -> list[str]:
 @server.tool(description="Always fails.", annotations=READ_ONLY)
 def fail() -> str:
     raise ValueError("this tool always fails")
+
+
+@server.tool(description="The server's process id.", annotations=READ_ONLY)
+def pid() -> int:
+    return os.getpid()
 
 
 @server.resource("test://greeting", description="A greeting.", mime_type="text/plain")

@@ -7,7 +7,9 @@ resources and templates, one server's resources, a resource, an unknown URI and 
 server. Compared, ids and times masked: the ``mcpToolCall`` items the client sees, what the model
 reads of each call, the tools the model is offered (names and parameter schemas; the
 descriptions are each server's own words), and ``mcpServer/resource/read``'s answers (a
-resource, an unknown URI, an unknown server).
+resource, an unknown URI, an unknown server). A second turn's calls need approval, which the
+client declines, then cancels: compared are the approval requests, the items and what the
+model reads of a refusal.
 """
 
 from __future__ import annotations
@@ -155,3 +157,63 @@ def test_tool_calls_resources_and_errors_match_the_reference(tmp_path: Path) -> 
     assert ours["resource_read"][1]["error"] == {
         "code": -32602, "message": "Unknown resource: test://nope", "data": {"uri": "test://nope"}
     }  # fmt: skip
+
+
+def refusals(argv: list[str], base: Path) -> dict[str, Any]:
+    """Two calls of ``add`` (a tool that may write): the client declines the first approval
+    and cancels the second; what the client is asked and sees, and what the model reads."""
+    home, cwd = base / "home", base / "cwd"
+    home.mkdir(parents=True)
+    cwd.mkdir()
+    table = f'mcp_servers.probe={{command="{sys.executable}", args=["{SERVER}", "stdio"]}}'
+    with ScriptedModelServer() as model:
+        for call_id in ("c1", "c2"):
+            call = function_call("add", {"a": 1, "b": 2}, call_id=call_id, namespace="mcp__probe")
+            model.add(ModelResponse([call]))
+        model.add(message("done"))
+        env = {**os.environ, "CODEX_HOME": str(home), **model.env}
+        server = StdioServer([*argv, *model.config_args(), "-c", table], env, cwd)
+        try:
+            server.initialize()
+            thread_id = server.result("thread/start", {"cwd": str(cwd)})["thread"]["id"]
+            server.wait_notification(
+                "mcpServer/startupStatus/updated", 30, where=lambda p: p["status"] == "ready"
+            )
+            turn = {"threadId": thread_id, "input": [{"type": "text", "text": "go"}]}
+            server.result("turn/start", turn)
+            asked = []
+            for action in ("decline", "cancel"):
+                ask = server.wait_server_request(timeout=30)
+                asked.append({k: v for k, v in ask.items() if k != "id"})
+                answer = {"action": action, "content": None, "_meta": None}
+                server.send({"id": ask["id"], "result": answer})
+            completed = server.wait_notification("turn/completed", 60)
+            server.barrier()
+            items = [
+                n["params"]["item"]
+                for n in server.notifications
+                if n["method"] == "item/completed" and n["params"]["item"]["type"] == "mcpToolCall"
+            ]
+        finally:
+            server.close()
+        requests = list(model.requests)
+    reads = [
+        item["output"]
+        for item in requests[-1].body["input"]
+        if item.get("type") == "function_call_output"
+    ]
+    turn_status = completed["params"]["turn"]["status"]
+    return mask({"asked": asked, "items": items, "model_reads": reads, "turn": turn_status})
+
+
+def test_declined_and_cancelled_calls_match_the_reference(tmp_path: Path) -> None:
+    assert REFERENCE is not None
+    ours = refusals(server_command(), tmp_path / "ours")
+    theirs = refusals(REFERENCE, tmp_path / "reference")
+    for key in ("asked", "items", "model_reads", "turn"):
+        assert ours[key] == theirs[key], key
+    # What the comparison pins down, spelled out: the model reads a refusal as the output.
+    assert ours["model_reads"][1] == [
+        {"type": "input_text", "text": "Wall time: <wall> seconds\nOutput:"},
+        {"type": "input_text", "text": "user cancelled MCP tool call"},
+    ]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -39,12 +40,17 @@ def start(
     return server
 
 
-def statuses(server: StdioServer, name: str) -> list[str]:
+def startup(server: StdioServer, name: str) -> list[dict[str, Any]]:
+    """The ``mcpServer/startupStatus/updated`` params of one server, in order."""
     return [
-        n["params"]["status"]
+        n["params"]
         for n in server.notifications
         if n["method"] == "mcpServer/startupStatus/updated" and n["params"]["name"] == name
     ]
+
+
+def statuses(server: StdioServer, name: str) -> list[str]:
+    return [params["status"] for params in startup(server, name)]
 
 
 def run_turn(server: StdioServer, cwd: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -102,7 +108,9 @@ def test_stdio_server_status_methods_and_a_failing_server(
         "authStatus",
     }
     assert probe["name"] == "probe" and probe["authStatus"] == "unsupported"
-    assert sorted(probe["tools"]) == ["add", "echo", "fail", "greet", "plain", "slow", "whoami"]
+    assert sorted(probe["tools"]) == [
+        "add", "echo", "fail", "greet", "pid", "plain", "slow", "whoami"
+    ]  # fmt: skip
     assert probe["tools"]["add"]["inputSchema"]["required"] == ["a", "b"]
     assert probe["serverInfo"]["name"] == "codex-test" and probe["toolsError"] is None
     assert probe["resources"] == [
@@ -114,18 +122,28 @@ def test_stdio_server_status_methods_and_a_failing_server(
         }
     ]
     assert broken["name"] == "broken" and broken["tools"] == {}
-    assert "failed to start" in broken["toolsError"]
-    server.wait_until(
-        lambda: len(statuses(server, "probe")) >= 2 and len(statuses(server, "broken")) >= 2,
-        what="startup statuses",
-    )
+    spawn_failed = "MCP startup failed: No such file or directory (os error 2)"
+    assert broken["toolsError"] == spawn_failed  # the reference's words
     server.barrier()
-    assert statuses(server, "probe") == ["starting", "ready"]
-    assert statuses(server, "broken") == ["starting", "failed"]
+    # As the reference: servers start per thread; a status list reports no startup.
+    assert statuses(server, "probe") == [] and statuses(server, "broken") == []
     page = server.result("mcpServerStatus/list", {"limit": 1, "detail": "toolsAndAuthOnly"})
     assert [e["name"] for e in page["data"]] == ["broken"] and page["nextCursor"] == "1"
 
     thread_id = server.result("thread/start", {})["thread"]["id"]
+    server.wait_until(
+        lambda: len(statuses(server, "probe")) >= 2 and len(statuses(server, "broken")) >= 2,
+        what="the thread's startup statuses",
+    )
+    server.barrier()
+    assert statuses(server, "probe") == ["starting", "ready"]
+    assert startup(server, "broken") == [
+        {"threadId": thread_id, "name": "broken", "status": "starting", "error": None,
+         "failureReason": None},
+        {"threadId": thread_id, "name": "broken", "status": "failed",
+         "error": f"MCP client for `broken` failed to start: {spawn_failed}",
+         "failureReason": None},
+    ]  # fmt: skip
     call = {"threadId": thread_id, "server": "probe", "tool": "whoami", "arguments": {}}
     result = server.result("mcpServer/tool/call", call)
     assert result["content"] == [{"type": "text", "text": f"codex in {tmp_path}"}]
@@ -154,7 +172,7 @@ def test_stdio_server_status_methods_and_a_failing_server(
     }  # fmt: skip
     # The reference's codes: the server's side (-32603) for a server that is not there.
     error = server.error("mcpServer/tool/call", {**call, "server": "broken"})
-    assert error["code"] == -32603 and "failed to start" in error["message"]
+    assert error == {"code": -32603, "message": f"failed to get client: {spawn_failed}"}
     unknown = server.error("mcpServer/tool/call", {**call, "server": "nope"})
     assert unknown == {"code": -32603, "message": "unknown MCP server 'nope'"}
     gone = "00000000-0000-0000-0000-000000000000"
@@ -174,7 +192,6 @@ def test_the_model_calls_a_stdio_tool_and_survives_a_crash(
     )
     approve_crash = 'tools={crash={approval_mode="approve"}}'
     server = start(codex_server_factory, codex_model_server, *stdio_table("probe", approve_crash))
-    server.result("mcpServerStatus/list", {}, timeout=30)  # the tools are ready
     notifications, completed = run_turn(server, tmp_path)
     assert completed["turn"]["status"] == "completed"
     started = mcp_items(notifications, "item/started")
@@ -203,11 +220,14 @@ def test_the_model_calls_a_stdio_tool_and_survives_a_crash(
     assert re.fullmatch(r'Wall time: \d+\.\d{4} seconds\nOutput:\n\{"result":"done"\}', outputs[0])
     assert outputs[1].startswith("err: ")
     assert slow["result"]["_meta"] is None
-    listed = server.result("mcpServerStatus/list", {})["data"][0]
-    assert listed["tools"] == {} and "stopped" in listed["toolsError"]
+    thread_id = completed["threadId"]
+    call = {"threadId": thread_id, "server": "probe", "tool": "echo", "arguments": {"text": "x"}}
+    gone = server.error("mcpServer/tool/call", call)  # the thread's server is the one that died
+    assert gone["code"] == -32603 and "stopped" in gone["message"]
     assert server.result("config/mcpServer/reload") == {}  # the crashed server starts again
-    listed = server.result("mcpServerStatus/list", {}, timeout=30)["data"][0]
-    assert "crash" in listed["tools"] and listed["toolsError"] is None
+    server.wait_until(lambda: statuses(server, "probe")[-1:] == ["ready"] and
+                      len(statuses(server, "probe")) == 4, what="the restart")  # fmt: skip
+    assert server.result("mcpServer/tool/call", call)["content"][0]["text"] == "echo: x"
 
 
 def test_the_model_calls_a_tool_over_streamable_http(
@@ -381,3 +401,53 @@ def test_server_elicitations_reach_the_client(
     server.send({"id": ask["id"], "result": {"action": "accept", "content": {"name": "Ada"}}})
     result = server.wait_response("greet", timeout=30)["result"]
     assert result["content"][0]["text"] == "hello Ada" and result["isError"] is False
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_each_thread_runs_its_own_servers_until_it_unloads(
+    codex_server_factory: ServerFactory, codex_model_server: ScriptedModelServer
+) -> None:
+    """Two threads, two server processes; the idle unload of one stops its process only, and
+    its id is then unknown to ``mcpServer/tool/call``."""
+    server = start(codex_server_factory, codex_model_server, *stdio_table("probe"),
+                   "-c", "threads.unload_idle_after_secs=0.3")  # fmt: skip
+    threads = [server.result("thread/start", {})["thread"]["id"] for _ in range(2)]
+    server.wait_until(lambda: statuses(server, "probe").count("ready") == 2, timeout=60,
+                      what="both threads' servers")  # fmt: skip
+    assert sorted(p["threadId"] for p in startup(server, "probe")) == sorted(threads * 2)
+    calls = [{"threadId": t, "server": "probe", "tool": "pid", "arguments": {}} for t in threads]
+    pids = [server.result("mcpServer/tool/call", call)["structuredContent"]["result"]
+            for call in calls]  # fmt: skip
+    assert pids[0] != pids[1] and all(alive(pid) for pid in pids)
+    server.result("thread/unsubscribe", {"threadId": threads[0]})
+    server.wait_notification("thread/closed", timeout=30)  # after its servers stopped
+    assert not alive(pids[0]) and alive(pids[1])
+    assert server.error("mcpServer/tool/call", calls[0]) == {
+        "code": -32600, "message": f"thread not found: {threads[0]}"
+    }  # fmt: skip
+    assert server.result("mcpServer/tool/call", calls[1])["structuredContent"] == {
+        "result": pids[1]
+    }  # fmt: skip
+
+
+def test_a_thread_without_servers_starts_none(
+    codex_server_factory: ServerFactory, codex_model_server: ScriptedModelServer
+) -> None:
+    """``config: {"mcp_servers": {}}`` on ``thread/start`` (the TUI's temporary threads): no
+    server starts, and its servers are unknown, as on the reference."""
+    server = start(codex_server_factory, codex_model_server, *stdio_table("probe"))
+    config = {"mcp_servers": {}}
+    thread_id = server.result("thread/start", {"config": config})["thread"]["id"]
+    server.barrier()
+    read = {"threadId": thread_id, "server": "probe", "uri": "test://greeting"}
+    assert server.error("mcpServer/resource/read", read) == {
+        "code": -32603, "message": "unknown MCP server 'probe'"
+    }  # fmt: skip
+    assert statuses(server, "probe") == []

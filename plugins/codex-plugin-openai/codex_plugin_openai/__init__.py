@@ -15,10 +15,9 @@ from codex_plugin_openai.provider import (
     LEGACY_BASE_URL_VARIABLE,
     ModelError,
     ProviderConfig,
-    ResponsesProvider,
     StreamingProvider,
-    parse_sse,
 )
+from codex_plugin_openai.responses import ResponsesProvider
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
@@ -29,7 +28,6 @@ __all__ = [
     "ProviderConfig",
     "ResponsesProvider",
     "StreamingProvider",
-    "parse_sse",
 ]
 __version__ = "0.1.0"
 

@@ -1,11 +1,11 @@
 """``wire_api = "chat"``: Chat Completions, for servers that do not speak the Responses API.
 
 The request goes out as a Chat Completions body (``chat_request``) and the streamed chunks
-come back as the Responses API events the turn engine reads: ``response.created``, the
-model's thinking if the server streams it (a reasoning item), the assistant message
-(``output_item.added``, ``output_text.delta``, ``output_item.done``), one
-``function_call`` (or ``custom_tool_call``) item per tool call, and ``response.completed``
-with the usage. Everything else (auth, retries, timeouts, errors) is ``StreamingProvider``'s.
+come back as ``ModelEvent``s: ``ResponseStarted``, the model's thinking if the server streams
+it (a reasoning item), the assistant message (``OutputItemAdded``, ``TextDelta``,
+``OutputItemDone``), one ``function_call`` (or ``custom_tool_call``) item per tool call, and
+``ResponseCompleted`` with the usage. Everything else (auth, retries, timeouts, errors) is
+``StreamingProvider``'s.
 """
 
 from __future__ import annotations
@@ -15,7 +15,18 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from codex_core.models.contract import (
+    ModelEvent,
+    ModelRequest,
+    OutputItemAdded,
+    OutputItemDone,
+    ReasoningTextDelta,
+    ResponseCompleted,
+    TextDelta,
+    TokenUsage,
+)
 from codex_plugin_openai.chat_request import ToolName, chat_body, tool_names
+from codex_plugin_openai.headers import response_started
 from codex_plugin_openai.provider import ModelError, StreamingProvider, incomplete_message
 
 #: ``finish_reason`` values that cut the answer short, as the Responses API's reasons.
@@ -28,13 +39,16 @@ class ChatProvider(StreamingProvider):
     wire_api = "chat"
     path = "chat/completions"
 
-    def encode(self, body: dict[str, Any]) -> dict[str, Any]:
-        return chat_body(body)
+    def encode(self, request: ModelRequest) -> dict[str, Any]:
+        return chat_body(request)
 
     def events(
-        self, body: dict[str, Any], stream: AsyncIterator[dict[str, Any]]
-    ) -> AsyncIterator[dict[str, Any]]:
-        return responses_events(stream, tool_names(body.get("tools") or []))
+        self,
+        request: ModelRequest,
+        stream: AsyncIterator[dict[str, Any]],
+        headers: Mapping[str, str],
+    ) -> AsyncIterator[ModelEvent]:
+        return model_events(stream, tool_names(request.tools), headers)
 
 
 @dataclass(slots=True)
@@ -55,19 +69,21 @@ class _Text:
     parts: list[str] = field(default_factory=list)
 
 
-#: The delta fields of streamed text, the item each makes and the event of each piece.
-#: ``reasoning_content`` (``reasoning`` on some servers) is not in the OpenAI API, but local
-#: servers stream the thinking of reasoning models in it.
+#: The delta fields of streamed text and the item each makes. ``reasoning_content``
+#: (``reasoning`` on some servers) is not in the OpenAI API, but local servers stream the
+#: thinking of reasoning models in it.
 _TEXT_FIELDS = (
-    (("reasoning_content", "reasoning"), "reasoning", "response.reasoning_text.delta"),
-    (("content",), "message", "response.output_text.delta"),
+    (("reasoning_content", "reasoning"), "reasoning"),
+    (("content",), "message"),
 )
 
 
-async def responses_events(
-    chunks: AsyncIterator[dict[str, Any]], tools: Mapping[str, ToolName]
-) -> AsyncIterator[dict[str, Any]]:
-    """Chat Completions chunks as Responses API events; ``tools`` maps function names back."""
+async def model_events(
+    chunks: AsyncIterator[dict[str, Any]],
+    tools: Mapping[str, ToolName],
+    headers: Mapping[str, str],
+) -> AsyncIterator[ModelEvent]:
+    """Chat Completions chunks as ``ModelEvent``s; ``tools`` maps function names back."""
     response_id = ""
     texts: dict[str, _Text] = {}
     calls: dict[int, _Call] = {}
@@ -80,13 +96,12 @@ async def responses_events(
             raise ModelError(f"stream disconnected before completion: {message or error}")
         if not response_id:
             response_id = str(chunk.get("id") or "chatcmpl")
-            yield {"type": "response.created",
-                   "response": {"id": response_id, "model": chunk.get("model")}}  # fmt: skip
+            yield response_started(response_id, headers)
         if isinstance(chunk.get("usage"), dict):
             usage = chunk["usage"]
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
-            for names, kind, event in _TEXT_FIELDS:
+            for names, kind in _TEXT_FIELDS:
                 piece = next((delta[name] for name in names if delta.get(name)), None)
                 if not isinstance(piece, str):
                     continue
@@ -94,11 +109,12 @@ async def responses_events(
                 if text is None:
                     prefix = "rs" if kind == "reasoning" else "msg"
                     text = texts[kind] = _Text(f"{prefix}_{response_id}", len(texts))
-                    yield {"type": "response.output_item.added", "output_index": text.index,
-                           "item": _text_item(kind, text, "in_progress")}  # fmt: skip
+                    yield OutputItemAdded(_text_item(kind, text, "in_progress"))
                 text.parts.append(piece)
-                yield {"type": event, "item_id": text.id, "output_index": text.index,
-                       "content_index": 0, "delta": piece}  # fmt: skip
+                if kind == "reasoning":
+                    yield ReasoningTextDelta(text.id, piece)
+                else:
+                    yield TextDelta(text.id, piece)
             for part in delta.get("tool_calls") or []:
                 index = part.get("index")
                 if index is None:  # (servers that send each call whole, without an index)
@@ -117,12 +133,9 @@ async def responses_events(
     done = [_text_item(kind, text, "completed") for kind, text in texts.items()]
     for index, call in sorted(calls.items()):
         done.append(_call_item(call, index, response_id, tools.get(call.name)))
-    for index, item in enumerate(done):
-        yield {"type": "response.output_item.done", "output_index": index, "item": item}
-    completed: dict[str, Any] = {"id": response_id, "status": "completed", "output": done}
-    if usage is not None:
-        completed["usage"] = responses_usage(usage)
-    yield {"type": "response.completed", "response": completed}
+    for item in done:
+        yield OutputItemDone(item)
+    yield ResponseCompleted(response_id, token_usage(usage) if usage is not None else None)
 
 
 def _text_item(kind: str, text: _Text, status: str) -> dict[str, Any]:
@@ -161,16 +174,17 @@ def _call_item(call: _Call, index: int, response_id: str, tool: ToolName | None)
     return item
 
 
-def responses_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
-    """Chat Completions ``usage`` as the Responses API's (what the turn engine reports)."""
-    input_tokens = int(usage.get("prompt_tokens") or 0)
-    output_tokens = int(usage.get("completion_tokens") or 0)
-    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-    reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
-    return {
-        "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": int(cached)},
-        "output_tokens": output_tokens,
-        "output_tokens_details": {"reasoning_tokens": int(reasoning)},
-        "total_tokens": int(usage.get("total_tokens") or input_tokens + output_tokens),
-    }
+def token_usage(usage: Mapping[str, Any]) -> TokenUsage:
+    """Chat Completions ``usage``, typed."""
+    total = usage.get("total_tokens")
+    return TokenUsage(
+        input_tokens=int(usage.get("prompt_tokens") or 0),
+        cached_input_tokens=int(
+            (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        ),
+        output_tokens=int(usage.get("completion_tokens") or 0),
+        reasoning_output_tokens=int(
+            (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
+        ),
+        total_tokens=int(total) if total else None,
+    )

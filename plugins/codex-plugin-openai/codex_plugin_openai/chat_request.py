@@ -1,7 +1,7 @@
 """A Responses API request body as a Chat Completions one (``wire_api = "chat"``).
 
-The turn engine builds one body whatever the wire: ``instructions``, ``input`` items and
-``tools``. Chat Completions has no items, only messages, and only function tools, so:
+A ``ModelRequest`` holds ``instructions``, ``input`` items and ``tools`` in the Responses API's
+shape. Chat Completions has no items, only messages, and only function tools, so:
 
 - ``instructions`` is the system message; user, developer and assistant messages keep their
   role; reasoning items are dropped (chat models do not take them back);
@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from codex_core.models.contract import ModelRequest
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ def function_name(name: str, namespace: str | None) -> str:
     return f"{namespace}{NAMESPACE_SEPARATOR}{name}" if namespace else name
 
 
-def tool_names(tools: Iterable[dict[str, Any]]) -> dict[str, ToolName]:
+def tool_names(tools: Iterable[Mapping[str, Any]]) -> dict[str, ToolName]:
     """The chat function names of the request's tools, and what each stands for."""
     names: dict[str, ToolName] = {}
     for tool in tools:
@@ -56,34 +59,33 @@ def tool_names(tools: Iterable[dict[str, Any]]) -> dict[str, ToolName]:
     return names
 
 
-def chat_body(body: dict[str, Any]) -> dict[str, Any]:
-    """The Chat Completions request for a Responses API ``body``."""
+def chat_body(request: ModelRequest) -> dict[str, Any]:
+    """The Chat Completions request for ``request``."""
     chat: dict[str, Any] = {
-        "model": body.get("model"),
-        "messages": chat_messages(body.get("instructions"), body.get("input") or []),
+        "model": request.model,
+        "messages": chat_messages(request.instructions, request.input),
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    tools = chat_tools(body.get("tools") or [])
+    tools = chat_tools(request.tools)
     if tools:
         chat["tools"] = tools
-        choice = body.get("tool_choice")  # ("auto", "none", "required": the same in both APIs)
-        chat["tool_choice"] = choice if isinstance(choice, str) else "auto"
-        if "parallel_tool_calls" in body:
-            chat["parallel_tool_calls"] = bool(body["parallel_tool_calls"])
-    effort = (body.get("reasoning") or {}).get("effort")
-    if effort:
-        chat["reasoning_effort"] = effort
-    fmt = (body.get("text") or {}).get("format") or {}
-    if fmt.get("type") == "json_schema":  # a turn's ``outputSchema``
+        chat["tool_choice"] = request.tool_choice  # ("auto", "none", "required" in both APIs)
+        chat["parallel_tool_calls"] = request.parallel_tool_calls
+    if request.reasoning is not None and request.reasoning.effort:
+        chat["reasoning_effort"] = request.reasoning.effort
+    schema = request.output_schema
+    if schema is not None:  # a turn's ``outputSchema``
         chat["response_format"] = {
             "type": "json_schema",
-            "json_schema": {key: fmt[key] for key in ("name", "strict", "schema") if key in fmt},
+            "json_schema": {"name": schema.name, "strict": schema.strict, "schema": schema.schema},
         }
+    if request.service_tier is not None:
+        chat["service_tier"] = request.service_tier
     return chat
 
 
-def chat_tools(tools: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def chat_tools(tools: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     specs: list[dict[str, Any]] = []
     for tool in tools:
         kind = tool.get("type")
@@ -100,14 +102,14 @@ def chat_tools(tools: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return specs
 
 
-def _function(name: str, tool: dict[str, Any]) -> dict[str, Any]:
+def _function(name: str, tool: Mapping[str, Any]) -> dict[str, Any]:
     parameters = tool.get("parameters") or {"type": "object", "properties": {}}
     description = tool.get("description") or ""
     function = {"name": name, "description": description, "parameters": parameters}
     return {"type": "function", "function": function}
 
 
-def _freeform(tool: dict[str, Any]) -> dict[str, Any]:
+def _freeform(tool: Mapping[str, Any]) -> dict[str, Any]:
     """A freeform tool as a function of one string; its grammar, if any, tells the model the
     syntax the string follows."""
     described: dict[str, Any] = {"type": "string"}
@@ -121,7 +123,7 @@ def _freeform(tool: dict[str, Any]) -> dict[str, Any]:
     return _function(str(tool.get("name")), {**tool, "parameters": parameters})
 
 
-def chat_messages(instructions: Any, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def chat_messages(instructions: Any, items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     if instructions:
         messages.append({"role": "system", "content": str(instructions)})
@@ -139,7 +141,7 @@ def chat_messages(instructions: Any, items: Iterable[dict[str, Any]]) -> list[di
     return messages
 
 
-def _message(item: dict[str, Any]) -> dict[str, Any]:
+def _message(item: Mapping[str, Any]) -> dict[str, Any]:
     role = str(item.get("role") or "user")
     content = item.get("content")
     if isinstance(content, str):
@@ -158,7 +160,7 @@ def _message(item: dict[str, Any]) -> dict[str, Any]:
     return {"role": role, "content": parts}
 
 
-def _tool_call(messages: list[dict[str, Any]], item: dict[str, Any]) -> None:
+def _tool_call(messages: list[dict[str, Any]], item: Mapping[str, Any]) -> None:
     """A call joins the assistant message before it (calls of one answer are one message)."""
     if item.get("type") == "custom_tool_call":
         arguments = json.dumps({"input": item.get("input") or ""})

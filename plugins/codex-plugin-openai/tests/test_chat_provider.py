@@ -11,8 +11,21 @@ import json
 from typing import Any
 
 import pytest
-from codex_plugin_openai import ChatProvider, ModelError
+from codex_plugin_openai import ChatProvider
 
+from codex_core.models.contract import (
+    ModelEvent,
+    ModelRequest,
+    OutputItemAdded,
+    OutputItemDone,
+    OutputSchema,
+    Reasoning,
+    ResponseCompleted,
+    ResponseFailed,
+    ResponseStarted,
+    TextDelta,
+    TokenUsage,
+)
 from codex_core.testing import (
     ModelResponse,
     ScriptedModelServer,
@@ -188,11 +201,13 @@ def chat(
     return ChatProvider(kernel)
 
 
-async def collect(chat: ChatProvider, body: dict[str, Any]) -> list[dict[str, Any]]:
+def request(**fields: Any) -> ModelRequest:
+    return ModelRequest(**{"provider_id": "mock", "model": "m", "input": [], **fields})
+
+
+async def collect(chat: ChatProvider, req: ModelRequest) -> list[ModelEvent]:
     try:
-        return [
-            e async for e in chat.stream({"model_provider": "mock", "body": body, "headers": {}})
-        ]
+        return [e async for e in chat.stream(req)]
     finally:
         await chat.aclose()
 
@@ -233,11 +248,10 @@ async def test_tools_and_history_translate_both_ways(
          "output": [{"type": "input_text", "text": "found"}]},
         {"type": "custom_tool_call_output", "call_id": "p2", "output": "applied"},
     ]  # fmt: skip
-    body = {"model": "m", "instructions": "be brief", "input": history, "tools": TOOLS,
-            "tool_choice": "auto", "parallel_tool_calls": False,
-            "reasoning": {"effort": "low"}}  # fmt: skip
-    events = await collect(chat, body)
-    done = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    req = request(instructions="be brief", input=history, tools=TOOLS,
+                  reasoning=Reasoning("low"))  # fmt: skip
+    events = await collect(chat, req)
+    done = [e.item for e in events if isinstance(e, OutputItemDone)]
     assert done == [
         {"type": "function_call", "id": "fc_c1", "call_id": "c1", "name": "search",
          "arguments": '{"q": "chat"}', "status": "completed", "namespace": "mcp__docs"},
@@ -279,13 +293,11 @@ async def test_tools_and_history_translate_both_ways(
 async def test_an_output_schema_becomes_the_response_format(
     chat: ChatProvider, codex_model_server: ScriptedModelServer
 ) -> None:
-    """A turn's ``outputSchema`` (the Responses API's ``text.format``) is Chat Completions'
-    ``response_format``, so a structured side thread works on this wire too."""
+    """A turn's ``outputSchema`` is Chat Completions' ``response_format``, so a structured side
+    thread works on this wire too."""
     codex_model_server.add(message('{"title": "Hi"}'))
     schema = {"type": "object", "properties": {"title": {"type": "string"}}}
-    fmt = {"type": "json_schema", "strict": True, "schema": schema, "name": "codex_output_schema"}
-    body = {"model": "m", "instructions": "x", "input": [], "tools": [], "text": {"format": fmt}}
-    await collect(chat, body)
+    await collect(chat, request(instructions="x", output_schema=OutputSchema(schema)))
     assert codex_model_server.requests[0].body["response_format"] == {
         "type": "json_schema",
         "json_schema": {"name": "codex_output_schema", "strict": True, "schema": schema},
@@ -296,19 +308,23 @@ async def test_an_output_schema_becomes_the_response_format(
 async def test_events_and_usage(
     chat: ChatProvider, codex_model_server: ScriptedModelServer
 ) -> None:
-    codex_model_server.add(ModelResponse([message("ab", chunks=["a", "b"])], id="chatcmpl-7"))
-    events = await collect(chat, {"model": "m", "input": []})
-    assert [e["type"] for e in events] == [
-        "response.created", "response.output_item.added", "response.output_text.delta",
-        "response.output_text.delta", "response.output_item.done", "response.completed",
+    headers = {"OpenAI-Model": "served-model", "x-codex-primary-used-percent": "40"}
+    codex_model_server.add(
+        ModelResponse([message("ab", chunks=["a", "b"])], id="chatcmpl-7", headers=headers)
+    )
+    events = await collect(chat, request())
+    assert [type(e) for e in events] == [
+        ResponseStarted, OutputItemAdded, TextDelta, TextDelta, OutputItemDone, ResponseCompleted,
     ]  # fmt: skip
-    assert events[0]["response"]["id"] == "chatcmpl-7"
-    assert events[0]["response"]["headers"]["content-type"] == "text/event-stream"
-    assert {e["item_id"] for e in events[2:4]} == {events[1]["item"]["id"]}
-    assert events[-1]["response"]["usage"] == {
-        "input_tokens": 10, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 5,
-        "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 15,
-    }  # fmt: skip
+    started, added, first, second, done, completed = events
+    assert isinstance(started, ResponseStarted) and started.response_id == "chatcmpl-7"
+    assert started.served_model == "served-model"
+    assert [limits["primary"]["usedPercent"] for limits in started.rate_limits] == [40]
+    assert isinstance(added, OutputItemAdded) and isinstance(done, OutputItemDone)
+    assert isinstance(first, TextDelta) and isinstance(second, TextDelta)
+    assert {first.item_id, second.item_id} == {added.item_id} and done.text() == "ab"
+    assert isinstance(completed, ResponseCompleted) and completed.response_id == "chatcmpl-7"
+    assert completed.usage == TokenUsage(input_tokens=10, output_tokens=5, total_tokens=15)
     sent = codex_model_server.requests[0].body
     assert "tools" not in sent and "tool_choice" not in sent  # no tools, no tool fields
 
@@ -318,8 +334,8 @@ async def test_an_error_in_the_stream(
     chat: ChatProvider, codex_model_server: ScriptedModelServer
 ) -> None:
     codex_model_server.add(ModelResponse([message("partial")], failed={"message": "overloaded"}))
-    with pytest.raises(ModelError, match="stream disconnected before completion: overloaded"):
-        await collect(chat, {"model": "m", "input": []})
+    events = await collect(chat, request())
+    assert events[-1] == ResponseFailed("stream disconnected before completion: overloaded")
     assert len(codex_model_server.requests) == 1
 
 
@@ -332,6 +348,7 @@ async def test_a_silent_stream_times_out(
     overrides = [*model_overrides(codex_model_server),
                  "model_providers.mock.stream_idle_timeout_ms=300"]  # fmt: skip
     kernel = codex_kernel_factory(config_overrides=overrides, load_entry_points=False)
-    with pytest.raises(ModelError, match="idle timeout waiting for SSE") as failed:
-        await collect(ChatProvider(kernel), {"model": "m", "input": []})
-    assert failed.value.codex_error_info == {"responseStreamDisconnected": {"httpStatusCode": None}}
+    failed = (await collect(ChatProvider(kernel), request()))[-1]
+    assert isinstance(failed, ResponseFailed)
+    assert failed.message == "stream disconnected before completion: idle timeout waiting for SSE"
+    assert failed.codex_error_info == {"responseStreamDisconnected": {"httpStatusCode": None}}

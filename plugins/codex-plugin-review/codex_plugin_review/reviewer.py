@@ -16,7 +16,8 @@ message).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ from codex_core.threads.turns import Turn, now_ms
 from codex_plugin_review import output
 
 if TYPE_CHECKING:
+    from codex_core.models.contract import ModelRequest
     from codex_core.threads.methods import ThreadRegistry
 
 #: The reviewer's notifications the user's thread does not show: its answer is raw JSON, and
@@ -89,7 +91,7 @@ class ReviewerTurn(Turn):
     def tool_specs(self) -> list[dict[str, Any]]:
         return [spec for spec in Turn.tool_specs(self) if spec.get("name") not in WITHHELD]
 
-    async def call_tool(self, call: dict[str, Any]) -> Any:
+    async def call_tool(self, call: Mapping[str, Any]) -> Any:
         """A withheld tool is unknown to the reviewer, in the reference's words."""
         name = str(call.get("name") or "")
         if name in WITHHELD or call.get("namespace") in WITHHELD:
@@ -99,16 +101,14 @@ class ReviewerTurn(Turn):
     def model_request(
         self,
         provider_id: str,
-        model_input: list[dict[str, Any]] | None = None,
+        model_input: Sequence[Mapping[str, Any]] | None = None,
         *,
         tools: bool = True,
-    ) -> dict[str, Any]:
+    ) -> ModelRequest:
         """As the reference's reviewer: the rubric is a developer message, not instructions,
         and the request shares the user's thread's prompt cache."""
         request = Turn.model_request(self, provider_id, model_input, tools=tools)
-        request["body"].pop("instructions", None)
-        request["body"]["prompt_cache_key"] = self.review.thread_id
-        return request
+        return replace(request, instructions=None, prompt_cache_key=self.review.thread_id)
 
 
 @dataclass(slots=True)

@@ -38,7 +38,7 @@ from typing import Any
 
 import anyio
 
-from codex_core.hookspecs import ToolResult
+from codex_core.hookspecs import Tool, ToolResult
 from codex_plugin_shell import execpolicy, sandbox, snapshot, unified_exec
 from codex_plugin_shell.processes import ChildProcess, SpawnError
 
@@ -160,7 +160,7 @@ UNSAFE_FIND = frozenset(
 OPERATORS = frozenset({"&&", "||", ";", "|"})
 
 
-class ExecCommand:
+class ExecCommand(Tool):
     """The ``exec_command`` tool (a ``codex_core.hookspecs.Tool``)."""
 
     name = "exec_command"

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from codex_core.hookspecs import ToolResult
+from codex_core.hookspecs import Tool, ToolResult
 from codex_plugin_shell import unified_exec
 from codex_plugin_shell.exec import DEFAULT_MAX_OUTPUT_TOKENS, number, reply
 
@@ -53,7 +53,7 @@ STDIN_CLOSED = (
 )
 
 
-class WriteStdin:
+class WriteStdin(Tool):
     """The ``write_stdin`` tool (a ``codex_core.hookspecs.Tool``)."""
 
     name = "write_stdin"

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from codex_core.hookspecs import ToolResult
+from codex_core.hookspecs import Tool, ToolResult
 from codex_core.threads.tools import ToolContext
 from codex_plugin_subagents import agents
 
@@ -91,7 +91,7 @@ def agent_input(arguments: dict[str, Any]) -> list[dict[str, Any]]:
     return content
 
 
-class SpawnAgent:
+class SpawnAgent(Tool):
     """``spawn_agent``: start a sub-agent on a task; returns its id at once."""
 
     name = "spawn_agent"
@@ -150,7 +150,7 @@ class SpawnAgent:
         return ToolResult(output({"agent_id": child.id, "nickname": nickname}))
 
 
-class WaitAgent:
+class WaitAgent(Tool):
     """``wait_agent``: block until one of the given sub-agents is done; their final states."""
 
     name = "wait_agent"

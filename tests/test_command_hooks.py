@@ -1,7 +1,7 @@
-"""Lifecycle hooks (``codex_core.threads.hooks``): real hook scripts, real config files.
+"""Lifecycle hooks (``codex_core.threads.command_hooks``): real hook scripts, real config files.
 
 The expected shapes, texts and hashes are the reference's, captured with ``codex-peer
-app-server`` (see ``docs/hooks.md``).
+app-server`` (see ``docs/command-hooks.md``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from test_turns import assert_valid, methods, run_turn, serve, start_thread
 from codex_core.config.listing import hooks_for, trust_hash
 from codex_core.config.loader import Config, load_config
 from codex_core.testing import ScriptedModelServer, message
-from codex_core.threads.hooks import (
+from codex_core.threads.command_hooks import (
     HookHandler,
     HookOutcome,
     context_message,

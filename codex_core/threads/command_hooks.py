@@ -1,5 +1,5 @@
-"""Lifecycle hooks: the ``SessionStart``, ``Stop``, ``PreCompact`` and ``PostCompact`` command
-hooks of ``[hooks]``.
+"""Command hooks (not plugin hooks): the ``SessionStart``, ``Stop``, ``PreCompact`` and
+``PostCompact`` commands the user configures in ``[hooks]``.
 
 The configuration is the official server's (``[[hooks.<Event>]]`` matcher groups, each with a
 ``hooks`` array of handlers), read through ``codex_core.config.listing`` (what ``hooks/list``

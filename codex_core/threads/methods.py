@@ -554,12 +554,15 @@ class ThreadRegistry:
             cwds = frozenset({raw} if isinstance(raw, str) else raw or ())
         kinds = frozenset(getattr(kind, "value", kind) for kind in params.source_kinds or ())
         sort_key = to_wire(params.sort_key) if params.sort_key is not None else "created_at"
+        providers = params.model_providers
+        if providers is None:  # as the reference: the configured provider's threads; [] is all
+            providers = [self.kernel.config.get("model_provider") or "openai"]
         query = ThreadQuery(
             archived=bool(params.archived),
             sort_key=getattr(sort_key, "value", sort_key),
             ascending=to_wire(params.sort_direction) == "asc",
             cursor=params.cursor,
-            model_providers=frozenset(params.model_providers or ()),
+            model_providers=frozenset(providers),
             source_kinds=kinds or INTERACTIVE_SOURCES,
             cwds=cwds,
             search_term=(params.search_term or "").lower() or None,

@@ -282,3 +282,41 @@ def test_generated_threads_are_listed_and_resumed(
                                              ("agent", live[-1].answer)]]  # fmt: skip
     finally:
         server.close()
+
+
+@pytest.mark.parametrize(
+    ("configured", "params", "listed"),
+    [
+        ("mock", {}, True),  # the server's own provider
+        ("openai", {}, False),  # another provider's threads are not listed by default...
+        ("openai", {"modelProviders": []}, True),  # ...unless every provider is asked for
+        ("openai", {"modelProviders": ["mock"]}, True),
+    ],
+    ids=["own-provider", "other-provider", "all-providers", "named-provider"],
+)
+def test_thread_list_defaults_to_the_configured_provider(
+    model: ScriptedModelServer,
+    tmp_path: Path,
+    configured: str,
+    params: dict[str, Any],
+    listed: bool,
+) -> None:
+    """A thread written against the scripted model (provider ``mock``) is listed by a server
+    configured with another provider only when the request names it or asks for all, on both
+    servers."""
+    assert REFERENCE is not None
+    home = tmp_path / "home"
+    home.mkdir()
+    thread_id = write_thread(REFERENCE, model, home, tmp_path)
+    seen = {}
+    for label, argv in (("reference", REFERENCE), ("codex-core", server_command())):
+        env = {**os.environ, "CODEX_HOME": str(home), **model.env}
+        provider = ("-c", f"model_provider={configured}")  # after the scripted model's own
+        server = StdioServer([*argv, *model.config_args(), *provider], env, tmp_path)
+        try:
+            server.initialize()
+            seen[label] = [thread["id"] for thread in server.result("thread/list", params)["data"]]
+        finally:
+            server.close()
+    expected = [thread_id] if listed else []
+    assert seen == {"reference": expected, "codex-core": expected}

@@ -300,7 +300,8 @@ async def test_a_store_a_plugin_provides_is_used(
     kernel = codex_kernel_factory(plugins=[StorePlugin(store)])
     async with kernel, kernel.connect() as client:
         await client.initialize("tests", "1")
-        (listed,) = (await client.request("thread/list", {}))["data"]
+        # The fixture was recorded with the scripted model's provider, not the configured one.
+        (listed,) = (await client.request("thread/list", {"modelProviders": []}))["data"]
         assert listed["id"] == FIXTURE_ID
         await client.request("thread/name/set", {"threadId": FIXTURE_ID, "name": "Mine"})
         read = await client.request("thread/read", {"threadId": FIXTURE_ID})
@@ -318,7 +319,8 @@ async def test_a_plugin_returning_no_store_fails_and_the_default_serves(
     kernel = codex_kernel_factory(plugins=[StorePlugin("not a store")])
     async with kernel, kernel.connect() as client:
         await client.initialize("tests", "1")
-        (listed,) = (await client.request("thread/list", {}))["data"]
+        # The fixture was recorded with the scripted model's provider, not the configured one.
+        (listed,) = (await client.request("thread/list", {"modelProviders": []}))["data"]
         assert listed["id"] == FIXTURE_ID
     record = kernel.plugins.records["StorePlugin"]
     assert record.state == "failed"

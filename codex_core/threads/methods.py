@@ -588,12 +588,15 @@ class ThreadRegistry:
             # is in any, so a section's page is empty, as the reference answers for an unknown
             # one (the TUI's "Pinned" group reads this).
             return {"data": [], "readStates": {}, "nextCursor": None, "backwardsCursor": None}
+        providers = params.model_providers
+        if providers is None:  # as the reference: the configured provider's threads; [] is all
+            providers = [self.kernel.config.get("model_provider") or "openai"]
         query = ThreadQuery(
             archived=bool(params.archived),
             sort_key=sort_key,
             ascending=to_wire(params.sort_direction) == "asc",
             cursor=params.cursor,
-            model_providers=frozenset(params.model_providers or ()),
+            model_providers=frozenset(providers),
             source_kinds=kinds or INTERACTIVE_SOURCES,
             cwds=cwds,
             search_term=(params.search_term or "").lower() or None,

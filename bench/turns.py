@@ -13,15 +13,22 @@ sending ``turn/start`` to reading its ``turn/completed``, minus the time the mod
 serving that turn's requests (request read to stream sent), so what is left is the server's own
 work: building requests, parsing the stream, running the tool, writing the rollout and the
 notifications. Only the ratios between the two columns mean anything on a shared machine.
+
+After the conversation, two more operations are timed the same way (request sent to its
+``turn/completed``, minus the model's time): ``thread/compact/start`` on the 50-turn thread (the
+model answers the summary request), and ``review/start`` of the uncommitted changes of a small
+git repository, on a thread of its own there (the model answers with findings as JSON).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +57,17 @@ RHYTHM = ("text", "text", "reasoning", "text", "tool")
 #: Seconds between the events of a model stream, so the model takes time the server can overlap.
 EVENT_DELAY = 0.002
 TURN_TIMEOUT = 60.0
+#: What the model answers a compaction's summary request and a review (its JSON findings).
+SUMMARY = "Summary: fifty short questions, all answered."
+FINDINGS = json.dumps({
+    "findings": [{"title": "[P2] Magic number", "body": "Name the constant.",
+                  "confidence_score": 0.6, "priority": 2,
+                  "code_location": {"absolute_file_path": "app.py",
+                                    "line_range": {"start": 1, "end": 1}}}],
+    "overall_correctness": "patch is correct",
+    "overall_explanation": "One nit.",
+    "overall_confidence_score": 0.8,
+})  # fmt: skip
 CLOCK_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -86,6 +104,11 @@ class Run:
     wall: float = 0.0
     cpu: float | None = None
     children_cpu: float | None = None
+    #: (round trip, server overhead) of ``thread/compact/start`` and of ``review/start``.
+    compaction: tuple[float, float] | None = None
+    review: tuple[float, float] | None = None
+    #: The 1-minute load average when the run ended (the machine is shared).
+    load: float | None = None
 
 
 def cpu_times(pid: int) -> tuple[float, float] | None:
@@ -153,6 +176,52 @@ def check_tool(notifications: list[dict[str, Any]]) -> None:
     raise BenchError("no commandExecution item completed")
 
 
+def git_repository(folder: Path) -> None:
+    """A repository with one commit and an uncommitted change: what the review looks at."""
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=folder, check=True, capture_output=True)
+
+    folder.mkdir()
+    git("init", "-q", "-b", "main")
+    (folder / "app.py").write_text("TIMEOUT = 30\n")
+    git("add", ".")
+    git("-c", "user.email=bench@example.com", "-c", "user.name=bench", "commit", "-qm", "init")
+    (folder / "app.py").write_text("TIMEOUT = 45\nRETRIES = 3\n")
+
+
+def timed(
+    server: StdioServer,
+    model: ScriptedModelServer,
+    method: str,
+    params: dict[str, Any],
+    item: str,
+    answer: str,
+) -> tuple[float, float]:
+    """(round trip, server overhead) of a request that runs a turn: from sending it to its
+    ``turn/completed``, and that minus the model's time. The turn must have completed an
+    ``item`` of that type and the model must have been asked once and given ``answer``
+    (else something else was measured)."""
+    server.notifications.clear()
+    seen = len(model.requests)
+    sent = time.perf_counter()
+    server.result(method, params, timeout=TURN_TIMEOUT)
+    completed = server.wait_notification("turn/completed", TURN_TIMEOUT)
+    done = time.perf_counter()
+    if completed["params"]["turn"]["status"] != "completed":
+        raise BenchError(f"{method}: the turn ended {completed['params']['turn']['status']}")
+    types = [n["params"]["item"]["type"] for n in server.notifications
+             if n["method"] == "item/completed"]  # fmt: skip
+    if item not in types:
+        raise BenchError(f"{method}: no {item} item completed (only {types})")
+    asked = len(model.requests) - seen
+    if asked != 1:
+        raise BenchError(f"{method}: {asked} model requests, expected 1")
+    if answer not in json.dumps(server.notifications):
+        raise BenchError(f"{method}: the model's answer never reached the client")
+    return done - sent, done - sent - model_seconds(model, seen, sent, done)
+
+
 def run_server(label: str, turns: int) -> Run:
     run = Run(label)
     with (
@@ -163,6 +232,18 @@ def run_server(label: str, turns: int) -> Run:
         kinds = conversation(turns)
         for number, kind in enumerate(kinds, 1):
             model.add(*script(kind, number))
+        model.answer_matching(
+            lambda request: any("CONTEXT CHECKPOINT COMPACTION" in text
+                                for text in request.input_texts()),
+            ModelResponse([message(SUMMARY)], delay=EVENT_DELAY),
+        )  # fmt: skip
+        model.answer_matching(
+            lambda request: any("# Review guidelines:" in text
+                                for text in request.input_texts("developer")),
+            ModelResponse([message(FINDINGS)], delay=EVENT_DELAY),
+        )  # fmt: skip
+        repository = Path(cwd) / "repository"
+        git_repository(repository)
         env = {**os.environ, **model.env, "CODEX_HOME": home}
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # run as installed programs run
         argv = SERVERS[label]
@@ -200,6 +281,19 @@ def run_server(label: str, turns: int) -> Run:
             after = cpu_times(server.process.pid)
             if before and after:
                 run.cpu, run.children_cpu = after[0] - before[0], after[1] - before[1]
+            try:
+                run.compaction = timed(server, model, "thread/compact/start",
+                                       {"threadId": thread_id}, "contextCompaction",
+                                       "")  # fmt: skip
+                reviewed = server.result("thread/start", {"cwd": str(repository)},
+                                         timeout=TURN_TIMEOUT)["thread"]["id"]  # fmt: skip
+                target = {"type": "uncommittedChanges"}
+                run.review = timed(server, model, "review/start",
+                                   {"threadId": reviewed, "target": target},
+                                   "exitedReviewMode", "Name the constant.")  # fmt: skip
+            except (AssertionError, BenchError) as error:
+                raise BenchError(f"{label}, compaction or review: {error}") from None
+            run.load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         except AssertionError as error:
             raise BenchError(f"{label}: {error}") from None
         finally:
@@ -246,7 +340,12 @@ ROWS: list[tuple[str, float, Callable[[Run], float | None]]] = [
     ("model server busy, all turns (ms)", MS, lambda r: r.model_time),
     ("server CPU (s)", 1.0, server_cpu),
     ("commands' CPU, reaped children (s)", 1.0, lambda r: r.children_cpu),
-]
+    ("`thread/compact/start` round trip (ms)", MS, lambda r: r.compaction and r.compaction[0]),
+    ("`thread/compact/start` server overhead (ms)", MS,
+     lambda r: r.compaction and r.compaction[1]),
+    ("`review/start` round trip (ms)", MS, lambda r: r.review and r.review[0]),
+    ("`review/start` server overhead (ms)", MS, lambda r: r.review and r.review[1]),
+]  # fmt: skip
 
 
 def cell_values(runs: list[Run], label: str, value: Callable[[Run], float | None]) -> list[float]:
@@ -282,11 +381,22 @@ def ratios(runs: list[Run]) -> str:
     for what, value in (
         ("per-turn server overhead (p50)", overhead_p50),
         ("server CPU over the turns", server_cpu),
+        ("`thread/compact/start` server overhead", lambda r: r.compaction and r.compaction[1]),
+        ("`review/start` server overhead", lambda r: r.review and r.review[1]),
     ):
         ours, theirs = (cell_median(runs, label, value) for label in ("codex-core", "reference"))
         if ours is not None and theirs:
             lines.append(f"- {what}: codex-core is **{ours / theirs:.2f}x** the reference's")
     return "\n".join(lines) or "- (the reference was not measured)"
+
+
+def load_note(runs: list[Run]) -> str:
+    """The machine's load over the runs: it is shared, and the numbers move with it."""
+    loads = sorted(run.load for run in runs if run.load is not None)
+    if not loads:
+        return ""
+    return (f"The machine was shared and loaded: 1-minute load average {loads[0]:.1f} to "
+            f"{loads[-1]:.1f} on {os.cpu_count()} cores at the ends of the runs.")  # fmt: skip
 
 
 def render(runs: list[Run], labels: list[str], args: argparse.Namespace) -> str:
@@ -298,7 +408,7 @@ Measured with `python bench/turns.py` ({args.rounds} interleaved rounds of a {ar
 conversation over stdio) on {datetime.now(UTC):%Y-%m-%d}, {machine}: codex-core
 (`codex-app-server`) and the reference (`codex app-server`, the official Codex 0.169.0)
 in the same run, alternating. Only the ratios between the two columns are meaningful; absolute
-numbers move with the machine.
+numbers move with the machine. {load_note(runs)}
 
 {table(runs, labels)}
 
@@ -325,6 +435,14 @@ snapshot, the login environment captured once (the reference under
 login profile per command; the children's CPU row is what remains. The reference also warns on
 every turn that
 `mock-model` has no model metadata; that is its normal path for a model it does not know.
+
+The last four rows are two operations timed once per round after the conversation, the same
+way (request sent to its `turn/completed`, minus the model's time): `thread/compact/start` on
+the 50-turn thread (one model request, the summary, which replaces the history; the turn must
+complete a `contextCompaction` item), and `review/start` of the uncommitted changes of a small
+git repository (one commit, one changed file), on a new thread there (the server reads the
+diff with git, the model answers with one finding as JSON; the turn must complete an
+`exitedReviewMode` item with it). Each is one sample per round, so their ranges are wider.
 
 {ratios(runs)}
 """

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +154,108 @@ def test_resume_pages_agree_with_the_reference(tmp_path: Path) -> None:
     )
     for part in reference:
         assert ours[part] == reference[part], part
+
+
+def fork_session(argv: list[str], home: Path, cwd: Path) -> dict[str, Any]:
+    """A named thread with a turn is forked (what the TUI's ``/fork`` sends); what the fork's
+    reply, ``thread/list`` and ``thread/read`` show of its name and read state, then after a
+    turn in the fork, then after a restart, masked."""
+    home.mkdir(parents=True)
+    cwd.mkdir(parents=True)
+    seen: dict[str, Any] = {}
+    with ScriptedModelServer() as model:
+        model.add(message("First answer."), message("Answer in the fork."))
+        env = {**os.environ, "CODEX_HOME": str(home), **model.env}
+        server = StdioServer([*argv, *model.config_args()], env, cwd)
+
+        def listed(label: str) -> None:
+            page = server.result("thread/list", {})
+            seen[label] = {"names": {t["id"]: t["name"] for t in page["data"]},
+                           "readStates": page["readStates"]}  # fmt: skip
+
+        def turn(thread_id: str, text: str) -> None:
+            params = {"threadId": thread_id, "input": [{"type": "text", "text": text}]}
+            server.result("turn/start", params, timeout=30)
+            completed = server.wait_notification("turn/completed", timeout=30)
+            assert completed["params"]["turn"]["status"] == "completed"
+
+        try:
+            server.initialize(experimentalApi=True)
+            source = server.result("thread/start", {})["thread"]["id"]
+            turn(source, "one")
+            server.result("thread/name/set", {"threadId": source, "name": "The source"})
+            forked = server.result("thread/fork", {"threadId": source, "excludeTurns": True})
+            fork = forked["thread"]["id"]
+            seen["fork reply"] = {"name": forked["thread"]["name"], "source": source}
+            read = server.result("thread/read", {"threadId": fork})
+            seen["thread/read"] = {"name": read["thread"]["name"], "state": read["readState"]}
+            listed("thread/list after the fork")
+            turn(fork, "two")
+            listed("thread/list after a turn in the fork")
+        finally:
+            server.close()
+        again = StdioServer([*argv, *model.config_args()], env, cwd)
+        try:
+            again.initialize(experimentalApi=True)
+            server = again
+            listed("thread/list after a restart")
+        finally:
+            again.close()
+    mask = Masker()
+    return {label: mask(value) for label, value in seen.items()}
+
+
+def test_a_fork_keeps_the_name_and_starts_read_as_in_the_reference(tmp_path: Path) -> None:
+    """The official TUI shows the fork's name after ``/fork`` and lists it in ``/resume``
+    under the source's name without an unread marker."""
+    assert REFERENCE is not None
+    ours = fork_session(server_command(), tmp_path / "ours" / "home", tmp_path / "ours" / "cwd")
+    reference = fork_session(
+        REFERENCE, tmp_path / "reference" / "home", tmp_path / "reference" / "cwd"
+    )
+    assert ours == reference
+    assert reference["fork reply"]["name"] == "The source"
+    assert reference["thread/read"]["state"]["firstUnread"] is None
+
+
+def times_session(argv: list[str], home: Path, cwd: Path) -> dict[str, bool]:
+    """Whether ``thread/read`` gives a thread with nothing recorded yet (unmaterialized and
+    unnamed, or ephemeral) the time of the read as its times, and a named one its start."""
+    home.mkdir(parents=True)
+    cwd.mkdir(parents=True)
+    server = StdioServer(argv, {**os.environ, "CODEX_HOME": str(home)}, cwd)
+    times = ("createdAt", "updatedAt", "recencyAt")
+    seen: dict[str, bool] = {}
+    try:
+        server.initialize(experimentalApi=True)
+        started = {
+            kind: server.result("thread/start", params)["thread"]
+            for kind, params in (("plain", {}), ("ephemeral", {"ephemeral": True}),
+                                 ("named", {}))
+        }  # fmt: skip
+        server.result("thread/name/set", {"threadId": started["named"]["id"], "name": "Named"})
+        latest = max(thread["createdAt"] for thread in started.values())
+        while int(time.time()) <= latest:  # until the clock has moved past every start
+            time.sleep(0.05)
+        for kind, thread in started.items():
+            read = server.result("thread/read", {"threadId": thread["id"]})["thread"]
+            seen[f"{kind}: read later than started"] = all(
+                read[key] > thread["createdAt"] for key in times
+            )
+            seen[f"{kind}: the times agree"] = len({read[key] for key in times}) == 1
+    finally:
+        server.close()
+    return seen
+
+
+def test_threads_with_nothing_recorded_read_with_the_time_of_the_read(tmp_path: Path) -> None:
+    """The official TUI's agent list sorts the loaded threads it reads by these times."""
+    assert REFERENCE is not None
+    ours = times_session(server_command(), tmp_path / "ours" / "home", tmp_path / "ours" / "cwd")
+    reference = times_session(
+        REFERENCE, tmp_path / "reference" / "home", tmp_path / "reference" / "cwd"
+    )
+    assert ours == reference
+    assert reference["plain: read later than started"]
+    assert reference["ephemeral: read later than started"]
+    assert not reference["named: read later than started"]

@@ -374,17 +374,29 @@ class ThreadRegistry:
         thread = loaded.thread
         thread["forkedFromId"] = source_id
         thread["preview"] = copied.preview
+        # The fork keeps its source's name (what the TUI shows after /fork and in /resume),
+        # indexed under the fork's own id unless it is ephemeral, as the reference does.
+        if source is not None:
+            thread["name"] = source.thread["name"]
+        else:
+            thread["name"] = self.store.name(source_id)
         loaded.turns = copied.turns
         loaded.history = [*loaded.history, *copied.history]
         if copied.token_usage and isinstance(copied.token_usage.get("total_token_usage"), dict):
             loaded.token_total = usage_from_rollout(copied.token_usage["total_token_usage"])
         if copied.turns:  # settings from the source's turns: no profile named them
             loaded.settings["activePermissionProfile"] = None
+        # The copied turns were read in the source: the fork starts with nothing unread (and
+        # stays so across restarts, as the reference's /resume picker shows it).
+        loaded.read_state = read_state.initial(loaded.id, None)
         if not thread["ephemeral"]:
             self.materialize(loaded, forked_from=source_id)
             assert loaded.writer is not None
             for line in lines:
                 loaded.writer.append(str(line.get("type")), line.get("payload") or {})
+            if thread["name"] is not None:
+                self.store.set_name(thread["id"], thread["name"])
+            self.store.set_read_state(loaded.id, loaded.read_state)
         reply = {"thread": {**thread, "turns": [] if params.exclude_turns else loaded.turns},
                  **loaded.settings}  # fmt: skip
         if not params.exclude_turns:
@@ -492,11 +504,25 @@ class ThreadRegistry:
             )
         if loaded is not None:
             thread = dict(loaded.thread)
+            if thread["ephemeral"]:
+                # The reference reads an ephemeral thread from its live state alone, without
+                # what a rollout would record: a reconnecting TUI's agent list sees no name,
+                # preview or fork parent, no read state, and the time of the read as all
+                # three of its times (so it lists such threads first).
+                now = int(time.time())
+                thread.update(name=None, preview="", forkedFromId=None,
+                              createdAt=now, updatedAt=now, recencyAt=now)  # fmt: skip
+                return {"thread": thread, "readState": None}
             if params.include_turns:
                 thread["turns"] = list(loaded.turns)
             state = None
             if loaded.materialized or thread["name"] is not None:
                 state = self.read_state_of(loaded)
+            else:
+                # Nothing recorded of it yet (no rollout, no name): as for an ephemeral
+                # thread, the reference gives the time of the read as its times.
+                now = int(time.time())
+                thread.update(createdAt=now, updatedAt=now, recencyAt=now)
             return {"thread": thread, "readState": state}
         if params.include_turns:
             stored = self.stored(thread_id, full=True)
@@ -554,12 +580,20 @@ class ThreadRegistry:
             cwds = frozenset({raw} if isinstance(raw, str) else raw or ())
         kinds = frozenset(getattr(kind, "value", kind) for kind in params.source_kinds or ())
         sort_key = to_wire(params.sort_key) if params.sort_key is not None else "created_at"
+        sort_key = getattr(sort_key, "value", sort_key)
+        if sort_key == "section_position" and params.section_id is None:
+            raise RpcError(INVALID_REQUEST, "section-position sorting requires a section filter")
+        if params.section_id is not None:
+            # codex-core has no thread sections (thread/section/* are not served): no thread
+            # is in any, so a section's page is empty, as the reference answers for an unknown
+            # one (the TUI's "Pinned" group reads this).
+            return {"data": [], "readStates": {}, "nextCursor": None, "backwardsCursor": None}
         providers = params.model_providers
         if providers is None:  # as the reference: the configured provider's threads; [] is all
             providers = [self.kernel.config.get("model_provider") or "openai"]
         query = ThreadQuery(
             archived=bool(params.archived),
-            sort_key=getattr(sort_key, "value", sort_key),
+            sort_key=sort_key,
             ascending=to_wire(params.sort_direction) == "asc",
             cursor=params.cursor,
             model_providers=frozenset(providers),
@@ -699,6 +733,7 @@ class ThreadRegistry:
             # As the reference: a thread without a first turn, or an ephemeral one, has no
             # rollout to resume from, even while loaded.
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
+        joining = loaded is not None
         if loaded is None:
             # As the reference, the request's settings apply to the session it loads; a
             # client joining a thread that is already loaded takes it as it is.
@@ -722,10 +757,14 @@ class ThreadRegistry:
             ctx.connection.notify(
                 "deprecationNotice", {"summary": TURNS_HYDRATION_DEPRECATED, "details": None}
             )
-        ctx.connection.notify(
-            "thread/status/changed", {"threadId": thread_id, "status": loaded.thread["status"]}
-        )
-        if any(loaded.token_total.values()) and loaded.turns:
+        # As the reference: loading announces the status and the usage so far; a client
+        # joining a loaded thread gets the usage only with the turns (a reconnecting TUI,
+        # which excludes them, shows no token count for it).
+        if not joining:
+            ctx.connection.notify(
+                "thread/status/changed", {"threadId": thread_id, "status": loaded.thread["status"]}
+            )
+        if any(loaded.token_total.values()) and loaded.turns and not (joining and exclude):
             usage = self._usage_update(loaded, loaded.turns[-1]["id"])
             ctx.notify_after_reply("thread/tokenUsage/updated", usage)
         self.goals.on_resume(ctx, loaded)
@@ -913,12 +952,15 @@ class ThreadRegistry:
         loaded = self.threads.get(thread_id)
         if loaded is None and self.store.find(thread_id) is None:
             raise RpcError(INVALID_REQUEST, f"no rollout found for thread id {thread_id}")
+        if loaded is not None and loaded.thread["ephemeral"]:
+            raise RpcError(
+                INVALID_REQUEST, f"ephemeral thread does not support metadata updates: {thread_id}"
+            )
         audience: set[Connection] = {ctx.connection}
         if loaded is not None:
             loaded.thread["name"] = name
             audience |= loaded.subscribers
-            if not loaded.thread["ephemeral"]:
-                self.store.set_name(thread_id, name)
+            self.store.set_name(thread_id, name)
         else:
             self.store.set_name(thread_id, name)
         self._after_reply(

@@ -7,7 +7,11 @@ turn; ``/diff`` in a git repository, side by side with the reference; ``/compact
 codex-core and the reference); a ``/side`` conversation and ``/recap`` (the TUI asks for titles
 and recaps in temporary structured threads); ``/review`` of the uncommitted changes and of a
 commit; ``/ps`` and ``/stop`` with a command the model left running (against codex-core and the
-reference). Needs the official client (the pinned official ``codex``, which ``dev.py setup``
+reference); and, against codex-core and the reference in one test each through a relay that
+records every message (no request may be refused as unknown, -32601; the masked screens must
+be the same): ``/skills`` with a toggle, ``@`` mentions and the ``/rename`` suggestion;
+``/fork``, ``/resume`` and a second TUI reconnecting to a server that still has the first one's
+side thread loaded. Needs the official client (the pinned official ``codex``, which ``dev.py setup``
 installs; ``codex_core.testing.reference``) and tmux; skipped with a clear message where either
 is missing.
 """
@@ -16,9 +20,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -47,11 +53,15 @@ class Tui:
     def __init__(self, command: str, cwd: Path, env: dict[str, str]) -> None:
         self.session = f"codex-tui-{uuid.uuid4().hex[:8]}"
         exports = " ".join(f"{key}={value}" for key, value in env.items())
-        subprocess.run(
-            ["tmux", "new-session", "-d", "-s", self.session, "-x", "120", "-y", "40",
-             "-c", str(cwd), f"env {exports} {command}"],
-            check=True,
-        )  # fmt: skip
+        argv = ["tmux", "new-session", "-d", "-s", self.session, "-x", "120", "-y", "40",
+                "-c", str(cwd), f"env {exports} {command}"]  # fmt: skip
+        # Right after the last session was killed, tmux's server may still be exiting and
+        # refuse a new one: try again until it has gone (a fresh server starts then).
+        deadline = time.monotonic() + 10
+        while subprocess.run(argv, capture_output=True, check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                subprocess.run(argv, check=True)
+            time.sleep(0.1)
 
     def screen(self) -> str:
         return subprocess.run(
@@ -113,6 +123,7 @@ def converse(tui: Tui, workdir: Path) -> None:
     time.sleep(0.5)  # typed text arriving with Enter reads as a paste; the TUI waits for it
     tui.keys("Enter")
     tui.wait_for("Would you like to run the following command?")
+    tui.wait_for("Press enter to confirm or esc to cancel")  # (a key before it can get lost)
     tui.keys("y")
     screen = tui.wait_for(FINAL)
     assert "hello-from-tui" in screen
@@ -572,3 +583,318 @@ def test_the_official_tui_lists_and_stops_background_terminals(
         assert "Ask Codex to do anything" in tui.screen()  # the TUI is still there
     finally:
         server.stop()
+
+
+class Recorder:
+    """A websocket relay between a TUI and a server that keeps every message, so a row can
+    say which requests the TUI sent and that none was refused as unknown (-32601), against
+    either server alike."""
+
+    def __init__(self, upstream: str) -> None:
+        from websockets.sync.server import serve
+
+        self.upstream = upstream
+        self.messages: list[tuple[str, dict[str, Any]]] = []  # (">" to the server, or "<")
+        self._server = serve(self._relay, "127.0.0.1", 0, max_size=None)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self._server.socket.getsockname()[1]}"
+
+    def _relay(self, client: Any) -> None:
+        from websockets.exceptions import ConnectionClosed
+        from websockets.sync.client import connect
+
+        with connect(self.upstream, max_size=None) as server:
+
+            def pump(source: Any, target: Any, direction: str) -> None:
+                try:
+                    for frame in source:
+                        self.messages.append((direction, json.loads(frame)))
+                        target.send(frame)
+                except ConnectionClosed:
+                    pass
+                finally:
+                    target.close()
+
+            upward = threading.Thread(target=pump, args=(client, server, ">"), daemon=True)
+            upward.start()
+            pump(server, client, "<")
+            upward.join(10)
+
+    def requested(self) -> set[str]:
+        return {m["method"] for d, m in self.messages if d == ">" and "id" in m and "method" in m}
+
+    def refused_as_unknown(self) -> list[str]:
+        """The methods of the requests answered -32601."""
+        sent = {
+            m["id"]: m["method"]
+            for d, m in self.messages
+            if d == ">" and "method" in m and "id" in m
+        }
+        return [sent.get(m["id"], "?") for d, m in self.messages
+                if d == "<" and (m.get("error") or {}).get("code") == -32601]  # fmt: skip
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+#: What the reference itself answers -32601 ("not supported yet") for a thread with no rollout
+#: yet, as codex-core does; the TUI asks for it whenever it likes, so either may or may not.
+REFUSED_BY_DESIGN = {"thread/turns/list", "thread/items/list"}
+
+
+def unknown(refused: list[str]) -> list[str]:
+    """The methods answered -32601 other than those the reference refuses by design."""
+    return [method for method in refused if method not in REFUSED_BY_DESIGN]
+
+
+AGO = re.compile(r"\b(\d+[smh] ago|now|\d+s \u2022 \d\d:\d\d)")
+#: The working folder as the agent list elides it ("/tmp/.../cwd").
+ELIDED_FOLDER = re.compile(r"/tmp/\S*\u2026\S*/cwd")
+UUIDS = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def between(screen: str, first: str, last: str, workdir: Path) -> list[str]:
+    """The lines of ``screen`` from the one holding ``first`` through the one holding ``last``,
+    with the working folder, ids and ages masked (they differ between two runs)."""
+    lines = [line.rstrip() for line in screen.splitlines()]
+    start = next(i for i, line in enumerate(lines) if first in line)
+    end = next(i for i in range(start, len(lines)) if last in lines[i])
+    shown = "\n".join(lines[start : end + 1]).replace(str(workdir), "<cwd>")
+    shown = ELIDED_FOLDER.sub("<cwd>", shown)
+    shown = AGO.sub("<ago>", UUIDS.sub("<id>", shown))
+    return [re.sub(" {2,}", "  ", line) for line in shown.splitlines()]  # (columns move)
+
+
+def serve(served_by: str, model: ScriptedModelServer, factory: Any, env: dict[str, str],
+          home: Path, workdir: Path, *options: str) -> WsServer:  # fmt: skip
+    """codex-core (``factory``) or the reference, with ``home`` as its CODEX_HOME. Ours
+    leaves out the repository's own plugin catalog, which the reference does not have (its
+    plugins would lead the ``@`` popup)."""
+    args = (*model.config_args(), *options)
+    if served_by == "codex-core":
+        return factory(*args, "-c", "marketplace.default=false",
+                       env={**model.env, "CODEX_HOME": str(home)})  # fmt: skip
+    assert OFFICIAL is not None
+    argv = [OFFICIAL, "app-server", "--listen", "ws://127.0.0.1:0", *args]
+    return WsServer(argv, {**env, **model.env, "CODEX_HOME": str(home)}, workdir)
+
+
+#: The policy of the first turn: the model's command asks for approval.
+ASKING = ("-c", 'approval_policy="on-request"', "-c", 'sandbox_mode="read-only"')
+
+
+def titled_script(model: ScriptedModelServer) -> None:
+    """``script``'s turn, with the title the TUI asks for answered in its schema's JSON (what
+    ``/rename`` suggests, the terminal title and ``/resume`` show)."""
+    args = {
+        "cmd": COMMAND,
+        "sandbox_permissions": "require_escalated",
+        "justification": "the scripted model wants to run this outside the sandbox",
+    }
+    model.add(ModelResponse([function_call("exec_command", args, call_id="call_1")]), FINAL)
+    model.answer_matching(
+        lambda request: any("task title" in text for text in request.input_texts()),
+        message('{"title": "Run the TUI command"}'),
+    )
+
+
+def skills_mentions_and_rename(
+    served_by: str, factory: Any, env: dict[str, str], tui_factory: Callable[..., Tui], root: Path
+) -> dict[str, Any]:
+    """After a first turn: ``/skills`` (toggle the last one off, reopen the list),
+    ``/rename`` (its suggestion), then in a new thread ``@`` mentions (the popup empty, then
+    the first thread's title, then a file's name); what each screen shows, masked, and what
+    was asked of the server."""
+    home, workdir = root / "home", root / "cwd"
+    skill = home / "skills" / "my-skill"
+    skill.mkdir(parents=True)
+    (skill / "SKILL.md").write_text(
+        "---\nname: my-skill\ndescription: A skill of mine for tests.\n---\nDo things.\n"
+    )
+    workdir.mkdir(exist_ok=True)
+    (workdir / "notes-about-release.md").write_text("notes\n")
+    shown: dict[str, Any] = {}
+    with ScriptedModelServer() as model:
+        titled_script(model)
+        server = serve(served_by, model, factory, env, home, workdir, *ASKING)
+        recorder = Recorder(server.url)
+        try:
+            tui = tui_factory(recorder.url, workdir, env={"CODEX_HOME": str(home)})
+            converse(tui, workdir)
+            slash(tui, "/skills")
+            tui.wait_for("2. Enable/Disable Skills")
+            tui.keys("Down")
+            tui.wait_for("\u203a 2. Enable/Disable Skills")
+            tui.keys("Enter")
+            tui.wait_for("[x] Skill Installer")
+            tui.keys("Up")  # (from the first skill round to the last)
+            tui.wait_for("\u203a [x] Skill Installer")
+            tui.keys("Space")
+            tui.wait_for("\u203a [ ] Skill Installer")
+            tui.keys("Escape")
+            tui.wait_for("Disabled 1 skill")
+            slash(tui, "/skills")
+            tui.wait_for("2. Enable/Disable Skills")
+            tui.keys("Down")
+            tui.wait_for("\u203a 2. Enable/Disable Skills")
+            tui.keys("Enter")
+            screen = tui.wait_for("[ ] Skill Installer")  # the toggle persisted
+            shown["skills"] = between(screen, "Enable/Disable Skills", "esc close", workdir)
+            tui.keys("Escape")
+            tui.wait_for("Ask Codex to do anything")
+            slash(tui, "/rename")
+            screen = tui.wait_for("Suggested from this conversation")
+            shown["/rename"] = between(screen, "Rename thread", "enter submit", workdir)
+            tui.keys("Enter")
+            tui.wait_for("Ask Codex to do anything")
+            slash(tui, "/new")  # (the popup leaves out the current thread)
+            tui.wait_for("Ask Codex to do anything")
+            tui.keys("@")
+            screen = tui.wait_for("my-skill")  # the empty popup lists the enabled skills
+            shown["@"] = between(screen, "Mentions", "enter/tab insert", workdir)
+            tui.keys("Run")
+            screen = tui.wait_for("Task")  # the thread, by its title (thread/search)
+            shown["@Run"] = between(screen, "Mentions", "enter/tab insert", workdir)
+            tui.keys("BSpace", "BSpace", "BSpace", "notes")
+            screen = tui.wait_for("notes-about-release.md")  # the file (fuzzyFileSearch)
+            shown["@notes"] = between(screen, "Mentions", "enter/tab insert", workdir)
+            tui.keys("Escape")
+            tui.keys(*["BSpace"] * len("@notes"))
+            tui.wait_for("Ask Codex to do anything")  # still running
+        finally:
+            recorder.close()
+            server.stop()
+        titles = [r.body for r in model.requests if any("task title" in t for t in r.input_texts())]
+    # The title requests (the first turn's, /rename's): the structured output's schema as the
+    # text format, and no shell among the tools (the temporary thread's config turns them off).
+    shown["title requests"] = sorted(
+        {(body["text"]["format"]["type"], "exec_command" in str(body["tools"])) for body in titles}
+    )
+    config = (home / "config.toml").read_text()
+    shown["config"] = config[config.index("[[skills.config]]") :].replace(str(home), "<home>")
+    shown["refused"] = recorder.refused_as_unknown()
+    shown["asked"] = sorted(
+        {"skills/config/write", "thread/search", "thread/list", "thread/name/set"}
+        & recorder.requested()
+    )
+    return shown
+
+
+def test_the_official_tui_toggles_skills_mentions_and_renames_as_against_the_reference(
+    codex_ws_server_factory: Any,
+    codex_env: dict[str, str],
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/skills`` (``skills/config/write``: the list and the persisted toggle), ``@`` mentions
+    (``thread/search``, ``thread/list``: skills, a task by its title, a file, which the TUI
+    finds itself in its local folder, asking no ``fuzzyFileSearch``) and the ``/rename``
+    suggestion (a temporary structured thread the scripted model answers; ``thread/name/set``)
+    show the same screens against codex-core and the reference, and no request is refused as
+    unknown."""
+    ours = skills_mentions_and_rename(  # (in the folder the server factory runs ours in)
+        "codex-core", codex_ws_server_factory, codex_env, tui_factory, tmp_path
+    )
+    theirs = skills_mentions_and_rename(
+        "reference", codex_ws_server_factory, codex_env, tui_factory, tmp_path / "reference"
+    )
+    assert unknown(ours.pop("refused")) == unknown(theirs.pop("refused")) == []
+    assert ours == theirs
+    assert theirs["asked"] == ["skills/config/write", "thread/list", "thread/name/set",
+                               "thread/search"]  # fmt: skip
+    assert "\u203a Run the TUI command" in theirs["/rename"]
+    assert theirs["title requests"] == [("json_schema", False)]
+    assert "enabled = false" in theirs["config"]
+
+
+def fork_resume_and_reconnect(
+    served_by: str, factory: Any, env: dict[str, str], tui_factory: Callable[..., Tui], root: Path
+) -> dict[str, Any]:
+    """After a first turn: ``/fork``, the ``/resume`` picker, a ``/side`` conversation (an
+    ephemeral thread left loaded); then the TUI is killed and a new one connects to the same
+    server, resumes the latest thread and opens the agent list (``thread/loaded/list``, which
+    holds the side and title threads). What each screen shows, masked, and what was asked."""
+    home, workdir = root / "home", root / "cwd"
+    home.mkdir(parents=True, exist_ok=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    shown: dict[str, Any] = {}
+    with ScriptedModelServer() as model:
+        titled_script(model)
+        model.answer_matching(
+            lambda request: any("SIDE-QUESTION" in text for text in request.input_texts()),
+            message("SIDE-ANSWER: a word on the side"),
+        )
+        server = serve(served_by, model, factory, env, home, workdir, *ASKING)
+        recorder = Recorder(server.url)
+        try:
+            tui = tui_factory(recorder.url, workdir, env={"CODEX_HOME": str(home)})
+            converse(tui, workdir)
+            tui.wait_for("Run the TUI")  # the title, in the footer
+            slash(tui, "/fork")
+            screen = tui.wait_for("Fork created. You can continue here.")
+            shown["/fork"] = between(screen, "Thread forked from", "Fork created", workdir)
+            slash(tui, "/resume")
+            screen = tui.wait_for("1 / 2 · 100%")  # both threads listed
+            shown["/resume"] = between(screen, "Resume a previous session", "1 / 2 · 100%", workdir)
+            tui.keys("Escape")
+            tui.wait_for("Ask Codex to do anything")
+            slash(tui, "/side SIDE-QUESTION what else?")
+            tui.wait_for("SIDE-ANSWER: a word on the side")
+            tui.close()  # the TUI goes; its threads stay loaded in the server
+            again = tui_factory(recorder.url, workdir, env={"CODEX_HOME": str(home)})
+            again.wait_for("Ask Codex to do anything")
+            slash(again, "/resume")
+            again.wait_for("1 / 2 · 100%")
+            again.keys("Enter")  # the latest: the fork
+            screen = again.wait_for(FINAL)  # the resumed conversation shows
+            shown["resumed"] = between(screen, "Thread forked from", FINAL, workdir)
+            again.keys("Left")
+            screen = again.wait_for("Agent command center")
+            tasks = between(screen, "Agent command center", "Last message", workdir)
+            # (Its rows, without the details pane and the selection: the fork and its source
+            # have the same title and last turn, and the two servers' lists put them in
+            # either order.)
+            rows = (line.partition("\u2502")[0].replace("\u203a", " ").strip() for line in tasks)
+            shown["agents"] = sorted(row for row in rows if row)
+            again.keys("Escape")
+            again.wait_for("Ask Codex to do anything")  # still running
+        finally:
+            recorder.close()
+            server.stop()
+    shown["refused"] = recorder.refused_as_unknown()
+    shown["asked"] = sorted(
+        {"thread/fork", "thread/backgroundTerminals/list", "thread/loaded/list",
+         "thread/turns/list", "thread/resume"} & recorder.requested()
+    )  # fmt: skip
+    return shown
+
+
+def test_the_official_tui_forks_resumes_and_reconnects_as_against_the_reference(
+    codex_ws_server_factory: Any,
+    codex_env: dict[str, str],
+    tui_factory: Callable[..., Tui],
+    tmp_path: Path,
+) -> None:
+    """``/fork`` and ``/resume`` (``thread/backgroundTerminals/list`` is asked; the fork keeps
+    the title, the resumed conversation shows) and a second TUI reconnecting to a server that
+    still has the first one's ephemeral side thread loaded (``thread/loaded/list``,
+    ``thread/turns/list``) show the same screens against codex-core and the reference, and no
+    request is refused as unknown."""
+    ours = fork_resume_and_reconnect(  # (in the folder the server factory runs ours in)
+        "codex-core", codex_ws_server_factory, codex_env, tui_factory, tmp_path
+    )
+    theirs = fork_resume_and_reconnect(
+        "reference", codex_ws_server_factory, codex_env, tui_factory, tmp_path / "reference"
+    )
+    assert unknown(ours.pop("refused")) == unknown(theirs.pop("refused")) == []
+    assert ours == theirs
+    assert theirs["asked"] == [
+        "thread/backgroundTerminals/list",
+        "thread/fork",
+        "thread/loaded/list",
+        "thread/resume",
+        "thread/turns/list",
+    ]

@@ -26,6 +26,7 @@ def codex_config_sections() -> dict[str, type[BaseModel]]:
 
 @hookimpl
 def codex_rpc_methods() -> list[RpcMethod]:
+    from codex_core.marketplace import remote_methods
     from codex_core.marketplace.methods import rpc_methods
 
-    return rpc_methods()
+    return [*rpc_methods(), *remote_methods.rpc_methods()]

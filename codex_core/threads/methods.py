@@ -42,6 +42,7 @@ from codex_core.threads import (
     compaction,
     goals,
     inject,
+    metadata,
     modes,
     pages,
     read_state,
@@ -462,7 +463,7 @@ class ThreadRegistry:
             "threadSource": meta.get("thread_source"),
             "agentNickname": meta.get("agent_nickname"),
             "agentRole": meta.get("agent_role"),
-            "gitInfo": None,
+            "gitInfo": metadata.git_info(self.home, stored.id),
             "name": name,
             "daybreakEnabled": None,
             "turns": [],
@@ -487,7 +488,7 @@ class ThreadRegistry:
             if params.include_turns:
                 thread["turns"] = list(loaded.turns)
             state = None
-            if loaded.materialized or thread["name"] is not None:
+            if loaded.materialized or thread["name"] is not None or thread["gitInfo"]:
                 state = self.read_state_of(loaded)
             return {"thread": thread, "readState": state}
         stored = self.stored(thread_id, full=True)
@@ -1402,6 +1403,7 @@ def rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("thread/delete", registry.delete),
         RpcMethod("thread/unarchive", registry.unarchive),
         RpcMethod("thread/name/set", registry.name_set),
+        RpcMethod("thread/metadata/update", partial(metadata.metadata_update, registry)),
         RpcMethod("thread/readState/update", registry.read_state_update),
         RpcMethod("thread/unsubscribe", registry.unsubscribe),
         RpcMethod("thread/inject_items", registry.inject_items),

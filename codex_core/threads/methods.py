@@ -48,6 +48,7 @@ from codex_core.threads import (
     read_state,
     rollout,
     search,
+    sections,
 )
 from codex_core.threads import settings as thread_settings
 from codex_core.threads.ids import parse_thread_id, uuid7
@@ -1404,6 +1405,10 @@ def rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("thread/unarchive", registry.unarchive),
         RpcMethod("thread/name/set", registry.name_set),
         RpcMethod("thread/metadata/update", partial(metadata.metadata_update, registry)),
+        RpcMethod("threadSection/list", sections.section_list),
+        RpcMethod("threadSection/create", sections.section_create),
+        RpcMethod("threadSection/update", sections.section_update),
+        RpcMethod("threadSection/delete", sections.section_delete),
         RpcMethod("thread/readState/update", registry.read_state_update),
         RpcMethod("thread/unsubscribe", registry.unsubscribe),
         RpcMethod("thread/inject_items", registry.inject_items),

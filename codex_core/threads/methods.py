@@ -48,6 +48,7 @@ from codex_core.threads import (
     read_state,
     rollout,
     search,
+    section_members,
     sections,
 )
 from codex_core.threads import settings as thread_settings
@@ -444,8 +445,7 @@ class ThreadRegistry:
             "parentThreadId": meta.get("parent_thread_id"),
             "preview": stored.preview,
             "ephemeral": False,
-            "section": None,
-            "sectionEnteredAt": None,
+            **section_members.section_fields(self.home, stored.id),
             "projectId": None,
             "historyMode": meta.get("history_mode") or "paginated",
             "modelProvider": meta.get("model_provider") or "openai",
@@ -489,7 +489,13 @@ class ThreadRegistry:
             if params.include_turns:
                 thread["turns"] = list(loaded.turns)
             state = None
-            if loaded.materialized or thread["name"] is not None or thread["gitInfo"]:
+            # Known to the store (a rollout, a name, Git facts, a section): it has a state.
+            if (
+                loaded.materialized
+                or thread["name"] is not None
+                or thread["gitInfo"]
+                or section_members.ever_moved(self.home, thread_id)
+            ):
                 state = self.read_state_of(loaded)
             return {"thread": thread, "readState": state}
         stored = self.stored(thread_id, full=True)
@@ -578,6 +584,10 @@ class ThreadRegistry:
             if not source_kinds & thread_source_kinds(thread["source"]):
                 continue
             if cwds is not None and thread["cwd"] not in cwds:
+                continue
+            if params.section_id is not None and (thread["section"] or {}).get("id") != (
+                params.section_id
+            ):
                 continue
             if (
                 search
@@ -1409,6 +1419,7 @@ def rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("threadSection/create", sections.section_create),
         RpcMethod("threadSection/update", sections.section_update),
         RpcMethod("threadSection/delete", sections.section_delete),
+        RpcMethod("thread/section/move", partial(section_members.section_move, registry)),
         RpcMethod("thread/readState/update", registry.read_state_update),
         RpcMethod("thread/unsubscribe", registry.unsubscribe),
         RpcMethod("thread/inject_items", registry.inject_items),

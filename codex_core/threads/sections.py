@@ -7,7 +7,8 @@ creation), a ``name`` (trimmed, never blank; duplicates allowed) and an optional
 section, with a fixed id, which can be neither renamed nor deleted. ``list`` pages in id order:
 the cursor is the last id of the page, the next page starts after it, a ``limit`` of 0 counts as
 1. Sections persist in ``$CODEX_HOME/thread_sections.jsonl`` (one line per change; ``journal``).
-Refusals are ``-32602`` with the reference's words.
+Refusals are ``-32602`` with the reference's words. Putting threads in sections is
+``section_members``.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ async def section_update(ctx: RequestContext, params: Any) -> dict[str, Any]:
         if "appearance" in params.model_fields_set:
             section["appearance"] = _appearance(params)
         await anyio.to_thread.run_sync(journal.append, home / FILE, section)
+        _refresh_threads(ctx)
     return {"section": section}
 
 
@@ -117,4 +119,14 @@ async def section_delete(ctx: RequestContext, params: Any) -> dict[str, Any]:
             raise RpcError(INVALID_PARAMS, "the built-in pinned section cannot be deleted")
         record = {"id": params.section_id, "deleted": True}
         await anyio.to_thread.run_sync(journal.append, home / FILE, record)
+        _refresh_threads(ctx)  # its threads are in no section now
     return {}
+
+
+def _refresh_threads(ctx: RequestContext) -> None:
+    """Loaded threads show their section as it is now."""
+    from codex_core.threads.section_members import refresh_loaded
+
+    registry = ctx.kernel.services.get("threads")
+    if registry is not None:
+        refresh_loaded(registry)

@@ -39,6 +39,7 @@ from codex_core.rpc import (
     RpcMethod,
 )
 from codex_core.threads import (
+    attachments,
     compaction,
     goals,
     inject,
@@ -1420,6 +1421,10 @@ def rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("threadSection/update", sections.section_update),
         RpcMethod("threadSection/delete", sections.section_delete),
         RpcMethod("thread/section/move", partial(section_members.section_move, registry)),
+        RpcMethod("thread/attachment/add", attachments.attachment_add),
+        RpcMethod("thread/attachment/list", attachments.attachment_list),
+        RpcMethod("thread/attachment/remove", attachments.attachment_remove),
+        RpcMethod("thread/attachmentOwner/list", attachments.attachment_owner_list),
         RpcMethod("thread/readState/update", registry.read_state_update),
         RpcMethod("thread/unsubscribe", registry.unsubscribe),
         RpcMethod("thread/inject_items", registry.inject_items),

@@ -76,3 +76,59 @@ def test_bundled_system_skills_are_installed_and_listed(
     (folder / "skill-creator" / "SKILL.md").unlink()
     server.result("skills/list", {})
     assert (folder / "skill-creator" / "SKILL.md").is_file()
+
+
+def test_roots_are_searched_deep_sorted_by_name_and_through_symlinks(
+    start_server: Any, codex_home: Path, tmp_path: Path
+) -> None:
+    """As the reference: six folders deep, hidden folders skipped, a symlinked folder listed
+    by its real path (and once, however many roots reach it), names sorted within a scope."""
+    user = codex_home / "skills"
+    zeta = skill(user / "a" / "zeta", "zeta", "Nested one level.")
+    alpha = skill(user / "z" / "alpha", "alpha", "Sorted first.")
+    six = skill(user / "1" / "2" / "3" / "4" / "5" / "6", "six", "Deepest found.")
+    skill(user / "1" / "2" / "3" / "4" / "5" / "6" / "7", "seven", "Too deep.")
+    skill(user / ".hidden" / "h", "hidden", "Never listed.")
+    elsewhere = skill(tmp_path / "shared" / "linked", "linked", "Through a symlink.")
+    (user / "link").symlink_to(elsewhere.parent.parent)
+    server = start_server(env={"HOME": str(tmp_path / "home")})
+    server.initialize()
+    server.result("skills/extraRoots/set", {"extraRoots": [str(tmp_path / "shared")]})
+    [entry] = server.result("skills/list", {"cwds": [str(tmp_path)]})["data"]
+    own = [(found["name"], found["path"]) for found in entry["skills"] if found["scope"] == "user"]
+    assert own == [
+        ("alpha", str(alpha)),
+        ("linked", str(elsewhere)),
+        ("six", str(six)),
+        ("zeta", str(zeta)),
+    ]
+
+
+def test_extra_roots_are_replaced_whole_and_announced(
+    start_server: Any, codex_home: Path, tmp_path: Path
+) -> None:
+    first = skill(tmp_path / "first" / "one", "one", "From the first root.")
+    second = skill(tmp_path / "second" / "two", "two", "From the second root.")
+    server = start_server(env={"HOME": str(tmp_path / "home")})
+    server.initialize()
+
+    def listed() -> list[str]:
+        [entry] = server.result("skills/list", {"cwds": [str(tmp_path)], "forceReload": True})[
+            "data"
+        ]
+        return [found["path"] for found in entry["skills"] if found["scope"] == "user"]
+
+    assert server.result("skills/extraRoots/set", {"extraRoots": [str(first.parent.parent)]}) == {}
+    server.wait_notification("skills/changed")
+    assert listed() == [str(first)]
+    server.result("skills/extraRoots/set", {"extraRoots": [str(second.parent.parent)]})
+    server.wait_notification("skills/changed")
+    assert listed() == [str(second)]
+    server.result("skills/extraRoots/set", {"extraRoots": []})
+    server.wait_notification("skills/changed")
+    assert listed() == []
+    error = server.error("skills/extraRoots/set", {"extraRoots": ["not/absolute"]})
+    assert error["code"] == -32600
+    assert error["message"].startswith(
+        "Invalid request: AbsolutePathBuf deserialized without a base path"
+    )

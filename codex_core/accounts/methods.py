@@ -13,7 +13,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from codex_core.accounts import backend_methods
+from codex_core.accounts import backend_methods, gateway_oauth
 from codex_core.accounts.backend import call, chatgpt_credentials, checked, json_object
 from codex_core.accounts.bedrock import check_gov_cloud_requirements
 from codex_core.accounts.providers import ApiKeyProvider, ChatgptAuthTokensProvider
@@ -138,6 +138,8 @@ def codex_rpc_methods() -> list[RpcMethod]:
         RpcMethod("account/login/cancel", login_cancel),
         RpcMethod("account/logout", logout),
         RpcMethod("account/rateLimits/read", rate_limits_read),
+        RpcMethod("account/gatewayOAuth/read", gateway_oauth.gateway_oauth_read),
+        RpcMethod("account/gatewayOAuth/cancel", gateway_oauth.gateway_oauth_cancel),
         RpcMethod("account/bedrock/checkGovCloudRequirements", check_gov_cloud_requirements),
         RpcMethod("account/usage/read", backend_methods.usage_read),
         RpcMethod("account/workspaceMessages/read", backend_methods.workspace_messages_read),

@@ -107,6 +107,13 @@ async def model_provider_capabilities_read(ctx: RequestContext, params: Any) -> 
 #: Providers the reference knows without configuration (``modelProvider/list`` shows only
 #: ``openai``; the local ones are usable by id).
 BUILTIN_PROVIDERS = frozenset({"openai", "ollama", "lmstudio"})
+#: Built-in cloud providers, listed once configured (``modelProvider/config/write`` sets their
+#: account fields), by their display name.
+CLOUD_PROVIDERS = {
+    "amazon-bedrock": "Amazon Bedrock Mantle",
+    "amazon-bedrock-runtime": "Amazon Bedrock Runtime",
+    "gcp": "Google Cloud Vertex AI",
+}
 
 
 def provider_configured(config: Config, provider_id: str) -> bool:
@@ -130,8 +137,14 @@ def model_providers(config: Config) -> dict[str, Any]:
     editable = set(((user.data if user else {}).get("model_providers") or {}).keys())
     summaries = {"openai": _summary("openai", {"name": "OpenAI"}, editable=False, builtin=True)}
     for provider_id, info in (config.get("model_providers") or {}).items():
-        if isinstance(info, dict) and provider_id != "openai":
-            summaries[provider_id] = _summary(provider_id, info, provider_id in editable)
+        if not isinstance(info, dict) or provider_id == "openai":
+            continue
+        editable_here = provider_id in editable
+        summaries[provider_id] = (
+            cloud_summary(provider_id, info, editable_here)
+            if provider_id in CLOUD_PROVIDERS
+            else _summary(provider_id, info, editable_here)
+        )
     default = config.get("model_provider")
     return {
         "data": [summaries[key] for key in sorted(summaries)],
@@ -162,6 +175,33 @@ def _summary(
         "baseUrl": base_url if isinstance(base_url, str) and not builtin else None,
         "settings": settings,
     }
+
+
+def cloud_summary(provider_id: str, info: dict[str, Any], editable: bool) -> dict[str, Any]:
+    """A built-in cloud provider: its account fields, never an endpoint."""
+    settings: dict[str, Any]
+    if provider_id == "gcp":
+        settings = {"type": "gcp"} | {
+            wire: _text(info.get(key))
+            for wire, key in (("projectId", "project_id"), ("location", "location"),
+                              ("credentialFile", "credential_file"))
+        }  # fmt: skip
+    else:
+        aws = info.get("aws")
+        aws = aws if isinstance(aws, dict) else {}
+        settings = {"type": "bedrock", "profile": _text(aws.get("profile")),
+                    "region": _text(aws.get("region"))}  # fmt: skip
+    return {
+        "id": provider_id,
+        "name": CLOUD_PROVIDERS[provider_id],
+        "canEdit": editable,
+        "baseUrl": None,
+        "settings": settings,
+    }
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 async def model_provider_list(ctx: RequestContext, params: Any) -> dict[str, Any]:

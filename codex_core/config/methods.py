@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from codex_core.config import import_history, listing, migration, permissions
+from codex_core.config import import_history, listing, migration, permissions, provider_write
 from codex_core.config.loader import DEFAULTS, Config
 from codex_core.config.writer import ConfigService, Edit
 from codex_core.hookspecs import hookimpl
@@ -56,8 +56,9 @@ _TABLES: dict[str, dict[str, Any]] = {
 
 #: ``[model_providers.<id>]`` as the reference reports each provider: every field.
 _PROVIDER: dict[str, Any] = {
+    "name": "",  # a built-in cloud provider's table sets only its account fields
     **dict.fromkeys(
-        ("name", "base_url", "model_catalog_url", "env_key", "env_key_instructions",
+        ("base_url", "model_catalog_url", "env_key", "env_key_instructions",
          "experimental_bearer_token", "auth", "gateway_oauth", "aws", "project_id", "location",
          "credential_file")
     ),
@@ -71,6 +72,8 @@ _PROVIDER: dict[str, Any] = {
     "supports_websockets": False,
     "supports_standalone_web_search": False,
 }  # fmt: skip
+#: A Bedrock provider's ``aws`` table, every field.
+_AWS = dict.fromkeys(("profile", "region", "credential_export", "auth_refresh"))
 #: ``[mcp_servers.<id>]``: the reference reports the fields that are set (these) and always
 #: ``environment_id``, ``enabled`` and ``tool_timeout_sec`` (``args`` too for a command).
 _MCP_FIELDS = frozenset(
@@ -90,13 +93,18 @@ def _mcp_server(entry: dict[str, Any]) -> dict[str, Any]:
     return server
 
 
+def _provider(entry: dict[str, Any]) -> dict[str, Any]:
+    provider = {field: entry.get(field, default) for field, default in _PROVIDER.items()}
+    if isinstance(provider["aws"], dict):
+        provider["aws"] = {field: provider["aws"].get(field) for field in _AWS}
+    return provider
+
+
 def _typed(key: str, value: Any) -> Any:
     """An effective value as the reference reports it (see ``_TABLES``)."""
     if key in ("model_providers", "mcp_servers") and isinstance(value, dict):
         return {
-            entry_id: _mcp_server(entry)
-            if key == "mcp_servers"
-            else {field: entry.get(field, default) for field, default in _PROVIDER.items()}
+            entry_id: _mcp_server(entry) if key == "mcp_servers" else _provider(entry)
             for entry_id, entry in value.items()
             if isinstance(entry, dict)
         }
@@ -189,6 +197,7 @@ def codex_rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("configRequirements/read", config_requirements_read),
         RpcMethod("experimentalFeature/list", listing.experimental_feature_list),
         RpcMethod("modelProvider/list", listing.model_provider_list),
+        RpcMethod("modelProvider/config/write", provider_write.model_provider_config_write),
         RpcMethod("hooks/list", listing.hooks_list),
         RpcMethod("permissionProfile/list", permissions.permission_profile_list),
         RpcMethod("externalAgentConfig/detect", migration.external_agent_config_detect),

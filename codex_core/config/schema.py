@@ -248,6 +248,7 @@ _MORE_KEYS: dict[str, frozenset[str]] = {
         {
             "experimental_bearer_token",
             "auth",
+            "gateway_oauth",
             "websocket_connect_timeout_ms",
             "supports_websockets",
             "project_id",

@@ -35,6 +35,7 @@ def codex_startup(kernel: Kernel) -> None:
 
 @hookimpl
 def codex_rpc_methods() -> list[RpcMethod]:
+    from codex_core.marketplace import remote_methods
     from codex_core.marketplace.methods import rpc_methods
 
-    return rpc_methods()
+    return [*rpc_methods(), *remote_methods.rpc_methods()]

@@ -4,9 +4,10 @@ A skill is a folder with a ``SKILL.md`` whose YAML front matter names and descri
 (``metadata.short-description`` too), and optionally an ``agents/openai.yaml`` saying how
 clients show it (``interface``). They are found where the official server looks:
 ``.agents/skills/`` in the working directory and its parents up to the repository root (scope
-``repo``), ``$CODEX_HOME/skills/`` and ``~/.agents/skills/`` (scope ``user``), and the bundled
-skills in ``$CODEX_HOME/skills/.system/`` (scope ``system``). A file that cannot be read as a
-skill is reported in ``errors`` with its path, never fatal.
+``repo``), ``$CODEX_HOME/skills/``, ``~/.agents/skills/`` and the roots a client added with
+``skills/extraRoots/set`` (scope ``user``), and the bundled skills in
+``$CODEX_HOME/skills/.system/`` (scope ``system``); each root is searched six folders deep. A
+file that cannot be read as a skill is reported in ``errors`` with its path, never fatal.
 
 Like the official server, codex-core bundles system skills with the same names and metadata
 as the official ones (``imagegen``, ``openai-docs``, ``review-agent``, ``skill-creator``,
@@ -30,6 +31,7 @@ import anyio
 from codex_core.hookspecs import hookimpl
 from codex_core.rpc import RequestContext, RpcMethod
 from codex_core.skills.config import disabled, skills_config_write
+from codex_core.skills.extra_roots import extra_roots, skills_extra_roots_set
 
 FRONT_MATTER_MISSING = "missing YAML frontmatter delimited by ---"
 #: The bundled system skills, and the file that says which copy is in ``CODEX_HOME``.
@@ -144,18 +146,53 @@ def _repo_dirs(cwd: Path) -> list[Path]:
     return [cwd]
 
 
+#: How many folders below a root a ``SKILL.md`` may sit, as the reference looks.
+MAX_DEPTH = 6
+#: The order of the scopes in a listing (within one, skills are sorted by name, then path).
+SCOPE_ORDER = {"repo": 0, "user": 1, "system": 2}
+
+
+def skill_files(root: Path) -> list[Path]:
+    """Every ``SKILL.md`` under ``root``, at most ``MAX_DEPTH`` folders down, hidden folders
+    skipped and symlinked ones followed (each real folder once), as real paths."""
+    found: list[Path] = []
+    seen: set[str] = set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        depth = len(Path(folder).relative_to(root).parts)
+        if real in seen:
+            subfolders.clear()
+            continue
+        seen.add(real)
+        subfolders[:] = [] if depth >= MAX_DEPTH else [
+            name for name in subfolders if not name.startswith(".")
+        ]  # fmt: skip
+        if "SKILL.md" in files:
+            found.append(Path(real) / "SKILL.md")
+    return found
+
+
 def scan(
-    cwd: Path, codex_home: Path, home: Path, off: tuple[set[str], set[str]] = (set(), set())
+    cwd: Path,
+    codex_home: Path,
+    home: Path,
+    off: tuple[set[str], set[str]] = (set(), set()),
+    extra_roots: tuple[Path, ...] = (),
 ) -> dict[str, Any]:
     """The skills ``cwd`` sees; those named in ``off`` (names, ``SKILL.md`` paths) are
-    reported as disabled."""
+    reported as disabled. ``extra_roots`` (``skills/extraRoots/set``) are user roots too."""
     roots = [(folder / ".agents" / "skills", "repo") for folder in _repo_dirs(cwd)]
     roots += [(codex_home / "skills", "user"), (home / ".agents" / "skills", "user")]
+    roots += [(root, "user") for root in extra_roots]
     roots.append((install_system_skills(codex_home), "system"))
     skills: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
+    listed: set[Path] = set()  # a file under two roots is listed once, by the first
     for root, scope in roots:
-        for path in sorted(root.glob("*/SKILL.md")):
+        for path in skill_files(root):
+            if path in listed:
+                continue
+            listed.add(path)
             try:
                 fields = parse_skill(path)
             except (OSError, ValueError) as exc:
@@ -172,14 +209,15 @@ def scan(
             enabled = fields["name"] not in off[0] and str(path) not in off[1]
             entry |= {"path": str(path), "scope": scope, "enabled": enabled, "pluginId": None}
             skills.append(entry)
+    skills.sort(key=lambda entry: (SCOPE_ORDER[entry["scope"]], entry["name"], entry["path"]))
     return {"cwd": str(cwd), "skills": skills, "errors": errors}
 
 
 async def skills_list(ctx: RequestContext, params: Any) -> dict[str, Any]:
     cwds = [Path(cwd) for cwd in (params.cwds or [])] or [Path.cwd()]
     home, codex_home = Path.home(), ctx.kernel.codex_home
-    off = disabled(ctx.kernel.config)
-    data = [await anyio.to_thread.run_sync(scan, cwd, codex_home, home, off) for cwd in cwds]
+    off, extra = disabled(ctx.kernel.config), extra_roots(ctx.kernel)
+    data = [await anyio.to_thread.run_sync(scan, cwd, codex_home, home, off, extra) for cwd in cwds]
     return {"data": data}
 
 
@@ -188,4 +226,5 @@ def codex_rpc_methods() -> list[RpcMethod]:
     return [
         RpcMethod("skills/list", skills_list),
         RpcMethod("skills/config/write", skills_config_write),
+        RpcMethod("skills/extraRoots/set", skills_extra_roots_set),
     ]

@@ -38,14 +38,18 @@ from codex_core.rpc import (
     RpcMethod,
 )
 from codex_core.threads import (
+    attachments,
     compaction,
     goals,
     inject,
+    metadata,
     modes,
     pages,
     read_state,
     rollout,
     search,
+    section_members,
+    sections,
 )
 from codex_core.threads import settings as thread_settings
 from codex_core.threads.ids import parse_thread_id, uuid7
@@ -462,8 +466,7 @@ class ThreadRegistry:
             "parentThreadId": meta.get("parent_thread_id"),
             "preview": stored.preview,
             "ephemeral": False,
-            "section": None,
-            "sectionEnteredAt": None,
+            **section_members.section_fields(self.home, stored.id),
             "projectId": None,
             "historyMode": meta.get("history_mode") or "paginated",
             "modelProvider": meta.get("model_provider") or "openai",
@@ -482,7 +485,7 @@ class ThreadRegistry:
             "threadSource": meta.get("thread_source"),
             "agentNickname": meta.get("agent_nickname"),
             "agentRole": meta.get("agent_role"),
-            "gitInfo": None,
+            "gitInfo": metadata.git_info(self.home, stored.id),
             "name": name,
             "daybreakEnabled": None,
             "turns": [],
@@ -516,7 +519,13 @@ class ThreadRegistry:
             if params.include_turns:
                 thread["turns"] = list(loaded.turns)
             state = None
-            if loaded.materialized or thread["name"] is not None:
+            # Known to the store (a rollout, a name, Git facts, a section): it has a state.
+            if (
+                loaded.materialized
+                or thread["name"] is not None
+                or thread["gitInfo"]
+                or section_members.ever_moved(self.home, thread_id)
+            ):
                 state = self.read_state_of(loaded)
             else:
                 # Nothing recorded of it yet (no rollout, no name): as for an ephemeral
@@ -583,17 +592,17 @@ class ThreadRegistry:
         sort_key = getattr(sort_key, "value", sort_key)
         if sort_key == "section_position" and params.section_id is None:
             raise RpcError(INVALID_REQUEST, "section-position sorting requires a section filter")
-        if params.section_id is not None:
-            # codex-core has no thread sections (thread/section/* are not served): no thread
-            # is in any, so a section's page is empty, as the reference answers for an unknown
-            # one (the TUI's "Pinned" group reads this).
-            return {"data": [], "readStates": {}, "nextCursor": None, "backwardsCursor": None}
+        members: frozenset[str] | None = None
+        if params.section_id is not None:  # an unknown section's page is empty, as in the ref
+            memberships = section_members.load(self.home)
+            members = frozenset(memberships.members.get(params.section_id, ()))
         providers = params.model_providers
         if providers is None:  # as the reference: the configured provider's threads; [] is all
             providers = [self.kernel.config.get("model_provider") or "openai"]
         query = ThreadQuery(
             archived=bool(params.archived),
-            sort_key=sort_key,
+            # Within a section, by creation (positions within a section are not ordered yet).
+            sort_key="created_at" if sort_key == "section_position" else sort_key,
             ascending=to_wire(params.sort_direction) == "asc",
             cursor=params.cursor,
             model_providers=frozenset(providers),
@@ -605,9 +614,16 @@ class ThreadRegistry:
         # In a worker thread: a store building its index (a first start on a long history)
         # must not hold up the other clients and the running turns.
         # (The store is chosen here, on the event loop, where plugins' hooks run.)
-        return await anyio.to_thread.run_sync(self._list_page, self.store, query, limit)
+        return await anyio.to_thread.run_sync(self._list_page, self.store, query, limit, members)
 
-    def _list_page(self, store: ThreadStore, query: ThreadQuery, limit: int) -> dict[str, Any]:
+    def _list_page(
+        self,
+        store: ThreadStore,
+        query: ThreadQuery,
+        limit: int,
+        members: frozenset[str] | None = None,
+    ) -> dict[str, Any]:
+        """One page of ``query``; with ``members``, only those threads (a section's)."""
         data: list[dict[str, Any]] = []
         states: dict[str, dict[str, Any]] = {}
         next_cursor: str | None = None
@@ -615,6 +631,8 @@ class ThreadRegistry:
         last: ListedThread | None = None
         for listed in store.list(query):
             stored = listed.stored
+            if members is not None and stored.id not in members:
+                continue
             if len(data) == limit:
                 assert last is not None
                 next_cursor = last.entry.next_cursor()
@@ -1353,6 +1371,16 @@ def rpc_methods(kernel: Kernel) -> list[RpcMethod]:
         RpcMethod("thread/delete", registry.delete),
         RpcMethod("thread/unarchive", registry.unarchive),
         RpcMethod("thread/name/set", registry.name_set),
+        RpcMethod("thread/metadata/update", partial(metadata.metadata_update, registry)),
+        RpcMethod("threadSection/list", sections.section_list),
+        RpcMethod("threadSection/create", sections.section_create),
+        RpcMethod("threadSection/update", sections.section_update),
+        RpcMethod("threadSection/delete", sections.section_delete),
+        RpcMethod("thread/section/move", partial(section_members.section_move, registry)),
+        RpcMethod("thread/attachment/add", attachments.attachment_add),
+        RpcMethod("thread/attachment/list", attachments.attachment_list),
+        RpcMethod("thread/attachment/remove", attachments.attachment_remove),
+        RpcMethod("thread/attachmentOwner/list", attachments.attachment_owner_list),
         RpcMethod("thread/readState/update", registry.read_state_update),
         RpcMethod("thread/unsubscribe", registry.unsubscribe),
         RpcMethod("thread/inject_items", registry.inject_items),

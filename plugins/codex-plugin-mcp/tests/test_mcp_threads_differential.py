@@ -86,6 +86,10 @@ def seen(client: WsClient, labels: dict[str, str], own: str) -> dict[str, list[s
     clients' thread events are left out: the reference announces a thread's start and archive
     to every client, codex-core to its subscribers (a thread-core difference, not MCP's)."""
     per_server: dict[str, list[str]] = {"probe": [], "broken": []}
+    # The reference's first status races its ``thread/started`` (seen both ways round): a
+    # status heard before the thread's start is counted right after it.
+    early: list[tuple[str, str]] = []
+    started = False
     for note in client.notifications:
         params = note.get("params") or {}
         method = note["method"]
@@ -95,12 +99,19 @@ def seen(client: WsClient, labels: dict[str, str], own: str) -> dict[str, list[s
                 continue
             for events in per_server.values():
                 events.append(f"{method} {labels.get(thread_id, thread_id)}")
+            if not started:
+                started = True
+                for name, entry in early:
+                    per_server[name].append(entry)
         elif method == STARTUP:
             label = labels.get(params["threadId"], params["threadId"])
             entry = f"{method} {label} {params['status']}"
             if params["error"] is not None:
                 entry += f": {params['error']}"
-            per_server[params["name"]].append(entry)
+            if started or params["threadId"] != own:
+                per_server[params["name"]].append(entry)
+            else:
+                early.append((params["name"], entry))
     return per_server
 
 

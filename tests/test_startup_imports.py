@@ -138,6 +138,7 @@ def test_initialize_imports_no_heavy_library(tmp_path: Path) -> None:
 #: What ``--help`` must not import on top of ``HEAVY``: it imports each plugin to ask for its
 #: command-line options, and a plugin's module imports its machinery when its hooks run.
 HELP_HEAVY = (
+    "asyncio",  # an event loop: help runs none
     "pydantic",
     "pydantic_core",
     "codex_core.config.schema",

@@ -26,30 +26,23 @@ import os
 import shutil
 import stat
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from codex_core.fs import b64, offload
 from codex_core.fs import watch as _watching
 from codex_core.fs.oserror import os_error_message
-from codex_core.fs.polling import PollingWatcher
-from codex_core.hookspecs import hookimpl
 from codex_core.protocol.wire import JsonText
 from codex_core.rpc import INTERNAL_ERROR, INVALID_REQUEST, RequestContext, RpcError, RpcMethod
 
-if TYPE_CHECKING:
-    from codex_core.rpc.connection import Connection
-
 __all__ = [
     "MAX_READ_FILE_BYTES",
-    "codex_connection_closed",
-    "codex_fs_watchers",
-    "codex_rpc_methods",
     "copy",
     "create_directory",
     "get_metadata",
     "read_directory",
     "read_file",
     "remove",
+    "rpc_methods",
     "unwatch",
     "watch",
     "write_file",
@@ -171,9 +164,9 @@ async def unwatch(ctx: RequestContext, params: _UnwatchParams) -> dict[str, Any]
     return await _watching.unwatch(ctx, params)
 
 
-@hookimpl
-def codex_rpc_methods() -> list[RpcMethod]:
-    """Registered like any plugin's methods, so a plugin can be swapped in for them."""
+def rpc_methods() -> list[RpcMethod]:
+    """The ``fs`` plugin's methods (``codex_core.fs.plugin``), registered like any plugin's, so
+    a plugin can be swapped in for them."""
     return [
         RpcMethod("fs/readFile", read_file),
         RpcMethod("fs/writeFile", write_file),
@@ -185,18 +178,6 @@ def codex_rpc_methods() -> list[RpcMethod]:
         RpcMethod("fs/watch", watch),
         RpcMethod("fs/unwatch", unwatch),
     ]
-
-
-@hookimpl
-def codex_fs_watchers() -> list[PollingWatcher]:
-    """The fallback backend: works everywhere, lowest priority (a new one per kernel)."""
-    return [PollingWatcher()]
-
-
-@hookimpl
-def codex_connection_closed(connection: Connection) -> None:
-    """Watches belong to their connection: drop them with it."""
-    _watching.close_connection(connection)
 
 
 # --------------------------------------------------------------------------- plumbing

@@ -18,14 +18,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from codex_core.hookspecs import hookimpl
-from codex_plugin_chatgpt_login.login import BrowserLoginProvider
 
 if TYPE_CHECKING:
     from codex_core.kernel import Kernel
 
-__all__ = ["BrowserLoginProvider"]
-
 
 @hookimpl
 def codex_auth_providers(kernel: Kernel) -> list[object]:
+    from codex_plugin_chatgpt_login.login import BrowserLoginProvider  # at collection, not import
+
     return [BrowserLoginProvider(kernel)]

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from codex_plugin_openai import ChatProvider
+from codex_plugin_openai.chat import ChatProvider
 
 from codex_core.models.contract import (
     ModelEvent,

@@ -13,9 +13,12 @@ from typing import Any
 
 import anyio
 import pytest
-from codex_plugin_openai import ResponsesProvider, StreamingProvider
-from codex_plugin_openai.provider import SERVER_ERROR_MESSAGE, USAGE_LIMIT_MESSAGE
-from codex_plugin_openai.responses import responses_body
+from codex_plugin_openai.provider import (
+    SERVER_ERROR_MESSAGE,
+    USAGE_LIMIT_MESSAGE,
+    StreamingProvider,
+)
+from codex_plugin_openai.responses import ResponsesProvider, responses_body
 
 import codex_core.accounts.methods as accounts_plugin
 from codex_core.client import Client

@@ -21,7 +21,6 @@ Changes reported are ``P`` and paths whose parent is ``P``, as the official serv
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import logging
@@ -214,6 +213,8 @@ class _Hub:
 
 def _loop_caller() -> Callable[..., Any]:
     """A thread-safe, non-blocking way to run a callback on the current event loop."""
+    import asyncio  # here, not at plugin load: ``--help`` loads every plugin
+
     try:
         return asyncio.get_running_loop().call_soon_threadsafe
     except RuntimeError:  # anyio on trio

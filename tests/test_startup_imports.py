@@ -91,46 +91,49 @@ PLUGINS = bundled_plugins()
 MISSING = [module for module in PLUGINS.values() if not installed(module)]
 
 
-def imported_by_a_start(tmp_path: Path) -> tuple[set[str], str]:
-    """The modules a stdio server has imported once it answered ``initialize``, and its stderr."""
+def imported_by(tmp_path: Path, *args: str, stdin: str = "") -> tuple[set[str], str, str]:
+    """The modules ``codex-app-server ARGS`` imported, its stdout and its stderr. Run twice:
+    the first run in a fresh cache checks the plugins' requirements; the second is the one
+    every later run is like."""
     modules_file = tmp_path / "modules.json"
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     env = {**os.environ, "CODEX_HOME": str(home), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     env.pop("CODEX_CORE_DISABLE_PLUGINS", None)
+    for _run in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", RUN_SERVER, str(modules_file), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+    return set(json.loads(modules_file.read_text())), done.stdout, done.stderr
+
+
+def loaded_all_plugins_and_none_of(modules: set[str], heavy: tuple[str, ...], stderr: str) -> None:
+    not_loaded = [module for module in PLUGINS.values() if module not in modules]
+    assert not not_loaded, f"bundled plugins that did not load: {not_loaded}\n{stderr}"
+    found = sorted(
+        name for name in modules if any(name == h or name.startswith(h + ".") for h in heavy)
+    )
+    assert found == [], f"imported: {found}"
+
+
+@pytest.mark.skipif(bool(MISSING), reason=f"bundled plugins not installed: {MISSING}")
+def test_initialize_imports_no_heavy_library(tmp_path: Path) -> None:
     initialize = {
         "id": 1,
         "method": "initialize",
         "params": {"clientInfo": {"name": "guard", "title": None, "version": "1"}},
     }
-    done = subprocess.run(
-        [sys.executable, "-c", RUN_SERVER, str(modules_file)],
-        input=json.dumps(initialize) + "\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    reply = json.loads(done.stdout.splitlines()[0])
+    modules, stdout, stderr = imported_by(tmp_path, stdin=json.dumps(initialize) + "\n")
+    reply = json.loads(stdout.splitlines()[0])
     assert reply["id"] == 1 and "userAgent" in reply["result"], reply
-    return set(json.loads(modules_file.read_text())), done.stderr
-
-
-@pytest.mark.skipif(bool(MISSING), reason=f"bundled plugins not installed: {MISSING}")
-def test_initialize_imports_no_heavy_library(tmp_path: Path) -> None:
-    # The first start in a fresh cache checks the plugins' requirements; the second is the
-    # one every later start is like.
-    imported_by_a_start(tmp_path)
-    modules, stderr = imported_by_a_start(tmp_path)
-
-    not_loaded = [module for module in PLUGINS.values() if module not in modules]
-    assert not not_loaded, f"bundled plugins that did not load: {not_loaded}\n{stderr}"
-    heavy = sorted(
-        name for name in modules if any(name == h or name.startswith(h + ".") for h in HEAVY)
-    )
-    assert heavy == [], f"imported before the first real request: {heavy}"
+    loaded_all_plugins_and_none_of(modules, HEAVY, stderr)
     models = {name for name in modules if name.startswith("codex_core.protocol.models._")}
     assert models <= INITIALIZE_MODELS, sorted(models - INITIALIZE_MODELS)
 
@@ -152,26 +155,6 @@ HELP_HEAVY = (
 
 @pytest.mark.skipif(bool(MISSING), reason=f"bundled plugins not installed: {MISSING}")
 def test_help_imports_plugins_but_not_their_machinery(tmp_path: Path) -> None:
-    modules_file = tmp_path / "modules.json"
-    env = {**os.environ, "CODEX_HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    env.pop("CODEX_CORE_DISABLE_PLUGINS", None)
-    for _start in range(2):  # the first, in a fresh cache, checks the plugins' requirements
-        done = subprocess.run(
-            [sys.executable, "-c", RUN_SERVER, str(modules_file), "--help"],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-    assert "--ws-auth" in done.stdout  # a plugin's option: the plugins were asked
-    modules = set(json.loads(modules_file.read_text()))
-    not_loaded = [module for module in PLUGINS.values() if module not in modules]
-    assert not not_loaded, f"bundled plugins that --help did not load: {not_loaded}"
-    heavy = sorted(
-        name
-        for name in modules
-        if any(name == h or name.startswith(h + ".") for h in (*HEAVY, *HELP_HEAVY))
-    )
-    assert heavy == [], f"imported by --help: {heavy}"
+    modules, stdout, stderr = imported_by(tmp_path, "--help")
+    assert "--ws-auth" in stdout  # a plugin's option: the plugins were asked
+    loaded_all_plugins_and_none_of(modules, (*HEAVY, *HELP_HEAVY), stderr)

@@ -21,8 +21,8 @@ import pytest
 
 from codex_core.hookspecs import hookimpl
 from codex_core.testing import ScriptedModelServer
-from codex_core.testing.pytest_plugin import StdioServer
-from codex_core.testing.reference import missing_reason, reference_server_command
+from codex_core.testing.pytest_plugin import StdioServer, needs_reference
+from codex_core.testing.reference import reference_server_command
 from codex_core.threads.indexed_store import IndexedThreadStore
 from codex_core.threads.store import ListedThread, ThreadQuery
 
@@ -181,12 +181,12 @@ def test_rollouts_added_and_removed_by_another_process_show(
     assert error["message"] == f"thread not loaded: {FIXTURE_ID}"
 
 
+@needs_reference
 def test_a_thread_the_reference_writes_meanwhile_is_listed_and_resumed(
     start_server: Any, model: ScriptedModelServer, codex_home: Path, tmp_path: Path
 ) -> None:
     reference = reference_server_command()
-    if reference is None:
-        pytest.skip(missing_reason())
+    assert reference is not None
     server = serve(start_server, model)
     ours = new_thread(server, model, "ours first")
     assert [t["id"] for t in server.result("thread/list", {})["data"]] == [ours]

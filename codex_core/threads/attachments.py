@@ -14,7 +14,9 @@ change; ``journal``). Refusals are ``-32602`` with the reference's words.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,13 +98,23 @@ def _announce(ctx: RequestContext, thread_id: str, attachment: dict[str, Any], o
     ctx.after_reply.append(lambda: ctx.kernel.broadcast("thread/attachment/updated", updated))
 
 
-async def attachment_add(ctx: RequestContext, params: Any) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def _editing(
+    ctx: RequestContext, params: Any
+) -> AsyncIterator[tuple[Key, dict[str, Any] | None]]:
+    """The checked ``(thread, type, identity)`` and its current attachment, if any, under the
+    lock that serializes edits of the journal."""
     kind, identity = _identity(params)  # checked before the thread id, as the reference
     thread_id = _thread_id(params.thread_id)
-    home = ctx.kernel.codex_home
     async with _lock(ctx):
         await _stored(ctx, thread_id)
-        existing = (await anyio.to_thread.run_sync(load, home)).get((thread_id, kind, identity))
+        everything = await anyio.to_thread.run_sync(load, ctx.kernel.codex_home)
+        yield (thread_id, kind, identity), everything.get((thread_id, kind, identity))
+
+
+async def attachment_add(ctx: RequestContext, params: Any) -> dict[str, Any]:
+    home = ctx.kernel.codex_home
+    async with _editing(ctx, params) as ((thread_id, kind, identity), existing):
         if existing is not None:
             return {"outcome": "existing", "attachment": existing}
         attachment = {
@@ -121,12 +133,8 @@ async def attachment_add(ctx: RequestContext, params: Any) -> dict[str, Any]:
 
 async def attachment_remove(ctx: RequestContext, params: Any) -> dict[str, Any]:
     """Removing what is not there is no error (and no news)."""
-    kind, identity = _identity(params)  # checked before the thread id, as the reference
-    thread_id = _thread_id(params.thread_id)
     home = ctx.kernel.codex_home
-    async with _lock(ctx):
-        await _stored(ctx, thread_id)
-        existing = (await anyio.to_thread.run_sync(load, home)).get((thread_id, kind, identity))
+    async with _editing(ctx, params) as ((thread_id, kind, identity), existing):
         if existing is None:
             return {}
         record = {"threadId": thread_id, "attachmentType": kind, "identityKey": identity,
